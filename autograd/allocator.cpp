@@ -1,0 +1,104 @@
+#include "autograd/allocator.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "autograd/error.h"
+
+namespace tg {
+namespace {
+
+constexpr size_t kAlign = 64;
+// Cache at most this many bytes of freed blocks; a block larger than this is never cached.
+constexpr size_t kMaxCachedBytes = size_t(1) << 30;
+
+size_t round_up(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+struct Pool {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
+  size_t cached = 0;
+  std::atomic<int64_t> allocated{0};
+  std::atomic<int64_t> peak{0};
+  std::atomic<int64_t> num_allocs{0};
+
+  void note_alloc(int64_t bytes) {
+    int64_t now = allocated.fetch_add(bytes) + bytes;
+    int64_t p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+    num_allocs.fetch_add(1);
+  }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: tensors may die during static destruction
+  return *p;
+}
+
+}  // namespace
+
+void* allocate(size_t bytes) {
+  size_t size = round_up(std::max<size_t>(bytes, 1));
+  Pool& p = pool();
+  void* ptr = nullptr;
+  {
+    std::lock_guard lock(p.mu);
+    auto it = p.free_blocks.find(size);
+    if (it != p.free_blocks.end() && !it->second.empty()) {
+      ptr = it->second.back();
+      it->second.pop_back();
+      p.cached -= size;
+    }
+  }
+  if (!ptr) ptr = std::aligned_alloc(kAlign, size);
+  if (!ptr) fail("allocate: out of memory allocating {} bytes", bytes);
+  p.note_alloc(static_cast<int64_t>(bytes));
+  return ptr;
+}
+
+void deallocate(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  size_t size = round_up(std::max<size_t>(bytes, 1));
+  Pool& p = pool();
+  p.allocated.fetch_sub(static_cast<int64_t>(bytes));
+  {
+    std::lock_guard lock(p.mu);
+    if (p.cached + size <= kMaxCachedBytes) {
+      p.free_blocks[size].push_back(ptr);
+      p.cached += size;
+      return;
+    }
+  }
+  std::free(ptr);
+}
+
+MemoryStats memory_stats() {
+  Pool& p = pool();
+  MemoryStats s;
+  s.allocated_bytes = p.allocated.load();
+  s.peak_allocated_bytes = p.peak.load();
+  s.num_allocs = p.num_allocs.load();
+  std::lock_guard lock(p.mu);
+  s.cached_bytes = static_cast<int64_t>(p.cached);
+  return s;
+}
+
+int64_t memory_allocated() { return pool().allocated.load(); }
+int64_t max_memory_allocated() { return pool().peak.load(); }
+void reset_peak_memory_stats() { pool().peak.store(pool().allocated.load()); }
+
+void empty_cache() {
+  Pool& p = pool();
+  std::lock_guard lock(p.mu);
+  for (auto& [size, blocks] : p.free_blocks)
+    for (void* b : blocks) std::free(b);
+  p.free_blocks.clear();
+  p.cached = 0;
+}
+
+}  // namespace tg

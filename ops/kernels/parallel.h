@@ -1,0 +1,55 @@
+#pragma once
+// Threading: one setting governs both TBB and OpenBLAS, and a loop too small to pay for a
+// task runs serially on the calling thread.
+#include <cstdint>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+namespace tg {
+
+/// Sets the number of threads used by TBB loops and by OpenBLAS (n >= 1). Like
+/// torch.set_num_threads. Throws tg-style std::invalid_argument on n < 1.
+void set_num_threads(int n);
+/// The current thread setting (defaults to the number of cores).
+int get_num_threads();
+
+namespace kernels {
+
+/// Scoped: OpenBLAS runs single-threaded inside (used while TBB runs GEMMs in parallel).
+class BlasSingleThreadGuard {
+ public:
+  BlasSingleThreadGuard();
+  ~BlasSingleThreadGuard();
+  BlasSingleThreadGuard(const BlasSingleThreadGuard&) = delete;
+  BlasSingleThreadGuard& operator=(const BlasSingleThreadGuard&) = delete;
+
+ private:
+  int saved_;
+};
+
+/// Calls fn(lo, hi) over [begin, end) in chunks of at least `grain` iterations; serial when the
+/// range is no larger than `grain` or when one thread is set. The split never changes what each
+/// index computes, so results do not depend on the thread count.
+template <class F>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
+  if (end <= begin) return;
+  if (grain < 1) grain = 1;
+  if (end - begin <= grain || get_num_threads() == 1) {
+    fn(begin, end);
+    return;
+  }
+  tbb::parallel_for(tbb::blocked_range<int64_t>(begin, end, grain),
+                    [&](const tbb::blocked_range<int64_t>& r) { fn(r.begin(), r.end()); });
+}
+
+/// Grain for elementwise loops: about this many scalar operations per task.
+inline constexpr int64_t kElementwiseGrain = 32768;
+
+/// Rows per task for a row-wise kernel doing `row_cost` operations per row.
+inline int64_t rows_grain(int64_t row_cost) {
+  int64_t g = kElementwiseGrain / (row_cost > 0 ? row_cost : 1);
+  return g < 1 ? 1 : g;
+}
+
+}  // namespace kernels
+}  // namespace tg

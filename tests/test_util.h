@@ -1,0 +1,70 @@
+#pragma once
+// Helpers shared by the tests: random inputs, closeness checks, gradcheck assertions.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "tapegrad.h"
+
+namespace tg::testing {
+
+/// Uniform in [lo, hi) from a fixed seed, f64 unless asked.
+inline Tensor uniform(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0,
+                      DType dtype = DType::f64) {
+  Generator gen(seed);
+  Tensor u = rand(shape, gen, DType::f64);
+  double* p = u.data<double>();
+  for (int64_t i = 0; i < u.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
+  return u.to(dtype);
+}
+
+/// Largest |a - b| over all elements; shapes must match.
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  std::vector<double> va = a.to_vector(), vb = b.to_vector();
+  double m = 0;
+  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
+    double d = std::fabs(va[i] - vb[i]);
+    if (std::isnan(d)) return INFINITY;
+    m = std::max(m, d);
+  }
+  return m;
+}
+
+/// Largest |x|.
+inline double max_abs(const Tensor& a) {
+  double m = 0;
+  for (double v : a.to_vector()) m = std::max(m, std::fabs(v));
+  return m;
+}
+
+/// Expects a and b equal within atol + rtol * max|b|.
+inline void expect_close(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-6) {
+  ASSERT_TRUE(a.defined() && b.defined());
+  ASSERT_EQ(a.shape(), b.shape()) << "shapes " << shape_str(a.shape()) << " vs " << shape_str(b.shape());
+  double tol = atol + rtol * max_abs(b);
+  EXPECT_LE(max_abs_diff(a, b), tol) << "a = " << a << "\nb = " << b;
+}
+
+/// Runs gradcheck quietly and expects it to pass, printing its summary on failure.
+inline void expect_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
+                             GradcheckOptions options = {}) {
+  options.verbose = false;
+  GradcheckResult r = gradcheck(f, inputs, options);
+  EXPECT_TRUE(r.passed) << r.summary();
+  EXPECT_GT(r.checked, 0) << "gradcheck compared nothing";
+}
+
+/// Expects `statement` to throw tg::Error whose message contains `needle`.
+#define EXPECT_TG_ERROR(statement, needle)                                              \
+  do {                                                                                  \
+    try {                                                                               \
+      statement;                                                                        \
+      ADD_FAILURE() << "expected tg::Error containing \"" << (needle) << "\"";          \
+    } catch (const ::tg::Error& e) {                                                    \
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();     \
+    }                                                                                   \
+  } while (0)
+
+}  // namespace tg::testing

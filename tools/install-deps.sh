@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package tapegrad needs. Idempotent; quiet when all are present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake
+  libopenblas-dev      # GEMM (cblas_sgemm / cblas_dgemm)
+  libtbb-dev           # parallel loops
+  libfmt-dev           # formatting
+  libgtest-dev         # tests
+  libbenchmark-dev     # benches
+  libcli11-dev         # command line of `tapegrad`
+  nlohmann-json3-dev   # config.json and safetensors headers
+  libpng-dev           # pictures
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
