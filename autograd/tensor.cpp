@@ -294,13 +294,6 @@ Tensor tensor(const std::vector<double>& values, const Shape& shape, DType dtype
   return t;
 }
 
-Tensor tensor(const std::vector<float>& values, const Shape& shape) {
-  Shape s = shape.empty() && values.size() != 1 ? Shape{int64_t(values.size())} : shape;
-  TG_CHECK(tg::numel(s) == int64_t(values.size()), "tensor: {} values for shape {} ({} elements)",
-           values.size(), shape_str(s), tg::numel(s));
-  return copy_from(values.data(), s);
-}
-
 Tensor copy_from(const float* data, const Shape& shape) {
   Tensor t = empty(shape, DType::f32);
   if (t.numel() > 0) std::memcpy(t.raw_data(), data, t.nbytes());

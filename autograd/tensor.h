@@ -126,7 +126,6 @@ Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32);
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32);
 /// Values from a vector, laid out row-major in `shape` ({n} when shape is empty and n != 1).
 Tensor tensor(const std::vector<double>& values, const Shape& shape = {}, DType dtype = DType::f32);
-Tensor tensor(const std::vector<float>& values, const Shape& shape = {});
 /// Copies numel(shape) values from a raw buffer (the tensor owns its copy).
 Tensor copy_from(const float* data, const Shape& shape);
 Tensor copy_from(const double* data, const Shape& shape);
