@@ -1,0 +1,10 @@
+#pragma once
+// The subcommands of `tapegrad`, each added to the app by its own file.
+#include <CLI/CLI.hpp>
+
+namespace tg::cli {
+
+/// `tapegrad gradcheck`: the gradient check of the whole op catalogue, as a table.
+void add_gradcheck_command(CLI::App& app);
+
+}  // namespace tg::cli
