@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 tools/build.sh
 BUILD_DIR=${BUILD_DIR:-build}
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
 "$BUILD_DIR"/tapegrad gradcheck
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
