@@ -1,0 +1,139 @@
+// attention(): checks the inputs and the spec, resolves the masks, and hands the problem to the
+// variant's op in ops/attention/.
+#include "ops/attention.h"
+
+#include <cmath>
+
+#include "autograd/error.h"
+#include "ops/attention/problem.h"
+
+namespace tg {
+namespace {
+
+void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v) {
+  TG_CHECK(q.defined() && k.defined() && v.defined(), "attention: q, k and v must be defined");
+  TG_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+           "attention: q, k, v must be [B, T, H, D], [B, S, H, D], [B, S, H, Dv]; got {}, {}, {}",
+           shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
+  TG_CHECK(is_floating(q.dtype()) && q.dtype() == k.dtype() && q.dtype() == v.dtype(),
+           "attention: q, k, v must share one floating dtype; got {}, {}, {}", q.dtype(), k.dtype(),
+           v.dtype());
+  TG_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0) && k.size(2) == q.size(2) &&
+               v.size(2) == q.size(2) && k.size(3) == q.size(3) && v.size(1) == k.size(1),
+           "attention: shapes q {}, k {}, v {} do not fit [B, T, H, D], [B, S, H, D], [B, S, H, Dv]",
+           shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
+}
+
+// key_lengths or key_padding_mask -> b8 [B, S].
+Tensor resolve_key_padding(const AttentionSpec& spec, int64_t B, int64_t S) {
+  TG_CHECK(!(spec.key_padding_mask.defined() && !spec.key_lengths.empty()),
+           "attention: give key_padding_mask or key_lengths, not both");
+  if (spec.key_padding_mask.defined()) {
+    const Tensor& m = spec.key_padding_mask;
+    TG_CHECK(m.dtype() == DType::b8 && m.shape() == Shape({B, S}),
+             "attention: key_padding_mask must be b8 [B, S] = [{}, {}], got {} {}", B, S, m.dtype(),
+             shape_str(m.shape()));
+    return m;
+  }
+  if (spec.key_lengths.empty()) return Tensor();
+  TG_CHECK(int64_t(spec.key_lengths.size()) == B, "attention: key_lengths has {} entries for a batch of {}",
+           spec.key_lengths.size(), B);
+  Tensor m = empty({B, S}, DType::b8);
+  bool* p = m.data<bool>();
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t len = spec.key_lengths[size_t(b)];
+    TG_CHECK(len >= 0 && len <= S, "attention: key_lengths[{}] = {} is outside [0, S={}]", b, len, S);
+    for (int64_t s = 0; s < S; ++s) p[b * S + s] = s >= len;
+  }
+  return m;
+}
+
+// The general mask, checked to broadcast to [B, H, T, S]; strides 0 along broadcast axes.
+void resolve_attn_mask(const AttentionSpec& spec, detail::AttentionProblem& p) {
+  if (!spec.attn_mask.defined()) return;
+  const Tensor& m = spec.attn_mask;
+  const auto& d = p.dims;
+  Shape full = {d.B, d.H, d.T, d.S};
+  TG_CHECK(m.dim() <= 4 && broadcasts_to(m.shape(), full),
+           "attention: attn_mask of shape {} does not broadcast to [B, H, T, S] = {}", shape_str(m.shape()),
+           shape_str(full));
+  TG_CHECK(m.dtype() == DType::b8 || is_floating(m.dtype()),
+           "attention: attn_mask must be b8 or floating, got {}", m.dtype());
+  p.attn_mask = m.dtype() == DType::b8 ? m : m.detach().to(p.q.dtype());
+  Shape padded(4 - m.dim(), 1);
+  padded.insert(padded.end(), m.shape().begin(), m.shape().end());
+  std::vector<int64_t> strides = contiguous_strides(padded);
+  for (int i = 0; i < 4; ++i) p.mask_strides[i] = padded[size_t(i)] == 1 ? 0 : strides[size_t(i)];
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
+                 Tensor* weights) {
+  check_inputs(q, k, v);
+  detail::AttentionProblem p;
+  p.q = q, p.k = k, p.v = v;
+  p.dims = {q.size(0), q.size(1), k.size(1), q.size(2), q.size(3), v.size(3)};
+  p.spec = &spec;
+  p.causal = spec.causal;
+  TG_CHECK(q.size(3) > 0, "attention: head width D must be positive, got shape {}", shape_str(q.shape()));
+  p.scale = spec.scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(3))));
+  p.key_padding = resolve_key_padding(spec, p.dims.B, p.dims.S);
+  resolve_attn_mask(spec, p);
+  TG_CHECK(spec.dropout_p >= 0.0 && spec.dropout_p <= 1.0, "attention: dropout_p must be in [0, 1], got {}",
+           spec.dropout_p);
+  if (spec.dropout_p > 0.0) {
+    Generator& gen = spec.generator ? *spec.generator : default_generator();
+    p.dropout = {spec.dropout_p, gen.seed(), gen.advance(kernels::AttnDropout::blocks(p.dims))};
+  }
+  TG_CHECK(weights == nullptr || spec.variant == AttentionVariant::dense,
+           "attention: only the dense variant returns its weights (asked of {})",
+           attention_variant_name(spec.variant));
+  bool general = p.attn_mask.defined();
+  switch (spec.variant) {
+    case AttentionVariant::dense: return detail::dense_attention(p, weights);
+    case AttentionVariant::flash: return detail::flash_attention(p);
+    case AttentionVariant::sliding_window:
+      TG_CHECK(!general, "attention: sliding_window takes causal and key padding masks, not attn_mask");
+      TG_CHECK(spec.window >= 1, "attention: sliding_window needs window >= 1, got {}", spec.window);
+      return detail::sliding_window_attention(p);
+    case AttentionVariant::sparse:
+      TG_CHECK(!general, "attention: sparse takes causal and key padding masks, not attn_mask");
+      return detail::sparse_attention(p);
+    case AttentionVariant::linear:
+      TG_CHECK(!general, "attention: linear takes causal and key padding masks, not attn_mask");
+      TG_CHECK(spec.dropout_p == 0.0, "attention: linear has no attention weights to drop out");
+      return detail::linear_attention(p);
+  }
+  fail("attention: unknown variant");
+}
+
+AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* spec) {
+  if (text == "dense") return AttentionVariant::dense;
+  if (text == "flash") return AttentionVariant::flash;
+  if (text == "sparse") return AttentionVariant::sparse;
+  if (text == "linear") return AttentionVariant::linear;
+  if (text.starts_with("sliding:")) {
+    std::string w(text.substr(8));
+    char* end = nullptr;
+    long long window = std::strtoll(w.c_str(), &end, 10);
+    TG_CHECK(!w.empty() && end && *end == '\0' && window >= 1,
+             "attention variant '{}': the window after 'sliding:' must be a positive integer", text);
+    if (spec) spec->window = window;
+    return AttentionVariant::sliding_window;
+  }
+  fail("unknown attention variant '{}' (expected dense, flash, sliding:W, sparse or linear)", text);
+}
+
+std::string attention_variant_name(AttentionVariant variant) {
+  switch (variant) {
+    case AttentionVariant::dense: return "dense";
+    case AttentionVariant::flash: return "flash";
+    case AttentionVariant::sliding_window: return "sliding_window";
+    case AttentionVariant::sparse: return "sparse";
+    case AttentionVariant::linear: return "linear";
+  }
+  return "?";
+}
+
+}  // namespace tg

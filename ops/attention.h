@@ -1,0 +1,71 @@
+#pragma once
+// Attention: one function with a spec and interchangeable kernels.
+//   dense           softmax(Q Kᵀ · scale + mask) V with the weights materialised
+//   flash           tiled, online softmax; saves the log-sum-exp and recomputes in backward
+//   sliding_window  banded: each query sees the keys within `window` positions
+//   sparse          block-sparse, BigBird's layout of window, global and random blocks
+//   linear          φ(Q)(φ(K)ᵀV) / φ(Q)(φ(K)ᵀ1), φ(x) = elu(x) + 1 (Katharopoulos et al. 2020)
+// Tensors are read in the layout [B, T, H, D] (no permute): q [B, T, H, D], k [B, S, H, D],
+// v [B, S, H, Dv]; the output is [B, T, H, Dv].
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autograd/random.h"
+#include "autograd/tensor.h"
+
+namespace tg {
+
+enum class AttentionVariant { dense, flash, sliding_window, sparse, linear };
+
+/// BigBird's block layout (Zaheer et al. 2020). Keys and queries are cut into blocks of
+/// block_size; block-row i attends to the window_blocks blocks centred on i (causal: i and the
+/// window_blocks - 1 before it), to the first global_blocks blocks, and to random_blocks other
+/// blocks drawn from `seed`; the global blocks' rows attend to every block.
+/// Longformer's layout is random_blocks = 0.
+struct SparseLayout {
+  int64_t block_size = 64;
+  int64_t window_blocks = 3;
+  int64_t global_blocks = 2;
+  int64_t random_blocks = 3;
+  uint64_t seed = 0;
+};
+
+struct AttentionSpec {
+  AttentionVariant variant = AttentionVariant::dense;
+  /// Query t sees keys s <= t (top-left aligned when T != S, as PyTorch's is_causal).
+  bool causal = false;
+  /// b8 [B, S]: true marks a padding key, which no query sees (as nn.MultiheadAttention).
+  Tensor key_padding_mask;
+  /// Alternative to key_padding_mask: keys s >= key_lengths[b] are padding.
+  std::vector<int64_t> key_lengths;
+  /// Broadcastable to [B, H, T, S]: b8 (true = may attend, as F.scaled_dot_product_attention)
+  /// or floating (added to the scores; no gradient flows into it). dense and flash only.
+  Tensor attn_mask;
+  /// Dropout on the attention weights (dense, flash, sliding_window, sparse). The mask for
+  /// element (b, h, t, s) depends only on the generator's seed and offset, so dense and flash
+  /// drop the same weights for the same seed.
+  double dropout_p = 0.0;
+  Generator* generator = nullptr;  ///< default_generator() when null
+  /// Multiplies Q Kᵀ; 1/sqrt(D) when not set.
+  std::optional<double> scale;
+  /// sliding_window: causal, the `window` keys t-window+1..t; otherwise t-window..t+window.
+  int64_t window = 256;
+  SparseLayout sparse;
+  /// linear: "elu" (elu(x) + 1).
+  std::string feature_map = "elu";
+};
+
+/// Attention over q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] -> [B, T, H, Dv], recorded
+/// for backward. A query whose keys are all masked gets zeros (not NaN). With `weights` (dense
+/// only), the attention weights [B, H, T, S] (after masking, before dropout) are returned there.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec = {},
+                 Tensor* weights = nullptr);
+
+/// "dense", "flash", "sliding:W" (sets window), "sparse", "linear" -> the variant; tg::Error
+/// naming the text otherwise.
+AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* spec = nullptr);
+std::string attention_variant_name(AttentionVariant variant);
+
+}  // namespace tg

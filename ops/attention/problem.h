@@ -1,0 +1,46 @@
+#pragma once
+// The attention problem after checking and resolving the spec: what each variant's op receives.
+// Each variant lives in its own file (ops/attention/<variant>.cpp): its forward, its gradient
+// rule, and the node it records.
+#include "ops/attention.h"
+#include "ops/kernels/attention_mask.h"
+
+namespace tg::detail {
+
+struct AttentionProblem {
+  Tensor q, k, v;  // [B, T, H, D], [B, S, H, D], [B, S, H, Dv]
+  kernels::AttnDims dims;
+  double scale = 1.0;
+  bool causal = false;
+  Tensor key_padding;  // b8 [B, S] (true = padding), undefined when none
+  Tensor attn_mask;    // b8 or q's dtype, broadcast to [B, H, T, S] by mask_strides; or undefined
+  int64_t mask_strides[4] = {0, 0, 0, 0};
+  kernels::AttnDropout dropout;
+  const AttentionSpec* spec = nullptr;
+
+  /// The kernel's view of the masks (pointers into the tensors above).
+  template <class T>
+  kernels::AttnMask<T> mask() const {
+    kernels::AttnMask<T> m;
+    m.causal = causal;
+    m.S = dims.S;
+    if (key_padding.defined()) m.key_padding = key_padding.data<bool>();
+    if (attn_mask.defined()) {
+      if (attn_mask.dtype() == DType::b8)
+        m.allow = attn_mask.data<bool>();
+      else
+        m.additive = attn_mask.data<T>();
+      m.sb = mask_strides[0], m.sh = mask_strides[1], m.st = mask_strides[2], m.ss = mask_strides[3];
+    }
+    return m;
+  }
+};
+
+/// Variant entry points; each records its node when q, k or v requires grad.
+Tensor dense_attention(const AttentionProblem& p, Tensor* weights);
+Tensor flash_attention(const AttentionProblem& p);
+Tensor sliding_window_attention(const AttentionProblem& p);
+Tensor sparse_attention(const AttentionProblem& p);
+Tensor linear_attention(const AttentionProblem& p);
+
+}  // namespace tg::detail

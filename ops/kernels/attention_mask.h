@@ -1,0 +1,60 @@
+#pragma once
+// What every attention kernel needs to know about masking and dropout, on raw pointers.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "ops/kernels/philox.h"
+
+namespace tg::kernels {
+
+/// Sizes of one attention problem. q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv], all
+/// contiguous: row t of head h in batch b starts at ((b * T + t) * H + h) * D.
+struct AttnDims {
+  int64_t B = 0, T = 0, S = 0, H = 0, D = 0, Dv = 0;
+};
+
+/// Masks combined: causal, key padding [B, S], and a general mask broadcast to [B, H, T, S]
+/// by strides (0 along broadcast axes).
+template <class T>
+struct AttnMask {
+  bool causal = false;
+  const bool* key_padding = nullptr;  ///< [B, S], true = padding
+  int64_t S = 0;
+  const bool* allow = nullptr;        ///< general b8 mask, true = may attend
+  const T* additive = nullptr;        ///< general additive mask
+  int64_t sb = 0, sh = 0, st = 0, ss = 0;
+
+  bool has_general() const { return allow || additive; }
+
+  /// The bias for score (b, h, t, s): 0, an additive value, or -inf when masked.
+  T bias(int64_t b, int64_t h, int64_t t, int64_t s) const {
+    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    if (causal && s > t) return kNegInf;
+    if (key_padding && key_padding[b * S + s]) return kNegInf;
+    int64_t m = b * sb + h * sh + t * st + s * ss;
+    if (allow && !allow[m]) return kNegInf;
+    if (additive) return additive[m];
+    return T(0);
+  }
+};
+
+/// Dropout on attention weights: whether weight (b, h, t, s) is kept. Keyed by the flat index
+/// of [B, H, T, S] so every variant drops the same weights for the same (seed, offset).
+struct AttnDropout {
+  double p = 0.0;
+  uint64_t seed = 0, offset = 0;
+
+  bool active() const { return p > 0.0; }
+  double scale() const { return p < 1.0 ? 1.0 / (1.0 - p) : 0.0; }
+  bool keep(const AttnDims& d, int64_t b, int64_t h, int64_t t, int64_t s) const {
+    uint64_t i = static_cast<uint64_t>(((b * d.H + h) * d.T + t) * d.S + s);
+    return philox_uniform<double>(seed, offset, i) >= p;
+  }
+  /// Philox blocks one attention call reserves.
+  static uint64_t blocks(const AttnDims& d) {
+    return philox_uniform_blocks(static_cast<uint64_t>(d.B * d.H * d.T * d.S));
+  }
+};
+
+}  // namespace tg::kernels
