@@ -3,6 +3,7 @@
 #include "ops/attention.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "autograd/error.h"
 #include "ops/attention/problem.h"

@@ -1,0 +1,42 @@
+// Dense attention as an op: forward through the dense kernels, saving q, k, v and the weights.
+#include "autograd/tape.h"
+#include "ops/attention/problem.h"
+#include "ops/kernels/attention_dense.h"
+
+namespace tg::detail {
+
+Tensor dense_attention(const AttentionProblem& p, Tensor* weights_out) {
+  const kernels::AttnDims d = p.dims;
+  DType dt = p.q.dtype();
+  Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
+  Tensor weights = empty({d.B, d.H, d.T, d.S}, dt);  // [B, H, T, S], saved for backward
+  dispatch(dt, [&]<class T>() {
+    kernels::dense_attention_forward<T>(d, static_cast<T>(p.scale), p.mask<T>(), p.dropout,
+                                        p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), out.data<T>(),
+                                        weights.data<T>());
+  });
+  kernels::AttnDropout dropout = p.dropout;
+  double scale = p.scale;
+  Node* n = record("attention_dense", out, {&p.q, &p.k, &p.v}, [d, dropout, scale](Node& n, const Tensor& dout) {
+    Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), w = n.saved("weights");
+    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()), dv = empty(v.shape(), v.dtype());
+    dispatch(q.dtype(), [&]<class T>() {
+      kernels::dense_attention_backward<T>(d, static_cast<T>(scale), dropout, q.data<T>(), k.data<T>(),
+                                           v.data<T>(), w.data<T>(), dout.data<T>(), dq.data<T>(),
+                                           dk.data<T>(), dv.data<T>());
+    });
+    n.accumulate(0, dq);
+    n.accumulate(1, dk);
+    n.accumulate(2, dv);
+  });
+  if (n) {
+    n->save("q", p.q);
+    n->save("k", p.k);
+    n->save("v", p.v);
+    n->save("weights", weights);
+  }
+  if (weights_out) *weights_out = weights;
+  return out;
+}
+
+}  // namespace tg::detail
