@@ -5,18 +5,16 @@
 #include <limits>
 
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/reduce_row.h"
 
 namespace tg::kernels {
 namespace {
 
 template <class T>
 T row_logsumexp(const T* x, int64_t C) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < C; ++c) m = x[c] > m ? x[c] : m;
+  T m = row_max(x, C);
   if (std::isinf(m)) m = 0;  // all -inf (or a +inf): x - m would be NaN
-  T s = 0;
-  for (int64_t c = 0; c < C; ++c) s += std::exp(x[c] - m);
-  return m + std::log(s);
+  return m + std::log(lane_sum<T>(C, [&](int64_t c) { return fast_exp(x[c] - m); }));
 }
 
 }  // namespace
@@ -49,7 +47,7 @@ void cross_entropy_backward(const T* logits, const int64_t* target, const T* lse
       }
       const T* x = logits + i * C;
       T g = scale * dloss[i * dloss_stride], l = lse[i];
-      for (int64_t c = 0; c < C; ++c) d[c] = g * std::exp(x[c] - l);
+      for (int64_t c = 0; c < C; ++c) d[c] = g * fast_exp(x[c] - l);
       d[target[i]] -= g;
     }
   });

@@ -1,30 +1,37 @@
 #include "ops/kernels/dropout.h"
 
+#include <cmath>
+
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/philox.h"
 
 namespace tg::kernels {
 namespace {
 
-// The double philox_uniform draws from the 64 bits (hi, lo) of half a block.
-inline double unit(uint32_t hi, uint32_t lo) {
+// u = (bits >> 11) * 2^-53 exactly (philox_uniform<double>), so u >= p exactly when the 53-bit
+// integer bits >> 11 reaches ceil(p * 2^53): an integer test the compiler can vectorise.
+inline bool kept(uint32_t hi, uint32_t lo, int64_t threshold) {
   uint64_t bits = (uint64_t(hi) << 32) | lo;
-  return static_cast<double>(bits >> 11) * (1.0 / 9007199254740992.0);
+  return static_cast<int64_t>(bits >> 11) >= threshold;
 }
 
 }  // namespace
 
 void dropout_mask(uint64_t seed, uint64_t offset, double p, bool* keep, int64_t n) {
+  auto threshold = static_cast<int64_t>(std::ceil(p * 9007199254740992.0));  // p * 2^53
   // One Philox block serves elements 2k and 2k+1, exactly as philox_uniform<double> splits it
   // (a test checks the two agree); computing it once per pair halves the cost.
-  int64_t pairs = (n + 1) / 2;
-  parallel_for(0, pairs, 2048, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, n / 2, 2048, [&](int64_t lo, int64_t hi) {
     for (int64_t k = lo; k < hi; ++k) {
       PhiloxBlock b = philox4x32(offset + static_cast<uint64_t>(k), seed);
-      keep[2 * k] = unit(b[0], b[1]) >= p;
-      if (2 * k + 1 < n) keep[2 * k + 1] = unit(b[2], b[3]) >= p;
+      keep[2 * k] = kept(b[0], b[1], threshold);
+      keep[2 * k + 1] = kept(b[2], b[3], threshold);
     }
   });
+  if (n % 2 == 1) {
+    PhiloxBlock b = philox4x32(offset + static_cast<uint64_t>(n / 2), seed);
+    keep[n - 1] = kept(b[0], b[1], threshold);
+  }
 }
 
 template <class T>

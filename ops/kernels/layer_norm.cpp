@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/reduce_row.h"
 
 namespace tg::kernels {
 namespace {
@@ -11,14 +12,9 @@ namespace {
 // One row; kW / kB say whether weight / bias are given, so the inner loops carry no branch.
 template <class T, bool kW, bool kB>
 void forward_row(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t C, T eps) {
-  T s = 0;
-  for (int64_t c = 0; c < C; ++c) s += x[c];
-  T m = s / static_cast<T>(C);
-  T v = 0;  // two passes: no cancellation when |mean| >> std
-  for (int64_t c = 0; c < C; ++c) {
-    T d = x[c] - m;
-    v += d * d;
-  }
+  T m = lane_sum<T>(C, [&](int64_t c) { return x[c]; }) / static_cast<T>(C);
+  // Two passes: no cancellation when |mean| >> std.
+  T v = lane_sum<T>(C, [&](int64_t c) { return (x[c] - m) * (x[c] - m); });
   T r = T(1) / std::sqrt(v / static_cast<T>(C) + eps);
   for (int64_t c = 0; c < C; ++c) {
     T h = (x[c] - m) * r;
@@ -43,14 +39,9 @@ void forward_rows(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, in
 // dx = rstd * (g - mean(g) - h * mean(g * h)).
 template <class T, bool kW>
 void dx_row(const T* x, const T* w, T m, T rs, const T* dy, T* dx, int64_t C) {
-  T s1 = 0, s2 = 0;
-  for (int64_t c = 0; c < C; ++c) {
-    T g = kW ? dy[c] * w[c] : dy[c];
-    s1 += g;
-    s2 += g * ((x[c] - m) * rs);
-  }
-  s1 /= static_cast<T>(C);
-  s2 /= static_cast<T>(C);
+  T s1 = lane_sum<T>(C, [&](int64_t c) { return kW ? dy[c] * w[c] : dy[c]; }) / static_cast<T>(C);
+  T s2 = lane_sum<T>(C, [&](int64_t c) { return (kW ? dy[c] * w[c] : dy[c]) * ((x[c] - m) * rs); }) /
+         static_cast<T>(C);
   for (int64_t c = 0; c < C; ++c) {
     T g = kW ? dy[c] * w[c] : dy[c];
     dx[c] = rs * (g - s1 - (x[c] - m) * rs * s2);

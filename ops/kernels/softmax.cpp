@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/reduce_row.h"
 
 namespace tg::kernels {
 namespace {
@@ -13,19 +14,12 @@ namespace {
 
 template <class T, bool kLog>
 void forward_row(const T* x, T* y, int64_t n) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
-  T s = 0;
+  T m = row_max(x, n);
   if constexpr (kLog) {
-    for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
-    T log_s = std::log(s);
+    T log_s = std::log(lane_sum<T>(n, [&](int64_t i) { return fast_exp(x[i] - m); }));
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - log_s;
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      T e = std::exp(x[i] - m);
-      y[i] = e;
-      s += e;
-    }
+    T s = lane_sum<T>(n, [&](int64_t i) { return y[i] = fast_exp(x[i] - m); });
     T r = T(1) / s;
     for (int64_t i = 0; i < n; ++i) y[i] *= r;
   }
@@ -33,12 +27,11 @@ void forward_row(const T* x, T* y, int64_t n) {
 
 template <class T, bool kLog>
 void backward_row(const T* y, const T* dy, T* dx, int64_t n) {
-  T s = 0;
   if constexpr (kLog) {
-    for (int64_t i = 0; i < n; ++i) s += dy[i];
-    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] - std::exp(y[i]) * s;
+    T s = lane_sum<T>(n, [&](int64_t i) { return dy[i]; });
+    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] - fast_exp(y[i]) * s;
   } else {
-    for (int64_t i = 0; i < n; ++i) s += dy[i] * y[i];
+    T s = lane_sum<T>(n, [&](int64_t i) { return dy[i] * y[i]; });
     for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (dy[i] - s);
   }
 }
@@ -64,7 +57,7 @@ void forward_cols(const T* x, T* y, int64_t n, int64_t inner, int64_t w) {
     const T* xr = x + r * inner;
     T* yr = y + r * inner;
     for (int64_t c = 0; c < w; ++c) {
-      T e = std::exp(xr[c] - m[c]);
+      T e = fast_exp(xr[c] - m[c]);
       if constexpr (!kLog) yr[c] = e;
       s[c] += e;
     }
@@ -100,7 +93,7 @@ void backward_cols(const T* y, const T* dy, T* dx, int64_t n, int64_t inner, int
     T* dxr = dx + r * inner;
     for (int64_t c = 0; c < w; ++c) {
       if constexpr (kLog)
-        dxr[c] = dyr[c] - std::exp(yr[c]) * s[c];
+        dxr[c] = dyr[c] - fast_exp(yr[c]) * s[c];
       else
         dxr[c] = yr[c] * (dyr[c] - s[c]);
     }

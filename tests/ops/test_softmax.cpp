@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/kernels/reduce_row.h"
 #include "test_util.h"
 
 namespace tg {
@@ -57,9 +58,11 @@ struct Case {
   Shape shape;
   int64_t axis;
 };
-// Last axis; first and middle axes; inner of 130 = two full column blocks and a partial one.
-const std::vector<Case> kCases = {{{3, 5}, -1}, {{3, 5}, 0},    {{2, 3, 4}, 0}, {{2, 3, 4}, 1},
-                                  {{2, 3, 4}, 2}, {{2, 3, 4}, -2}, {{3, 4, 130}, 1}, {{7}, 0}};
+// Last axis (rows of 37: two full 16-lane blocks and a tail); first and middle axes; inner of
+// 130 = two full column blocks and a partial one.
+const std::vector<Case> kCases = {{{3, 5}, -1},   {{3, 37}, -1},  {{3, 5}, 0},      {{2, 3, 4}, 0},
+                                  {{2, 3, 4}, 1}, {{2, 3, 4}, 2}, {{2, 3, 4}, -2},  {{3, 4, 130}, 1},
+                                  {{7}, 0}};
 
 TEST(Softmax, ForwardMatchesReference) {
   for (bool log : {false, true})
@@ -120,6 +123,22 @@ TEST(Softmax, RowsSumToOneAndScalar) {
   EXPECT_DOUBLE_EQ(softmax(tensor({3.0}, {}, DType::f64)).item(), 1.0);
   EXPECT_DOUBLE_EQ(log_softmax(tensor({3.0}, {}, DType::f64), 0).item(), 0.0);
   EXPECT_EQ(softmax(zeros({2, 0})).shape(), Shape({2, 0}));
+}
+
+TEST(Softmax, FastExpIsWithinTwoUlp) {
+  // The float exp the kernels use, against std::exp in double over its whole useful range.
+  double worst = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    float x = -87.0f + 175.0f * float(i) / 200000.0f;
+    double want = std::exp(double(x));
+    worst = std::max(worst, std::fabs(double(kernels::fast_exp(x)) - want) / want);
+  }
+  EXPECT_LT(worst, 2 * 5.97e-8);  // 2 ulp (2^-24 relative)
+  EXPECT_EQ(kernels::fast_exp(0.0f), 1.0f);
+  EXPECT_EQ(kernels::fast_exp(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(kernels::fast_exp(-100.0f), 0.0f);
+  EXPECT_EQ(kernels::fast_exp(100.0f), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(kernels::fast_exp(std::numeric_limits<float>::quiet_NaN())));
 }
 
 TEST(Softmax, Errors) {
