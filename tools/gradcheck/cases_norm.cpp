@@ -1,0 +1,40 @@
+// Gradcheck cases of layer_norm: over one and two trailing axes, with weight and bias, with
+// neither, with only one of them.
+#include "ops/norm.h"
+#include "tools/gradcheck/catalogue.h"
+
+namespace tg {
+namespace {
+
+Tensor uniform(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
+  Generator gen(seed);
+  Tensor t = rand(shape, gen, DType::f64);
+  double* p = t.data<double>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
+  return t;
+}
+
+std::vector<catalogue::OpCase> norm_cases() {
+  std::vector<catalogue::OpCase> cases;
+  cases.push_back({"layer_norm", "[4, 5] over [5], weight [5], bias [5]",
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], {5}, in[1], in[2]); },
+                   {uniform({4, 5}, 200, -2, 2), uniform({5}, 201, 0.5, 1.5), uniform({5}, 202)}});
+  cases.push_back({"layer_norm", "[2, 3, 4] over [3, 4], weight [3, 4], bias [3, 4]",
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], {3, 4}, in[1], in[2]); },
+                   {uniform({2, 3, 4}, 203), uniform({3, 4}, 204), uniform({3, 4}, 205)}});
+  cases.push_back({"layer_norm", "[3, 6] over [6], no weight or bias",
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], {6}); },
+                   {uniform({3, 6}, 206)}});
+  cases.push_back({"layer_norm", "[3, 4] over [4], weight [4] only",
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], {4}, in[1]); },
+                   {uniform({3, 4}, 207), uniform({4}, 208)}});
+  cases.push_back({"layer_norm", "[5, 1, 3] over [3], bias [3] only",
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], {3}, Tensor(), in[1]); },
+                   {uniform({5, 1, 3}, 209), uniform({3}, 210)}});
+  return cases;
+}
+
+}  // namespace
+}  // namespace tg
+
+static const bool registered = tg::catalogue::register_family("norm", &tg::norm_cases);
