@@ -100,9 +100,10 @@ std::vector<P> pointers(P base, int64_t count, int64_t step) {
   return v;
 }
 
+// `what` names b in the message ("" or "weight ").
 void check_dtypes(const char* op, const Tensor& a, const Tensor& b, const char* what) {
   TG_CHECK(is_floating(a.dtype()) && a.dtype() == b.dtype(),
-           "{}: operands must share a floating dtype (f32 or f64); got {} {} and {} {} {}", op,
+           "{}: operands must share a floating dtype (f32 or f64); got {} {} and {}{} {}", op,
            a.dtype(), shape_str(a.shape()), what, b.dtype(), shape_str(b.shape()));
 }
 
@@ -110,7 +111,7 @@ void check_dtypes(const char* op, const Tensor& a, const Tensor& b, const char* 
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   MatmulPlan p = plan_matmul(a.shape(), b.shape());
-  check_dtypes("matmul", a, b, "and");
+  check_dtypes("matmul", a, b, "");
   Tensor out = empty(p.out_shape, a.dtype());
   dispatch(a.dtype(), [&]<class T>() {
     const T* pa = a.data<T>();
@@ -185,12 +186,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t in = x.shape().back(), out_features = weight.size(0);
   TG_CHECK(weight.size(1) == in, "linear: input {} and weight {} do not match ({} vs {})",
            shape_str(x.shape()), shape_str(weight.shape()), in, weight.size(1));
-  check_dtypes("linear", x, weight, "and weight");
+  check_dtypes("linear", x, weight, "weight ");
   if (bias.defined()) {
     TG_CHECK(bias.dim() == 1 && bias.size(0) == out_features,
              "linear: bias must be [{}] for weight {}, got shape {}", out_features,
              shape_str(weight.shape()), shape_str(bias.shape()));
-    check_dtypes("linear", x, bias, "and bias");
+    check_dtypes("linear", x, bias, "bias ");
   }
   const int64_t rows = numel(Shape(x.shape().begin(), x.shape().end() - 1));
   TG_CHECK(rows <= INT_MAX && in <= INT_MAX && out_features <= INT_MAX,

@@ -157,7 +157,10 @@ Tensor reshape(const Tensor& x, const Shape& shape) { return reshape_as("reshape
 Tensor view(const Tensor& x, const Shape& shape) { return reshape_as("view", x, shape); }
 
 Tensor unsqueeze(const Tensor& x, int64_t axis) {
-  int64_t a = normalize_axis(axis, x.dim() + 1, "unsqueeze");
+  const int64_t r = x.dim() + 1;  // axes of the result
+  TG_CHECK(axis >= -r && axis < r, "unsqueeze: axis {} is out of range for shape {} (expected {} to {})",
+           axis, shape_str(x.shape()), -r, r - 1);
+  const int64_t a = axis < 0 ? axis + r : axis;
   Shape s = x.shape();
   s.insert(s.begin() + a, 1);
   return view_as("unsqueeze", x, s);
