@@ -1,6 +1,7 @@
 #include "ops/kernels/copy.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "ops/kernels/parallel.h"
 
@@ -32,6 +33,41 @@ Layout coalesce(const std::vector<int64_t>& shape, const std::vector<int64_t>& s
   return l;
 }
 
+// Copies `shape` by square tiles over axes p and `last`, where the source is contiguous along p
+// but not along `last` (a transpose): reading a tile's source rows while writing its
+// destination rows keeps both in cache, where a plain row walk reads a new cache line per
+// element.
+template <class T>
+void tiled_copy(const T* src, T* dst, const Layout& l, size_t p) {
+  constexpr int64_t kTile = 32;
+  const size_t last = l.size.size() - 1;
+  std::vector<size_t> others;  // the remaining axes, walked per tile
+  for (size_t d = 0; d < last; ++d)
+    if (d != p) others.push_back(d);
+  int64_t outer = 1;
+  for (size_t d : others) outer *= l.size[d];
+  const int64_t P = l.size[p], L = l.size[last];
+  const int64_t tp = (P + kTile - 1) / kTile, tl = (L + kTile - 1) / kTile;
+  const int64_t sp = l.src[p], dp = l.dst[p], sl = l.src[last], dl = l.dst[last];
+  parallel_for(0, outer * tp * tl, std::max<int64_t>(1, kElementwiseGrain / (kTile * kTile)),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t u = lo; u < hi; ++u) {
+                   int64_t o = u / (tp * tl), i0 = (u / tl) % tp * kTile, j0 = u % tl * kTile;
+                   int64_t so = 0, dof = 0;
+                   for (size_t k = others.size(); k-- > 0;) {
+                     int64_t idx = o % l.size[others[k]];
+                     o /= l.size[others[k]];
+                     so += idx * l.src[others[k]];
+                     dof += idx * l.dst[others[k]];
+                   }
+                   const int64_t i1 = std::min(P, i0 + kTile), j1 = std::min(L, j0 + kTile);
+                   for (int64_t i = i0; i < i1; ++i)
+                     for (int64_t j = j0; j < j1; ++j)
+                       dst[dof + i * dp + j * dl] = src[so + i * sp + j * sl];
+                 }
+               });
+}
+
 }  // namespace
 
 template <class T>
@@ -43,6 +79,13 @@ void strided_copy(const T* src, const std::vector<int64_t>& src_strides, T* dst,
   const Layout l = coalesce(shape, src_strides, dst_strides);
   const size_t last = l.size.size() - 1;
   const int64_t len = l.size[last], ss = l.src[last], ds = l.dst[last];
+  if (last > 0 && ss != 1 && ds == 1 && len > 1) {
+    // The source's fastest axis is elsewhere: a transpose. Tile it with the last axis.
+    size_t p = 0;
+    for (size_t d = 1; d < last; ++d)
+      if (std::abs(l.src[d]) < std::abs(l.src[p])) p = d;
+    if (l.src[p] == 1 && l.size[p] > 1) return tiled_copy(src, dst, l, p);
+  }
 
   // Parallel over flat element ranges; each range walks its rows with a running multi-index.
   parallel_for(0, total, kElementwiseGrain, [&](int64_t lo, int64_t hi) {

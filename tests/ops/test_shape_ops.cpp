@@ -138,6 +138,10 @@ TEST(Permute, ValuesMatchLoops) {
     testing::expect_close(y, naive_permute(x, perm), 0, 0);
     EXPECT_EQ(values(permute(x.to(DType::f32), perm)), values(y.to(DType::f32)));
   }
+  // Sizes past one 32 x 32 tile of the transposing copy, with partial tiles.
+  Tensor big = uniform({3, 37, 70}, 30);
+  for (const auto& perm : std::vector<std::vector<int64_t>>{{2, 1, 0}, {0, 2, 1}, {1, 2, 0}})
+    testing::expect_close(permute(big, perm), naive_permute(big, perm), 0, 0);
   // Negative dims, and the gradient is permuted back.
   Tensor z = uniform({2, 3, 4}, 15).requires_grad_();
   Tensor g = uniform({4, 2, 3}, 16);
