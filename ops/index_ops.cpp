@@ -39,15 +39,16 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
     kernels::gather_rows<T>(x.data<T>(), outer, size, inner, index.data<int64_t>(), n,
                             out.data<T>());
   });
-  Node* node = record("index_select", out, {&x}, [outer, size, inner, n](Node& nd, const Tensor& dout) {
-    Tensor idx = nd.saved("index");
-    Tensor dx = zeros(nd.input_shape(0), dout.dtype());
-    dispatch(dout.dtype(), [&]<class T>() {
-      kernels::scatter_add_rows<T>(dout.data<T>(), outer, n, inner, idx.data<int64_t>(), size,
-                                   dx.data<T>());
-    });
-    nd.accumulate(0, dx);
-  });
+  Node* node =
+      record("index_select", out, {&x}, [outer, size, inner, n](Node& nd, const Tensor& dout) {
+        Tensor idx = nd.saved("index");
+        Tensor dx = zeros(nd.input_shape(0), dout.dtype());
+        dispatch(dout.dtype(), [&]<class T>() {
+          kernels::scatter_add_rows<T>(dout.data<T>(), outer, n, inner, idx.data<int64_t>(), size,
+                                       dx.data<T>());
+        });
+        nd.accumulate(0, dx);
+      });
   if (node) node->save("index", index);
   return out;
 }

@@ -18,8 +18,8 @@ int64_t prod(const Shape& s, size_t from, size_t to) {
 
 // dst[i · dst_strides] = src[i · src_strides] for each index i of `shape` (any dtype).
 void copy_strided(const Tensor& src, int64_t src_offset, const std::vector<int64_t>& src_strides,
-          Tensor& dst, int64_t dst_offset, const std::vector<int64_t>& dst_strides,
-          const Shape& shape) {
+                  Tensor& dst, int64_t dst_offset, const std::vector<int64_t>& dst_strides,
+                  const Shape& shape) {
   dispatch_all(src.dtype(), [&]<class T>() {
     kernels::strided_copy<T>(src.data<T>() + src_offset, src_strides, dst.data<T>() + dst_offset,
                              dst_strides, shape);
@@ -78,9 +78,8 @@ Tensor permute_recorded(const char* op, const Tensor& x, const std::vector<int64
   Tensor out = permuted(x, perm);
   std::vector<int64_t> inverse(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = int64_t(i);
-  record(op, out, {&x}, [inverse](Node& n, const Tensor& dout) {
-    n.accumulate(0, permuted(dout, inverse));
-  });
+  record(op, out, {&x},
+         [inverse](Node& n, const Tensor& dout) { n.accumulate(0, permuted(dout, inverse)); });
   return out;
 }
 
@@ -121,21 +120,22 @@ Tensor join(const char* op, const std::vector<Tensor>& xs, const std::vector<Sha
     lens.push_back(s[axis]);
     out_shape[axis] += s[axis];
   }
-  const int64_t outer = prod(out_shape, 0, axis), inner = prod(out_shape, axis + 1, out_shape.size());
+  const int64_t outer = prod(out_shape, 0, axis),
+                inner = prod(out_shape, axis + 1, out_shape.size());
   const int64_t total = out_shape[axis];
   Tensor out = empty(out_shape, xs[0].dtype());
   // Piece i is [outer, lens[i] * inner] at column offset off * inner of out's
   // [outer, total * inner] rows.
   for (size_t i = 0, off = 0; i < xs.size(); off += lens[i], ++i)
     copy_strided(xs[i], 0, {lens[i] * inner, 1}, out, int64_t(off) * inner, {total * inner, 1},
-         {outer, lens[i] * inner});
+                 {outer, lens[i] * inner});
   record(op, out, xs, [lens, outer, inner, total](Node& n, const Tensor& dout) {
     int64_t off = 0;
     for (size_t i = 0; i < lens.size(); off += lens[i], ++i) {
       if (!n.needs_grad(i)) continue;
       Tensor dx = empty(n.input_shape(i), dout.dtype());
       copy_strided(dout, off * inner, {total * inner, 1}, dx, 0, {lens[i] * inner, 1},
-           {outer, lens[i] * inner});
+                   {outer, lens[i] * inner});
       n.accumulate(i, dx);
     }
   });
@@ -146,8 +146,8 @@ void check_list(const char* op, const std::vector<Tensor>& xs) {
   TG_CHECK(!xs.empty(), "{}: expected a non-empty list of tensors", op);
   for (size_t i = 1; i < xs.size(); ++i)
     TG_CHECK(xs[i].dtype() == xs[0].dtype(),
-             "{}: tensor {} is {} but tensor 0 is {}; all must share a dtype", op, i,
-             xs[i].dtype(), xs[0].dtype());
+             "{}: tensor {} is {} but tensor 0 is {}; all must share a dtype", op, i, xs[i].dtype(),
+             xs[0].dtype());
 }
 
 }  // namespace
@@ -158,8 +158,9 @@ Tensor view(const Tensor& x, const Shape& shape) { return reshape_as("view", x, 
 
 Tensor unsqueeze(const Tensor& x, int64_t axis) {
   const int64_t r = x.dim() + 1;  // axes of the result
-  TG_CHECK(axis >= -r && axis < r, "unsqueeze: axis {} is out of range for shape {} (expected {} to {})",
-           axis, shape_str(x.shape()), -r, r - 1);
+  TG_CHECK(axis >= -r && axis < r,
+           "unsqueeze: axis {} is out of range for shape {} (expected {} to {})", axis,
+           shape_str(x.shape()), -r, r - 1);
   const int64_t a = axis < 0 ? axis + r : axis;
   Shape s = x.shape();
   s.insert(s.begin() + a, 1);
@@ -190,7 +191,8 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   std::vector<bool> seen(dims.size(), false);
   for (size_t i = 0; i < dims.size(); ++i) {
     perm[i] = normalize_axis(dims[i], x.dim(), "permute");
-    TG_CHECK(!seen[perm[i]], "permute: dims [{}] is not a permutation (axis {} repeats) for shape {}",
+    TG_CHECK(!seen[perm[i]],
+             "permute: dims [{}] is not a permutation (axis {} repeats) for shape {}",
              fmt::join(dims, ", "), dims[i], shape_str(x.shape()));
     seen[perm[i]] = true;
   }
@@ -248,7 +250,9 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t axis) {
     const Shape& s = xs[i].shape();
     bool match = s.size() == s0.size();
     for (size_t d = 0; match && d < s.size(); ++d) match = int64_t(d) == a || s[d] == s0[d];
-    TG_CHECK(match, "cat: tensor {} has shape {} but tensor 0 has shape {}; they must match except along axis {}",
+    TG_CHECK(match,
+             "cat: tensor {} has shape {} but tensor 0 has shape {}; they must match except along "
+             "axis {}",
              i, shape_str(s), shape_str(s0), a);
     shapes.push_back(s);
   }
@@ -261,8 +265,9 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t axis) {
   int64_t a = normalize_axis(axis, int64_t(s0.size()) + 1, "stack");
   std::vector<Shape> shapes;
   for (size_t i = 0; i < xs.size(); ++i) {
-    TG_CHECK(xs[i].shape() == s0, "stack: tensor {} has shape {} but tensor 0 has shape {}; all must match",
-             i, shape_str(xs[i].shape()), shape_str(s0));
+    TG_CHECK(xs[i].shape() == s0,
+             "stack: tensor {} has shape {} but tensor 0 has shape {}; all must match", i,
+             shape_str(xs[i].shape()), shape_str(s0));
     Shape s = s0;
     s.insert(s.begin() + a, 1);  // each input is one slice of the new axis
     shapes.push_back(s);

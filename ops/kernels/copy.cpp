@@ -122,8 +122,8 @@ void strided_copy(const T* src, const std::vector<int64_t>& src_strides, T* dst,
 }
 
 template <class T>
-void gather_rows(const T* in, int64_t outer, int64_t axis_size, int64_t inner,
-                 const int64_t* index, int64_t n_index, T* out) {
+void gather_rows(const T* in, int64_t outer, int64_t axis_size, int64_t inner, const int64_t* index,
+                 int64_t n_index, T* out) {
   parallel_for(0, outer * n_index, rows_grain(inner), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       int64_t o = r / n_index, j = r % n_index;
@@ -153,9 +153,9 @@ void scatter_add_rows(const T* in, int64_t outer, int64_t n_index, int64_t inner
                });
 }
 
-#define TG_INSTANTIATE_COPY(T)                                                                  \
-  template void strided_copy<T>(const T*, const std::vector<int64_t>&, T*,                     \
-                                const std::vector<int64_t>&, const std::vector<int64_t>&);     \
+#define TG_INSTANTIATE_COPY(T)                                                             \
+  template void strided_copy<T>(const T*, const std::vector<int64_t>&, T*,                 \
+                                const std::vector<int64_t>&, const std::vector<int64_t>&); \
   template void gather_rows<T>(const T*, int64_t, int64_t, int64_t, const int64_t*, int64_t, T*);
 TG_INSTANTIATE_COPY(float)
 TG_INSTANTIATE_COPY(double)

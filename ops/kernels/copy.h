@@ -17,8 +17,8 @@ void strided_copy(const T* src, const std::vector<int64_t>& src_strides, T* dst,
 /// out[o, j, :] = in[o, index[j], :], with in [outer, axis_size, inner] and
 /// out [outer, n_index, inner]. Indices must be in [0, axis_size) (checked by the op).
 template <class T>
-void gather_rows(const T* in, int64_t outer, int64_t axis_size, int64_t inner,
-                 const int64_t* index, int64_t n_index, T* out);
+void gather_rows(const T* in, int64_t outer, int64_t axis_size, int64_t inner, const int64_t* index,
+                 int64_t n_index, T* out);
 
 /// out[o, index[j], :] += in[o, j, :], with in [outer, n_index, inner] and
 /// out [outer, axis_size, inner]. Repeated indices add up in j order; threads split the work

@@ -120,13 +120,13 @@ void column_sums(const T* in, int64_t rows, int64_t cols, T* out, bool accumulat
   });
 }
 
-#define TG_INSTANTIATE_GEMM(T)                                                                   \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*,  \
-                        int64_t, T, T*, int64_t);                                               \
-  template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, T, const T* const*,      \
-                                int64_t, const T* const*, int64_t, T, T* const*, int64_t,       \
-                                int64_t);                                                       \
-  template void fill_rows<T>(const T*, int64_t, int64_t, T*);                                   \
+#define TG_INSTANTIATE_GEMM(T)                                                                 \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
+                        int64_t, T, T*, int64_t);                                              \
+  template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, T, const T* const*,     \
+                                int64_t, const T* const*, int64_t, T, T* const*, int64_t,      \
+                                int64_t);                                                      \
+  template void fill_rows<T>(const T*, int64_t, int64_t, T*);                                  \
   template void column_sums<T>(const T*, int64_t, int64_t, T*, bool);
 TG_INSTANTIATE_GEMM(float)
 TG_INSTANTIATE_GEMM(double)

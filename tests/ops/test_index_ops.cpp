@@ -10,7 +10,9 @@ namespace {
 
 using testing::uniform;
 
-Tensor ids(const std::vector<double>& v, const Shape& shape) { return tensor(v, shape, DType::i64); }
+Tensor ids(const std::vector<double>& v, const Shape& shape) {
+  return tensor(v, shape, DType::i64);
+}
 
 // `n` ids in [0, v) from a fixed seed.
 Tensor random_ids(const Shape& shape, int64_t v, uint64_t seed) {
@@ -24,7 +26,8 @@ TEST(IndexSelect, ValuesMatchLoops) {
   std::vector<double> id{3, 0, 3, 1, 2};
   for (int64_t axis : {0, 1, 2, -1}) {
     std::vector<double> sel;
-    for (double v : id) if (v < x.size(axis)) sel.push_back(v);
+    for (double v : id)
+      if (v < x.size(axis)) sel.push_back(v);
     Tensor y = index_select(x, axis, ids(sel, {int64_t(sel.size())}));
     int64_t a = axis < 0 ? axis + 3 : axis;
     Shape want = x.shape();
@@ -62,9 +65,12 @@ TEST(IndexSelect, Errors) {
   Tensor x = zeros({4, 3});
   EXPECT_TG_ERROR(index_select(x, 0, ids({1, 4}, {2})),
                   "index_select: index 4 is out of range for axis 0 (size 4) of shape [4, 3]");
-  EXPECT_TG_ERROR(index_select(x, 1, ids({-1}, {1})), "index_select: index -1 is out of range for axis 1 (size 3)");
-  EXPECT_TG_ERROR(index_select(x, 0, zeros({2})), "index_select: index must be i64, got f32 (shape [2])");
-  EXPECT_TG_ERROR(index_select(x, 0, ids({0, 1}, {1, 2})), "index_select: index must have rank 1, got shape [1, 2]");
+  EXPECT_TG_ERROR(index_select(x, 1, ids({-1}, {1})),
+                  "index_select: index -1 is out of range for axis 1 (size 3)");
+  EXPECT_TG_ERROR(index_select(x, 0, zeros({2})),
+                  "index_select: index must be i64, got f32 (shape [2])");
+  EXPECT_TG_ERROR(index_select(x, 0, ids({0, 1}, {1, 2})),
+                  "index_select: index must have rank 1, got shape [1, 2]");
   EXPECT_TG_ERROR(index_select(x, 2, ids({0}, {1})), "index_select: axis 2 is out of range");
 }
 
@@ -98,7 +104,8 @@ TEST(Embedding, Errors) {
   EXPECT_TG_ERROR(embedding(w, ids({0, 5, 1}, {3})),
                   "embedding: index 5 is out of range for a weight of 5 rows (shape [5, 3])");
   EXPECT_TG_ERROR(embedding(w, ids({-2}, {1})), "embedding: index -2 is out of range");
-  EXPECT_TG_ERROR(embedding(zeros({5}), ids({0}, {1})), "embedding: weight must be [V, C], got shape [5]");
+  EXPECT_TG_ERROR(embedding(zeros({5}), ids({0}, {1})),
+                  "embedding: weight must be [V, C], got shape [5]");
   EXPECT_TG_ERROR(embedding(w, zeros({2})), "embedding: indices must be i64, got f32 (shape [2])");
 }
 

@@ -126,7 +126,8 @@ TEST(Matmul, EmptyAxes) {
 TEST(Matmul, BroadcastGradientsMatchHandDerived) {
   // y = a [2, 1, 3, 4] @ b [5, 4, 6] with upstream g [2, 5, 3, 6]:
   // da[i, 0] = sum_j g[i, j] · b[j]ᵀ and db[j] = sum_i a[i, 0]ᵀ · g[i, j].
-  Tensor a = uniform({2, 1, 3, 4}, 11).requires_grad_(), b = uniform({5, 4, 6}, 12).requires_grad_();
+  Tensor a = uniform({2, 1, 3, 4}, 11).requires_grad_(),
+         b = uniform({5, 4, 6}, 12).requires_grad_();
   Tensor g = uniform({2, 5, 3, 6}, 13);
   backward(matmul(a, b), g);
   std::vector<double> va = a.to_vector(), vb = b.to_vector(), vg = g.to_vector();
@@ -154,19 +155,24 @@ TEST(Matmul, TwoDimensionalOperandBroadcastOverBatch) {
   for (int j = 0; j < 6; ++j)
     for (int r = 0; r < 3; ++r)
       for (int q = 0; q < 4; ++q)
-        for (int c = 0; c < 2; ++c) da[r * 4 + q] += vg[(j * 3 + r) * 2 + c] * vb[(j * 4 + q) * 2 + c];
+        for (int c = 0; c < 2; ++c)
+          da[r * 4 + q] += vg[(j * 3 + r) * 2 + c] * vb[(j * 4 + q) * 2 + c];
   testing::expect_close(a.grad(), tensor(da, {3, 4}, DType::f64), 1e-12, 1e-12);
 }
 
 TEST(Matmul, Errors) {
   EXPECT_TG_ERROR(matmul(zeros({2, 3}), zeros({4, 5})),
                   "matmul: shapes [2, 3] and [4, 5] do not match (3 vs 4)");
-  EXPECT_TG_ERROR(matmul(zeros({3}), zeros({4})), "matmul: shapes [3] and [4] do not match (3 vs 4)");
-  EXPECT_TG_ERROR(matmul(zeros({2, 3, 4}), zeros({3, 4, 5})),
-                  "matmul: the batch axes of shapes [2, 3, 4] and [3, 4, 5] do not broadcast (2 vs 3)");
-  EXPECT_TG_ERROR(matmul(zeros({}), zeros({3})), "matmul: both arguments need at least 1 dimension");
-  EXPECT_TG_ERROR(matmul(zeros({2, 3}), zeros({3, 2}, DType::f64)),
-                  "matmul: operands must share a floating dtype (f32 or f64); got f32 [2, 3] and f64 [3, 2]");
+  EXPECT_TG_ERROR(matmul(zeros({3}), zeros({4})),
+                  "matmul: shapes [3] and [4] do not match (3 vs 4)");
+  EXPECT_TG_ERROR(
+      matmul(zeros({2, 3, 4}), zeros({3, 4, 5})),
+      "matmul: the batch axes of shapes [2, 3, 4] and [3, 4, 5] do not broadcast (2 vs 3)");
+  EXPECT_TG_ERROR(matmul(zeros({}), zeros({3})),
+                  "matmul: both arguments need at least 1 dimension");
+  EXPECT_TG_ERROR(
+      matmul(zeros({2, 3}), zeros({3, 2}, DType::f64)),
+      "matmul: operands must share a floating dtype (f32 or f64); got f32 [2, 3] and f64 [3, 2]");
   EXPECT_TG_ERROR(matmul(zeros({2, 3}, DType::i64), zeros({3, 2}, DType::i64)),
                   "matmul: operands must share a floating dtype");
 }
@@ -242,14 +248,16 @@ TEST(Linear, GradientsMatchHandDerived) {
 TEST(Linear, Errors) {
   EXPECT_TG_ERROR(linear(zeros({2, 3}), zeros({4, 5})),
                   "linear: input [2, 3] and weight [4, 5] do not match (3 vs 5)");
-  EXPECT_TG_ERROR(linear(zeros({2, 3}), zeros({3})), "linear: weight must be [out, in], got shape [3]");
+  EXPECT_TG_ERROR(linear(zeros({2, 3}), zeros({3})),
+                  "linear: weight must be [out, in], got shape [3]");
   EXPECT_TG_ERROR(linear(zeros({2, 3}), zeros({4, 3}), zeros({3})),
                   "linear: bias must be [4] for weight [4, 3], got shape [3]");
   EXPECT_TG_ERROR(linear(zeros({}), zeros({4, 3})), "linear: input must have at least 1 dimension");
   EXPECT_TG_ERROR(linear(zeros({2, 3}), zeros({4, 3}, DType::f64)),
                   "linear: operands must share a floating dtype");
-  EXPECT_TG_ERROR(linear(zeros({2, 3}), zeros({4, 3}), zeros({4}, DType::f64)),
-                  "linear: operands must share a floating dtype (f32 or f64); got f32 [2, 3] and bias f64 [4]");
+  EXPECT_TG_ERROR(
+      linear(zeros({2, 3}), zeros({4, 3}), zeros({4}, DType::f64)),
+      "linear: operands must share a floating dtype (f32 or f64); got f32 [2, 3] and bias f64 [4]");
 }
 
 TEST(Linear, ForwardAllocatesOnlyItsOutput) {
@@ -296,9 +304,9 @@ TEST(Matmul, LargeProductsDifferOnlyInRoundingBetweenThreadCounts) {
   // bitwise the same; 1 vs 2 threads: equal to f32 rounding.
   const int saved = get_num_threads();
   const std::vector<std::tuple<Shape, Shape, bool>> cases = {
-      {{4, 64, 128}, {128, 96}, false},    // folded into one GEMM
+      {{4, 64, 128}, {128, 96}, false},       // folded into one GEMM
       {{3, 256, 256}, {3, 256, 256}, false},  // batched, above kParallelBatchFlops
-      {{64, 96}, {80, 96}, true},          // linear
+      {{64, 96}, {80, 96}, true},             // linear
   };
   for (const auto& [as, bs, lin] : cases) {
     SCOPED_TRACE(shape_str(as) + (lin ? " linear " : " @ ") + shape_str(bs));

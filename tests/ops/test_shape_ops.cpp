@@ -43,12 +43,15 @@ TEST(Reshape, IsAViewInTheSameOrder) {
 }
 
 TEST(Reshape, Errors) {
-  EXPECT_TG_ERROR(reshape(zeros({2, 3}), {4, 2}),
-                  "reshape: cannot reshape a tensor of shape [2, 3] (6 elements) to [4, 2] (8 elements)");
-  EXPECT_TG_ERROR(reshape(zeros({2, 3}), {-1, -1}), "reshape: only one size may be -1, got [-1, -1]");
+  EXPECT_TG_ERROR(
+      reshape(zeros({2, 3}), {4, 2}),
+      "reshape: cannot reshape a tensor of shape [2, 3] (6 elements) to [4, 2] (8 elements)");
+  EXPECT_TG_ERROR(reshape(zeros({2, 3}), {-1, -1}),
+                  "reshape: only one size may be -1, got [-1, -1]");
   EXPECT_TG_ERROR(reshape(zeros({2, 3}), {4, -1}),
                   "reshape: cannot reshape a tensor of shape [2, 3] (6 elements) to [4, -1]");
-  EXPECT_TG_ERROR(reshape(zeros({0, 3}), {-1, 0}), "reshape: cannot reshape a tensor of shape [0, 3]");
+  EXPECT_TG_ERROR(reshape(zeros({0, 3}), {-1, 0}),
+                  "reshape: cannot reshape a tensor of shape [0, 3]");
   EXPECT_TG_ERROR(reshape(zeros({2, 3}), {-2, -3}), "reshape: invalid size -2 in shape [-2, -3]");
   EXPECT_TG_ERROR(view(zeros({2, 3}), {5}), "view: cannot reshape a tensor of shape [2, 3]");
 }
@@ -104,7 +107,8 @@ TEST(UnsqueezeSqueeze, ShapesAndErrors) {
   EXPECT_EQ(squeeze(y, 0).shape(), Shape({2, 1, 3}));  // size 2: unchanged, as PyTorch
   EXPECT_EQ(squeeze(uniform({1}, 9), 0).shape(), Shape({}));
   EXPECT_TRUE(squeeze(y, 1).shares_storage(y));
-  EXPECT_TG_ERROR(unsqueeze(x, 3), "unsqueeze: axis 3 is out of range for shape [2, 3] (expected -3 to 2)");
+  EXPECT_TG_ERROR(unsqueeze(x, 3),
+                  "unsqueeze: axis 3 is out of range for shape [2, 3] (expected -3 to 2)");
   EXPECT_TG_ERROR(squeeze(x, 2), "squeeze: axis 2 is out of range for a tensor of rank 2");
 
   Tensor z = uniform({2, 3}, 10).requires_grad_();
@@ -132,8 +136,8 @@ TEST(Transpose, ValuesAndGradient) {
 
 TEST(Permute, ValuesMatchLoops) {
   Tensor x = uniform({2, 3, 4, 5}, 14);
-  for (const auto& perm : std::vector<std::vector<int64_t>>{
-           {2, 0, 3, 1}, {0, 2, 1, 3}, {3, 2, 1, 0}, {0, 1, 2, 3}}) {
+  for (const auto& perm :
+       std::vector<std::vector<int64_t>>{{2, 0, 3, 1}, {0, 2, 1, 3}, {3, 2, 1, 0}, {0, 1, 2, 3}}) {
     Tensor y = permute(x, perm);
     testing::expect_close(y, naive_permute(x, perm), 0, 0);
     EXPECT_EQ(values(permute(x.to(DType::f32), perm)), values(y.to(DType::f32)));
@@ -151,8 +155,10 @@ TEST(Permute, ValuesMatchLoops) {
 
 TEST(Permute, Errors) {
   Tensor x = zeros({2, 3, 4});
-  EXPECT_TG_ERROR(permute(x, {0, 1}), "permute: dims [0, 1] name 2 axes for a tensor of shape [2, 3, 4] (rank 3)");
-  EXPECT_TG_ERROR(permute(x, {0, 2, -1}), "permute: dims [0, 2, -1] is not a permutation (axis -1 repeats)");
+  EXPECT_TG_ERROR(permute(x, {0, 1}),
+                  "permute: dims [0, 1] name 2 axes for a tensor of shape [2, 3, 4] (rank 3)");
+  EXPECT_TG_ERROR(permute(x, {0, 2, -1}),
+                  "permute: dims [0, 2, -1] is not a permutation (axis -1 repeats)");
   EXPECT_TG_ERROR(permute(x, {0, 1, 3}), "permute: axis 3 is out of range for a tensor of rank 3");
 }
 
@@ -176,8 +182,9 @@ TEST(Narrow, ViewOnAxisZeroCopyElsewhere) {
   EXPECT_TRUE(p.shares_storage(y));
   EXPECT_EQ(p.at({0, 2, 1}), y.at({0, 3, 1}));
 
-  EXPECT_TG_ERROR(narrow(x, 0, 3, 2),
-                  "narrow: start 3 and length 2 are out of range for axis 0 (size 4) of shape [4, 3]");
+  EXPECT_TG_ERROR(
+      narrow(x, 0, 3, 2),
+      "narrow: start 3 and length 2 are out of range for axis 0 (size 4) of shape [4, 3]");
   EXPECT_TG_ERROR(narrow(x, 2, 0, 1), "narrow: axis 2 is out of range for a tensor of rank 2");
 }
 
@@ -189,14 +196,17 @@ TEST(Narrow, GradientLandsInTheRightPlace) {
     for (int64_t i = 0; i < 4; ++i)
       for (int64_t j = 0; j < 3; ++j) {
         int64_t pos = axis == 0 ? i : j;
-        EXPECT_EQ(x.grad().at({i, j}), pos >= 1 && pos < 3 ? 1.0 : 0.0) << axis << " " << i << " " << j;
+        EXPECT_EQ(x.grad().at({i, j}), pos >= 1 && pos < 3 ? 1.0 : 0.0)
+            << axis << " " << i << " " << j;
       }
   }
 }
 
 TEST(Slice, PythonSemantics) {
   Tensor x = arange(10, DType::f64);
-  auto v = [&](int64_t start, int64_t end, int64_t step) { return values(slice(x, 0, start, end, step)); };
+  auto v = [&](int64_t start, int64_t end, int64_t step) {
+    return values(slice(x, 0, start, end, step));
+  };
   EXPECT_EQ(v(-3, 100, 1), std::vector<double>({7, 8, 9}));
   EXPECT_EQ(v(1, 8, 3), std::vector<double>({1, 4, 7}));
   EXPECT_EQ(v(-100, 4, 2), std::vector<double>({0, 2}));
@@ -229,7 +239,8 @@ TEST(Cat, ValuesGradientsAndErrors) {
   backward(y, g);
   EXPECT_EQ(values(a.grad()), std::vector<double>({g.at({0, 0}), g.at({1, 0})}));
   EXPECT_EQ(b.grad().at({1, 2}), g.at({1, 3}));
-  EXPECT_EQ(values(cat({a, a}, 0)), std::vector<double>({a.at({0, 0}), a.at({1, 0}), a.at({0, 0}), a.at({1, 0})}));
+  EXPECT_EQ(values(cat({a, a}, 0)),
+            std::vector<double>({a.at({0, 0}), a.at({1, 0}), a.at({0, 0}), a.at({1, 0})}));
   EXPECT_EQ(values(cat({tensor({1, 2}, {2}, DType::i64), tensor({3}, {1}, DType::i64)})),
             std::vector<double>({1, 2, 3}));
 
@@ -237,7 +248,8 @@ TEST(Cat, ValuesGradientsAndErrors) {
   EXPECT_TG_ERROR(cat({zeros({2, 1}), zeros({2, 1}, DType::f64)}, 1),
                   "cat: tensor 1 is f64 but tensor 0 is f32");
   EXPECT_TG_ERROR(cat({zeros({2, 1}), zeros({3, 3})}, 1),
-                  "cat: tensor 1 has shape [3, 3] but tensor 0 has shape [2, 1]; they must match except along axis 1");
+                  "cat: tensor 1 has shape [3, 3] but tensor 0 has shape [2, 1]; they must match "
+                  "except along axis 1");
   EXPECT_TG_ERROR(cat({zeros({2, 1}), zeros({2})}, 0), "cat: tensor 1 has shape [2]");
   EXPECT_TG_ERROR(cat({zeros({2, 1})}, 2), "cat: axis 2 is out of range for a tensor of rank 2");
 }
@@ -278,7 +290,8 @@ TEST(Split, PiecesAsTorch) {
   EXPECT_EQ(sizes(split(x, 10), 0), std::vector<int64_t>({5}));
   EXPECT_EQ(sizes(split(zeros({0, 2}), 3), 0), std::vector<int64_t>({0}));
   EXPECT_EQ(sizes(split(zeros({0, 2}), 0), 0), std::vector<int64_t>({0}));
-  EXPECT_TG_ERROR(split(x, 0), "split: split_size must be positive, got 0 (axis 0 of shape [5, 2])");
+  EXPECT_TG_ERROR(split(x, 0),
+                  "split: split_size must be positive, got 0 (axis 0 of shape [5, 2])");
   EXPECT_TG_ERROR(split(x, 2, 2), "split: axis 2 is out of range");
 
   Tensor z = uniform({5, 2}, 27).requires_grad_();
@@ -308,11 +321,15 @@ TEST(Expand, ValuesGradientAndErrors) {
   backward(y, ones({2, 3, 4}, DType::f64));
   EXPECT_EQ(values(x.grad()), std::vector<double>({8, 8, 8}));
   EXPECT_EQ(expand(x, {-1, 5}).shape(), Shape({3, 5}));
-  EXPECT_EQ(values(expand(tensor({1, 2}, {2}, DType::i64), {2, 2})), std::vector<double>({1, 2, 1, 2}));
+  EXPECT_EQ(values(expand(tensor({1, 2}, {2}, DType::i64), {2, 2})),
+            std::vector<double>({1, 2, 1, 2}));
 
-  EXPECT_TG_ERROR(expand(zeros({3, 2}), {3, 4}), "expand: cannot expand shape [3, 2] to [3, 4] (axis 1: 2 vs 4)");
-  EXPECT_TG_ERROR(expand(zeros({3, 2}), {2}), "expand: cannot expand shape [3, 2] to [2] (fewer axes)");
-  EXPECT_TG_ERROR(expand(zeros({3}), {-1, 3}), "expand: cannot expand shape [3] to [-1, 3] (size -1 for new axis 0)");
+  EXPECT_TG_ERROR(expand(zeros({3, 2}), {3, 4}),
+                  "expand: cannot expand shape [3, 2] to [3, 4] (axis 1: 2 vs 4)");
+  EXPECT_TG_ERROR(expand(zeros({3, 2}), {2}),
+                  "expand: cannot expand shape [3, 2] to [2] (fewer axes)");
+  EXPECT_TG_ERROR(expand(zeros({3}), {-1, 3}),
+                  "expand: cannot expand shape [3] to [-1, 3] (size -1 for new axis 0)");
 }
 
 TEST(ShapeOps, F32MatchesF64AndOtherDtypesCopy) {
