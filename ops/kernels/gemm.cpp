@@ -1,0 +1,135 @@
+#include "ops/kernels/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <vector>
+
+#include "ops/kernels/parallel.h"
+
+namespace tg::kernels {
+namespace {
+
+// BLAS takes 32-bit sizes; row-major leading dimensions must be >= 1 even for empty matrices.
+blasint ld(int64_t v) { return static_cast<blasint>(v < 1 ? 1 : v); }
+
+void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              blasint(m), blasint(n), blasint(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+}
+
+void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+          int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              blasint(m), blasint(n), blasint(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+}
+
+// Work per parallel task: a few microseconds of GEMM, so tiny products are grouped.
+constexpr int64_t kTaskFlops = int64_t(1) << 18;
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    // An empty inner product: C = beta * C. Done here so BLAS never sees k = 0.
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    return;
+  }
+  blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <class T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+                  const T* const* a, int64_t lda, const T* const* b, int64_t ldb, T beta,
+                  T* const* c, int64_t ldc, int64_t batch) {
+  if (batch <= 0 || m == 0 || n == 0) return;
+
+  // Runs of products writing the same C, in batch order. The usual case (distinct, increasing
+  // C pointers, as a forward pass has) needs no sort.
+  std::vector<int64_t> order(static_cast<size_t>(batch));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  bool increasing = true;
+  for (int64_t i = 1; i < batch && increasing; ++i) increasing = std::less<T*>()(c[i - 1], c[i]);
+  if (!increasing)
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t x, int64_t y) { return std::less<T*>()(c[x], c[y]); });
+  std::vector<int64_t> run_start{0};
+  for (int64_t i = 1; i < batch; ++i)
+    if (c[order[i]] != c[order[i - 1]]) run_start.push_back(i);
+  run_start.push_back(batch);
+  const int64_t runs = static_cast<int64_t>(run_start.size()) - 1;
+
+  auto run = [&](int64_t r) {
+    for (int64_t j = run_start[r]; j < run_start[r + 1]; ++j) {
+      int64_t i = order[j];
+      gemm(trans_a, trans_b, m, n, k, alpha, a[i], lda, b[i], ldb, j == run_start[r] ? beta : T(1),
+           c[i], ldc);
+    }
+  };
+
+  // Why kParallelBatchFlops = 2^24 (16.8 MFLOP per product): OpenBLAS runs a product
+  // single-threaded below m·n·k ≈ 2.6e5 (0.5 MFLOP) anyway, so there the batch is the only
+  // parallelism there is; above, it splits each product over its threads but pays a fork/join
+  // and per-thread packing on every call. Measured on the 2-core dev machine, batches of 3, 5
+  // and 24 square sgemms: whole products per TBB task were 1.3-3x faster from 2^19 to 2^22
+  // FLOPs, about even at 2^24-2^25, and at 2^27 the one-by-one loop won for odd batches (0.5x
+  // for 5 products: a core idles through the last round), while it never lost much below.
+  const int64_t flops = 2 * m * n * k;
+  if (runs > 1 && flops < kParallelBatchFlops && get_num_threads() > 1) {
+    BlasSingleThreadGuard single;  // TBB provides the threads; OpenBLAS must not add its own
+    int64_t grain = std::max<int64_t>(1, kTaskFlops / std::max<int64_t>(1, flops));
+    parallel_for(0, runs, grain, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) run(r);
+    });
+  } else {
+    for (int64_t r = 0; r < runs; ++r) run(r);
+  }
+}
+
+template <class T>
+void fill_rows(const T* bias, int64_t rows, int64_t cols, T* out) {
+  parallel_for(0, rows, rows_grain(cols), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) std::copy(bias, bias + cols, out + r * cols);
+  });
+}
+
+template <class T>
+void column_sums(const T* in, int64_t rows, int64_t cols, T* out, bool accumulate) {
+  // Parallel over blocks of columns; each column is summed over the rows in order, so the
+  // result does not depend on how the blocks are spread over threads.
+  constexpr int64_t kBlock = 256;
+  int64_t blocks = (cols + kBlock - 1) / kBlock;
+  parallel_for(0, blocks, rows_grain(rows * kBlock), [&](int64_t lo, int64_t hi) {
+    T acc[kBlock];
+    for (int64_t blk = lo; blk < hi; ++blk) {
+      int64_t c0 = blk * kBlock, w = std::min(kBlock, cols - c0);
+      for (int64_t j = 0; j < w; ++j) acc[j] = accumulate ? out[c0 + j] : T(0);
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* row = in + r * cols + c0;
+        for (int64_t j = 0; j < w; ++j) acc[j] += row[j];
+      }
+      std::copy(acc, acc + w, out + c0);
+    }
+  });
+}
+
+#define TG_INSTANTIATE_GEMM(T)                                                                 \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
+                        int64_t, T, T*, int64_t);                                              \
+  template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, T, const T* const*,     \
+                                int64_t, const T* const*, int64_t, T, T* const*, int64_t,      \
+                                int64_t);                                                      \
+  template void fill_rows<T>(const T*, int64_t, int64_t, T*);                                  \
+  template void column_sums<T>(const T*, int64_t, int64_t, T*, bool);
+TG_INSTANTIATE_GEMM(float)
+TG_INSTANTIATE_GEMM(double)
+#undef TG_INSTANTIATE_GEMM
+
+}  // namespace tg::kernels
