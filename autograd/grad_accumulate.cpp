@@ -8,6 +8,13 @@ namespace {
 
 bool exclusive(const Tensor& t) { return t.impl_ptr().use_count() == 1 && t.storage_use_count() == 1; }
 
+// g may be adopted as a node's accumulated gradient when, besides `g` itself, at most the
+// gradient rule's own local handle sees it: rules never touch a gradient after passing it on,
+// and a node's buffer is only added to in place once nothing else holds it (exclusive()).
+bool adoptable(const Tensor& g, bool in_place) {
+  return g.storage_use_count() == 1 && g.impl_ptr().use_count() <= (in_place ? 1 : 2);
+}
+
 // A plain tensor (no grad_fn, no requires_grad) over t's data.
 Tensor plain(const Tensor& t) { return t.view_of(t.shape()); }
 
@@ -27,10 +34,9 @@ Tensor sum_to(const Tensor& g, const Shape& shape, const char* op) {
   return out;
 }
 
-void add_grad(Tensor& acc, const Tensor& g, const char* op, bool in_place) {
+void add_grad(Tensor& acc, Tensor g, const char* op, bool in_place) {
   if (!acc.defined()) {
-    // g.use_count()==1 means only the caller's handle sees g: adopt its buffer.
-    acc = exclusive(g) ? plain(g) : g.detach().clone();
+    acc = adoptable(g, in_place) ? plain(g) : g.detach().clone();
     return;
   }
   if (acc.shape() != g.shape())

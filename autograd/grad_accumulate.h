@@ -9,9 +9,10 @@ namespace tg::detail {
 /// Throws tg::Error naming `op` when `shape` does not broadcast to g's shape.
 Tensor sum_to(const Tensor& g, const Shape& shape, const char* op);
 
-/// acc += g. `acc` may be undefined (then it takes g, copying when g's data is shared).
-/// In place when acc's data is seen by nobody else or `in_place` is true; otherwise a new
-/// buffer. Throws tg::Error naming `op` on a shape or dtype mismatch.
-void add_grad(Tensor& acc, const Tensor& g, const char* op, bool in_place = false);
+/// acc += g. `acc` may be undefined: then it takes g's buffer when this is the only handle to
+/// it (g passed by std::move), else a copy. In place when acc's data is seen by nobody else or
+/// `in_place` is true; otherwise a new buffer. Throws tg::Error naming `op` on a shape or dtype
+/// mismatch.
+void add_grad(Tensor& acc, Tensor g, const char* op, bool in_place = false);
 
 }  // namespace tg::detail

@@ -42,31 +42,32 @@ Tensor Node::saved(const char* key) const {
   fail("{} backward: nothing was saved as '{}'", name_, key);
 }
 
-void Node::accumulate(size_t input, const Tensor& g) {
+void Node::accumulate(size_t input, Tensor g) {
   if (input >= inputs_.size() || !inputs_[input].needed()) return;
   Edge& e = inputs_[input];
   if (g.dtype() != e.dtype)
     fail("{} backward: gradient for input {} is {}, the input is {}", name_, input, g.dtype(),
          e.dtype);
-  Tensor reduced = detail::sum_to(g, e.shape, name_);
+  Tensor reduced = g.shape() == e.shape ? std::move(g) : detail::sum_to(g, e.shape, name_);
+  g = Tensor();
   if (e.fn) {
     if (e.fn->released())
       fail("{} backward: it reaches {}, whose tape was released by an earlier backward(); pass "
            "retain_graph=true to the first backward to go through it twice",
            name_, e.fn->name());
-    e.fn->add_output_grad(reduced);
+    e.fn->add_output_grad(std::move(reduced));
   } else {
     Tensor leaf_grad = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
-    detail::add_grad(leaf_grad, reduced, name_, /*in_place=*/true);
+    detail::add_grad(leaf_grad, std::move(reduced), name_, /*in_place=*/true);
     e.leaf->grad = leaf_grad.impl_ptr();
   }
 }
 
-void Node::add_output_grad(const Tensor& g) {
+void Node::add_output_grad(Tensor g) {
   if (g.shape() != out_shape_)
     fail("{} backward: gradient of shape {} for an output of shape {}", name_,
          shape_str(g.shape()), shape_str(out_shape_));
-  detail::add_grad(grad_, g, name_);
+  detail::add_grad(grad_, std::move(g), name_);
 }
 
 void Node::run_backward() {

@@ -50,7 +50,8 @@ class Node {
   DType input_dtype(size_t input) const { return inputs_[input].dtype; }
   /// Adds `g` to the gradient of input `input`. A gradient in a broadcast shape is summed back
   /// to the input's shape; a shape or dtype that cannot match throws tg::Error naming the op.
-  void accumulate(size_t input, const Tensor& g);
+  /// Pass a fresh gradient by value (a temporary) and its buffer is adopted without a copy.
+  void accumulate(size_t input, Tensor g);
 
   // --- used by the engine ---------------------------------------------------------------------
   void set_inputs(std::vector<Edge> inputs) { inputs_ = std::move(inputs); }
@@ -62,7 +63,7 @@ class Node {
   const Shape& output_shape() const { return out_shape_; }
   DType output_dtype() const { return out_dtype_; }
   /// Adds to the gradient of this node's output.
-  void add_output_grad(const Tensor& g);
+  void add_output_grad(Tensor g);
   bool has_output_grad() const { return grad_.defined(); }
   /// Runs the gradient rule on the accumulated output gradient, then drops that gradient.
   void run_backward();

@@ -101,7 +101,7 @@ TEST(Unary, ExpF32AccuracyAndLimits) {
   EXPECT_LE(worst_ulp, 3.0);
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<double> edge =
-      exp(tensor(std::vector<float>{inf, -inf, 89.0f, -110.0f, 0.0f, NAN}, {6})).to_vector();
+      exp(tensor(std::vector<double>{inf, -inf, 89.0, -110.0, 0.0, NAN}, {6})).to_vector();
   EXPECT_EQ(edge[0], INFINITY);
   EXPECT_EQ(edge[1], 0.0);
   EXPECT_EQ(edge[2], INFINITY);
@@ -109,7 +109,7 @@ TEST(Unary, ExpF32AccuracyAndLimits) {
   EXPECT_EQ(edge[4], 1.0);
   EXPECT_TRUE(std::isnan(edge[5]));
   // sigmoid saturates without NaN.
-  EXPECT_EQ(sigmoid(tensor(std::vector<float>{-200.0f, 200.0f}, {2})).to_vector(), (std::vector<double>{0, 1}));
+  EXPECT_EQ(sigmoid(tensor(std::vector<double>{-200.0, 200.0}, {2})).to_vector(), (std::vector<double>{0, 1}));
 }
 
 TEST(Unary, GeluF32Accuracy) {

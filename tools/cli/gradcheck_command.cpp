@@ -62,7 +62,7 @@ int run_gradcheck(const GradcheckArgs& args) {
                r.max_abs.error, r.max_rel.error, result);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("{} cases in {:.1f} s, f64 central differences over the full Jacobian\n", cases.size(),
+  fmt::print("{} cases in {:.2f} s, f64 central differences over the full Jacobian\n", cases.size(),
              secs);
   fmt::print("gradcheck: {} passed, {} failed\n", cases.size() - failed, failed);
   return failed == 0 ? 0 : 1;
