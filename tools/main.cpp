@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
   CLI::App app("tapegrad: tape-based reverse-mode autograd for the CPU, with a transformer zoo");
   app.require_subcommand(1);
   tg::cli::add_gradcheck_command(app);
+  tg::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,3 +8,10 @@ namespace tg::cli {
 void add_gradcheck_command(CLI::App& app);
 
 }  // namespace tg::cli
+
+namespace tg::cli {
+
+/// `tapegrad bench attention`: the attention variants' time and memory against T.
+void add_bench_command(CLI::App& app);
+
+}  // namespace tg::cli

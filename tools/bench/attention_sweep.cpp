@@ -1,0 +1,208 @@
+#include "tools/bench/attention_sweep.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "tapegrad.h"
+#include "ops/attention.h"
+#include "tools/plot/svg_plot.h"
+
+namespace tg::bench {
+namespace {
+
+struct Inputs {
+  Tensor q, k, v, dout;  // [B, T, H, D] each
+};
+
+Inputs make_inputs(const AttentionBenchConfig& c, int64_t T, bool requires_grad) {
+  Generator gen(1234);
+  Shape s = {c.batch, T, c.heads, c.head_dim};
+  Inputs in{randn(s, gen), randn(s, gen), randn(s, gen), randn(s, gen)};
+  if (requires_grad) {
+    in.q.requires_grad_();
+    in.k.requires_grad_();
+    in.v.requires_grad_();
+  }
+  return in;
+}
+
+AttentionSpec spec_for(const std::string& variant, bool causal) {
+  AttentionSpec spec;
+  spec.variant = parse_attention_variant(variant, &spec);
+  spec.causal = causal;
+  return spec;
+}
+
+// One forward (and backward) pass, as timed.
+void run_once(const Inputs& in, const AttentionSpec& spec, bool backward_too) {
+  if (!backward_too) {
+    NoGradGuard no_grad;
+    attention(in.q, in.k, in.v, spec);
+    return;
+  }
+  Tensor out = attention(in.q, in.k, in.v, spec);
+  backward(out, in.dout);
+  for (const Tensor* t : {&in.q, &in.k, &in.v}) const_cast<Tensor*>(t)->set_grad(Tensor());
+}
+
+// b8 [T, T]: which key each query sees under `spec`'s pattern (its own mask for dense).
+Tensor visibility(const AttentionSpec& spec, int64_t T) {
+  if (spec.variant == AttentionVariant::sparse) return sparse_layout_mask(spec.sparse, T, T, spec.causal);
+  Tensor m = empty({T, T}, DType::b8);
+  bool* p = m.data<bool>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t s = 0; s < T; ++s) {
+      bool vis = !spec.causal || s <= t;
+      if (spec.variant == AttentionVariant::sliding_window)
+        vis = vis && (spec.causal ? t - s < spec.window : std::abs(t - s) <= spec.window);
+      p[t * T + s] = vis;
+    }
+  return m;
+}
+
+int64_t visible_pairs(const Tensor& vis) {
+  int64_t n = 0;
+  const bool* p = vis.data<bool>();
+  for (int64_t i = 0; i < vis.numel(); ++i) n += p[i];
+  return n;
+}
+
+// Linear attention written quadratically with plain ops: A = φ(Q)φ(K)ᵀ (masked), A V / rowsum(A).
+Tensor linear_reference(const Inputs& in, bool causal) {
+  auto phi = [](const Tensor& x) { return relu(x) + exp(clamp(x, std::nullopt, 0.0)); };
+  Tensor q = permute(phi(in.q.detach()), {0, 2, 1, 3}), k = permute(phi(in.k.detach()), {0, 2, 1, 3});
+  Tensor v = permute(in.v.detach(), {0, 2, 1, 3});
+  Tensor a = matmul(q, transpose(k, -1, -2));  // [B, H, T, S]
+  if (causal) {
+    int64_t T = a.size(-1);
+    Tensor upper = empty({T, T}, DType::b8);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t s = 0; s < T; ++s) upper.data<bool>()[t * T + s] = s > t;
+    a = masked_fill(a, upper, 0.0);
+  }
+  return permute(matmul(a, v) / sum(a, {-1}, true), {0, 2, 1, 3});
+}
+
+// Relative error of `variant` against dense with the same visibility pattern.
+double check_against_dense(const Inputs& in, const AttentionSpec& spec, const Tensor& vis) {
+  NoGradGuard no_grad;
+  Tensor out = attention(in.q, in.k, in.v, spec);
+  Tensor ref;
+  if (spec.variant == AttentionVariant::linear) {
+    ref = linear_reference(in, spec.causal);
+  } else {
+    AttentionSpec dense;
+    dense.causal = spec.causal;
+    if (spec.variant == AttentionVariant::sliding_window || spec.variant == AttentionVariant::sparse)
+      dense.attn_mask = vis;
+    ref = attention(in.q, in.k, in.v, dense);
+  }
+  std::vector<double> a = out.to_vector(), b = ref.to_vector();
+  double err = 0, mag = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, std::fabs(a[i] - b[i]));
+    mag = std::max(mag, std::fabs(b[i]));
+  }
+  return std::isnan(err) ? INFINITY : err / std::max(mag, 1e-30);
+}
+
+// Bytes a cell may need at most: materialised [B, H, T, T] weights for dense (and their
+// gradient in backward) or a dense reference for the check; O(T) for the others.
+int64_t estimate_bytes(const AttentionBenchConfig& c, const std::string& variant, int64_t T, bool quadratic) {
+  int64_t io = 8 * c.batch * T * c.heads * c.head_dim * 4;
+  if (!quadratic && variant != "dense") return io;
+  return io + 2 * c.batch * c.heads * T * T * 4;
+}
+
+}  // namespace
+
+std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
+                                               const std::function<void(const std::string&)>& progress) {
+  bool bwd = c.mode == "fwdbwd";
+  std::vector<AttentionCell> cells;
+  size_t total = c.variants.size() * c.seq_lens.size(), index = 0;
+  for (int64_t T : c.seq_lens) {
+    for (const std::string& variant : c.variants) {
+      ++index;
+      AttentionCell cell;
+      cell.variant = variant;
+      cell.seq_len = T;
+      progress(fmt::format("[{}/{}] {} T={}", index, total, variant, T));
+      AttentionSpec spec = spec_for(variant, c.causal);
+      if (estimate_bytes(c, variant, T, false) > c.max_memory) {
+        cell.ok = false;
+        cell.note = fmt::format("skipped: needs about {} MB, above --max-memory",
+                                estimate_bytes(c, variant, T, false) >> 20);
+        cells.push_back(cell);
+        continue;
+      }
+      Inputs in = make_inputs(c, T, bwd);
+      Tensor vis = visibility(spec, T);
+      if (c.check && estimate_bytes(c, variant, T, true) <= c.max_memory) {
+        cell.check_error = check_against_dense(in, spec, vis);
+        if (!(cell.check_error <= 1e-4)) {
+          cell.ok = false;
+          cell.note = fmt::format("CHECK FAILED: relative error {:.2e} against dense", cell.check_error);
+          cells.push_back(cell);
+          continue;
+        }
+      }
+      // Peak memory of one pass, above the inputs.
+      int64_t base = memory_allocated();
+      reset_peak_memory_stats();
+      run_once(in, spec, bwd);
+      cell.peak_bytes = max_memory_allocated() - base;
+      // Timing: one warm-up (the pass above), then the median of `reps`.
+      std::vector<double> ms;
+      for (int r = 0; r < c.reps; ++r) {
+        auto start = std::chrono::steady_clock::now();
+        run_once(in, spec, bwd);
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::sort(ms.begin(), ms.end());
+      cell.time_ms = ms[ms.size() / 2];
+      double pairs = static_cast<double>(visible_pairs(vis));
+      double fwd_flops = spec.variant == AttentionVariant::linear
+                             ? 4.0 * c.batch * c.heads * T * c.head_dim * c.head_dim
+                             : 4.0 * c.batch * c.heads * pairs * c.head_dim;
+      cell.gflops = fwd_flops * (bwd ? 3.5 : 1.0) / (cell.time_ms * 1e-3) / 1e9;
+      cells.push_back(cell);
+    }
+  }
+  return cells;
+}
+
+std::string attention_csv(const AttentionBenchConfig& c, const std::vector<AttentionCell>& cells) {
+  std::string csv = "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes\n";
+  for (const AttentionCell& cell : cells) {
+    if (!cell.ok) continue;
+    csv += fmt::format("{},{},{},{},{},{},{},{:.4f},{:.3f},{}\n", cell.variant, cell.seq_len, c.batch, c.heads,
+                       c.head_dim, c.causal ? 1 : 0, c.mode, cell.time_ms, cell.gflops, cell.peak_bytes);
+  }
+  return csv;
+}
+
+std::string attention_svg(const AttentionBenchConfig& c, const std::vector<AttentionCell>& cells) {
+  std::string setting = fmt::format("B={} H={} D={}{} {}", c.batch, c.heads, c.head_dim, c.causal ? " causal" : "",
+                                    c.mode == "fwd" ? "forward" : "forward+backward");
+  plot::Panel time{"time, " + setting, "sequence length T", "median time (ms)", true, true, {}};
+  plot::Panel mem{"peak memory above inputs", "sequence length T", "MB", true, true, {}};
+  for (const std::string& v : c.variants) {
+    plot::Series st{v, {}, {}}, sm{v, {}, {}};
+    for (const AttentionCell& cell : cells) {
+      if (cell.variant != v || !cell.ok) continue;
+      st.x.push_back(double(cell.seq_len));
+      st.y.push_back(cell.time_ms);
+      sm.x.push_back(double(cell.seq_len));
+      sm.y.push_back(double(cell.peak_bytes) / (1 << 20));
+    }
+    time.series.push_back(st);
+    mem.series.push_back(sm);
+  }
+  return plot::render_svg({time, mem});
+}
+
+}  // namespace tg::bench

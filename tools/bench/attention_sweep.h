@@ -1,0 +1,46 @@
+#pragma once
+// The attention bench: variants × sequence lengths, each cell checked against dense (where
+// dense fits) before it is timed; the median time after warm-up, achieved GFLOP/s, and the peak
+// memory the allocator saw above the inputs.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tg::bench {
+
+struct AttentionBenchConfig {
+  std::vector<std::string> variants = {"dense", "flash", "sliding:256", "sparse", "linear"};
+  std::vector<int64_t> seq_lens = {256, 512, 1024, 2048, 4096, 8192};
+  int64_t batch = 1, heads = 8, head_dim = 64;
+  bool causal = false;
+  std::string mode = "fwdbwd";  ///< "fwd" or "fwdbwd"
+  int reps = 5;
+  int64_t max_memory = int64_t(8) << 30;  ///< cells estimated above this are skipped
+  bool check = true;                      ///< compare with the dense reference before timing
+};
+
+struct AttentionCell {
+  std::string variant;
+  int64_t seq_len = 0;
+  double time_ms = 0;       ///< median over reps
+  double gflops = 0;        ///< useful FLOPs (visible query-key pairs) per second
+  int64_t peak_bytes = 0;   ///< allocator peak above the inputs during one run
+  double check_error = -1;  ///< max|out - ref| / max|ref|; -1 when not checked
+  bool ok = true;           ///< false when skipped or the check failed
+  std::string note;         ///< why a cell was skipped or failed
+};
+
+/// Runs the sweep; `progress` receives a line before each cell.
+std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& config,
+                                               const std::function<void(const std::string&)>& progress);
+
+/// The CSV the bench writes: header
+/// variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes and a row per
+/// measured cell.
+std::string attention_csv(const AttentionBenchConfig& config, const std::vector<AttentionCell>& cells);
+
+/// Two log-log panels: time vs T and peak memory vs T, one line per variant.
+std::string attention_svg(const AttentionBenchConfig& config, const std::vector<AttentionCell>& cells);
+
+}  // namespace tg::bench
