@@ -1,0 +1,139 @@
+#include "models/train_loop.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "autograd/backward.h"
+#include "autograd/error.h"
+#include "autograd/tape.h"
+#include "models/progress.h"
+#include "nn/optim/clip_grad.h"
+
+namespace tg {
+namespace {
+
+std::atomic<bool> interrupt_requested{false};
+void on_sigint(int) { interrupt_requested.store(true); }
+
+// Installs the Ctrl-C handler for the loop's duration and restores the previous one after.
+struct SigintScope {
+  using Handler = void (*)(int);
+  Handler previous;
+  SigintScope() : previous(std::signal(SIGINT, on_sigint)) { interrupt_requested.store(false); }
+  ~SigintScope() { std::signal(SIGINT, previous); }
+};
+
+// The CSV log: a header when the file is new, one flushed row per step.
+class CsvLog {
+ public:
+  explicit CsvLog(const std::string& path) {
+    if (path.empty()) return;
+    bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
+    out_.open(path, std::ios::app);
+    TG_CHECK(out_.good(), "--log: cannot open {} for writing", path);
+    if (fresh) out_ << "step,loss,lr,tokens_per_s,val_loss\n";
+  }
+  void row(int64_t step, double loss, double lr, double rate, std::optional<double> val) {
+    if (!out_.is_open()) return;
+    out_ << fmt::format("{},{:.6f},{:.6g},{:.1f},{}\n", step, loss, lr, rate, val ? fmt::format("{:.6f}", *val) : "");
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+std::string rate_str(double r, const std::string& name) {
+  return r >= 1e4 ? fmt::format("{:.1f}k {}/s", r / 1e3, name) : fmt::format("{:.0f} {}/s", r, name);
+}
+
+double evaluate(nn::Module& model, const TrainLoopHooks& hooks) {
+  bool was_training = model.is_training();
+  model.eval();
+  double v;
+  {
+    NoGradGuard no_grad;
+    v = hooks.evaluate();
+  }
+  model.train(was_training);
+  return v;
+}
+
+}  // namespace
+
+TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const TrainLoopOptions& o,
+                               const TrainLoopHooks& hooks, int64_t start_step) {
+  TG_CHECK(o.max_iters >= 0, "train: max_iters must be >= 0, got {}", o.max_iters);
+  TG_CHECK(start_step >= 0 && start_step <= o.max_iters, "train: resuming at step {} beyond max_iters {}", start_step,
+           o.max_iters);
+  o.schedule.validate();
+  SigintScope sigint;
+  CsvLog log(o.log_path);
+  std::optional<ProgressBar> bar;
+  if (o.progress) bar.emplace(o.max_iters);
+  TrainLoopResult result;
+  result.steps_done = start_step;
+  std::vector<double> rates;
+  std::vector<Tensor> params = model.parameters();
+  model.train();
+
+  for (int64_t step = start_step; step < o.max_iters; ++step) {
+    auto t0 = std::chrono::steady_clock::now();
+    double lr = o.schedule.at(step);
+    opt.set_lr(lr);
+    Tensor loss = hooks.loss_on_next_batch();
+    double loss_value = loss.item();
+    if (!std::isfinite(loss_value)) {
+      if (bar) bar->finish();
+      fail("train: the loss became {} at step {}; the last checkpoint (step {}) is kept", loss_value, step,
+           result.steps_done);
+    }
+    opt.zero_grad();
+    backward(loss);
+    loss = Tensor();
+    if (o.grad_clip > 0) optim::clip_grad_norm_(params, o.grad_clip);
+    opt.step();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double rate = double(hooks.items_per_step) / std::max(secs, 1e-9);
+    rates.push_back(rate);
+    result.last_loss = loss_value;
+
+    bool last = step + 1 == o.max_iters;
+    std::optional<double> val;
+    if (hooks.evaluate && ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last)) {
+      val = evaluate(model, hooks);
+      result.last_val_loss = val;
+    }
+    log.row(step, loss_value, lr, rate, val);
+    result.steps_done = step + 1;
+    if (bar) {
+      bar->update(step + 1, fmt::format("loss {:.4f} | {}", loss_value, rate_str(rate, hooks.items_name)));
+      if (val) bar->note(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}", step + 1, loss_value, *val));
+    }
+    if (val && hooks.save_checkpoint) hooks.save_checkpoint(step + 1);
+    if (interrupt_requested.load()) {
+      if (hooks.save_checkpoint && !val) hooks.save_checkpoint(step + 1);
+      result.interrupted = true;
+      if (bar) bar->note(fmt::format("interrupted at step {}: checkpoint saved", step + 1));
+      break;
+    }
+  }
+  if (bar) bar->finish();
+  if (!rates.empty()) {
+    std::sort(rates.begin(), rates.end());
+    result.items_per_s = rates[rates.size() / 2];
+  }
+  if (hooks.save_checkpoint && !result.interrupted && result.steps_done == o.max_iters && !hooks.evaluate)
+    hooks.save_checkpoint(result.steps_done);
+  return result;
+}
+
+}  // namespace tg
