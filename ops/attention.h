@@ -4,7 +4,8 @@
 //   flash           tiled, online softmax; saves the log-sum-exp and recomputes in backward
 //   sliding_window  banded: each query sees the keys within `window` positions
 //   sparse          block-sparse, BigBird's layout of window, global and random blocks
-//   linear          φ(Q)(φ(K)ᵀV) / φ(Q)(φ(K)ᵀ1), φ(x) = elu(x) + 1 (Katharopoulos et al. 2020)
+//   linear          φ(Q)(φ(K)ᵀV) / φ(Q)(φ(K)ᵀ1), φ(x) = elu(x) + 1 (Katharopoulos et al. 2020);
+//                   ignores spec.scale (FAVOR+ features use it), causal by chunked prefix sums
 // Tensors are read in the layout [B, T, H, D] (no permute): q [B, T, H, D], k [B, S, H, D],
 // v [B, S, H, Dv]; the output is [B, T, H, Dv].
 #include <optional>
@@ -53,7 +54,9 @@ struct AttentionSpec {
   /// sliding_window: causal, the `window` keys t-window+1..t; otherwise t-window..t+window.
   int64_t window = 256;
   SparseLayout sparse;
-  /// linear: "elu" (elu(x) + 1).
+  /// linear: "elu" (elu(x) + 1), or "favor[:M[:SEED]]": FAVOR+ positive orthogonal random
+  /// features (Choromanski et al. 2021), M of them (default round(D ln D), at least D) drawn
+  /// from SEED (default 0), estimating softmax(scale · q kᵀ).
   std::string feature_map = "elu";
 };
 

@@ -1,0 +1,120 @@
+// Linear attention as an op: the feature map chosen by spec.feature_map, forward through the
+// linear kernels, and a gradient rule that recomputes from q, k, v (nothing else of size T is
+// saved). spec.scale is not used by "elu"; "favor" scales its inputs by sqrt(scale) so its
+// features estimate softmax(scale · q kᵀ).
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "autograd/error.h"
+#include "autograd/tape.h"
+#include "ops/attention/problem.h"
+#include "ops/kernels/attention_linear.h"
+
+namespace tg::detail {
+namespace {
+
+struct FeatureMapSpec {
+  bool favor = false;
+  int64_t M = 0;
+  uint64_t seed = 0;
+};
+
+// "elu", or "favor[:M[:SEED]]" (M defaults to round(D ln D), at least D, as Performer's default).
+FeatureMapSpec parse_feature_map(const std::string& text, int64_t D) {
+  FeatureMapSpec f;
+  f.M = D;
+  if (text == "elu") return f;
+  auto bad = [&]() {
+    fail(
+        "attention: linear: unknown feature_map '{}' (expected \"elu\", \"favor\", \"favor:M\" or "
+        "\"favor:M:SEED\" with M >= 1)",
+        text);
+  };
+  if (text != "favor" && !text.starts_with("favor:")) bad();
+  f.favor = true;
+  f.M =
+      std::max<int64_t>(D, std::llround(static_cast<double>(D) * std::log(static_cast<double>(D))));
+  if (text == "favor") return f;
+  std::string rest = text.substr(6);
+  size_t colon = rest.find(':');
+  std::string m = rest.substr(0, colon);
+  char* end = nullptr;
+  long long parsed = std::strtoll(m.c_str(), &end, 10);
+  if (m.empty() || *end != '\0' || parsed < 1) bad();
+  f.M = parsed;
+  if (colon != std::string::npos) {
+    std::string s = rest.substr(colon + 1);
+    unsigned long long seed = std::strtoull(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || s[0] == '-') bad();
+    f.seed = seed;
+  }
+  return f;
+}
+
+// The kernel's view of the feature map; W [M, D] is defined for FAVOR+ only.
+template <class T>
+kernels::LinearFeatures<T> features(int64_t M, double favor_scale, const Tensor& W) {
+  kernels::LinearFeatures<T> f;
+  f.M = M;
+  if (W.defined()) {
+    f.W = W.data<T>();
+    f.favor_scale = static_cast<T>(favor_scale);
+  }
+  return f;
+}
+
+const bool* padding_ptr(const Tensor& mask) { return mask.defined() ? mask.data<bool>() : nullptr; }
+
+}  // namespace
+
+Tensor linear_attention(const AttentionProblem& p) {
+  const kernels::AttnDims d = p.dims;
+  const DType dt = p.q.dtype();
+  const FeatureMapSpec fm = parse_feature_map(p.spec->feature_map, d.D);
+  Tensor W;  // FAVOR+ projection [M, D], saved for backward
+  if (fm.favor) {
+    TG_CHECK(p.scale > 0, "attention: linear with feature_map favor needs scale > 0, got {}",
+             p.scale);
+    W = empty({fm.M, d.D}, dt);
+    dispatch(dt, [&]<class T>() { kernels::favor_projection<T>(fm.M, d.D, fm.seed, W.data<T>()); });
+  }
+  const int64_t M = fm.M;
+  const double favor_scale = std::sqrt(p.scale);
+  const bool causal = p.causal, has_padding = p.key_padding.defined(), favor = fm.favor;
+
+  Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
+  dispatch(dt, [&]<class T>() {
+    kernels::linear_attention_forward<T>(d, causal, padding_ptr(p.key_padding),
+                                         features<T>(M, favor_scale, W), p.q.data<T>(),
+                                         p.k.data<T>(), p.v.data<T>(), out.data<T>());
+  });
+  // Backward recomputes the features and states from q, k, v chunk by chunk.
+  auto rule = [d, causal, has_padding, favor, M, favor_scale](Node& n, const Tensor& dout) {
+    Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v");
+    Tensor pad = has_padding ? n.saved("key_padding") : Tensor();
+    Tensor W = favor ? n.saved("favor_projection") : Tensor();
+    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype());
+    Tensor dv = empty(v.shape(), v.dtype());
+    dispatch(q.dtype(), [&]<class T>() {
+      kernels::linear_attention_backward<T>(d, causal, padding_ptr(pad),
+                                            features<T>(M, favor_scale, W), q.data<T>(),
+                                            k.data<T>(), v.data<T>(), dout.data<T>(),
+                                            dq.data<T>(), dk.data<T>(), dv.data<T>());
+    });
+    n.accumulate(0, std::move(dq));
+    n.accumulate(1, std::move(dk));
+    n.accumulate(2, std::move(dv));
+  };
+  Node* n = record("attention_linear", out, {&p.q, &p.k, &p.v}, rule);
+  if (n) {
+    n->save("q", p.q);
+    n->save("k", p.k);
+    n->save("v", p.v);
+    if (has_padding) n->save("key_padding", p.key_padding);  // b8 [B, S]
+    if (favor) n->save("favor_projection", W);               // [M, D]
+  }
+  return out;
+}
+
+}  // namespace tg::detail
