@@ -10,7 +10,6 @@ Tensor sliding_window_attention(const AttentionProblem&) {
   fail("attention: the sliding_window variant is not built yet");
 }
 Tensor sparse_attention(const AttentionProblem&) { fail("attention: the sparse variant is not built yet"); }
-Tensor linear_attention(const AttentionProblem&) { fail("attention: the linear variant is not built yet"); }
 
 }  // namespace tg::detail
 
