@@ -79,7 +79,8 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const BlockStep& step) {
   spec.variant = attention.variant;
   spec.window = attention.window;
   spec.sparse = attention.sparse;
-  spec.dropout_p = is_training() ? dropout_p : 0.0;
+  // Linear attention has no weights to drop out; its blocks keep the residual dropout only.
+  spec.dropout_p = is_training() && attention.variant != AttentionVariant::linear ? dropout_p : 0.0;
   spec.generator = step.gen;
   if (pos == 0) {
     spec.causal = true;  // T == S: the usual causal pattern

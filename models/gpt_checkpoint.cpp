@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -93,7 +94,9 @@ void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::strin
 
   if (lm_head.defined()) {
     const Tensor& wte = mapped.at("wte.weight");
-    TG_CHECK(lm_head.shape() == wte.shape() && lm_head.to_vector() == wte.to_vector(),
+    // Compared byte by byte in wte's dtype (GPT-2's head is 38M values: no copies as doubles).
+    const Tensor head = lm_head.shape() == wte.shape() ? lm_head.to(wte.dtype()) : Tensor();
+    TG_CHECK(head.defined() && std::memcmp(head.raw_data(), wte.raw_data(), wte.nbytes()) == 0,
              "load_gpt: {}: lm_head.weight {} differs from wte.weight {}; the LM head is tied to wte", source,
              shape_str(lm_head.shape()), shape_str(wte.shape()));
   }

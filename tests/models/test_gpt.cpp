@@ -334,6 +334,13 @@ TEST(GPT, EveryAttentionVariantBuildsAndTrains) {
       if (n == "dense" || n == "flash" || n == "sliding:8") {
         EXPECT_LE(testing::max_abs_diff(out.logits, ref.logits), 1e-10 * testing::max_abs(ref.logits));
       }
+      // Training with dropout (on the attention weights, except for linear attention).
+      GPTConfig cd = c;
+      cd.dropout = 0.1;
+      GPT dropped(cd, g);
+      Tensor loss = dropped.forward(idx, targets).loss;
+      backward(loss);
+      EXPECT_TRUE(std::isfinite(loss.item()));
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("not built yet"), std::string::npos) << e.what();
     }
