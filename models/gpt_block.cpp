@@ -64,6 +64,8 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const BlockStep& step) {
   Tensor v = reshape(narrow(qkv, 2, 2, 1), {B, T, H, D});
 
   const int64_t pos = step.pos;
+  TG_CHECK(step.cache_k || pos == 0, "GPT: a forward at position {} needs the KV cache of positions 0..{}", pos,
+           pos - 1);
   if (step.cache_k) {
     TG_CHECK(!is_grad_enabled(), "GPT: the KV cache is for inference; run it under NoGradGuard");
     write_cache(*step.cache_k, k, pos);
@@ -71,8 +73,6 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const BlockStep& step) {
     k = narrow(*step.cache_k, 1, 0, pos + T);  // [B, S, H, D], S = pos + T
     v = narrow(*step.cache_v, 1, 0, pos + T);
   }
-  TG_CHECK(step.cache_k || pos == 0, "GPT: a forward at position {} needs the KV cache of positions 0..{}", pos,
-           pos - 1);
   const int64_t S = pos + T;
 
   AttentionSpec spec;
@@ -89,7 +89,6 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const BlockStep& step) {
     // mask is top-left aligned, so a single query (T = 1) is simply non-causal; longer chunks and
     // the patterns of sliding_window and sparse become an explicit mask on the dense kernel.
     const AttentionVariant var = attention.variant;
-    auto causal = [](int64_t t, int64_t s) { return s <= t; };
     if (var == AttentionVariant::sliding_window) {
       const int64_t w = attention.window;
       spec.variant = AttentionVariant::dense;
@@ -100,7 +99,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const BlockStep& step) {
     } else if (T > 1) {
       TG_CHECK(var != AttentionVariant::linear,
                "GPT: linear attention with a KV cache takes one token at a time after the prompt (got {})", T);
-      spec.attn_mask = query_mask(pos, T, S, causal);
+      spec.attn_mask = query_mask(pos, T, S, [](int64_t t, int64_t s) { return s <= t; });
     }
   }
   Tensor y = tg::attention(q, k, v, spec, step.weights);  // [B, T, H, D]
