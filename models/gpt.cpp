@@ -1,0 +1,141 @@
+#include "models/gpt.h"
+
+#include <cmath>
+
+#include "autograd/error.h"
+#include "nn/init.h"
+#include "ops/binary.h"
+#include "ops/dropout.h"
+#include "ops/loss.h"
+#include "ops/matmul.h"
+#include "ops/shape_ops.h"
+
+namespace tg::models {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// nn::Embedding draws its N(0, 1) start from the default generator; GPT draws its own start from
+// the generator it is given, so building a model must not move the default stream.
+class KeepDefaultGenerator {
+ public:
+  KeepDefaultGenerator() : seed_(default_generator().seed()), offset_(default_generator().offset()) {}
+  ~KeepDefaultGenerator() {
+    default_generator().manual_seed(seed_);
+    default_generator().set_offset(offset_);
+  }
+
+ private:
+  uint64_t seed_, offset_;
+};
+
+const GPTConfig& validated(const GPTConfig& c) {
+  c.validate();
+  return c;
+}
+
+}  // namespace
+
+GPT::GPT(const GPTConfig& cfg, Generator& gen) : Module("GPT"), config(validated(cfg)) {
+  {
+    KeepDefaultGenerator keep;
+    Generator scratch(0);  // the submodules' own draws, replaced by reset_parameters below
+    const auto emb = [&](int64_t n) { return nn::EmbeddingOptions(n, cfg.n_embd).dtype(cfg.dtype); };
+    wte = register_module("wte", std::make_shared<nn::Embedding>(emb(cfg.vocab_size)));
+    wpe = register_module("wpe", std::make_shared<nn::Embedding>(emb(cfg.n_positions)));
+    h = register_module("h", std::make_shared<BlockList>(cfg, scratch));
+    ln_f = register_module("ln_f", std::make_shared<nn::LayerNorm>(nn::LayerNormOptions({cfg.n_embd})
+                                                                        .eps(cfg.layer_norm_epsilon)
+                                                                        .bias(cfg.bias)
+                                                                        .dtype(cfg.dtype)));
+  }
+  reset_parameters(gen);
+}
+
+GPT::GPT(const GPTConfig& cfg) : GPT(cfg, *std::make_unique<Generator>(0)) {}
+
+void GPT::reset_parameters(Generator& gen) {
+  const double std = 0.02, proj_std = 0.02 / std::sqrt(2.0 * double(config.n_layer));
+  for (auto& [name, p] : named_parameters()) {
+    if (p.dim() == 2) {
+      nn::init::normal_(p, 0.0, ends_with(name, "c_proj.weight") ? proj_std : std, gen);
+    } else if (ends_with(name, ".bias")) {
+      nn::init::zeros_(p);
+    } else {
+      nn::init::ones_(p);  // LayerNorm weights
+    }
+  }
+}
+
+GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwardOptions& options) {
+  TG_CHECK(idx.defined() && idx.dtype() == DType::i64 && idx.dim() == 2 && idx.size(1) >= 1,
+           "GPT: idx must be i64 [B, T] with T >= 1, got {} {}", idx.defined() ? idx.dtype() : DType::i64,
+           idx.defined() ? shape_str(idx.shape()) : "undefined");
+  const int64_t B = idx.size(0), T = idx.size(1), V = config.vocab_size, L = config.n_layer;
+  KVCache* cache = options.cache;
+  const int64_t pos0 = cache ? cache->length : 0;
+  TG_CHECK(pos0 + T <= config.n_positions,
+           "GPT: positions {}..{} exceed n_positions = {} (crop the context to the last {} tokens)", pos0,
+           pos0 + T - 1, config.n_positions, config.n_positions);
+  if (cache)
+    TG_CHECK(int64_t(cache->k.size()) == L && int64_t(cache->v.size()) == L && cache->batch() == B,
+             "GPT: the KV cache has {} layers for a batch of {}; the model has {} layers, idx {}", cache->k.size(),
+             cache->batch(), L, shape_str(idx.shape()));
+  TG_CHECK(!targets.defined() || (targets.dtype() == DType::i64 && targets.shape() == idx.shape()),
+           "GPT: targets must be i64 of idx's shape {}, got {} {}", shape_str(idx.shape()),
+           targets.defined() ? targets.dtype() : DType::i64, targets.defined() ? shape_str(targets.shape()) : "");
+  TG_CHECK(!(targets.defined() && options.logits_last_only),
+           "GPT: targets need every position's logits; drop logits_last_only");
+  Generator& gen = dropout_gen_ ? *dropout_gen_ : default_generator();
+
+  // Token + position embeddings: [B, T, C] + [T, C] (rows pos0.. of wpe, a view).
+  Tensor x = add(wte->forward(idx), narrow(wpe->weight, 0, pos0, T));
+  x = dropout(x, config.dropout, is_training(), gen);
+  if (options.attention_weights) options.attention_weights->assign(size_t(L), Tensor());
+  for (int64_t i = 0; i < L; ++i) {
+    BlockStep step;
+    step.pos = pos0;
+    step.gen = &gen;
+    if (cache) step.cache_k = &cache->k[size_t(i)], step.cache_v = &cache->v[size_t(i)];
+    if (options.attention_weights) step.weights = &(*options.attention_weights)[size_t(i)];
+    x = h->blocks[size_t(i)]->forward(x, step);
+  }
+  x = ln_f->forward(x);
+  if (options.logits_last_only) x = narrow(x, 1, T - 1, 1);  // [B, 1, C]
+  GPTOutput out;
+  out.logits = linear(x, wte->weight);  // tied head: [B, T, C] · [V, C]ᵀ -> [B, T, V]
+  if (targets.defined())
+    out.loss = cross_entropy(reshape(out.logits, {B * T, V}), reshape(targets, {B * T}), /*ignore_index=*/-1);
+  if (cache) cache->length += T;
+  return out;
+}
+
+Tensor GPT::forward(const Tensor& idx) { return forward(idx, Tensor(), {}).logits; }
+
+KVCache GPT::make_cache(int64_t batch) const {
+  TG_CHECK(batch > 0, "GPT: make_cache needs a positive batch, got {}", batch);
+  KVCache c;
+  const Shape shape = {batch, config.n_positions, config.n_head, config.head_dim()};
+  for (int64_t i = 0; i < config.n_layer; ++i) {
+    c.k.push_back(zeros(shape, config.dtype));
+    c.v.push_back(zeros(shape, config.dtype));
+  }
+  return c;
+}
+
+void GPT::set_attention(const GPTAttention& attention) {
+  GPTConfig c = config;
+  c.attention = attention;
+  c.validate();
+  config = c;
+  for (auto& block : h->blocks) block->attn->attention = attention;
+}
+
+int64_t GPT::num_parameters(bool include_position_embedding) const {
+  int64_t n = Module::num_parameters();
+  return include_position_embedding ? n : n - wpe->weight.numel();
+}
+
+}  // namespace tg::models

@@ -1,0 +1,71 @@
+#pragma once
+// GPT: GPT-2's architecture as nanoGPT writes it, with GPT-2's parameter names, so that
+// named_parameters() gives exactly the names of a Hugging Face GPT-2 checkpoint:
+//   wte.weight [V, C], wpe.weight [n_positions, C],
+//   h.N.ln_1.{weight, bias} [C], h.N.attn.c_attn.{weight [C, 3C], bias [3C]},
+//   h.N.attn.c_proj.{weight [C, C], bias [C]}, h.N.ln_2.*, h.N.mlp.c_fc.{weight [C, 4C], bias [4C]},
+//   h.N.mlp.c_proj.{weight [4C, C], bias [C]}, ln_f.{weight, bias} [C].
+// The LM head is tied to wte: logits = x · wteᵀ.
+#include <memory>
+#include <vector>
+
+#include "models/gpt_block.h"
+#include "models/gpt_config.h"
+#include "nn/embedding.h"
+#include "nn/layer_norm.h"
+#include "nn/module.h"
+
+namespace tg::models {
+
+struct GPTForwardOptions {
+  /// Compute the logits of the last position only ([B, 1, V]), as generation needs.
+  bool logits_last_only = false;
+  /// Incremental decoding: the T tokens take positions cache->length.. and are appended to the
+  /// cache (inference only, under NoGradGuard). Null: positions 0..T-1, no cache.
+  KVCache* cache = nullptr;
+  /// Out: each layer's attention weights [B, H, T, S] (dense attention only), for inspection.
+  std::vector<Tensor>* attention_weights = nullptr;
+};
+
+struct GPTOutput {
+  Tensor logits;  ///< [B, T, V] ([B, 1, V] with logits_last_only)
+  Tensor loss;    ///< scalar mean cross-entropy over [B·T] (targets -1 ignored); undefined without targets
+};
+
+class GPT : public nn::Module {
+ public:
+  /// Builds the model and draws GPT-2's initialisation from `gen`. The default generator is
+  /// left as it was.
+  GPT(const GPTConfig& config, Generator& gen);
+  /// Same, from Generator(0).
+  explicit GPT(const GPTConfig& config);
+
+  /// idx [B, T] i64 (token ids), targets [B, T] i64 or undefined -> logits and loss.
+  /// T (plus the cache's length) must not exceed n_positions.
+  GPTOutput forward(const Tensor& idx, const Tensor& targets, const GPTForwardOptions& options = {});
+  /// idx [B, T] i64 -> logits [B, T, V].
+  Tensor forward(const Tensor& idx) override;
+
+  /// GPT-2's initialisation: weights and embeddings N(0, 0.02), residual projections
+  /// (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2·n_layer)), biases 0, LayerNorms 1 and 0.
+  void reset_parameters(Generator& gen);
+  /// An empty cache for a batch of B: per layer k and v [B, n_positions, H, D].
+  KVCache make_cache(int64_t batch) const;
+  /// The generator dropout draws from (default_generator() when null); not owned.
+  void set_dropout_generator(Generator* gen) { dropout_gen_ = gen; }
+  /// Changes the attention kernel of every block (the parameters stay as they are).
+  void set_attention(const GPTAttention& attention);
+  /// Parameter count; without `include_position_embedding` the count nanoGPT reports.
+  int64_t num_parameters(bool include_position_embedding = true) const;
+
+  GPTConfig config;
+  std::shared_ptr<nn::Embedding> wte;  ///< weight [V, C]
+  std::shared_ptr<nn::Embedding> wpe;  ///< weight [n_positions, C]
+  std::shared_ptr<BlockList> h;
+  std::shared_ptr<nn::LayerNorm> ln_f;
+
+ private:
+  Generator* dropout_gen_ = nullptr;
+};
+
+}  // namespace tg::models

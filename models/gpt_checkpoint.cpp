@@ -1,0 +1,154 @@
+#include "models/gpt_checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <vector>
+
+#include "autograd/error.h"
+#include "autograd/tape.h"
+#include "models/atomic_file.h"
+#include "nn/safetensors.h"
+
+namespace tg::models {
+namespace fs = std::filesystem;
+namespace {
+
+std::string in_dir(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
+
+void make_dir(const std::string& dir, const char* op) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  TG_CHECK(!ec, "{}: cannot create directory {}: {}", op, dir, ec.message());
+}
+
+// Hugging Face's GPT-2 keeps the causal mask as buffers h.N.attn.bias and h.N.attn.masked_bias.
+bool is_mask_buffer(const std::string& name) {
+  static const std::regex re(R"(h\.\d+\.attn\.(bias|masked_bias))");
+  return std::regex_match(name, re);
+}
+
+std::string list(const std::vector<std::string>& names) {
+  return names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "));
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer,
+                     const TrainingState* state) {
+  make_dir(dir, "save_checkpoint");
+  // {"format": "pt"}: what Hugging Face's loader expects in the safetensors metadata.
+  nn::save_safetensors(in_dir(dir, kModelFile), model.state_dict(), {{"format", "pt"}});
+  write_file_atomic(in_dir(dir, kConfigFile), model.config.to_json(), "save_checkpoint");
+  if (tokenizer) tokenizer->save(in_dir(dir, kTokenizerFile));
+  if (state) save_training_state(dir, state->tensors, state->json);
+}
+
+GPTConfig load_gpt_config(const std::string& dir) {
+  const std::string path = in_dir(dir, kConfigFile);
+  TG_CHECK(fs::is_regular_file(path), "load_gpt: {} has no {} (not a GPT checkpoint directory?)", dir,
+           kConfigFile);
+  return GPTConfig::from_json(read_file(path, "load_gpt"), path);
+}
+
+void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::string& source) {
+  // File names -> GPT-2 names: strip "transformer.", set aside the buffers and the tied head.
+  std::map<std::string, Tensor> mapped;
+  std::map<std::string, std::string> origin;
+  Tensor lm_head;
+  std::vector<std::string> duplicated;
+  for (const auto& [file_name, t] : tensors) {
+    std::string name = file_name.starts_with("transformer.") ? file_name.substr(12) : file_name;
+    if (name == "lm_head.weight") {
+      lm_head = t;
+      continue;
+    }
+    if (is_mask_buffer(name)) continue;
+    if (mapped.count(name)) duplicated.push_back(fmt::format("{} and {}", origin[name], file_name));
+    mapped[name] = t;
+    origin[name] = file_name;
+  }
+  TG_CHECK(duplicated.empty(), "load_gpt: {}: tensors given twice: {}", source, list(duplicated));
+
+  std::vector<std::string> missing, unexpected, wrong;
+  const auto params = model.named_parameters();
+  std::map<std::string, Tensor> mine(params.begin(), params.end());
+  for (const auto& [name, p] : mine) {
+    auto it = mapped.find(name);
+    if (it == mapped.end()) {
+      missing.push_back(name);
+    } else if (it->second.shape() != p.shape() || !is_floating(it->second.dtype())) {
+      wrong.push_back(fmt::format("{} is {} {} in the file, the model needs {}", origin[name], it->second.dtype(),
+                                  shape_str(it->second.shape()), shape_str(p.shape())));
+    }
+  }
+  for (const auto& [name, t] : mapped)
+    if (!mine.count(name)) unexpected.push_back(origin[name]);
+  TG_CHECK(missing.empty() && unexpected.empty() && wrong.empty(),
+           "load_gpt: {} does not fit the model of its config: missing tensors [{}]; unexpected tensors [{}]; "
+           "wrong shapes or dtypes [{}]",
+           source, list(missing), list(unexpected), list(wrong));
+
+  if (lm_head.defined()) {
+    const Tensor& wte = mapped.at("wte.weight");
+    // Compared byte by byte in wte's dtype (GPT-2's head is 38M values: no copies as doubles).
+    const Tensor head = lm_head.shape() == wte.shape() ? lm_head.to(wte.dtype()) : Tensor();
+    TG_CHECK(head.defined() && std::memcmp(head.raw_data(), wte.raw_data(), wte.nbytes()) == 0,
+             "load_gpt: {}: lm_head.weight {} differs from wte.weight {}; the LM head is tied to wte", source,
+             shape_str(lm_head.shape()), shape_str(wte.shape()));
+  }
+  NoGradGuard no_grad;
+  for (auto& [name, p] : mine) p.copy_(mapped.at(name));  // converts to the model's dtype
+}
+
+LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options) {
+  LoadedGPT out;
+  out.config = load_gpt_config(dir);
+  if (options.dtype) out.config.dtype = *options.dtype;
+  if (options.attention) out.config.attention = *options.attention;
+  if (options.dropout) out.config.dropout = *options.dropout;
+  out.config.validate();
+  const std::string path = in_dir(dir, kModelFile);
+  TG_CHECK(fs::is_regular_file(path), "load_gpt: {} has no {}", dir, kModelFile);
+  nn::StateDict tensors = nn::load_safetensors(path);
+  Generator gen(0);  // the start is overwritten by the file's values
+  out.model = std::make_shared<GPT>(out.config, gen);
+  load_gpt_weights(*out.model, tensors, path);
+  return out;
+}
+
+std::optional<CharTokenizer> load_tokenizer(const std::string& dir) {
+  const std::string path = in_dir(dir, kTokenizerFile);
+  if (!fs::exists(path)) return std::nullopt;
+  return CharTokenizer::load(path);
+}
+
+void save_training_state(const std::string& dir, const nn::StateDict& tensors, const std::string& json) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  TG_CHECK(!j.is_discarded() && j.is_object(), "save_training_state: the training state JSON is not an object: {}",
+           json.substr(0, 200));
+  make_dir(dir, "save_training_state");
+  nn::save_safetensors(in_dir(dir, kTrainingTensorsFile), tensors);
+  write_file_atomic(in_dir(dir, kTrainingJsonFile), j.dump(2) + "\n", "save_training_state");
+}
+
+bool has_training_state(const std::string& dir) {
+  return fs::is_regular_file(in_dir(dir, kTrainingTensorsFile)) && fs::is_regular_file(in_dir(dir, kTrainingJsonFile));
+}
+
+TrainingState load_training_state(const std::string& dir) {
+  const std::string tensors_path = in_dir(dir, kTrainingTensorsFile), json_path = in_dir(dir, kTrainingJsonFile);
+  for (const std::string& p : {tensors_path, json_path})
+    TG_CHECK(fs::is_regular_file(p), "load_training_state: {} is missing (no training state to resume from)", p);
+  TrainingState s;
+  s.tensors = nn::load_safetensors(tensors_path);
+  s.json = read_file(json_path, "load_training_state");
+  nlohmann::json j = nlohmann::json::parse(s.json, nullptr, /*allow_exceptions=*/false);
+  TG_CHECK(!j.is_discarded() && j.is_object(), "load_training_state: {} is not a JSON object", json_path);
+  return s;
+}
+
+}  // namespace tg::models

@@ -1,0 +1,72 @@
+#pragma once
+// GPT checkpoints: a directory in Hugging Face's GPT-2 layout, readable by other tools,
+//   config.json                  GPTConfig::to_json() (model_type "gpt2", ...)
+//   model.safetensors            the parameters with GPT-2's names (wte.weight, h.0.attn.c_attn.weight, ...)
+// plus tapegrad's own files:
+//   tokenizer.json               CharTokenizer::to_json(), when the model was trained on characters
+//   training_state.safetensors   optimizer moments and whatever tensors the training loop keeps
+//   train_state.json             step, generator state, options: JSON chosen by the training loop
+// Every file is written to a temporary name and renamed into place.
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "models/char_tokenizer.h"
+#include "models/gpt.h"
+#include "models/gpt_config.h"
+#include "nn/module.h"
+
+namespace tg::models {
+
+inline constexpr const char* kConfigFile = "config.json";
+inline constexpr const char* kModelFile = "model.safetensors";
+inline constexpr const char* kTokenizerFile = "tokenizer.json";
+inline constexpr const char* kTrainingTensorsFile = "training_state.safetensors";
+inline constexpr const char* kTrainingJsonFile = "train_state.json";
+
+/// What a training loop needs to resume: tensors (e.g. prefixed "optimizer." from
+/// Optimizer::state_dict()) and a JSON object as text (e.g. {"step": 1200, "seed": 1, ...}).
+struct TrainingState {
+  nn::StateDict tensors;
+  std::string json = "{}";
+};
+
+/// Creates `dir` if needed and writes config.json and model.safetensors, tokenizer.json when
+/// `tokenizer` is given, and the training state when `state` is given.
+void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer = nullptr,
+                     const TrainingState* state = nullptr);
+
+/// Overrides applied to the stored config before the model is built.
+struct LoadGPTOptions {
+  std::optional<DType> dtype;             ///< compute in this dtype (the file's values are converted)
+  std::optional<GPTAttention> attention;  ///< e.g. fine-tune a dense checkpoint with flash
+  std::optional<double> dropout;          ///< Hugging Face's configs say 0.1
+};
+
+struct LoadedGPT {
+  GPTConfig config;
+  std::shared_ptr<GPT> model;
+};
+
+/// Reads dir/config.json and dir/model.safetensors (bare names or prefixed "transformer.";
+/// attn.bias / attn.masked_bias buffers ignored; lm_head.weight, if present, must equal wte.weight;
+/// F16, BF16, F32, F64 converted to the model's dtype). Errors name the file and list every
+/// missing, unexpected or wrongly shaped tensor.
+LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options = {});
+/// dir/config.json alone.
+GPTConfig load_gpt_config(const std::string& dir);
+/// The core of load_gpt: copies GPT-2-named `tensors` into `model`; `source` names the file in
+/// errors.
+void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::string& source);
+
+/// dir/tokenizer.json, or nothing when the checkpoint has none.
+std::optional<CharTokenizer> load_tokenizer(const std::string& dir);
+
+/// Writes dir/training_state.safetensors and dir/train_state.json (`json` must be a JSON object).
+void save_training_state(const std::string& dir, const nn::StateDict& tensors, const std::string& json);
+/// True when both training-state files are in `dir`.
+bool has_training_state(const std::string& dir);
+/// Reads what save_training_state wrote; tg::Error naming the missing or broken file.
+TrainingState load_training_state(const std::string& dir);
+
+}  // namespace tg::models

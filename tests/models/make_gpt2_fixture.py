@@ -1,0 +1,177 @@
+"""Writes the whole-model reference for tests/models/test_gpt_reference.cpp (llm.c's test in spirit).
+
+Run with Debian's PyTorch (no transformers needed):  /usr/bin/python3 tests/models/make_gpt2_fixture.py
+
+A small GPT-2 (vocab 17, n_positions 16, n_embd 12, n_layer 2, n_head 3) written in plain torch
+with Hugging Face's names and layouts (Conv1D weights [in, out], tanh GELU, tied LM head), f64,
+random weights (larger than GPT-2's init so every gradient is far from zero). Writes
+
+  fixtures/gpt2_tiny/config.json         Hugging Face GPT-2 config.json
+  fixtures/gpt2_tiny/model.safetensors   names prefixed "transformer." as save_pretrained writes
+                                         them, with the attn.bias / attn.masked_bias buffers and a
+                                         tied lm_head.weight, which the loader must skip
+  fixtures/gpt2_tiny_reference.safetensors
+      idx, targets [B, T] (I64; one target is -1, ignored as nanoGPT does), logits [B, T, V],
+      loss [], grad.<name> for every parameter, and sgd_losses / adamw_losses [6]: the loss before
+      each of 5 optimizer steps and after the last, each run from the initial weights.
+"""
+import json
+import math
+import os
+import struct
+
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+torch.manual_seed(20240607)
+
+V, P, C, L, H = 17, 16, 12, 2, 3
+D = C // H
+B, T = 2, 16
+EPS = 1e-5
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "fixtures")
+
+
+def write_safetensors(path, tensors, metadata=None):
+    header, offset, blobs = {}, 0, []
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        dtype = {torch.float64: "F64", torch.int64: "I64"}[t.dtype]
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def initial_parameters():
+    """GPT-2's names in named_parameters() order; random values of moderate size."""
+    p = {}
+    p["wte.weight"] = torch.randn(V, C) * 0.5
+    p["wpe.weight"] = torch.randn(P, C) * 0.2
+    for l in range(L):
+        h = f"h.{l}."
+        p[h + "ln_1.weight"] = 1.0 + 0.2 * torch.randn(C)
+        p[h + "ln_1.bias"] = 0.1 * torch.randn(C)
+        p[h + "attn.c_attn.weight"] = torch.randn(C, 3 * C) * 0.3
+        p[h + "attn.c_attn.bias"] = 0.1 * torch.randn(3 * C)
+        p[h + "attn.c_proj.weight"] = torch.randn(C, C) * 0.2
+        p[h + "attn.c_proj.bias"] = 0.1 * torch.randn(C)
+        p[h + "ln_2.weight"] = 1.0 + 0.2 * torch.randn(C)
+        p[h + "ln_2.bias"] = 0.1 * torch.randn(C)
+        p[h + "mlp.c_fc.weight"] = torch.randn(C, 4 * C) * 0.3
+        p[h + "mlp.c_fc.bias"] = 0.1 * torch.randn(4 * C)
+        p[h + "mlp.c_proj.weight"] = torch.randn(4 * C, C) * 0.15
+        p[h + "mlp.c_proj.bias"] = 0.1 * torch.randn(C)
+    p["ln_f.weight"] = 1.0 + 0.2 * torch.randn(C)
+    p["ln_f.bias"] = 0.1 * torch.randn(C)
+    return p
+
+
+def gelu_new(x):
+    # Hugging Face's NewGELUActivation (GPT-2's "gelu_new").
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def conv1d(x, w, b):
+    # transformers.pytorch_utils.Conv1D: weight [in, out].
+    return torch.addmm(b, x.reshape(-1, x.size(-1)), w).reshape(*x.shape[:-1], w.size(-1))
+
+
+def forward(p, idx, targets):
+    b, t = idx.shape
+    x = p["wte.weight"][idx] + p["wpe.weight"][:t]
+    causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
+    for l in range(L):
+        h = f"h.{l}."
+        a = F.layer_norm(x, (C,), p[h + "ln_1.weight"], p[h + "ln_1.bias"], EPS)
+        q, k, v = conv1d(a, p[h + "attn.c_attn.weight"], p[h + "attn.c_attn.bias"]).split(C, dim=2)
+        q, k, v = (z.view(b, t, H, D).transpose(1, 2) for z in (q, k, v))  # [B, H, T, D]
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+        att = att.masked_fill(~causal, torch.finfo(att.dtype).min).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(b, t, C)
+        x = x + conv1d(y, p[h + "attn.c_proj.weight"], p[h + "attn.c_proj.bias"])
+        m = F.layer_norm(x, (C,), p[h + "ln_2.weight"], p[h + "ln_2.bias"], EPS)
+        m = gelu_new(conv1d(m, p[h + "mlp.c_fc.weight"], p[h + "mlp.c_fc.bias"]))
+        x = x + conv1d(m, p[h + "mlp.c_proj.weight"], p[h + "mlp.c_proj.bias"])
+    x = F.layer_norm(x, (C,), p["ln_f.weight"], p["ln_f.bias"], EPS)
+    logits = x @ p["wte.weight"].t()  # tied LM head
+    loss = F.cross_entropy(logits.view(-1, V), targets.view(-1), ignore_index=-1)
+    return logits, loss
+
+
+def step_losses(init, idx, targets, make_optimizer):
+    p = {n: t.clone().requires_grad_() for n, t in init.items()}
+    opt = make_optimizer(p)
+    losses = []
+    for _ in range(5):
+        opt.zero_grad(set_to_none=True)
+        _, loss = forward(p, idx, targets)
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    losses.append(forward(p, idx, targets)[1].item())
+    return torch.tensor(losses)
+
+
+def adamw(p):
+    # nanoGPT's groups: decay on tensors of rank >= 2 (weights and embeddings), none on the rest.
+    decay = [t for t in p.values() if t.dim() >= 2]
+    no_decay = [t for t in p.values() if t.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+
+
+def main():
+    init = initial_parameters()
+    idx = torch.randint(0, V, (B, T))
+    targets = torch.randint(0, V, (B, T))
+    targets[1, 5] = -1
+
+    p = {n: t.clone().requires_grad_() for n, t in init.items()}
+    logits, loss = forward(p, idx, targets)
+    loss.backward()
+
+    ckpt = os.path.join(FIXTURES, "gpt2_tiny")
+    os.makedirs(ckpt, exist_ok=True)
+    config = {
+        "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.0,
+        "embd_pdrop": 0.0, "initializer_range": 0.02, "layer_norm_epsilon": EPS, "model_type": "gpt2",
+        "n_ctx": P, "n_embd": C, "n_head": H, "n_inner": None, "n_layer": L, "n_positions": P,
+        "resid_pdrop": 0.0, "torch_dtype": "float64", "vocab_size": V,
+    }
+    with open(os.path.join(ckpt, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    weights = {"transformer." + n: t for n, t in init.items()}
+    for l in range(L):
+        weights[f"transformer.h.{l}.attn.bias"] = torch.tril(torch.ones(P, P)).view(1, 1, P, P)
+        weights[f"transformer.h.{l}.attn.masked_bias"] = torch.tensor(-1e4)
+    weights["lm_head.weight"] = init["wte.weight"]
+    write_safetensors(os.path.join(ckpt, "model.safetensors"), weights, {"format": "pt"})
+
+    ref = {"idx": idx, "targets": targets, "logits": logits, "loss": loss}
+    for n, t in p.items():
+        ref["grad." + n] = t.grad
+    ref["sgd_losses"] = step_losses(init, idx, targets, lambda p: torch.optim.SGD(p.values(), lr=0.1, momentum=0.9))
+    ref["adamw_losses"] = step_losses(init, idx, targets, adamw)
+    write_safetensors(os.path.join(FIXTURES, "gpt2_tiny_reference.safetensors"), ref)
+    print(f"torch {torch.__version__}: loss {loss.item():.6f}")
+    print("sgd  ", [round(x, 6) for x in ref["sgd_losses"].tolist()])
+    print("adamw", [round(x, 6) for x in ref["adamw_losses"].tolist()])
+
+
+if __name__ == "__main__":
+    main()
