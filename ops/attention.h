@@ -58,7 +58,8 @@ struct AttentionSpec {
   Generator* generator = nullptr;  ///< default_generator() when null
   /// Multiplies Q Kᵀ; 1/sqrt(D) when not set.
   std::optional<double> scale;
-  /// sliding_window: causal, the `window` keys t-window+1..t; otherwise t-window..t+window.
+  /// sliding_window: causal, the `window` keys t-window+1..t; otherwise t-window..t+window
+  /// (clipped to [0, S); T != S aligns top-left, as causal does).
   int64_t window = 256;
   SparseLayout sparse;
   /// linear: "elu" (elu(x) + 1).

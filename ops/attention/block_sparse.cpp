@@ -22,23 +22,26 @@ Tensor block_sparse_attention(const char* name, const AttentionProblem& p,
   });
   kernels::AttnDropout dropout = p.dropout;
   double scale = p.scale;
-  Node* n = record(name, out, {&p.q, &p.k, &p.v}, [d, dropout, scale, ranges](Node& n, const Tensor& dout) {
-    Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), w = n.saved("weights");
-    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()), dv = empty(v.shape(), v.dtype());
-    Tensor ds = empty(w.shape(), w.dtype());  // [B, H, per_head]: the score gradients
-    Tensor dropped = dropout.active() ? empty(w.shape(), w.dtype()) : Tensor();  // weights after dropout
-    dispatch(q.dtype(), [&]<class T>() {
-      kernels::block_sparse_attention_backward<T>(
-          d, static_cast<T>(scale), dropout, *ranges, q.data<T>(), k.data<T>(), v.data<T>(), w.data<T>(),
-          dout.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>(), ds.data<T>(),
-          dropped.defined() ? dropped.data<T>() : nullptr);
-    });
-    ds = Tensor();
-    dropped = Tensor();
-    n.accumulate(0, std::move(dq));
-    n.accumulate(1, std::move(dk));
-    n.accumulate(2, std::move(dv));
-  });
+  Node* n = record(
+      name, out, {&p.q, &p.k, &p.v}, [d, dropout, scale, ranges](Node& n, const Tensor& dout) {
+        Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), w = n.saved("weights");
+        Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()),
+               dv = empty(v.shape(), v.dtype());
+        Tensor ds = empty(w.shape(), w.dtype());  // [B, H, per_head]: the score gradients
+        Tensor dropped =
+            dropout.active() ? empty(w.shape(), w.dtype()) : Tensor();  // weights after dropout
+        dispatch(q.dtype(), [&]<class T>() {
+          kernels::block_sparse_attention_backward<T>(
+              d, static_cast<T>(scale), dropout, *ranges, q.data<T>(), k.data<T>(), v.data<T>(),
+              w.data<T>(), dout.data<T>(), dq.data<T>(), dk.data<T>(), dv.data<T>(), ds.data<T>(),
+              dropped.defined() ? dropped.data<T>() : nullptr);
+        });
+        ds = Tensor();
+        dropped = Tensor();
+        n.accumulate(0, std::move(dq));
+        n.accumulate(1, std::move(dk));
+        n.accumulate(2, std::move(dv));
+      });
   if (n) {
     n->save("q", p.q);
     n->save("k", p.k);

@@ -17,13 +17,15 @@ void check_layout(const SparseLayout& l, const char* who) {
            "{}: sparse layout needs an odd window_blocks >= 1 (blocks centred on the query's "
            "block), got {}",
            who, l.window_blocks);
-  TG_CHECK(l.global_blocks >= 0, "{}: sparse layout needs global_blocks >= 0, got {}", who, l.global_blocks);
-  TG_CHECK(l.random_blocks >= 0, "{}: sparse layout needs random_blocks >= 0, got {}", who, l.random_blocks);
+  TG_CHECK(l.global_blocks >= 0, "{}: sparse layout needs global_blocks >= 0, got {}", who,
+           l.global_blocks);
+  TG_CHECK(l.random_blocks >= 0, "{}: sparse layout needs random_blocks >= 0, got {}", who,
+           l.random_blocks);
 }
 
 kernels::BlockLayout build(const SparseLayout& l, int64_t T, int64_t S, bool causal) {
-  return kernels::bigbird_layout(T, S, l.block_size, l.window_blocks, l.global_blocks, l.random_blocks,
-                                 l.seed, causal);
+  return kernels::bigbird_layout(T, S, l.block_size, l.window_blocks, l.global_blocks,
+                                 l.random_blocks, l.seed, causal);
 }
 
 }  // namespace

@@ -33,8 +33,8 @@ void zero_rows(T* p, int64_t rows, int64_t width, int64_t ld) {
 // visible interval [a, e) (band and causal) or marked as padding get weight 0; a row that sees
 // no key becomes zeros.
 template <class T>
-void masked_softmax_row(const int64_t* lo, const int64_t* hi, int64_t nranges, int64_t a,
-                        int64_t e, const bool* padding, int64_t width, T* row) {
+void masked_softmax_row(const int64_t* lo, const int64_t* hi, int64_t nranges, int64_t a, int64_t e,
+                        const bool* padding, int64_t width, T* row) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   T* x = row;
   for (int64_t r = 0; r < nranges; ++r) {
@@ -64,13 +64,13 @@ void masked_softmax_row(const int64_t* lo, const int64_t* hi, int64_t nranges, i
 
 // Calls fn(t, s, column) for every column of block-row i's [rows_i, width_i] matrix, row-major.
 template <class F>
-void for_each_entry(const KeyRanges& g, int64_t i, F&& fn) {
-  int64_t t0 = i * g.block, rows = g.row_size(i);
-  int64_t r0 = g.row_start[size_t(i)], r1 = g.row_start[size_t(i) + 1];
+void for_each_entry(const KeyRanges& kr, int64_t i, F&& fn) {
+  int64_t t0 = i * kr.block, rows = kr.row_size(i);
+  int64_t r0 = kr.row_start[size_t(i)], r1 = kr.row_start[size_t(i) + 1];
   int64_t c = 0;
   for (int64_t t = t0; t < t0 + rows; ++t)
     for (int64_t r = r0; r < r1; ++r)
-      for (int64_t s = g.lo[size_t(r)]; s < g.hi[size_t(r)]; ++s) fn(t, s, c++);
+      for (int64_t s = kr.lo[size_t(r)]; s < kr.hi[size_t(r)]; ++s) fn(t, s, c++);
 }
 
 // A piece of a block-row's matrix that lands in one key block: columns [col, col + n) of
@@ -80,12 +80,12 @@ struct Piece {
 };
 
 // For each key block of `block` keys, the pieces of the block-rows that see it, in row order.
-std::vector<std::vector<Piece>> pieces_by_key_block(const KeyRanges& g, int64_t block) {
-  std::vector<std::vector<Piece>> out(static_cast<size_t>((g.S + block - 1) / block));
-  for (int64_t i = 0; i < g.rows(); ++i) {
+std::vector<std::vector<Piece>> pieces_by_key_block(const KeyRanges& kr, int64_t block) {
+  std::vector<std::vector<Piece>> out(static_cast<size_t>((kr.S + block - 1) / block));
+  for (int64_t i = 0; i < kr.rows(); ++i) {
     int64_t col = 0;
-    for (int64_t r = g.row_start[size_t(i)]; r < g.row_start[size_t(i) + 1]; ++r) {
-      int64_t lo = g.lo[size_t(r)], hi = g.hi[size_t(r)];
+    for (int64_t r = kr.row_start[size_t(i)]; r < kr.row_start[size_t(i) + 1]; ++r) {
+      int64_t lo = kr.lo[size_t(r)], hi = kr.hi[size_t(r)];
       for (int64_t s = lo; s < hi;) {
         int64_t end = std::min(hi, (s / block + 1) * block);
         out[size_t(s / block)].push_back({i, col + (s - lo), s, end - s});
@@ -101,31 +101,31 @@ std::vector<std::vector<Piece>> pieces_by_key_block(const KeyRanges& g, int64_t 
 
 template <class T>
 void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
-                                    const AttnBand& band, const KeyRanges& g,
+                                    const AttnBand& band, const KeyRanges& kr,
                                     const AttnDropout& dropout, const T* q, const T* k, const T* v,
                                     T* out, T* weights) {
-  const int64_t rows = g.rows(), per_head = g.per_head();
+  const int64_t rows = kr.rows(), per_head = kr.per_head();
   const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
   const T drop_scale = static_cast<T>(dropout.scale());
   int64_t flops = 2 * d.B * d.H * per_head * (d.D + d.Dv);
 
   for_each_task(d.B * d.H * rows, flops, [&](int64_t task) {
     const int64_t b = task / (d.H * rows), h = task / rows % d.H, i = task % rows;
-    const int64_t t0 = i * g.block, n = g.row_size(i), w = g.width[size_t(i)];
-    const int64_t r0 = g.row_start[size_t(i)], nr = g.row_start[size_t(i) + 1] - r0;
-    const int64_t* lo = g.lo.data() + r0;
-    const int64_t* hi = g.hi.data() + r0;
+    const int64_t t0 = i * kr.block, n = kr.row_size(i), w = kr.width[size_t(i)];
+    const int64_t r0 = kr.row_start[size_t(i)], nr = kr.row_start[size_t(i) + 1] - r0;
+    const int64_t* lo = kr.lo.data() + r0;
+    const int64_t* hi = kr.hi.data() + r0;
     T* oh = out + ((b * d.T + t0) * d.H + h) * d.Dv;  // [n, Dv], row stride H*Dv
     if (w == 0) {
       zero_rows(oh, n, d.Dv, ldv);
       return;
     }
     const T* qh = q + ((b * d.T + t0) * d.H + h) * d.D;
-    T* p = weights + (b * d.H + h) * per_head + g.offset[size_t(i)];  // [n, w]
+    T* p = weights + (b * d.H + h) * per_head + kr.offset[size_t(i)];  // [n, w]
     // Scores: one GEMM per key range, side by side in p.
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
-      gemm<T>(false, true, n, hi[r] - lo[r], d.D, scale, qh, ldq, k + ((b * d.S + lo[r]) * d.H + h) * d.D,
-              ldq, T(0), p + col, w);
+      gemm<T>(false, true, n, hi[r] - lo[r], d.D, scale, qh, ldq,
+              k + ((b * d.S + lo[r]) * d.H + h) * d.D, ldq, T(0), p + col, w);
     const bool* padding = mask.key_padding ? mask.key_padding + b * d.S : nullptr;
     for (int64_t rr = 0; rr < n; ++rr) {
       int64_t t = t0 + rr;
@@ -138,7 +138,7 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
     std::vector<T> dropped;
     if (dropout.active()) {
       dropped.assign(static_cast<size_t>(n * w), T(0));
-      for_each_entry(g, i, [&](int64_t t, int64_t s, int64_t c) {
+      for_each_entry(kr, i, [&](int64_t t, int64_t s, int64_t c) {
         if (p[c] != T(0) && dropout.keep(d, b, h, t, s)) dropped[size_t(c)] = p[c] * drop_scale;
       });
       pw = dropped.data();
@@ -152,10 +152,10 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
 
 template <class T>
 void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropout& dropout,
-                                     const KeyRanges& g, const T* q, const T* k, const T* v,
-                                     const T* weights, const T* dout, T* dq, T* dk, T* dv,
-                                     T* ds, T* dropped) {
-  const int64_t rows = g.rows(), per_head = g.per_head();
+                                     const KeyRanges& kr, const T* q, const T* k, const T* v,
+                                     const T* weights, const T* dout, T* dq, T* dk, T* dv, T* ds,
+                                     T* dropped) {
+  const int64_t rows = kr.rows(), per_head = kr.per_head();
   const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
   const T drop_scale = static_cast<T>(dropout.scale());
   int64_t flops = 2 * d.B * d.H * per_head * (d.D + d.Dv);
@@ -163,47 +163,47 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
   // Phase 1, per block-row: dW = dO Vᵀ, dS = P ∘ (dP - rowsum(dP ∘ P)), dQ = scale · dS K.
   for_each_task(d.B * d.H * rows, flops, [&](int64_t task) {
     const int64_t b = task / (d.H * rows), h = task / rows % d.H, i = task % rows;
-    const int64_t t0 = i * g.block, n = g.row_size(i), w = g.width[size_t(i)];
-    const int64_t r0 = g.row_start[size_t(i)], nr = g.row_start[size_t(i) + 1] - r0;
-    const int64_t* lo = g.lo.data() + r0;
-    const int64_t* hi = g.hi.data() + r0;
+    const int64_t t0 = i * kr.block, n = kr.row_size(i), w = kr.width[size_t(i)];
+    const int64_t r0 = kr.row_start[size_t(i)], nr = kr.row_start[size_t(i) + 1] - r0;
+    const int64_t* lo = kr.lo.data() + r0;
+    const int64_t* hi = kr.hi.data() + r0;
     T* dqh = dq + ((b * d.T + t0) * d.H + h) * d.D;
     if (w == 0) {
       zero_rows(dqh, n, d.D, ldq);
       return;
     }
     const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
-    const int64_t at = (b * d.H + h) * per_head + g.offset[size_t(i)];
+    const int64_t at = (b * d.H + h) * per_head + kr.offset[size_t(i)];
     const T* p = weights + at;  // [n, w]
-    T* g_ = ds + at;  // [n, w]: dW, then dP, then dS
+    T* gs = ds + at;            // [n, w]: dW, then dP, then dS
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
       gemm<T>(false, true, n, hi[r] - lo[r], d.Dv, T(1), doh, ldv,
-              v + ((b * d.S + lo[r]) * d.H + h) * d.Dv, ldv, T(0), g_ + col, w);
+              v + ((b * d.S + lo[r]) * d.H + h) * d.Dv, ldv, T(0), gs + col, w);
     if (dropout.active()) {
       // Through dropout: dP = dW · keep / (1 - p); W = P · keep / (1 - p) for dV. Where P is 0
       // both are 0 and so is dS, so the draw is skipped.
       T* wd = dropped + at;
-      for_each_entry(g, i, [&](int64_t t, int64_t s, int64_t c) {
+      for_each_entry(kr, i, [&](int64_t t, int64_t s, int64_t c) {
         bool keep = p[c] != T(0) && dropout.keep(d, b, h, t, s);
-        g_[c] = keep ? g_[c] * drop_scale : T(0);
+        gs[c] = keep ? gs[c] * drop_scale : T(0);
         wd[c] = keep ? p[c] * drop_scale : T(0);
       });
     }
     for (int64_t rr = 0; rr < n; ++rr) {
       const T* pr = p + rr * w;
-      T* gr = g_ + rr * w;
+      T* gr = gs + rr * w;
       T dot = lane_sum<T>(w, [&](int64_t c) { return gr[c] * pr[c]; });
       for (int64_t c = 0; c < w; ++c) gr[c] = pr[c] * (gr[c] - dot);
     }
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
-      gemm<T>(false, false, n, d.D, hi[r] - lo[r], scale, g_ + col, w,
+      gemm<T>(false, false, n, d.D, hi[r] - lo[r], scale, gs + col, w,
               k + ((b * d.S + lo[r]) * d.H + h) * d.D, ldq, r == 0 ? T(0) : T(1), dqh, ldq);
   });
 
   // Phase 2, per key block: dK = scale · dSᵀ Q and dV = Wᵀ dO, summed over the block-rows that
   // see the block, in row order.
-  const int64_t kb = g.block;
-  const std::vector<std::vector<Piece>> pieces = pieces_by_key_block(g, kb);
+  const int64_t kb = kr.block;
+  const std::vector<std::vector<Piece>> pieces = pieces_by_key_block(kr, kb);
   const int64_t nkb = static_cast<int64_t>(pieces.size());
   const T* wsrc = dropout.active() ? dropped : weights;
   for_each_task(d.B * d.H * nkb, flops, [&](int64_t task) {
@@ -214,26 +214,24 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
     zero_rows(dkh, ns, d.D, ldq);
     zero_rows(dvh, ns, d.Dv, ldv);
     for (const Piece& pc : pieces[size_t(j)]) {
-      const int64_t t0 = pc.row * kb, n = g.row_size(pc.row), w = g.width[size_t(pc.row)];
-      const int64_t at = (b * d.H + h) * per_head + g.offset[size_t(pc.row)] + pc.col;
+      const int64_t t0 = pc.row * kr.block, n = kr.row_size(pc.row), w = kr.width[size_t(pc.row)];
+      const int64_t at = (b * d.H + h) * per_head + kr.offset[size_t(pc.row)] + pc.col;
       const int64_t ko = (pc.s - s0) * d.H;  // row offset of the piece's keys, in units of H
       gemm<T>(true, false, pc.n, d.D, n, scale, ds + at, w, q + ((b * d.T + t0) * d.H + h) * d.D,
               ldq, T(1), dkh + ko * d.D, ldq);
-      gemm<T>(true, false, pc.n, d.Dv, n, T(1), wsrc + at, w, dout + ((b * d.T + t0) * d.H + h) * d.Dv,
-              ldv, T(1), dvh + ko * d.Dv, ldv);
+      gemm<T>(true, false, pc.n, d.Dv, n, T(1), wsrc + at, w,
+              dout + ((b * d.T + t0) * d.H + h) * d.Dv, ldv, T(1), dvh + ko * d.Dv, ldv);
     }
   });
 }
 
-#define TG_INSTANTIATE(T)                                                                        \
-  template void block_sparse_attention_forward<T>(const AttnDims&, T, const AttnMask<T>&,        \
-                                                  const AttnBand&, const KeyRanges&,             \
-                                                  const AttnDropout&, const T*, const T*,        \
-                                                  const T*, T*, T*);                             \
-  template void block_sparse_attention_backward<T>(const AttnDims&, T, const AttnDropout&,       \
-                                                   const KeyRanges&, const T*, const T*,         \
-                                                   const T*, const T*, const T*, T*, T*, T*,  \
-                                                   T*, T*);
+#define TG_INSTANTIATE(T)                                                                          \
+  template void block_sparse_attention_forward<T>(                                                 \
+      const AttnDims&, T, const AttnMask<T>&, const AttnBand&, const KeyRanges&,                   \
+      const AttnDropout&, const T*, const T*, const T*, T*, T*);                                   \
+  template void block_sparse_attention_backward<T>(const AttnDims&, T, const AttnDropout&,         \
+                                                   const KeyRanges&, const T*, const T*, const T*, \
+                                                   const T*, const T*, T*, T*, T*, T*, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE

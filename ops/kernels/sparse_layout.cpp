@@ -21,7 +21,8 @@ BlockLayout bigbird_layout(int64_t T, int64_t S, int64_t block, int64_t window_b
     int64_t last = causal ? std::min(i, l.cols - 1) : l.cols - 1;
     std::fill(chosen.begin(), chosen.end(), 0);
     auto choose = [&](int64_t from, int64_t to) {  // blocks [from, to] within [0, last]
-      for (int64_t j = std::max<int64_t>(from, 0); j <= std::min(to, last); ++j) chosen[size_t(j)] = 1;
+      for (int64_t j = std::max<int64_t>(from, 0); j <= std::min(to, last); ++j)
+        chosen[size_t(j)] = 1;
     };
     if (i < global_blocks) {
       choose(0, last);
@@ -40,7 +41,8 @@ BlockLayout bigbird_layout(int64_t T, int64_t S, int64_t block, int64_t window_b
       int64_t n = static_cast<int64_t>(candidates.size());
       int64_t draws = std::min(random_blocks, n);
       for (int64_t r = 0; r < draws; ++r) {
-        double u = philox_uniform<double>(seed, static_cast<uint64_t>(i) << 24, static_cast<uint64_t>(r));
+        double u =
+            philox_uniform<double>(seed, static_cast<uint64_t>(i) << 24, static_cast<uint64_t>(r));
         int64_t pick = r + std::min(static_cast<int64_t>(u * double(n - r)), n - r - 1);
         std::swap(candidates[size_t(r)], candidates[size_t(pick)]);
         chosen[size_t(candidates[size_t(r)])] = 1;

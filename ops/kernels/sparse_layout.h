@@ -10,9 +10,9 @@ namespace tg::kernels {
 /// For each query block-row i (rows [i*block, (i+1)*block) of the queries, the last one
 /// partial), the sorted key blocks it attends to, in CSR form.
 struct BlockLayout {
-  int64_t block = 0;      ///< block size b (queries and keys)
-  int64_t rows = 0;       ///< query block-rows, ceil(T / b)
-  int64_t cols = 0;       ///< key blocks, ceil(S / b)
+  int64_t block = 0;               ///< block size b (queries and keys)
+  int64_t rows = 0;                ///< query block-rows, ceil(T / b)
+  int64_t cols = 0;                ///< key blocks, ceil(S / b)
   std::vector<int64_t> row_start;  ///< [rows + 1]: row i's blocks are blocks[row_start[i] ..)
   std::vector<int64_t> blocks;     ///< key block indices, sorted and distinct within a row
 };

@@ -16,8 +16,8 @@ struct AttentionRun {
   Tensor out, dq, dk, dv;
 };
 
-inline AttentionRun run_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
-                                  const Tensor& dout) {
+inline AttentionRun run_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const AttentionSpec& spec, const Tensor& dout) {
   Tensor lq = q.detach().clone(), lk = k.detach().clone(), lv = v.detach().clone();
   lq.requires_grad_(), lk.requires_grad_(), lv.requires_grad_();
   Tensor out = attention(lq, lk, lv, spec);
@@ -35,7 +35,8 @@ inline void expect_runs_close(const AttentionRun& a, const AttentionRun& ref, do
     ASSERT_TRUE(as[i]->defined() && rs[i]->defined()) << names[i];
     ASSERT_EQ(as[i]->shape(), rs[i]->shape()) << names[i];
     double tol = rtol * max_abs(*rs[i]) + atol;
-    EXPECT_LE(max_abs_diff(*as[i], *rs[i]), tol) << names[i] << " (max |ref| " << max_abs(*rs[i]) << ")";
+    EXPECT_LE(max_abs_diff(*as[i], *rs[i]), tol)
+        << names[i] << " (max |ref| " << max_abs(*rs[i]) << ")";
   }
 }
 
@@ -62,18 +63,22 @@ inline Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v,
         for (int64_t s = 0; s < S; ++s) {
           if (!visible(b, t, s)) continue;
           double dot = 0;
-          for (int64_t i = 0; i < D; ++i) dot += Q[size_t(((b * T + t) * H + h) * D + i)] * K[size_t(((b * S + s) * H + h) * D + i)];
+          for (int64_t i = 0; i < D; ++i)
+            dot +=
+                Q[size_t(((b * T + t) * H + h) * D + i)] * K[size_t(((b * S + s) * H + h) * D + i)];
           sc[size_t(s)] = scale * dot;
           mx = std::max(mx, sc[size_t(s)]);
         }
         if (mx == -INFINITY) continue;
         double sum = 0;
-        for (int64_t s = 0; s < S; ++s) sum += sc[size_t(s)] == -INFINITY ? 0.0 : std::exp(sc[size_t(s)] - mx);
+        for (int64_t s = 0; s < S; ++s)
+          sum += sc[size_t(s)] == -INFINITY ? 0.0 : std::exp(sc[size_t(s)] - mx);
         for (int64_t s = 0; s < S; ++s) {
           if (sc[size_t(s)] == -INFINITY) continue;
           double p = std::exp(sc[size_t(s)] - mx) / sum;
           for (int64_t j = 0; j < Dv; ++j)
-            out[size_t(((b * T + t) * H + h) * Dv + j)] += p * V[size_t(((b * S + s) * H + h) * Dv + j)];
+            out[size_t(((b * T + t) * H + h) * Dv + j)] +=
+                p * V[size_t(((b * S + s) * H + h) * Dv + j)];
         }
       }
   return tensor(out, {B, T, H, Dv}, DType::f64);

@@ -44,7 +44,8 @@ AttentionSpec dense_with_band(const AttentionSpec& spec, int64_t T, int64_t S) {
   d.variant = AttentionVariant::dense;
   int64_t w = spec.window;
   bool causal = spec.causal;
-  d.attn_mask = testing::bool_mask(T, S, [&](int64_t t, int64_t s) { return in_band(t, s, w, causal); });
+  d.attn_mask =
+      testing::bool_mask(T, S, [&](int64_t t, int64_t s) { return in_band(t, s, w, causal); });
   return d;
 }
 
@@ -61,8 +62,9 @@ TEST(AttentionSliding, MatchesPlainLoops) {
   for (bool causal : {true, false}) {
     int64_t w = 3;
     Tensor out = attention(in.q, in.k, in.v, sliding(w, causal));
-    Tensor ref = testing::naive_attention(in.q, in.k, in.v, 0.5,
-                                          [&](int64_t, int64_t t, int64_t s) { return in_band(t, s, w, causal); });
+    Tensor ref = testing::naive_attention(
+        in.q, in.k, in.v, 0.5,
+        [&](int64_t, int64_t t, int64_t s) { return in_band(t, s, w, causal); });
     testing::expect_close(out, ref, 1e-12, 1e-12);
   }
 }
@@ -104,7 +106,8 @@ TEST(AttentionSliding, KeyPadding) {
   }
   // A padding mask too (not only lengths): every other key padded.
   AttentionSpec spec = sliding(7, true);
-  spec.key_padding_mask = testing::bool_mask(2, 90, [](int64_t b, int64_t s) { return (s + b) % 2 == 1; });
+  spec.key_padding_mask =
+      testing::bool_mask(2, 90, [](int64_t b, int64_t s) { return (s + b) % 2 == 1; });
   expect_matches_dense(in, spec);
 }
 
@@ -113,7 +116,8 @@ TEST(AttentionSliding, DifferentQueryAndKeyLengths) {
     Inputs in = make_inputs(1, T, S, 2, 8, 50);
     for (bool causal : {true, false})
       for (int64_t w : {4, 33}) {
-        SCOPED_TRACE(::testing::Message() << "T " << T << " S " << S << " causal " << causal << " w " << w);
+        SCOPED_TRACE(::testing::Message()
+                     << "T " << T << " S " << S << " causal " << causal << " w " << w);
         expect_matches_dense(in, sliding(w, causal));
       }
   }
@@ -138,7 +142,8 @@ TEST(AttentionSliding, F64MatchesDenseTightly) {
   for (bool causal : {true, false}) {
     AttentionSpec spec = sliding(30, causal);
     expect_runs_close(run_attention(in.q, in.k, in.v, spec, in.dout),
-                      run_attention(in.q, in.k, in.v, dense_with_band(spec, 100, 100), in.dout), 1e-12, 1e-14);
+                      run_attention(in.q, in.k, in.v, dense_with_band(spec, 100, 100), in.dout),
+                      1e-12, 1e-14);
   }
 }
 
@@ -178,12 +183,28 @@ TEST(AttentionSliding, RecordsItsNodeAndSavesOnlyTheBand) {
   }
 }
 
+TEST(AttentionSliding, EmptyAxes) {
+  // No keys: every query sees nothing and gets zeros, and so does its gradient. No queries: an
+  // empty output and zero key gradients.
+  for (auto [T, S] : {std::pair<int64_t, int64_t>{5, 0}, {0, 5}}) {
+    Inputs in = make_inputs(2, T, S, 2, 4, 120);
+    AttentionRun r = run_attention(in.q, in.k, in.v, sliding(2, true), in.dout);
+    EXPECT_EQ(r.out.shape(), Shape({2, T, 2, 4}));
+    EXPECT_EQ(testing::max_abs(r.out), 0.0);
+    EXPECT_EQ(testing::max_abs(r.dq), 0.0);
+    EXPECT_EQ(testing::max_abs(r.dk), 0.0);
+    EXPECT_EQ(r.dk.shape(), Shape({2, S, 2, 4}));
+  }
+}
+
 TEST(AttentionSliding, Errors) {
   Inputs in = make_inputs(1, 6, 6, 1, 4, 100);
-  EXPECT_TG_ERROR(attention(in.q, in.k, in.v, sliding(0, true)), "sliding_window needs window >= 1, got 0");
+  EXPECT_TG_ERROR(attention(in.q, in.k, in.v, sliding(0, true)),
+                  "sliding_window needs window >= 1, got 0");
   AttentionSpec spec = sliding(2, false);
   spec.attn_mask = ones({6, 6}, DType::b8);
-  EXPECT_TG_ERROR(attention(in.q, in.k, in.v, spec), "sliding_window takes causal and key padding masks, not attn_mask");
+  EXPECT_TG_ERROR(attention(in.q, in.k, in.v, spec),
+                  "sliding_window takes causal and key padding masks, not attn_mask");
   Tensor weights;
   EXPECT_TG_ERROR(attention(in.q, in.k, in.v, sliding(2, false), &weights),
                   "only the dense variant returns its weights (asked of sliding_window)");

@@ -33,7 +33,8 @@ AttentionSpec sparse(SparseLayout layout, bool causal) {
   return spec;
 }
 
-SparseLayout layout(int64_t block, int64_t window, int64_t global, int64_t random, uint64_t seed = 0) {
+SparseLayout layout(int64_t block, int64_t window, int64_t global, int64_t random,
+                    uint64_t seed = 0) {
   return {block, window, global, random, seed};
 }
 
@@ -92,7 +93,8 @@ TEST(SparseLayoutMask, BigBirdBlocks) {
       for (int64_t j : fixed) EXPECT_TRUE(row.count(j)) << "row " << i << " misses block " << j;
       int64_t others = 0;
       for (int64_t j = 0; j <= last; ++j) others += fixed.count(j) ? 0 : 1;
-      EXPECT_EQ(int64_t(row.size() - fixed.size()), std::min<int64_t>(2, others)) << "random blocks of row " << i;
+      EXPECT_EQ(int64_t(row.size() - fixed.size()), std::min<int64_t>(2, others))
+          << "random blocks of row " << i;
     }
   }
 }
@@ -135,9 +137,10 @@ TEST(AttentionSparse, MatchesPlainLoops) {
       EXPECT_EQ(row, causal && i == 1 ? 2 : 3) << "block-row " << i;
     }
     Tensor out = attention(in.q, in.k, in.v, spec);
-    Tensor ref = testing::naive_attention(in.q, in.k, in.v, 0.5, [&](int64_t, int64_t t, int64_t s) {
-      return allowed.at({t, s}) != 0.0 && (!causal || s <= t);
-    });
+    Tensor ref =
+        testing::naive_attention(in.q, in.k, in.v, 0.5, [&](int64_t, int64_t t, int64_t s) {
+          return allowed.at({t, s}) != 0.0 && (!causal || s <= t);
+        });
     testing::expect_close(out, ref, 1e-12, 1e-12);
   }
 }
@@ -145,10 +148,11 @@ TEST(AttentionSparse, MatchesPlainLoops) {
 TEST(AttentionSparse, EveryBlockActiveEqualsDense) {
   Inputs in = make_inputs(2, 70, 70, 3, 16, 20);
   for (bool causal : {true, false})
-    for (SparseLayout l : {layout(16, 9, 0, 0), layout(16, 1, 5, 0), layout(16, 1, 0, 4), layout(128, 1, 0, 0)}) {
-      SCOPED_TRACE(::testing::Message() << "causal " << causal << " block " << l.block_size << " window "
-                                      << l.window_blocks << " global " << l.global_blocks << " random "
-                                      << l.random_blocks);
+    for (SparseLayout l :
+         {layout(16, 9, 0, 0), layout(16, 1, 5, 0), layout(16, 1, 0, 4), layout(128, 1, 0, 0)}) {
+      SCOPED_TRACE(::testing::Message() << "causal " << causal << " block " << l.block_size
+                                        << " window " << l.window_blocks << " global "
+                                        << l.global_blocks << " random " << l.random_blocks);
       AttentionSpec spec = sparse(l, causal);
       AttentionSpec dense = spec;
       dense.variant = AttentionVariant::dense;
@@ -179,7 +183,8 @@ TEST(AttentionSparse, LocalBlocksEqualDenseWithBlockBand) {
 TEST(AttentionSparse, BigBirdEqualsDenseWithItsLayout) {
   Inputs in = make_inputs(2, 200, 200, 2, 16, 40);
   for (bool causal : {true, false})
-    for (SparseLayout l : {layout(16, 3, 2, 3, 11), layout(10, 5, 1, 2, 12), layout(7, 1, 0, 3, 13)}) {
+    for (SparseLayout l :
+         {layout(16, 3, 2, 3, 11), layout(10, 5, 1, 2, 12), layout(7, 1, 0, 3, 13)}) {
       SCOPED_TRACE(::testing::Message() << "causal " << causal << " block " << l.block_size);
       expect_matches_dense(in, sparse(l, causal));
     }
@@ -229,7 +234,8 @@ TEST(AttentionSparse, F64MatchesDenseTightly) {
   for (bool causal : {true, false}) {
     AttentionSpec spec = sparse(layout(8, 3, 2, 3, 5), causal);
     expect_runs_close(run_attention(in.q, in.k, in.v, spec, in.dout),
-                      run_attention(in.q, in.k, in.v, dense_with_layout(spec, 100, 100), in.dout), 1e-12, 1e-14);
+                      run_attention(in.q, in.k, in.v, dense_with_layout(spec, 100, 100), in.dout),
+                      1e-12, 1e-14);
   }
 }
 
@@ -269,20 +275,38 @@ TEST(AttentionSparse, RecordsItsNodeAndSavesOnlyActiveBlocks) {
   }
 }
 
+TEST(AttentionSparse, EmptyAxes) {
+  // No keys: every query sees nothing and gets zeros, and so does its gradient. No queries: an
+  // empty output and zero key gradients.
+  for (auto [T, S] : {std::pair<int64_t, int64_t>{5, 0}, {0, 5}}) {
+    Inputs in = make_inputs(2, T, S, 2, 4, 120);
+    AttentionRun r = run_attention(in.q, in.k, in.v, sparse(layout(2, 3, 1, 1), true), in.dout);
+    EXPECT_EQ(r.out.shape(), Shape({2, T, 2, 4}));
+    EXPECT_EQ(testing::max_abs(r.out), 0.0);
+    EXPECT_EQ(testing::max_abs(r.dq), 0.0);
+    EXPECT_EQ(testing::max_abs(r.dk), 0.0);
+    EXPECT_EQ(r.dk.shape(), Shape({2, S, 2, 4}));
+  }
+}
+
 TEST(AttentionSparse, Errors) {
   Inputs in = make_inputs(1, 6, 6, 1, 4, 110);
   auto run = [&](SparseLayout l) { return attention(in.q, in.k, in.v, sparse(l, false)); };
   EXPECT_TG_ERROR(run(layout(0, 3, 1, 1)), "attention: sparse layout needs block_size >= 1, got 0");
-  EXPECT_TG_ERROR(run(layout(2, 2, 1, 1)), "needs an odd window_blocks >= 1 (blocks centred on the query's block), got 2");
+  EXPECT_TG_ERROR(run(layout(2, 2, 1, 1)),
+                  "needs an odd window_blocks >= 1 (blocks centred on the query's block), got 2");
   EXPECT_TG_ERROR(run(layout(2, 0, 1, 1)), "odd window_blocks >= 1");
   EXPECT_TG_ERROR(run(layout(2, -1, 1, 1)), "got -1");
   EXPECT_TG_ERROR(run(layout(2, 3, -1, 1)), "sparse layout needs global_blocks >= 0, got -1");
   EXPECT_TG_ERROR(run(layout(2, 3, 1, -2)), "sparse layout needs random_blocks >= 0, got -2");
-  EXPECT_TG_ERROR(sparse_layout_mask(layout(2, 4, 1, 1), 6, 6), "sparse_layout_mask: sparse layout needs an odd window_blocks");
-  EXPECT_TG_ERROR(sparse_layout_mask(layout(2, 3, 1, 1), -1, 6), "sparse_layout_mask: T and S must be >= 0");
+  EXPECT_TG_ERROR(sparse_layout_mask(layout(2, 4, 1, 1), 6, 6),
+                  "sparse_layout_mask: sparse layout needs an odd window_blocks");
+  EXPECT_TG_ERROR(sparse_layout_mask(layout(2, 3, 1, 1), -1, 6),
+                  "sparse_layout_mask: T and S must be >= 0");
   AttentionSpec spec = sparse(layout(2, 3, 1, 1), false);
   spec.attn_mask = ones({6, 6}, DType::b8);
-  EXPECT_TG_ERROR(attention(in.q, in.k, in.v, spec), "sparse takes causal and key padding masks, not attn_mask");
+  EXPECT_TG_ERROR(attention(in.q, in.k, in.v, spec),
+                  "sparse takes causal and key padding masks, not attn_mask");
 }
 
 }  // namespace

@@ -39,8 +39,10 @@ std::vector<catalogue::OpCase> attention_sliding_cases() {
     spec.causal = c.causal;
     spec.key_lengths = c.key_lengths;
     spec.dropout_p = c.dropout;
-    std::string shapes = shape_str({c.B, c.T, c.H, c.D}) + " " + shape_str({c.B, c.S, c.H, c.D}) + " " + c.note;
-    cases.push_back({"attention_sliding_window", shapes,
+    std::string shapes =
+        shape_str({c.B, c.T, c.H, c.D}) + " " + shape_str({c.B, c.S, c.H, c.D}) + " " + c.note;
+    cases.push_back({"attention_sliding_window",
+                     shapes,
                      [spec](const std::vector<Tensor>& in) {
                        AttentionSpec s = spec;
                        Generator gen(21);
