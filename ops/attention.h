@@ -21,9 +21,12 @@ namespace tg {
 enum class AttentionVariant { dense, flash, sliding_window, sparse, linear };
 
 /// BigBird's block layout (Zaheer et al. 2020). Keys and queries are cut into blocks of
-/// block_size; block-row i attends to the window_blocks blocks centred on i (causal: i and the
-/// window_blocks - 1 before it), to the first global_blocks blocks, and to random_blocks other
-/// blocks drawn from `seed`; the global blocks' rows attend to every block.
+/// block_size (the last ones partial); block-row i attends to the window_blocks blocks centred
+/// on i (causal: i and the window_blocks - 1 before it), to the first global_blocks blocks, and
+/// to random_blocks other blocks drawn from `seed` and i (the same for every batch and head;
+/// fewer when fewer blocks remain); the global blocks' rows attend to every block. Causal:
+/// only blocks j <= i. Within these blocks, causal and key padding still mask elements.
+/// block_size >= 1, window_blocks odd and >= 1, global_blocks and random_blocks >= 0.
 /// Longformer's layout is random_blocks = 0.
 struct SparseLayout {
   int64_t block_size = 64;
@@ -32,6 +35,11 @@ struct SparseLayout {
   int64_t random_blocks = 3;
   uint64_t seed = 0;
 };
+
+/// The layout for T queries and S keys (causal picks blocks j <= i) expanded to elements:
+/// b8 [T, S], true where query t's block-row attends to key s's block. Sparse attention equals
+/// dense attention with this attn_mask (and the same causal and key padding). For inspection.
+Tensor sparse_layout_mask(const SparseLayout& layout, int64_t T, int64_t S, bool causal = false);
 
 struct AttentionSpec {
   AttentionVariant variant = AttentionVariant::dense;
@@ -51,7 +59,8 @@ struct AttentionSpec {
   Generator* generator = nullptr;  ///< default_generator() when null
   /// Multiplies Q Kᵀ; 1/sqrt(D) when not set.
   std::optional<double> scale;
-  /// sliding_window: causal, the `window` keys t-window+1..t; otherwise t-window..t+window.
+  /// sliding_window: causal, the `window` keys t-window+1..t; otherwise t-window..t+window
+  /// (clipped to [0, S); T != S aligns top-left, as causal does).
   int64_t window = 256;
   SparseLayout sparse;
   /// linear: "elu" (elu(x) + 1), or "favor[:M[:SEED]]": FAVOR+ positive orthogonal random

@@ -1,0 +1,18 @@
+// Sliding-window attention: block-sparse attention over each query block's key span, with the
+// band mask. Recorded as "attention_sliding_window".
+#include <memory>
+
+#include "ops/attention/block_sparse.h"
+#include "ops/kernels/attention_sliding.h"
+
+namespace tg::detail {
+
+Tensor sliding_window_attention(const AttentionProblem& p) {
+  const int64_t window = p.spec->window;  // >= 1, checked by attention()
+  auto ranges = std::make_shared<const kernels::KeyRanges>(
+      kernels::sliding_window_ranges(p.dims.T, p.dims.S, window, p.causal));
+  return block_sparse_attention("attention_sliding_window", p, std::move(ranges),
+                                kernels::sliding_window_band(window, p.causal));
+}
+
+}  // namespace tg::detail

@@ -1,0 +1,239 @@
+#include "ops/kernels/attention_sparse.h"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "ops/kernels/gemm.h"
+#include "ops/kernels/parallel.h"
+#include "ops/kernels/reduce_row.h"
+
+namespace tg::kernels {
+namespace {
+
+// Runs fn(task) for tasks [0, n) in parallel, each GEMM on one BLAS thread; serially when the
+// whole job is too small to pay for tasks. Each task writes its own outputs, so the split does
+// not change any result.
+template <class F>
+void for_each_task(int64_t n, int64_t total_flops, F&& fn) {
+  BlasSingleThreadGuard single;
+  int64_t grain = total_flops < (int64_t(1) << 21) ? n : 1;
+  parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(i);
+  });
+}
+
+// Sets rows [0, rows) of width `width` (row stride ld) to zero.
+template <class T>
+void zero_rows(T* p, int64_t rows, int64_t width, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r) std::fill(p + r * ld, p + r * ld + width, T(0));
+}
+
+// One query row's scores over its ranges -> softmax weights in place. Keys outside the
+// visible interval [a, e) (band and causal) or marked as padding get weight 0; a row that sees
+// no key becomes zeros.
+template <class T>
+void masked_softmax_row(const int64_t* lo, const int64_t* hi, int64_t nranges, int64_t a, int64_t e,
+                        const bool* padding, int64_t width, T* row) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  T* x = row;
+  for (int64_t r = 0; r < nranges; ++r) {
+    int64_t len = hi[r] - lo[r];
+    int64_t vis_lo = std::clamp(a, lo[r], hi[r]) - lo[r];  // visible columns [vis_lo, vis_hi)
+    int64_t vis_hi = std::clamp(e, lo[r] + vis_lo, hi[r]) - lo[r];
+    std::fill(x, x + vis_lo, kNegInf);
+    std::fill(x + vis_hi, x + len, kNegInf);
+    if (padding)
+      for (int64_t c = vis_lo; c < vis_hi; ++c)
+        if (padding[lo[r] + c]) x[c] = kNegInf;
+    x += len;
+  }
+  T mx = row_max(row, width);
+  if (mx == kNegInf) {
+    std::fill(row, row + width, T(0));
+    return;
+  }
+  T sum = lane_sum<T>(width, [&](int64_t c) {
+    T ex = fast_exp(row[c] - mx);
+    row[c] = ex;
+    return ex;
+  });
+  T inv = T(1) / sum;
+  for (int64_t c = 0; c < width; ++c) row[c] *= inv;
+}
+
+// Calls fn(t, s, column) for every column of block-row i's [rows_i, width_i] matrix, row-major.
+template <class F>
+void for_each_entry(const KeyRanges& kr, int64_t i, F&& fn) {
+  int64_t t0 = i * kr.block, rows = kr.row_size(i);
+  int64_t r0 = kr.row_start[size_t(i)], r1 = kr.row_start[size_t(i) + 1];
+  int64_t c = 0;
+  for (int64_t t = t0; t < t0 + rows; ++t)
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t s = kr.lo[size_t(r)]; s < kr.hi[size_t(r)]; ++s) fn(t, s, c++);
+}
+
+// A piece of a block-row's matrix that lands in one key block: columns [col, col + n) of
+// block-row `row`, keys [s, s + n).
+struct Piece {
+  int64_t row, col, s, n;
+};
+
+// For each key block of `block` keys, the pieces of the block-rows that see it, in row order.
+std::vector<std::vector<Piece>> pieces_by_key_block(const KeyRanges& kr, int64_t block) {
+  std::vector<std::vector<Piece>> out(static_cast<size_t>((kr.S + block - 1) / block));
+  for (int64_t i = 0; i < kr.rows(); ++i) {
+    int64_t col = 0;
+    for (int64_t r = kr.row_start[size_t(i)]; r < kr.row_start[size_t(i) + 1]; ++r) {
+      int64_t lo = kr.lo[size_t(r)], hi = kr.hi[size_t(r)];
+      for (int64_t s = lo; s < hi;) {
+        int64_t end = std::min(hi, (s / block + 1) * block);
+        out[size_t(s / block)].push_back({i, col + (s - lo), s, end - s});
+        s = end;
+      }
+      col += hi - lo;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
+                                    const AttnBand& band, const KeyRanges& kr,
+                                    const AttnDropout& dropout, const T* q, const T* k, const T* v,
+                                    T* out, T* weights) {
+  const int64_t rows = kr.rows(), per_head = kr.per_head();
+  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
+  const T drop_scale = static_cast<T>(dropout.scale());
+  int64_t flops = 2 * d.B * d.H * per_head * (d.D + d.Dv);
+
+  for_each_task(d.B * d.H * rows, flops, [&](int64_t task) {
+    const int64_t b = task / (d.H * rows), h = task / rows % d.H, i = task % rows;
+    const int64_t t0 = i * kr.block, n = kr.row_size(i), w = kr.width[size_t(i)];
+    const int64_t r0 = kr.row_start[size_t(i)], nr = kr.row_start[size_t(i) + 1] - r0;
+    const int64_t* lo = kr.lo.data() + r0;
+    const int64_t* hi = kr.hi.data() + r0;
+    T* oh = out + ((b * d.T + t0) * d.H + h) * d.Dv;  // [n, Dv], row stride H*Dv
+    if (w == 0) {
+      zero_rows(oh, n, d.Dv, ldv);
+      return;
+    }
+    const T* qh = q + ((b * d.T + t0) * d.H + h) * d.D;
+    T* p = weights + (b * d.H + h) * per_head + kr.offset[size_t(i)];  // [n, w]
+    // Scores: one GEMM per key range, side by side in p.
+    for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
+      gemm<T>(false, true, n, hi[r] - lo[r], d.D, scale, qh, ldq,
+              k + ((b * d.S + lo[r]) * d.H + h) * d.D, ldq, T(0), p + col, w);
+    const bool* padding = mask.key_padding ? mask.key_padding + b * d.S : nullptr;
+    for (int64_t rr = 0; rr < n; ++rr) {
+      int64_t t = t0 + rr;
+      int64_t a = std::max<int64_t>(0, t - band.left);
+      int64_t e = std::min(d.S, t + band.right + 1);
+      if (mask.causal) e = std::min(e, t + 1);
+      masked_softmax_row(lo, hi, nr, a, e, padding, w, p + rr * w);
+    }
+    const T* pw = p;
+    std::vector<T> dropped;
+    if (dropout.active()) {
+      dropped.assign(static_cast<size_t>(n * w), T(0));
+      for_each_entry(kr, i, [&](int64_t t, int64_t s, int64_t c) {
+        if (p[c] != T(0) && dropout.keep(d, b, h, t, s)) dropped[size_t(c)] = p[c] * drop_scale;
+      });
+      pw = dropped.data();
+    }
+    // out = W V over the ranges, accumulated range by range.
+    for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
+      gemm<T>(false, false, n, d.Dv, hi[r] - lo[r], T(1), pw + col, w,
+              v + ((b * d.S + lo[r]) * d.H + h) * d.Dv, ldv, r == 0 ? T(0) : T(1), oh, ldv);
+  });
+}
+
+template <class T>
+void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropout& dropout,
+                                     const KeyRanges& kr, const T* q, const T* k, const T* v,
+                                     const T* weights, const T* dout, T* dq, T* dk, T* dv, T* ds,
+                                     T* dropped) {
+  const int64_t rows = kr.rows(), per_head = kr.per_head();
+  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
+  const T drop_scale = static_cast<T>(dropout.scale());
+  int64_t flops = 2 * d.B * d.H * per_head * (d.D + d.Dv);
+
+  // Phase 1, per block-row: dW = dO Vᵀ, dS = P ∘ (dP - rowsum(dP ∘ P)), dQ = scale · dS K.
+  for_each_task(d.B * d.H * rows, flops, [&](int64_t task) {
+    const int64_t b = task / (d.H * rows), h = task / rows % d.H, i = task % rows;
+    const int64_t t0 = i * kr.block, n = kr.row_size(i), w = kr.width[size_t(i)];
+    const int64_t r0 = kr.row_start[size_t(i)], nr = kr.row_start[size_t(i) + 1] - r0;
+    const int64_t* lo = kr.lo.data() + r0;
+    const int64_t* hi = kr.hi.data() + r0;
+    T* dqh = dq + ((b * d.T + t0) * d.H + h) * d.D;
+    if (w == 0) {
+      zero_rows(dqh, n, d.D, ldq);
+      return;
+    }
+    const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
+    const int64_t at = (b * d.H + h) * per_head + kr.offset[size_t(i)];
+    const T* p = weights + at;  // [n, w]
+    T* gs = ds + at;            // [n, w]: dW, then dP, then dS
+    for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
+      gemm<T>(false, true, n, hi[r] - lo[r], d.Dv, T(1), doh, ldv,
+              v + ((b * d.S + lo[r]) * d.H + h) * d.Dv, ldv, T(0), gs + col, w);
+    if (dropout.active()) {
+      // Through dropout: dP = dW · keep / (1 - p); W = P · keep / (1 - p) for dV. Where P is 0
+      // both are 0 and so is dS, so the draw is skipped.
+      T* wd = dropped + at;
+      for_each_entry(kr, i, [&](int64_t t, int64_t s, int64_t c) {
+        bool keep = p[c] != T(0) && dropout.keep(d, b, h, t, s);
+        gs[c] = keep ? gs[c] * drop_scale : T(0);
+        wd[c] = keep ? p[c] * drop_scale : T(0);
+      });
+    }
+    for (int64_t rr = 0; rr < n; ++rr) {
+      const T* pr = p + rr * w;
+      T* gr = gs + rr * w;
+      T dot = lane_sum<T>(w, [&](int64_t c) { return gr[c] * pr[c]; });
+      for (int64_t c = 0; c < w; ++c) gr[c] = pr[c] * (gr[c] - dot);
+    }
+    for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
+      gemm<T>(false, false, n, d.D, hi[r] - lo[r], scale, gs + col, w,
+              k + ((b * d.S + lo[r]) * d.H + h) * d.D, ldq, r == 0 ? T(0) : T(1), dqh, ldq);
+  });
+
+  // Phase 2, per key block: dK = scale · dSᵀ Q and dV = Wᵀ dO, summed over the block-rows that
+  // see the block, in row order.
+  const int64_t kb = kr.block;
+  const std::vector<std::vector<Piece>> pieces = pieces_by_key_block(kr, kb);
+  const int64_t nkb = static_cast<int64_t>(pieces.size());
+  const T* wsrc = dropout.active() ? dropped : weights;
+  for_each_task(d.B * d.H * nkb, flops, [&](int64_t task) {
+    const int64_t b = task / (d.H * nkb), h = task / nkb % d.H, j = task % nkb;
+    const int64_t s0 = j * kb, ns = std::min(kb, d.S - s0);
+    T* dkh = dk + ((b * d.S + s0) * d.H + h) * d.D;
+    T* dvh = dv + ((b * d.S + s0) * d.H + h) * d.Dv;
+    zero_rows(dkh, ns, d.D, ldq);
+    zero_rows(dvh, ns, d.Dv, ldv);
+    for (const Piece& pc : pieces[size_t(j)]) {
+      const int64_t t0 = pc.row * kr.block, n = kr.row_size(pc.row), w = kr.width[size_t(pc.row)];
+      const int64_t at = (b * d.H + h) * per_head + kr.offset[size_t(pc.row)] + pc.col;
+      const int64_t ko = (pc.s - s0) * d.H;  // row offset of the piece's keys, in units of H
+      gemm<T>(true, false, pc.n, d.D, n, scale, ds + at, w, q + ((b * d.T + t0) * d.H + h) * d.D,
+              ldq, T(1), dkh + ko * d.D, ldq);
+      gemm<T>(true, false, pc.n, d.Dv, n, T(1), wsrc + at, w,
+              dout + ((b * d.T + t0) * d.H + h) * d.Dv, ldv, T(1), dvh + ko * d.Dv, ldv);
+    }
+  });
+}
+
+#define TG_INSTANTIATE(T)                                                                          \
+  template void block_sparse_attention_forward<T>(                                                 \
+      const AttnDims&, T, const AttnMask<T>&, const AttnBand&, const KeyRanges&,                   \
+      const AttnDropout&, const T*, const T*, const T*, T*, T*);                                   \
+  template void block_sparse_attention_backward<T>(const AttnDims&, T, const AttnDropout&,         \
+                                                   const KeyRanges&, const T*, const T*, const T*, \
+                                                   const T*, const T*, T*, T*, T*, T*, T*);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg::kernels
