@@ -80,8 +80,4 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
 AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* spec = nullptr);
 std::string attention_variant_name(AttentionVariant variant);
 
-/// The keys each query sees under a sparse layout, as b8 [T, S] (true = visible), for tests and
-/// for inspecting a layout.
-Tensor sparse_layout_mask(const SparseLayout& layout, int64_t T, int64_t S, bool causal);
-
 }  // namespace tg
