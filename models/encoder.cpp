@@ -164,7 +164,8 @@ Tensor EncoderClassifier::forward_embeddings(const Tensor& tok, const std::vecto
   x = dropout(x, config.dropout, is_training());
 
   AttentionSpec spec = config.attention_spec();
-  spec.dropout_p = is_training() ? config.dropout : 0.0;
+  // Dropout on the attention weights; linear attention has no weights to drop.
+  if (is_training() && spec.variant != AttentionVariant::linear) spec.dropout_p = config.dropout;
   std::vector<int64_t> key_lengths(size_t(B), Tp);  // real tokens (and CLS) per sequence
   for (size_t b = 0; b < lengths.size(); ++b) key_lengths[b] = lengths[b] + (cls ? 1 : 0);
   bool padded = std::any_of(key_lengths.begin(), key_lengths.end(), [&](int64_t n) { return n < Tp; });
