@@ -15,3 +15,10 @@ namespace tg::cli {
 void add_bench_command(CLI::App& app);
 
 }  // namespace tg::cli
+
+namespace tg::cli {
+
+/// `tapegrad data listops`: LRA's ListOps splits as TSV files.
+void add_data_command(CLI::App& app);
+
+}  // namespace tg::cli

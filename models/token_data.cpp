@@ -1,0 +1,168 @@
+#include "models/token_data.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <utility>
+
+#include "autograd/error.h"
+#include "ops/kernels/philox.h"
+
+namespace tg::data {
+
+std::string read_file_bytes(const std::string& path) {
+  std::error_code ec;
+  TG_CHECK(!std::filesystem::is_directory(path, ec), "cannot read {}: it is a directory", path);
+  std::ifstream in(path, std::ios::binary);
+  TG_CHECK(in.good(), "cannot open {}: {}", path, std::strerror(errno));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TG_CHECK(!in.bad(), "error reading {}", path);
+  return bytes;
+}
+
+void write_file_atomically(const std::string& path, std::string_view bytes) {
+  // The temporary name carries the pid so two writers of one path do not share a temp file.
+  std::string tmp = fmt::format("{}.tmp{}", path, static_cast<long>(getpid()));
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    TG_CHECK(f != nullptr, "cannot write {}: {}", tmp, std::strerror(errno));
+    size_t written = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
+    bool ok = written == bytes.size() && std::fflush(f) == 0;
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok) {
+      std::remove(tmp.c_str());
+      fail("cannot write {}: {}", tmp, std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    fail("cannot rename {} to {}: {}", tmp, path, ec.message());
+  }
+}
+
+std::vector<uint16_t> read_tokens(const std::string& path) {
+  std::error_code ec;
+  TG_CHECK(std::filesystem::exists(path, ec), "read_tokens: {} does not exist", path);
+  std::string bytes = read_file_bytes(path);
+  TG_CHECK(bytes.size() % 2 == 0,
+           "read_tokens: {} has {} bytes, an odd count; a token file holds little-endian uint16 ids "
+           "(2 bytes each)",
+           path, bytes.size());
+  std::vector<uint16_t> tokens(bytes.size() / 2);
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (size_t i = 0; i < tokens.size(); ++i)  // little-endian whatever the host order
+    tokens[i] = static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8));
+  return tokens;
+}
+
+void write_tokens(const std::string& path, std::span<const uint16_t> tokens) {
+  std::string bytes(tokens.size() * 2, '\0');
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    bytes[2 * i] = static_cast<char>(tokens[i] & 0xff);
+    bytes[2 * i + 1] = static_cast<char>(tokens[i] >> 8);
+  }
+  write_file_atomically(path, bytes);
+}
+
+void write_tokens(const std::string& path, std::span<const int64_t> ids) {
+  std::vector<uint16_t> tokens(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    TG_CHECK(ids[i] >= 0 && ids[i] <= 65535,
+             "write_tokens: id {} at position {} does not fit uint16 (a token file holds ids 0..65535)", ids[i],
+             i);
+    tokens[i] = static_cast<uint16_t>(ids[i]);
+  }
+  write_tokens(path, tokens);
+}
+
+uint64_t philox_below(uint64_t seed, uint64_t offset, uint64_t i, uint64_t n) {
+  kernels::PhiloxBlock b = kernels::philox4x32(offset + i, seed);
+  uint64_t bits = (uint64_t(b[0]) << 32) | b[1];
+  __extension__ typedef unsigned __int128 u128;  // GCC/Clang; the product needs 128 bits
+  return static_cast<uint64_t>((static_cast<u128>(bits) * n) >> 64);
+}
+
+std::vector<int64_t> randperm(int64_t n, Generator& gen) {
+  TG_CHECK(n >= 0, "randperm: n must be non-negative, got {}", n);
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) perm[size_t(i)] = i;
+  uint64_t offset = gen.advance(static_cast<uint64_t>(n));
+  for (int64_t i = n - 1; i > 0; --i) {
+    uint64_t j = philox_below(gen.seed(), offset, uint64_t(i), uint64_t(i + 1));
+    std::swap(perm[size_t(i)], perm[j]);
+  }
+  return perm;
+}
+
+namespace {
+
+// x, y [b, T] from windows starting at `starts`.
+TokenBatch make_batch(std::span<const uint16_t> tokens, const std::vector<int64_t>& starts, int64_t T) {
+  int64_t B = static_cast<int64_t>(starts.size());
+  TokenBatch batch{empty({B, T}, DType::i64), empty({B, T}, DType::i64)};
+  int64_t* x = batch.x.data<int64_t>();
+  int64_t* y = batch.y.data<int64_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    const uint16_t* w = tokens.data() + starts[size_t(b)];
+    for (int64_t t = 0; t < T; ++t) {
+      x[b * T + t] = w[t];
+      y[b * T + t] = w[t + 1];
+    }
+  }
+  return batch;
+}
+
+}  // namespace
+
+TokenBatch sample_batch(std::span<const uint16_t> tokens, int64_t block_size, int64_t batch_size,
+                        Generator& gen) {
+  TG_CHECK(block_size >= 1 && batch_size >= 1,
+           "sample_batch: block_size and batch_size must be positive, got {} and {}", block_size, batch_size);
+  int64_t N = static_cast<int64_t>(tokens.size());
+  TG_CHECK(N >= block_size + 1,
+           "sample_batch: the data has {} tokens, fewer than block_size + 1 = {} (one window and its "
+           "next-token target)",
+           N, block_size + 1);
+  uint64_t offset = gen.advance(static_cast<uint64_t>(batch_size));
+  std::vector<int64_t> starts(static_cast<size_t>(batch_size));
+  for (int64_t b = 0; b < batch_size; ++b)
+    starts[size_t(b)] = static_cast<int64_t>(philox_below(gen.seed(), offset, uint64_t(b), uint64_t(N - block_size)));
+  return make_batch(tokens, starts, block_size);
+}
+
+WindowBatches::WindowBatches(std::span<const uint16_t> tokens, int64_t block_size, int64_t batch_size)
+    : tokens_(tokens), block_size_(block_size), batch_size_(batch_size) {
+  TG_CHECK(block_size >= 1 && batch_size >= 1,
+           "WindowBatches: block_size and batch_size must be positive, got {} and {}", block_size, batch_size);
+  int64_t targets = static_cast<int64_t>(tokens.size()) - 1;
+  TG_CHECK(targets >= 1, "WindowBatches: the data has {} tokens; evaluation needs at least 2", tokens.size());
+  full_windows_ = targets / block_size;
+  tail_ = targets % block_size;
+  full_batches_ = (full_windows_ + batch_size - 1) / batch_size;
+}
+
+int64_t WindowBatches::num_targets() const { return full_windows_ * block_size_ + tail_; }
+
+TokenBatch WindowBatches::batch(int64_t i) const {
+  TG_CHECK(i >= 0 && i < num_batches(), "WindowBatches: batch {} is outside [0, {})", i, num_batches());
+  if (i == full_batches_) return make_batch(tokens_, {full_windows_ * block_size_}, tail_);
+  std::vector<int64_t> starts;
+  for (int64_t w = i * batch_size_; w < std::min(full_windows_, (i + 1) * batch_size_); ++w)
+    starts.push_back(w * block_size_);
+  return make_batch(tokens_, starts, block_size_);
+}
+
+bool WindowBatches::next(TokenBatch& out) {
+  if (cursor_ >= num_batches()) return false;
+  out = batch(cursor_++);
+  return true;
+}
+
+}  // namespace tg::data
