@@ -20,8 +20,7 @@ void LRSchedule::validate() const {
   TG_CHECK(lr >= 0, "lr schedule: lr must be >= 0, got {}", lr);
   TG_CHECK(min_lr >= 0 && min_lr <= lr, "lr schedule: min_lr must be in [0, lr={}], got {}", lr, min_lr);
   TG_CHECK(warmup_iters >= 0, "lr schedule: warmup_iters must be >= 0, got {}", warmup_iters);
-  TG_CHECK(kind == "constant" || decay_iters >= warmup_iters,
-           "lr schedule: decay_iters ({}) must be >= warmup_iters ({})", decay_iters, warmup_iters);
+  TG_CHECK(decay_iters >= 0, "lr schedule: decay_iters must be >= 0, got {}", decay_iters);
 }
 
 }  // namespace tg::optim

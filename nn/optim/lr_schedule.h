@@ -13,7 +13,8 @@ struct LRSchedule {
   int64_t decay_iters = 0;  ///< the step at which min_lr is reached (usually max_iters)
 
   /// The learning rate at step `it` (0-based): constant, or lr·(it+1)/(warmup+1) during warmup,
-  /// then min_lr + ½(1 + cos(π·r))(lr − min_lr) with r going 0 → 1 up to decay_iters, then min_lr.
+  /// then min_lr + ½(1 + cos(π·r))(lr − min_lr) with r going 0 → 1 up to decay_iters, then min_lr
+  /// (also right after warmup when decay_iters <= warmup_iters).
   double at(int64_t it) const;
   /// Throws tg::Error naming the bad field.
   void validate() const;

@@ -6,19 +6,11 @@ namespace tg::cli {
 
 /// `tapegrad gradcheck`: the gradient check of the whole op catalogue, as a table.
 void add_gradcheck_command(CLI::App& app);
-
-}  // namespace tg::cli
-
-namespace tg::cli {
-
 /// `tapegrad bench attention`: the attention variants' time and memory against T.
 void add_bench_command(CLI::App& app);
-
-}  // namespace tg::cli
-
-namespace tg::cli {
-
 /// `tapegrad data listops`: LRA's ListOps splits as TSV files.
 void add_data_command(CLI::App& app);
+/// `tapegrad gpt train|eval|sample|attention`.
+void add_gpt_command(CLI::App& app);
 
 }  // namespace tg::cli

@@ -1,0 +1,240 @@
+#include "models/gpt_train.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "autograd/autograd.h"
+#include "models/gpt_checkpoint.h"
+#include "models/token_data.h"
+#include "models/train_loop.h"
+#include "nn/optim/adamw.h"
+#include "nn/optim/sgd.h"
+
+namespace tg::models {
+namespace {
+
+using json = nlohmann::json;
+
+bool is_bin(const std::string& path) { return path.ends_with(".bin"); }
+
+// Token ids of a file: a .bin as it is, a text through the tokenizer.
+std::vector<uint16_t> load_tokens(const std::string& path, const CharTokenizer* tokenizer) {
+  if (is_bin(path)) return data::read_tokens(path);
+  TG_CHECK(tokenizer, "{}: a text file needs a character tokenizer (the checkpoint has none)", path);
+  std::string text = data::read_file_bytes(path);
+  std::vector<uint16_t> out;
+  out.reserve(text.size());
+  for (int64_t id : tokenizer->encode(text)) out.push_back(static_cast<uint16_t>(id));
+  return out;
+}
+
+struct Corpus {
+  std::optional<CharTokenizer> tokenizer;
+  std::vector<uint16_t> train, val;
+  int64_t vocab_size = 0;
+};
+
+Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokenizer) {
+  Corpus c;
+  if (!is_bin(o.data) && !tokenizer) {
+    std::string text = data::read_file_bytes(o.data);
+    if (!o.val_data.empty() && !is_bin(o.val_data)) text += data::read_file_bytes(o.val_data);
+    tokenizer = CharTokenizer::from_text(text);
+  }
+  c.tokenizer = tokenizer;
+  const CharTokenizer* tok = c.tokenizer ? &*c.tokenizer : nullptr;
+  c.train = load_tokens(o.data, tok);
+  if (!o.val_data.empty()) {
+    c.val = load_tokens(o.val_data, tok);
+  } else {
+    size_t n = c.train.size() * 9 / 10;  // nanoGPT's split: the last 10% for validation
+    c.val.assign(c.train.begin() + int64_t(n), c.train.end());
+    c.train.resize(n);
+  }
+  int64_t max_id = 0;
+  for (uint16_t t : c.train) max_id = std::max<int64_t>(max_id, t);
+  for (uint16_t t : c.val) max_id = std::max<int64_t>(max_id, t);
+  c.vocab_size = tok ? tok->vocab_size() : max_id + 1;
+  TG_CHECK(int64_t(c.train.size()) > o.block_size, "--data: {} has {} training tokens, fewer than one block of {} + 1",
+           o.data, c.train.size(), o.block_size);
+  TG_CHECK(int64_t(c.val.size()) > o.block_size, "--val-data: {} validation tokens, fewer than one block of {} + 1",
+           c.val.size(), o.block_size);
+  return c;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const GPTTrainOptions& o, const GPT& model) {
+  std::vector<optim::ParamGroup> groups = optim::decay_groups(model, o.weight_decay);
+  if (o.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(groups, optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
+  return std::make_unique<optim::AdamW>(
+      groups, optim::AdamWOptions(o.lr).beta1(o.beta1).beta2(o.beta2).weight_decay(o.weight_decay));
+}
+
+nn::StateDict prefixed(const std::string& prefix, const nn::StateDict& s) {
+  nn::StateDict out;
+  for (auto& [k, v] : s) out[prefix + k] = v;
+  return out;
+}
+
+nn::StateDict unprefixed(const std::string& prefix, const nn::StateDict& s) {
+  nn::StateDict out;
+  for (auto& [k, v] : s)
+    if (k.starts_with(prefix)) out[k.substr(prefix.size())] = v;
+  return out;
+}
+
+}  // namespace
+
+void GPTTrainOptions::validate() const {
+  TG_CHECK(!data.empty(), "--data: required");
+  TG_CHECK(!out.empty(), "--out: required");
+  TG_CHECK(init_from.empty() || resume.empty(), "--init-from and --resume exclude each other");
+  TG_CHECK(n_layer > 0, "--n-layer must be positive, got {}", n_layer);
+  TG_CHECK(n_head > 0, "--n-head must be positive, got {}", n_head);
+  TG_CHECK(n_embd > 0, "--n-embd must be positive, got {}", n_embd);
+  TG_CHECK(n_embd % n_head == 0, "--n-embd ({}) must be divisible by --n-head ({})", n_embd, n_head);
+  TG_CHECK(block_size > 0, "--block-size must be positive, got {}", block_size);
+  TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
+  TG_CHECK(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got {}", dropout);
+  TG_CHECK(optimizer == "adamw" || optimizer == "sgd", "--optimizer must be adamw or sgd, got '{}'", optimizer);
+  TG_CHECK(lr > 0, "--lr must be positive, got {}", lr);
+  TG_CHECK(min_lr >= 0 && min_lr <= lr, "--min-lr must be in [0, --lr], got {}", min_lr);
+  TG_CHECK(warmup_iters >= 0, "--warmup-iters must be >= 0, got {}", warmup_iters);
+  TG_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "--lr-schedule must be cosine or constant, got '{}'",
+           lr_schedule);
+  TG_CHECK(beta1 >= 0 && beta1 < 1, "--beta1 must be in [0, 1), got {}", beta1);
+  TG_CHECK(beta2 >= 0 && beta2 < 1, "--beta2 must be in [0, 1), got {}", beta2);
+  TG_CHECK(weight_decay >= 0, "--weight-decay must be >= 0, got {}", weight_decay);
+  TG_CHECK(grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got {}", grad_clip);
+  TG_CHECK(max_iters >= 0, "--max-iters must be >= 0, got {}", max_iters);
+  TG_CHECK(eval_interval >= 0, "--eval-interval must be >= 0 (0 = never), got {}", eval_interval);
+  TG_CHECK(eval_iters > 0, "--eval-iters must be positive, got {}", eval_iters);
+  TG_CHECK(threads >= 0, "--threads must be >= 0, got {}", threads);
+  try {
+    GPTAttention::parse(attention);
+  } catch (const Error& e) {
+    fail("--attention: {}", e.what());
+  }
+}
+
+GPTTrainResult train_gpt(const GPTTrainOptions& o) {
+  o.validate();
+  if (o.threads > 0) set_num_threads(o.threads);
+  GPTAttention attention = GPTAttention::parse(o.attention);
+
+  // The model: new, fine-tuned from a checkpoint, or resumed with its training state.
+  std::shared_ptr<GPT> model;
+  std::optional<CharTokenizer> tokenizer;
+  std::string from = !o.resume.empty() ? o.resume : o.init_from;
+  if (!from.empty()) {
+    LoadGPTOptions lo;
+    lo.attention = attention;
+    lo.dropout = o.dropout;
+    model = load_gpt(from, lo).model;
+    tokenizer = load_tokenizer(from);
+    TG_CHECK(o.block_size <= model->config.n_positions,
+             "--block-size {} is beyond the checkpoint's n_positions {} ({})", o.block_size,
+             model->config.n_positions, from);
+  }
+  Corpus corpus = load_corpus(o, tokenizer);
+  if (!model) {
+    GPTConfig cfg;
+    cfg.vocab_size = corpus.vocab_size;
+    cfg.n_positions = o.block_size;
+    cfg.n_layer = o.n_layer, cfg.n_head = o.n_head, cfg.n_embd = o.n_embd;
+    cfg.dropout = o.dropout, cfg.bias = o.bias, cfg.attention = attention;
+    Generator init(o.seed);
+    model = std::make_shared<GPT>(cfg, init);
+  }
+  TG_CHECK(corpus.vocab_size <= model->config.vocab_size, "--data: token ids reach {}, the model's vocab_size is {}",
+           corpus.vocab_size - 1, model->config.vocab_size);
+
+  std::unique_ptr<optim::Optimizer> opt = make_optimizer(o, *model);
+  Generator data_gen(o.seed + 1), dropout_gen(o.seed + 2);
+  model->set_dropout_generator(&dropout_gen);
+  int64_t start = 0;
+  if (!o.resume.empty()) {
+    TrainingState st = load_training_state(o.resume);
+    json j = json::parse(st.json);
+    start = j.at("step").get<int64_t>();
+    data_gen.set_offset(j.at("data_offset").get<uint64_t>());
+    dropout_gen.set_offset(j.at("dropout_offset").get<uint64_t>());
+    TG_CHECK(j.value("optimizer", o.optimizer) == o.optimizer,
+             "--resume: the checkpoint was trained with --optimizer {}, not {}", j.value("optimizer", ""), o.optimizer);
+    opt->load_state_dict(unprefixed("optimizer.", st.tensors));
+  }
+
+  const int64_t B = o.batch_size, T = o.block_size;
+  TrainLoopHooks hooks;
+  hooks.items_per_step = B * T;
+  hooks.loss_on_next_batch = [&] {
+    data::TokenBatch b = data::sample_batch(corpus.train, T, B, data_gen);
+    return model->forward(b.x, b.y).loss;
+  };
+  hooks.evaluate = [&] {
+    Generator eval_gen(o.seed + 3);  // the same validation batches at every evaluation
+    double total = 0;
+    for (int64_t i = 0; i < o.eval_iters; ++i) {
+      data::TokenBatch b = data::sample_batch(corpus.val, T, B, eval_gen);
+      total += model->forward(b.x, b.y).loss.item();
+    }
+    return total / double(o.eval_iters);
+  };
+  hooks.save_checkpoint = [&](int64_t step) {
+    TrainingState st;
+    st.tensors = prefixed("optimizer.", opt->state_dict());
+    st.json = json{{"step", step},
+                   {"seed", o.seed},
+                   {"data_offset", data_gen.offset()},
+                   {"dropout_offset", dropout_gen.offset()},
+                   {"optimizer", o.optimizer},
+                   {"batch_size", B},
+                   {"block_size", T}}
+                  .dump(2);
+    save_checkpoint(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st);
+  };
+
+  TrainLoopOptions lo;
+  lo.max_iters = o.max_iters;
+  lo.eval_interval = o.eval_interval;
+  lo.grad_clip = o.grad_clip;
+  lo.schedule = {o.lr_schedule, o.lr, o.min_lr, o.warmup_iters, o.max_iters};
+  lo.log_path = o.log;
+  lo.progress = o.progress;
+  TrainLoopResult r = run_train_loop(*model, *opt, lo, hooks, start);
+
+  GPTTrainResult result;
+  result.steps = r.steps_done;
+  result.train_loss = r.last_loss;
+  result.val_loss = r.last_val_loss;
+  result.tokens_per_s = r.items_per_s;
+  result.num_parameters = model->num_parameters(false);
+  result.interrupted = r.interrupted;
+  return result;
+}
+
+double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size, int64_t batch_size) {
+  LoadedGPT loaded = load_gpt(checkpoint);
+  GPT& model = *loaded.model;
+  if (block_size == 0) block_size = model.config.n_positions;
+  TG_CHECK(block_size > 0 && block_size <= model.config.n_positions,
+           "--block-size {} must be in [1, the model's n_positions {}]", block_size, model.config.n_positions);
+  TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
+  std::optional<CharTokenizer> tokenizer = load_tokenizer(checkpoint);
+  std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr);
+  TG_CHECK(tokens.size() >= 2, "{}: needs at least 2 tokens to evaluate, has {}", data, tokens.size());
+  for (uint16_t t : tokens)
+    TG_CHECK(t < model.config.vocab_size, "{}: token id {} is outside the model's vocabulary of {}", data, t,
+             model.config.vocab_size);
+  model.eval();
+  NoGradGuard no_grad;
+  data::WindowBatches windows(tokens, block_size, batch_size);
+  double total = 0;
+  data::TokenBatch b;
+  while (windows.next(b)) total += model.forward(b.x, b.y).loss.item() * double(b.y.numel());
+  return total / double(windows.num_targets());
+}
+
+}  // namespace tg::models

@@ -1,0 +1,65 @@
+#pragma once
+// Training a GPT from a C++ program (what `tapegrad gpt train` runs): data from a text file
+// (tokenized by characters) or nanoGPT token files, AdamW or SGD with nanoGPT's parameter
+// groups, warmup + cosine LR, clipping, periodic validation, checkpoints in the GPT-2 layout,
+// resume, fine-tuning from a GPT-2 checkpoint.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "models/gpt_config.h"
+
+namespace tg::models {
+
+struct GPTTrainOptions {
+  std::string data;        ///< .bin = uint16 token ids; any other file = text, tokenized by characters
+  std::string val_data;    ///< empty: the last 10% of `data` is held out
+  std::string out;         ///< checkpoint directory (rewritten at every evaluation and at the end)
+  std::string init_from;   ///< fine-tune from this checkpoint (its architecture; new optimizer)
+  std::string resume;      ///< continue this checkpoint's run (model, optimizer, step, generators)
+
+  // The model (ignored with init_from/resume, except block_size, dropout and attention).
+  int64_t n_layer = 4, n_head = 4, n_embd = 128, block_size = 64;
+  double dropout = 0.0;
+  bool bias = true;
+  std::string attention = "dense";
+
+  // Optimisation.
+  int64_t batch_size = 12;
+  std::string optimizer = "adamw";  ///< "adamw" or "sgd" (momentum 0.9)
+  double lr = 1e-3, min_lr = 1e-4;
+  int64_t warmup_iters = 100;
+  std::string lr_schedule = "cosine";  ///< "cosine" or "constant"
+  double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1;
+  double grad_clip = 1.0;  ///< 0 = off
+  int64_t max_iters = 2000;
+  int64_t eval_interval = 250;  ///< 0 = never during training (still at the end)
+  int64_t eval_iters = 20;
+  uint64_t seed = 1337;
+  int threads = 0;       ///< 0 = all cores
+  std::string log;       ///< CSV file: step,loss,lr,tokens_per_s,val_loss
+  bool progress = true;  ///< progress bar on stderr
+
+  /// tg::Error naming the first bad option (as the command-line flag, e.g. "--block-size").
+  void validate() const;
+};
+
+struct GPTTrainResult {
+  int64_t steps = 0;
+  double train_loss = 0;               ///< the last step's batch loss
+  std::optional<double> val_loss;      ///< the last evaluation's
+  double tokens_per_s = 0;             ///< median over the steps
+  int64_t num_parameters = 0;
+  bool interrupted = false;
+};
+
+/// Trains as `options` says, writing checkpoints to options.out.
+GPTTrainResult train_gpt(const GPTTrainOptions& options);
+
+/// Mean cross-entropy of a checkpoint over consecutive non-overlapping windows of `block_size`
+/// tokens (0 = the model's n_positions) covering `data` (.bin or text with the checkpoint's
+/// tokenizer), as `tapegrad gpt eval` prints.
+double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size = 0,
+                    int64_t batch_size = 8);
+
+}  // namespace tg::models

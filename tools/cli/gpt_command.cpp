@@ -1,0 +1,166 @@
+// `tapegrad gpt train | eval | sample | attention`: train a GPT, evaluate a checkpoint, sample
+// text from it, and draw its attention weights.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "autograd/autograd.h"
+#include "models/generate.h"
+#include "models/gpt_checkpoint.h"
+#include "models/gpt_train.h"
+#include "tools/cli/commands.h"
+#include "tools/plot/heatmap.h"
+#include "tools/plot/svg_plot.h"
+
+namespace tg::cli {
+namespace {
+
+void add_train(CLI::App& gpt) {
+  auto o = std::make_shared<models::GPTTrainOptions>();
+  CLI::App* c = gpt.add_subcommand("train", "Train a GPT on a text file (characters) or token ids (.bin)");
+  c->add_option("--data", o->data, "Training data: .bin (uint16 ids) or a text file")->required();
+  c->add_option("--val-data", o->val_data, "Validation data (default: the last 10% of --data)");
+  c->add_option("--out", o->out, "Checkpoint directory")->required();
+  c->add_option("--init-from", o->init_from, "Fine-tune from this checkpoint (GPT-2 layout)");
+  c->add_option("--resume", o->resume, "Continue the run saved in this checkpoint");
+  c->add_option("--n-layer", o->n_layer, "Layers L")->capture_default_str();
+  c->add_option("--n-head", o->n_head, "Heads H")->capture_default_str();
+  c->add_option("--n-embd", o->n_embd, "Width C")->capture_default_str();
+  c->add_option("--block-size", o->block_size, "Context length T")->capture_default_str();
+  c->add_option("--batch-size", o->batch_size, "Sequences per step B")->capture_default_str();
+  c->add_option("--dropout", o->dropout, "Dropout on embeddings, attention and residuals")->capture_default_str();
+  c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
+  c->add_option("--attention", o->attention, "dense, flash, sliding:W, sparse or linear")->capture_default_str();
+  c->add_option("--optimizer", o->optimizer, "adamw or sgd")->capture_default_str();
+  c->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
+  c->add_option("--min-lr", o->min_lr, "Final learning rate of the cosine decay")->capture_default_str();
+  c->add_option("--warmup-iters", o->warmup_iters, "Linear warmup steps")->capture_default_str();
+  c->add_option("--lr-schedule", o->lr_schedule, "cosine or constant")->capture_default_str();
+  c->add_option("--beta1", o->beta1, "AdamW beta1")->capture_default_str();
+  c->add_option("--beta2", o->beta2, "AdamW beta2")->capture_default_str();
+  c->add_option("--weight-decay", o->weight_decay, "Weight decay (2-D weights only)")->capture_default_str();
+  c->add_option("--grad-clip", o->grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+  c->add_option("--max-iters", o->max_iters, "Training steps")->capture_default_str();
+  c->add_option("--eval-interval", o->eval_interval, "Steps between evaluations (0 = never)")->capture_default_str();
+  c->add_option("--eval-iters", o->eval_iters, "Validation batches per evaluation")->capture_default_str();
+  c->add_option("--seed", o->seed, "Seed of initialisation, batches and dropout")->capture_default_str();
+  c->add_option("--threads", o->threads, "Threads for TBB and OpenBLAS (0 = all cores)")->capture_default_str();
+  c->add_option("--log", o->log, "CSV log: step,loss,lr,tokens_per_s,val_loss");
+  c->callback([o] {
+    models::GPTTrainResult r = models::train_gpt(*o);
+    fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val loss {}, {:.0f} tokens/s (median){}\n",
+               r.steps, r.num_parameters, r.train_loss, r.val_loss ? fmt::format("{:.4f}", *r.val_loss) : "-",
+               r.tokens_per_s, r.interrupted ? " (interrupted)" : "");
+    fmt::print("checkpoint: {}\n", o->out);
+    if (r.interrupted) throw CLI::RuntimeError(130);
+  });
+}
+
+void add_eval(CLI::App& gpt) {
+  struct Args {
+    std::string checkpoint, data;
+    int64_t block_size = 0, batch_size = 8;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* c = gpt.add_subcommand("eval", "Mean loss of a checkpoint over a file's consecutive windows");
+  c->add_option("--checkpoint", a->checkpoint, "Checkpoint directory")->required();
+  c->add_option("--data", a->data, "A .bin token file or a text file")->required();
+  c->add_option("--block-size", a->block_size, "Window length (default: the model's n_positions)");
+  c->add_option("--batch-size", a->batch_size, "Windows per forward pass")->capture_default_str();
+  c->callback([a] { fmt::print("loss {:.6f}\n", models::evaluate_gpt(a->checkpoint, a->data, a->block_size, a->batch_size)); });
+}
+
+void add_sample(CLI::App& gpt) {
+  struct Args {
+    std::string checkpoint, prompt = "\n";
+    int64_t max_new_tokens = 500, top_k = 200;
+    double temperature = 0.8;
+    uint64_t seed = 1337;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* c = gpt.add_subcommand("sample", "Generate text from a checkpoint (KV cache)");
+  c->add_option("--checkpoint", a->checkpoint, "Checkpoint directory")->required();
+  c->add_option("--prompt", a->prompt, "Text to continue (default: a newline)");
+  c->add_option("--max-new-tokens", a->max_new_tokens, "Tokens to generate")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(1) << 30));
+  c->add_option("--temperature", a->temperature, "Softmax temperature (0 = greedy)")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  c->add_option("--top-k", a->top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(1) << 30));
+  c->add_option("--seed", a->seed, "Sampling seed")->capture_default_str();
+  c->callback([a] {
+    models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
+    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint);
+    TG_CHECK(tok, "gpt sample: {} has no tokenizer.json, so text cannot be encoded", a->checkpoint);
+    TG_CHECK(!a->prompt.empty(), "--prompt: give at least one character");
+    Generator gen(a->seed);
+    fmt::print("{}", a->prompt);
+    std::fflush(stdout);
+    std::vector<int64_t> ids = tok->encode(a->prompt);
+    Tensor prompt = empty({1, int64_t(ids.size())}, DType::i64);
+    std::copy(ids.begin(), ids.end(), prompt.data<int64_t>());
+    models::generate(*loaded.model, prompt, a->max_new_tokens, a->temperature, a->top_k, gen, true,
+                     [&](const Tensor& next) {
+                       fmt::print("{}", tok->decode({next.data<int64_t>()[0]}));
+                       std::fflush(stdout);
+                     });
+    fmt::print("\n");
+  });
+}
+
+void add_attention(CLI::App& gpt) {
+  struct Args {
+    std::string checkpoint, prompt, out;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* c = gpt.add_subcommand("attention", "Draw every layer's and head's attention weights for a prompt");
+  c->add_option("--checkpoint", a->checkpoint, "Checkpoint directory")->required();
+  c->add_option("--prompt", a->prompt, "The text whose attention is drawn")->required();
+  c->add_option("--out", a->out, "The picture (.svg)")->required();
+  c->callback([a] {
+    TG_CHECK(a->out.ends_with(".svg"), "--out: the heatmaps are written as SVG; give a .svg file, got {}", a->out);
+    models::LoadGPTOptions lo;
+    lo.attention = models::GPTAttention{};  // dense: the only variant whose weights exist
+    models::LoadedGPT loaded = models::load_gpt(a->checkpoint, lo);
+    models::GPT& model = *loaded.model;
+    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint);
+    TG_CHECK(tok, "gpt attention: {} has no tokenizer.json", a->checkpoint);
+    std::vector<int64_t> ids = tok->encode(a->prompt);
+    TG_CHECK(!ids.empty(), "--prompt: empty");
+    if (int64_t(ids.size()) > model.config.n_positions)
+      ids.erase(ids.begin(), ids.end() - model.config.n_positions);
+    int64_t T = int64_t(ids.size());
+    Tensor idx = empty({1, T}, DType::i64);
+    std::copy(ids.begin(), ids.end(), idx.data<int64_t>());
+    std::vector<Tensor> weights;
+    model.eval();
+    NoGradGuard no_grad;
+    models::GPTForwardOptions fo;
+    fo.attention_weights = &weights;
+    model.forward(idx, Tensor(), fo);
+    std::vector<plot::Heatmap> maps;
+    int64_t H = model.config.n_head;
+    for (size_t l = 0; l < weights.size(); ++l)
+      for (int64_t h = 0; h < H; ++h) {
+        plot::Heatmap m{fmt::format("layer {}, head {}", l, h), T, T, {}};
+        const Tensor& w = weights[l];  // [1, H, T, T]
+        for (int64_t i = 0; i < T * T; ++i) m.values.push_back(w.at({0, h, i / T, i % T}));
+        maps.push_back(std::move(m));
+      }
+    std::vector<std::string> labels;
+    for (int64_t id : ids) labels.push_back(tok->decode({id}));
+    plot::write_file_atomically(a->out, plot::render_heatmaps(maps, H, labels, labels,
+                                                              fmt::format("attention of {} (rows: queries, columns: keys)", a->checkpoint)));
+    fmt::print("wrote {} ({} layers × {} heads, {} tokens)\n", a->out, weights.size(), H, T);
+  });
+}
+
+}  // namespace
+
+void add_gpt_command(CLI::App& app) {
+  CLI::App* gpt = app.add_subcommand("gpt", "GPT language models: train, eval, sample, attention");
+  gpt->require_subcommand(1);
+  add_train(*gpt);
+  add_eval(*gpt);
+  add_sample(*gpt);
+  add_attention(*gpt);
+}
+
+}  // namespace tg::cli
