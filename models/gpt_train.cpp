@@ -109,6 +109,7 @@ void GPTTrainOptions::validate() const {
   TG_CHECK(weight_decay >= 0, "--weight-decay must be >= 0, got {}", weight_decay);
   TG_CHECK(grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got {}", grad_clip);
   TG_CHECK(max_iters >= 0, "--max-iters must be >= 0, got {}", max_iters);
+  TG_CHECK(lr_decay_iters >= 0, "--lr-decay-iters must be >= 0 (0 = --max-iters), got {}", lr_decay_iters);
   TG_CHECK(eval_interval >= 0, "--eval-interval must be >= 0 (0 = never), got {}", eval_interval);
   TG_CHECK(eval_iters > 0, "--eval-iters must be positive, got {}", eval_iters);
   TG_CHECK(threads >= 0, "--threads must be >= 0, got {}", threads);
@@ -200,7 +201,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   lo.max_iters = o.max_iters;
   lo.eval_interval = o.eval_interval;
   lo.grad_clip = o.grad_clip;
-  lo.schedule = {o.lr_schedule, o.lr, o.min_lr, o.warmup_iters, o.max_iters};
+  lo.schedule = {o.lr_schedule, o.lr, o.min_lr, o.warmup_iters, o.lr_decay_iters > 0 ? o.lr_decay_iters : o.max_iters};
   lo.log_path = o.log;
   lo.progress = o.progress;
   TrainLoopResult r = run_train_loop(*model, *opt, lo, hooks, start);

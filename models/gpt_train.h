@@ -33,6 +33,7 @@ struct GPTTrainOptions {
   double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1;
   double grad_clip = 1.0;  ///< 0 = off
   int64_t max_iters = 2000;
+  int64_t lr_decay_iters = 0;   ///< where the cosine reaches min_lr (0 = max_iters), as nanoGPT
   int64_t eval_interval = 250;  ///< 0 = never during training (still at the end)
   int64_t eval_iters = 20;
   uint64_t seed = 1337;

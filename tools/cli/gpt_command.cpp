@@ -41,6 +41,7 @@ void add_train(CLI::App& gpt) {
   c->add_option("--weight-decay", o->weight_decay, "Weight decay (2-D weights only)")->capture_default_str();
   c->add_option("--grad-clip", o->grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
   c->add_option("--max-iters", o->max_iters, "Training steps")->capture_default_str();
+  c->add_option("--lr-decay-iters", o->lr_decay_iters, "Step where the cosine reaches --min-lr (0 = --max-iters)")->capture_default_str();
   c->add_option("--eval-interval", o->eval_interval, "Steps between evaluations (0 = never)")->capture_default_str();
   c->add_option("--eval-iters", o->eval_iters, "Validation batches per evaluation")->capture_default_str();
   c->add_option("--seed", o->seed, "Seed of initialisation, batches and dropout")->capture_default_str();
