@@ -30,13 +30,13 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
   std::string tmp = fmt::format("{}.tmp{}", path, static_cast<long>(getpid()));
   {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    TG_CHECK(f != nullptr, "cannot write {}: {}", tmp, std::strerror(errno));
+    TG_CHECK(f != nullptr, "cannot write {} (via {}): {}", path, tmp, std::strerror(errno));
     size_t written = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), f);
     bool ok = written == bytes.size() && std::fflush(f) == 0;
     ok = (std::fclose(f) == 0) && ok;
     if (!ok) {
       std::remove(tmp.c_str());
-      fail("cannot write {}: {}", tmp, std::strerror(errno));
+      fail("cannot write {} (via {}): {}", path, tmp, std::strerror(errno));
     }
   }
   std::error_code ec;
