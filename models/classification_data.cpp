@@ -137,4 +137,16 @@ std::vector<std::vector<int64_t>> sequential_batches(int64_t n, int64_t batch_si
   return out;
 }
 
+std::vector<std::vector<int64_t>> shuffled_batches(int64_t n, int64_t batch_size, Generator& gen, bool drop_last) {
+  TG_CHECK(batch_size >= 1, "shuffled_batches: batch_size must be positive, got {}", batch_size);
+  std::vector<int64_t> order = randperm(n, gen);
+  std::vector<std::vector<int64_t>> out;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    int64_t stop = std::min(n, start + batch_size);
+    if (drop_last && stop - start < batch_size && start > 0) break;
+    out.emplace_back(order.begin() + start, order.begin() + stop);
+  }
+  return out;
+}
+
 }  // namespace tg::data

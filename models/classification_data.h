@@ -79,5 +79,8 @@ class EpochSampler {
 
 /// Index batches covering 0..n-1 in order (for evaluation), the last one possibly smaller.
 std::vector<std::vector<int64_t>> sequential_batches(int64_t n, int64_t batch_size);
+/// One epoch's index batches in the order of randperm(n, gen) (n Philox blocks drawn from gen).
+std::vector<std::vector<int64_t>> shuffled_batches(int64_t n, int64_t batch_size, Generator& gen,
+                                                   bool drop_last = false);
 
 }  // namespace tg::data

@@ -280,6 +280,17 @@ TEST(ClassificationData, EpochSamplerShufflesReproduciblyAndResumes) {
   EXPECT_EQ(seq.next(), (std::vector<int64_t>{0, 1}));
   EXPECT_EQ(seq.epoch(), 1);
   EXPECT_EQ(data::sequential_batches(5, 2).back(), (std::vector<int64_t>{4}));
+  // One shuffled epoch from a generator: a permutation in batches, reproducible.
+  Generator g1(9), g2(9);
+  auto batches = data::shuffled_batches(7, 3, g1);
+  EXPECT_EQ(batches, data::shuffled_batches(7, 3, g2));
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[2].size(), 1u);
+  std::vector<int64_t> flat;
+  for (const auto& b : batches) flat.insert(flat.end(), b.begin(), b.end());
+  std::sort(flat.begin(), flat.end());
+  EXPECT_EQ(flat, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(data::shuffled_batches(7, 3, g1, /*drop_last=*/true).size(), 2u);
 }
 
 }  // namespace
