@@ -178,6 +178,66 @@ const T* grad_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t t0, int64_t 
   return pz;
 }
 
+// The backward's products. For a key tile j, over its query tiles i in order:
+//   dV_j += (P∘Z)ᵀ dO_i,  dK_j += scale · dSᵀ Q_i,  and (with_dq) dQ_i += scale · dS K_j;
+// for a query tile i alone, over its key tiles j in order: dQ_i += scale · dS K_j.
+// Either way every element of dq, dk, dv is summed over the same tiles in the same order.
+template <class T>
+struct Grad {
+  const Flash<T>& f;
+  const T *lse, *delta, *dout;
+  T *dq, *dk, *dv;
+
+  T* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + ((b * f.d.T + t) * f.d.H + h) * f.d.D; }
+  T* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + ((b * f.d.S + s) * f.d.H + h) * f.d.D; }
+  T* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + ((b * f.d.S + s) * f.d.H + h) * f.d.Dv; }
+  const T* dout_rows(int64_t b, int64_t h, int64_t t) const {
+    return dout + ((b * f.d.T + t) * f.d.H + h) * f.d.Dv;
+  }
+
+  void zero_dq(int64_t b, int64_t h, int64_t i) const {
+    for (int64_t t = i * kBr, t1 = std::min(f.d.T, t + kBr); t < t1; ++t) std::fill_n(dq_rows(b, h, t), f.d.D, T(0));
+  }
+
+  void key_tile(int64_t b, int64_t h, int64_t j, bool with_dq, Scratch<T>& s) const {
+    const AttnDims& d = f.d;
+    int64_t s0 = j * kBc, cols = std::min(kBc, d.S - s0);
+    for (int64_t x = s0; x < s0 + cols; ++x) {
+      std::fill_n(dk_rows(b, h, x), d.D, T(0));
+      std::fill_n(dv_rows(b, h, x), d.Dv, T(0));
+    }
+    if (f.all_padding(b, s0, cols)) return;
+    const T* lh = lse + (b * d.H + h) * d.T;
+    const T* dh = delta + (b * d.H + h) * d.T;
+    for (int64_t i = f.first_query_tile(s0), nt = tiles(d.T, kBr); i < nt; ++i) {
+      int64_t t0 = i * kBr, rows = std::min(kBr, d.T - t0);
+      const T* pz = grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
+      gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldv, T(1), dv_rows(b, h, s0),
+              f.ldv);
+      if (with_dq)
+        gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk, T(1),
+                dq_rows(b, h, t0), f.ldk);
+      gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldk, T(1),
+              dk_rows(b, h, s0), f.ldk);
+    }
+  }
+
+  void query_tile(int64_t b, int64_t h, int64_t i, Scratch<T>& s) const {
+    const AttnDims& d = f.d;
+    zero_dq(b, h, i);
+    const T* lh = lse + (b * d.H + h) * d.T;
+    const T* dh = delta + (b * d.H + h) * d.T;
+    int64_t t0 = i * kBr, rows = std::min(kBr, d.T - t0);
+    for (int64_t j = 0, nj = f.key_tiles_for(t0 + rows); j < nj; ++j) {
+      int64_t s0 = j * kBc, cols = std::min(kBc, d.S - s0);
+      if (f.all_padding(b, s0, cols)) continue;
+      grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
+      gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk, T(1),
+              dq_rows(b, h, t0), f.ldk);
+    }
+  }
+};
+
 }  // namespace
 
 template <class T>
@@ -211,39 +271,30 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
       delta[x] = lane_sum<T>(d.Dv, [&](int64_t e) { return dout[off + e] * out[off + e]; });
     }
   });
-  int64_t nt = tiles(d.T, kBr), ns = tiles(d.S, kBc);
-  // One task per head: for each key tile in order, for each query tile in order, dV_j, dK_j and
-  // dQ_i gain one product each, so each element's sum has a fixed order.
-  parallel_for(0, d.B * d.H, 1, [&](int64_t lo, int64_t hi) {
+  int64_t nt = tiles(d.T, kBr), ns = tiles(d.S, kBc), heads = d.B * d.H;
+  Grad<T> g{f, lse, delta, dout, dq, dk, dv};
+  // With a head per thread or more, one task per head does 5 GEMMs per tile pair. With fewer
+  // heads than threads, two passes parallel over tiles: key tiles (dK, dV), then query tiles
+  // (dQ), which recomputes the scores and dO Vᵀ (7 GEMMs per pair) but uses every thread.
+  // Both sum each element over the same tiles in the same order: the same bits either way.
+  if (heads >= get_num_threads()) {
+    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
+      Scratch<T> s(dropout.active());
+      for (int64_t bh = lo; bh < hi; ++bh) {
+        int64_t b = bh / d.H, h = bh % d.H;
+        for (int64_t i = 0; i < nt; ++i) g.zero_dq(b, h, i);
+        for (int64_t j = 0; j < ns; ++j) g.key_tile(b, h, j, true, s);
+      }
+    });
+    return;
+  }
+  parallel_for(0, heads * ns, 1, [&](int64_t lo, int64_t hi) {
     Scratch<T> s(dropout.active());
-    for (int64_t bh = lo; bh < hi; ++bh) {
-      int64_t b = bh / d.H, h = bh % d.H;
-      const T* lh = lse + bh * d.T;
-      const T* dh = delta + bh * d.T;
-      T* dqh = dq + (b * d.T * d.H + h) * d.D;
-      T* dkh = dk + (b * d.S * d.H + h) * d.D;
-      T* dvh = dv + (b * d.S * d.H + h) * d.Dv;
-      for (int64_t t = 0; t < d.T; ++t) std::fill(dqh + t * f.ldk, dqh + t * f.ldk + d.D, T(0));
-      for (int64_t x = 0; x < d.S; ++x) {
-        std::fill(dkh + x * f.ldk, dkh + x * f.ldk + d.D, T(0));
-        std::fill(dvh + x * f.ldv, dvh + x * f.ldv + d.Dv, T(0));
-      }
-      for (int64_t j = 0; j < ns; ++j) {
-        int64_t s0 = j * kBc, cols = std::min(kBc, d.S - s0);
-        if (f.all_padding(b, s0, cols)) continue;
-        for (int64_t i = f.first_query_tile(s0); i < nt; ++i) {
-          int64_t t0 = i * kBr, rows = std::min(kBr, d.T - t0);
-          const T* pz = grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
-          const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
-          // dV_j += (P∘Z)ᵀ dO_i, dQ_i += scale · dS K_j, dK_j += scale · dSᵀ Q_i.
-          gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, doh, f.ldv, T(1), dvh + s0 * f.ldv, f.ldv);
-          gemm<T>(false, false, rows, d.D, cols, scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk, T(1),
-                  dqh + t0 * f.ldk, f.ldk);
-          gemm<T>(true, false, cols, d.D, rows, scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldk, T(1),
-                  dkh + s0 * f.ldk, f.ldk);
-        }
-      }
-    }
+    for (int64_t x = lo; x < hi; ++x) g.key_tile(x / ns / d.H, x / ns % d.H, x % ns, false, s);
+  });
+  parallel_for(0, heads * nt, 1, [&](int64_t lo, int64_t hi) {
+    Scratch<T> s(dropout.active());
+    for (int64_t x = lo; x < hi; ++x) g.query_tile(x / nt / d.H, x / nt % d.H, x % nt, s);
   });
 }
 
