@@ -1,9 +1,10 @@
 // Gradcheck cases of flash attention: each mask (causal, key lengths, key padding, bool and
 // additive attn_mask, a fully masked row), T != S, D != Dv, and dropout (a fresh generator of
 // the same seed per evaluation, so every evaluation drops the same weights); and two cases
-// crossing the 64-row/column tile (T = S = 66, D = Dv = 1), so the online softmax rescales and
+// crossing the tile size (D = Dv = 1 to keep them cheap), so the online softmax rescales and
 // the backward sums over several tiles.
 #include "ops/attention.h"
+#include "ops/kernels/attention_flash.h"
 #include "tools/gradcheck/catalogue.h"
 
 namespace tg {
@@ -42,10 +43,11 @@ std::vector<Case> specs() {
   c.push_back({"dropout 0.3 + causal", 1, 4, 4, 2, 2, 2, {}});
   c.back().spec.dropout_p = 0.3;
   c.back().spec.causal = true;
-  c.push_back({"causal, tiles of 64 crossed", 1, 66, 66, 1, 1, 1, {}});
+  constexpr int64_t R = kernels::kFlashRows, C = kernels::kFlashCols;
+  c.push_back({"causal, two tiles each way", 1, R + 2, C + 2, 1, 1, 1, {}});
   c.back().spec.causal = true;
-  c.push_back({"additive + dropout 0.2, tiles of 64 crossed", 1, 66, 67, 1, 1, 1, {}});
-  c.back().spec.attn_mask = uniform({66, 67}, 990, -1, 1);
+  c.push_back({"additive + dropout 0.2, two key tiles", 1, 3, C + 3, 1, 1, 1, {}});
+  c.back().spec.attn_mask = uniform({3, C + 3}, 990, -1, 1);
   c.back().spec.dropout_p = 0.2;
   return c;
 }
