@@ -153,6 +153,22 @@ TEST(AttentionFlash, AgreesWithDenseInF64) {
   }
 }
 
+// Empty axes: no queries, no keys (every row fully masked: zeros), no batch.
+TEST(AttentionFlash, EmptyAxesAgreeWithDense) {
+  for (const Dims& d : {Dims{1, 0, 4, 2, 3, 3}, Dims{1, 3, 0, 2, 3, 2}, Dims{0, 3, 4, 2, 3, 3}})
+    for (bool causal : {false, true}) {
+      SCOPED_TRACE(dims_str(d) + (causal ? " causal" : ""));
+      Inputs in = make_inputs(d, 800, DType::f32);
+      AttentionSpec spec;
+      spec.causal = causal;
+      Grads flash = run(in, spec, AttentionVariant::flash);
+      expect_agree(flash, run(in, spec, AttentionVariant::dense));
+      if (d.S == 0) {
+        EXPECT_EQ(max_abs(flash.out) + max_abs(flash.dq), 0.0);
+      }
+    }
+}
+
 TEST(AttentionFlash, FullyMaskedRowsGiveZerosNotNaN) {
   Dims d{2, 70, 80, 2, 8, 8};
   for (std::string kind : {"empty_row", "masked_row"}) {
