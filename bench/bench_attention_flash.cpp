@@ -47,12 +47,15 @@ void check_agreement() {
   static bool done = false;
   if (done) return;
   Problem p = make_problem(512);
-  std::vector<Tensor> f = step(p, tg::AttentionVariant::flash), d = step(p, tg::AttentionVariant::dense);
+  std::vector<Tensor> f = step(p, tg::AttentionVariant::flash),
+                      d = step(p, tg::AttentionVariant::dense);
   for (size_t i = 0; i < f.size(); ++i) {
     std::vector<double> a = f[i].to_vector(), b = d[i].to_vector();
     double diff = 0, mag = 0;
-    for (size_t j = 0; j < a.size(); ++j) diff = std::max(diff, std::fabs(a[j] - b[j])), mag = std::max(mag, std::fabs(b[j]));
-    if (!(diff <= 1e-4 * mag)) throw std::runtime_error("bench_attention_flash: flash disagrees with dense");
+    for (size_t j = 0; j < a.size(); ++j)
+      diff = std::max(diff, std::fabs(a[j] - b[j])), mag = std::max(mag, std::fabs(b[j]));
+    if (!(diff <= 1e-4 * mag))
+      throw std::runtime_error("bench_attention_flash: flash disagrees with dense");
   }
   done = true;
 }

@@ -40,23 +40,25 @@ Tensor flash_attention(const AttentionProblem& p) {
   bool causal = p.causal;
   std::array<int64_t, 4> strides = {p.mask_strides[0], p.mask_strides[1], p.mask_strides[2],
                                     p.mask_strides[3]};
-  Node* n = record("attention_flash", out, {&p.q, &p.k, &p.v},
-                   [d, dropout, scale, causal, strides](Node& n, const Tensor& dout) {
+  auto rule = [d, dropout, scale, causal, strides](Node& n, const Tensor& dout) {
     Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), o = n.saved("out");
-    Tensor lse = n.saved("lse"), key_padding = n.saved("key_padding"), attn_mask = n.saved("attn_mask");
-    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()), dv = empty(v.shape(), v.dtype());
-    Tensor delta = empty({d.B, d.H, d.T}, q.dtype());  // rowsum(dO ∘ O) [B, H, T]
+    Tensor lse = n.saved("lse");
+    Tensor key_padding = n.saved("key_padding"), attn_mask = n.saved("attn_mask");
+    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype());
+    Tensor dv = empty(v.shape(), v.dtype());
+    Tensor delta = empty({d.B, d.H, d.T}, q.dtype());  // workspace: rowsum(dO ∘ O) [B, H, T]
     dispatch(q.dtype(), [&]<class T>() {
-      kernels::flash_attention_backward<T>(d, static_cast<T>(scale),
-                                           mask_of<T>(d, causal, key_padding, attn_mask, strides.data()),
-                                           dropout, q.data<T>(), k.data<T>(), v.data<T>(), o.data<T>(),
-                                           lse.data<T>(), dout.data<T>(), delta.data<T>(), dq.data<T>(),
+      kernels::AttnMask<T> mask = mask_of<T>(d, causal, key_padding, attn_mask, strides.data());
+      kernels::flash_attention_backward<T>(d, static_cast<T>(scale), mask, dropout, q.data<T>(),
+                                           k.data<T>(), v.data<T>(), o.data<T>(), lse.data<T>(),
+                                           dout.data<T>(), delta.data<T>(), dq.data<T>(),
                                            dk.data<T>(), dv.data<T>());
     });
     n.accumulate(0, std::move(dq));
     n.accumulate(1, std::move(dk));
     n.accumulate(2, std::move(dv));
-  });
+  };
+  Node* n = record("attention_flash", out, {&p.q, &p.k, &p.v}, rule);
   if (n) {
     n->save("q", p.q);
     n->save("k", p.k);

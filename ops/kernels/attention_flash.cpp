@@ -1,3 +1,5 @@
+// FlashAttention kernels (see attention_flash.h): a tiled forward with an online softmax and a
+// backward that recomputes each tile's weights from the saved log-sum-exp.
 #include "ops/kernels/attention_flash.h"
 
 #include <algorithm>
@@ -28,7 +30,9 @@ struct Flash {
 
   const T* qh(int64_t b, int64_t h, int64_t t) const { return q + ((b * d.T + t) * d.H + h) * d.D; }
   const T* kh(int64_t b, int64_t h, int64_t s) const { return k + ((b * d.S + s) * d.H + h) * d.D; }
-  const T* vh(int64_t b, int64_t h, int64_t s) const { return v + ((b * d.S + s) * d.H + h) * d.Dv; }
+  const T* vh(int64_t b, int64_t h, int64_t s) const {
+    return v + ((b * d.S + s) * d.H + h) * d.Dv;
+  }
 
   // Key tiles a query tile ending at t1 (exclusive) needs: causal stops at key t1 - 1.
   int64_t key_tiles_for(int64_t t1) const {
@@ -45,8 +49,10 @@ struct Flash {
   }
 
   // sc [rows, kBc] = scale · Q_i K_jᵀ + mask for the tile at (t0, s0).
-  void scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, T* sc) const {
-    gemm<T>(false, true, rows, cols, d.D, scale, qh(b, h, t0), ldk, kh(b, h, s0), ldk, T(0), sc, kBc);
+  void scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols,
+              T* sc) const {
+    gemm<T>(false, true, rows, cols, d.D, scale, qh(b, h, t0), ldk, kh(b, h, s0), ldk, T(0), sc,
+            kBc);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     if (mask.has_general()) {  // bias() covers causal and padding too
       for (int64_t r = 0; r < rows; ++r)
@@ -61,12 +67,14 @@ struct Flash {
     }
     if (mask.causal && s0 + cols - 1 > t0) {  // only tiles crossing the diagonal
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = std::max<int64_t>(0, t0 + r + 1 - s0); c < cols; ++c) sc[r * kBc + c] = kNegInf;
+        for (int64_t c = std::max<int64_t>(0, t0 + r + 1 - s0); c < cols; ++c)
+          sc[r * kBc + c] = kNegInf;
     }
   }
 
   // keep [rows, kBc] = 1 / (1 - p) where dropout keeps weight (t0 + r, s0 + c), else 0.
-  void dropout_tile(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, T* keep) const {
+  void dropout_tile(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols,
+                    T* keep) const {
     T sc = static_cast<T>(dropout.scale());
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c)
@@ -75,8 +83,8 @@ struct Flash {
 
   // Recomputes the weights of a tile from the saved lse: p = exp(score - lse) (0 for a row
   // whose keys are all masked, lse = -inf).
-  void weights(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, const T* lse,
-               T* p) const {
+  void weights(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols,
+               const T* lse, T* p) const {
     scores(b, h, t0, rows, s0, cols, p);
     for (int64_t r = 0; r < rows; ++r) {
       T* row = p + r * kBc;
@@ -95,7 +103,9 @@ template <class T>
 struct Scratch {
   std::vector<T> p, keep, w, ds;
   explicit Scratch(bool dropout)
-      : p(size_t(kBr * kBc)), keep(dropout ? size_t(kBr * kBc) : 0), w(dropout ? size_t(kBr * kBc) : 0),
+      : p(size_t(kBr * kBc)),
+        keep(dropout ? size_t(kBr * kBc) : 0),
+        w(dropout ? size_t(kBr * kBc) : 0),
         ds(size_t(kBr * kBc)) {}
 };
 
@@ -133,7 +143,8 @@ void forward_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t i, T* out, T*
         for (int64_t e = 0; e < d.Dv; ++e) acc[r * d.Dv + e] *= alpha;
       // Dropout after the softmax: the normaliser l keeps the un-dropped weights.
       if (f.dropout.active()) {
-        for (int64_t c = 0; c < cols; ++c) row[c] = f.dropout.keep(d, b, h, t0 + r, s0 + c) ? row[c] * dsc : T(0);
+        for (int64_t c = 0; c < cols; ++c)
+          row[c] = f.dropout.keep(d, b, h, t0 + r, s0 + c) ? row[c] * dsc : T(0);
       }
     }
     gemm<T>(false, false, rows, d.Dv, cols, T(1), sc, kBc, f.vh(b, h, s0), f.ldv, T(1), acc, d.Dv);
@@ -162,7 +173,8 @@ const T* grad_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t t0, int64_t 
   const T* pz = s.p.data();
   const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
   // dW = dO_i V_jᵀ [rows, cols]
-  gemm<T>(false, true, rows, cols, d.Dv, T(1), doh, f.ldv, f.vh(b, h, s0), f.ldv, T(0), s.ds.data(), kBc);
+  gemm<T>(false, true, rows, cols, d.Dv, T(1), doh, f.ldv, f.vh(b, h, s0), f.ldv, T(0), s.ds.data(),
+          kBc);
   if (f.dropout.active()) {
     f.dropout_tile(b, h, t0, rows, s0, cols, s.keep.data());
     for (int64_t x = 0; x < rows * kBc; ++x) s.w[size_t(x)] = s.p[size_t(x)] * s.keep[size_t(x)];
@@ -188,15 +200,22 @@ struct Grad {
   const T *lse, *delta, *dout;
   T *dq, *dk, *dv;
 
-  T* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + ((b * f.d.T + t) * f.d.H + h) * f.d.D; }
-  T* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + ((b * f.d.S + s) * f.d.H + h) * f.d.D; }
-  T* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + ((b * f.d.S + s) * f.d.H + h) * f.d.Dv; }
+  T* dq_rows(int64_t b, int64_t h, int64_t t) const {
+    return dq + ((b * f.d.T + t) * f.d.H + h) * f.d.D;
+  }
+  T* dk_rows(int64_t b, int64_t h, int64_t s) const {
+    return dk + ((b * f.d.S + s) * f.d.H + h) * f.d.D;
+  }
+  T* dv_rows(int64_t b, int64_t h, int64_t s) const {
+    return dv + ((b * f.d.S + s) * f.d.H + h) * f.d.Dv;
+  }
   const T* dout_rows(int64_t b, int64_t h, int64_t t) const {
     return dout + ((b * f.d.T + t) * f.d.H + h) * f.d.Dv;
   }
 
   void zero_dq(int64_t b, int64_t h, int64_t i) const {
-    for (int64_t t = i * kBr, t1 = std::min(f.d.T, t + kBr); t < t1; ++t) std::fill_n(dq_rows(b, h, t), f.d.D, T(0));
+    for (int64_t t = i * kBr, t1 = std::min(f.d.T, t + kBr); t < t1; ++t)
+      std::fill_n(dq_rows(b, h, t), f.d.D, T(0));
   }
 
   void key_tile(int64_t b, int64_t h, int64_t j, bool with_dq, Scratch<T>& s) const {
@@ -212,11 +231,11 @@ struct Grad {
     for (int64_t i = f.first_query_tile(s0), nt = tiles(d.T, kBr); i < nt; ++i) {
       int64_t t0 = i * kBr, rows = std::min(kBr, d.T - t0);
       const T* pz = grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
-      gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldv, T(1), dv_rows(b, h, s0),
-              f.ldv);
+      gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldv, T(1),
+              dv_rows(b, h, s0), f.ldv);
       if (with_dq)
-        gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk, T(1),
-                dq_rows(b, h, t0), f.ldk);
+        gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk,
+                T(1), dq_rows(b, h, t0), f.ldk);
       gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldk, T(1),
               dk_rows(b, h, s0), f.ldk);
     }
@@ -242,8 +261,8 @@ struct Grad {
 
 template <class T>
 void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
-                             const AttnDropout& dropout, const T* q, const T* k, const T* v,
-                             T* out, T* lse) {
+                             const AttnDropout& dropout, const T* q, const T* k, const T* v, T* out,
+                             T* lse) {
   Flash<T> f{d, scale, mask, dropout, q, k, v, d.H * d.D, d.H * d.Dv};
   int64_t nt = tiles(d.T, kBr), tasks = d.B * d.H * nt;
   BlasSingleThreadGuard single;  // tiles are small: one BLAS thread per task
@@ -251,7 +270,8 @@ void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
     std::vector<T> sc(kBr * kBc), acc(kBr * d.Dv), m(kBr), l(kBr);
     for (int64_t x = lo; x < hi; ++x) {
       int64_t bh = x / nt;
-      forward_tile(f, bh / d.H, bh % d.H, x % nt, out, lse, sc.data(), acc.data(), m.data(), l.data());
+      forward_tile(f, bh / d.H, bh % d.H, x % nt, out, lse, sc.data(), acc.data(), m.data(),
+                   l.data());
     }
   });
 }
@@ -298,12 +318,12 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
   });
 }
 
-#define TG_INSTANTIATE(T)                                                                          \
-  template void flash_attention_forward<T>(const AttnDims&, T, const AttnMask<T>&,                 \
-                                           const AttnDropout&, const T*, const T*, const T*, T*,   \
-                                           T*);                                                    \
-  template void flash_attention_backward<T>(const AttnDims&, T, const AttnMask<T>&,                \
-                                            const AttnDropout&, const T*, const T*, const T*,      \
+#define TG_INSTANTIATE(T)                                                                        \
+  template void flash_attention_forward<T>(const AttnDims&, T, const AttnMask<T>&,               \
+                                           const AttnDropout&, const T*, const T*, const T*, T*, \
+                                           T*);                                                  \
+  template void flash_attention_backward<T>(const AttnDims&, T, const AttnMask<T>&,              \
+                                            const AttnDropout&, const T*, const T*, const T*,    \
                                             const T*, const T*, const T*, T*, T*, T*, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

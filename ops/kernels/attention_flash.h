@@ -25,8 +25,8 @@ inline constexpr int64_t kFlashCols = 128;
 /// (seed, offset), after normalising. Parallel over (b, h, query tile).
 template <class T>
 void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
-                             const AttnDropout& dropout, const T* q, const T* k, const T* v,
-                             T* out, T* lse);
+                             const AttnDropout& dropout, const T* q, const T* k, const T* v, T* out,
+                             T* lse);
 
 /// Gradients given dout [B, T, H, Dv], the forward's out [B, T, H, Dv] and lse [B, H, T]:
 /// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting), using delta

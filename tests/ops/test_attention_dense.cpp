@@ -50,7 +50,9 @@ Masked make_mask(const std::string& kind, const Dims& d, uint64_t seed) {
   bool causal = kind.starts_with("causal");
   if (causal) {
     m.spec.causal = true;
-    each([&](int64_t b, int64_t h, int64_t t, int64_t s) { if (s > t) at(b, h, t, s) = -kInf; });
+    each([&](int64_t b, int64_t h, int64_t t, int64_t s) {
+      if (s > t) at(b, h, t, s) = -kInf;
+    });
   }
   if (kind == "lengths" || kind == "padding" || kind == "causal+padding") {
     std::vector<int64_t> len(size_t(d.B));
@@ -62,7 +64,9 @@ Masked make_mask(const std::string& kind, const Dims& d, uint64_t seed) {
       m.spec.key_lengths = len;
     else
       m.spec.key_padding_mask = tensor(pad, {d.B, d.S}, DType::b8);
-    each([&](int64_t b, int64_t h, int64_t t, int64_t s) { if (s >= len[size_t(b)]) at(b, h, t, s) = -kInf; });
+    each([&](int64_t b, int64_t h, int64_t t, int64_t s) {
+      if (s >= len[size_t(b)]) at(b, h, t, s) = -kInf;
+    });
   }
   if (kind == "bool" || kind == "bool_broadcast") {
     // [B, 1, T, S] or [T, S]; every row keeps its first key so no row is fully masked.
@@ -70,7 +74,8 @@ Masked make_mask(const std::string& kind, const Dims& d, uint64_t seed) {
     int64_t nb = bc ? 1 : d.B;
     std::vector<double> u = uniform({nb * d.T * d.S}, seed, 0, 1).to_vector(), allow(u.size());
     for (size_t i = 0; i < u.size(); ++i) allow[i] = u[i] < 0.6 || int64_t(i) % d.S == 0;
-    m.spec.attn_mask = bc ? tensor(allow, {d.T, d.S}, DType::b8) : tensor(allow, {d.B, 1, d.T, d.S}, DType::b8);
+    m.spec.attn_mask =
+        bc ? tensor(allow, {d.T, d.S}, DType::b8) : tensor(allow, {d.B, 1, d.T, d.S}, DType::b8);
     each([&](int64_t b, int64_t h, int64_t t, int64_t s) {
       if (!allow[size_t(((bc ? 0 : b) * d.T + t) * d.S + s)]) at(b, h, t, s) = -kInf;
     });
@@ -88,23 +93,27 @@ Masked make_mask(const std::string& kind, const Dims& d, uint64_t seed) {
   return m;
 }
 
-const std::vector<std::string> kKinds = {"none", "causal", "lengths", "padding", "bool", "bool_broadcast",
-                                         "additive", "causal+padding", "causal+additive", "additive_neg_inf"};
+const std::vector<std::string> kKinds = {
+    "none",           "causal",   "lengths",        "padding",         "bool",
+    "bool_broadcast", "additive", "causal+padding", "causal+additive", "additive_neg_inf"};
 
 // softmax(scale · Q Kᵀ + bias) V by composition, with zero weights for fully masked rows:
 // such rows get a finite fill (any value) and are then multiplied by 0. `keep` scales the
 // weights after softmax (dropout), `weights` receives them before.
-Tensor composed(const Tensor& q, const Tensor& k, const Tensor& v, double scale, const std::vector<double>& bias,
-                const std::vector<double>* keep = nullptr, Tensor* weights = nullptr) {
+Tensor composed(const Tensor& q, const Tensor& k, const Tensor& v, double scale,
+                const std::vector<double>& bias, const std::vector<double>* keep = nullptr,
+                Tensor* weights = nullptr) {
   int64_t B = q.size(0), T = q.size(1), H = q.size(2), S = k.size(1);
   std::vector<double> finite(bias.size()), masked(bias.size()), rowvalid(size_t(B * H * T), 0.0);
   for (size_t r = 0; r < rowvalid.size(); ++r)
-    for (int64_t s = 0; s < S; ++s) rowvalid[r] = rowvalid[r] || bias[r * size_t(S) + size_t(s)] > -kInf;
+    for (int64_t s = 0; s < S; ++s)
+      rowvalid[r] = rowvalid[r] || bias[r * size_t(S) + size_t(s)] > -kInf;
   for (size_t i = 0; i < bias.size(); ++i) {
     finite[i] = bias[i] > -kInf ? bias[i] : 0.0;
     masked[i] = bias[i] == -kInf && rowvalid[i / size_t(S)];
   }
-  Tensor qp = permute(q, {0, 2, 1, 3}), kt = permute(k, {0, 2, 3, 1}), vp = permute(v, {0, 2, 1, 3});
+  Tensor qp = permute(q, {0, 2, 1, 3}), kt = permute(k, {0, 2, 3, 1}),
+         vp = permute(v, {0, 2, 1, 3});
   Tensor sc = matmul(qp, kt) * scale + tensor(finite, {B, H, T, S}, q.dtype());
   sc = masked_fill(sc, tensor(masked, {B, H, T, S}, DType::b8), -kInf);
   Tensor p = softmax(sc, -1) * tensor(rowvalid, {B, H, T, 1}, q.dtype());
@@ -142,10 +151,22 @@ Inputs make_inputs(const Dims& d, uint64_t seed, DType dt = DType::f64) {
 }
 
 void expect_grads_close(const Grads& a, const Grads& b, double rtol, double atol) {
-  { SCOPED_TRACE("out"); expect_close(a.out, b.out, rtol, atol); }
-  { SCOPED_TRACE("dq"); expect_close(a.dq, b.dq, rtol, atol); }
-  { SCOPED_TRACE("dk"); expect_close(a.dk, b.dk, rtol, atol); }
-  { SCOPED_TRACE("dv"); expect_close(a.dv, b.dv, rtol, atol); }
+  {
+    SCOPED_TRACE("out");
+    expect_close(a.out, b.out, rtol, atol);
+  }
+  {
+    SCOPED_TRACE("dq");
+    expect_close(a.dq, b.dq, rtol, atol);
+  }
+  {
+    SCOPED_TRACE("dk");
+    expect_close(a.dk, b.dk, rtol, atol);
+  }
+  {
+    SCOPED_TRACE("dv");
+    expect_close(a.dv, b.dv, rtol, atol);
+  }
 }
 
 const std::vector<Dims> kDims = {{2, 5, 5, 2, 3, 3}, {2, 3, 6, 2, 4, 2}, {1, 6, 4, 3, 2, 5}};
@@ -157,8 +178,10 @@ TEST(AttentionDense, MatchesComposedOps) {
       Inputs in = make_inputs(d, 10);
       Masked m = make_mask(kind, d, 77);
       double scale = 1 / std::sqrt(double(d.D));
-      Grads ref = run([&] { return composed(in.q, in.k, in.v, scale, m.bias); }, in.q, in.k, in.v, in.dout);
-      Grads got = run([&] { return attention(in.q, in.k, in.v, m.spec); }, in.q, in.k, in.v, in.dout);
+      Grads ref =
+          run([&] { return composed(in.q, in.k, in.v, scale, m.bias); }, in.q, in.k, in.v, in.dout);
+      Grads got =
+          run([&] { return attention(in.q, in.k, in.v, m.spec); }, in.q, in.k, in.v, in.dout);
       expect_grads_close(got, ref, 1e-12, 1e-13);
       ASSERT_NE(got.out.grad_fn(), nullptr);
       EXPECT_STREQ(got.out.grad_fn()->name(), "attention_dense");
@@ -207,7 +230,8 @@ std::vector<double> keep_scales(const Dims& d, double p, uint64_t seed, uint64_t
     for (int64_t h = 0; h < d.H; ++h)
       for (int64_t t = 0; t < d.T; ++t)
         for (int64_t s = 0; s < d.S; ++s)
-          keep[size_t(((b * d.H + h) * d.T + t) * d.S + s)] = drop.keep(ad, b, h, t, s) ? 1 / (1 - p) : 0.0;
+          keep[size_t(((b * d.H + h) * d.T + t) * d.S + s)] =
+              drop.keep(ad, b, h, t, s) ? 1 / (1 - p) : 0.0;
   return keep;
 }
 
@@ -223,7 +247,8 @@ TEST(AttentionDense, DropoutMatchesComposedWithTheSameKeepMask) {
     m.spec.generator = &gen;
     std::vector<double> keep = keep_scales(d, 0.3, 123, 7);
     double scale = 1 / std::sqrt(3.0);
-    Grads ref = run([&] { return composed(in.q, in.k, in.v, scale, m.bias, &keep); }, in.q, in.k, in.v, in.dout);
+    Grads ref = run([&] { return composed(in.q, in.k, in.v, scale, m.bias, &keep); }, in.q, in.k,
+                    in.v, in.dout);
     Grads got = run([&] { return attention(in.q, in.k, in.v, m.spec); }, in.q, in.k, in.v, in.dout);
     expect_grads_close(got, ref, 1e-12, 1e-13);
   }
@@ -265,10 +290,12 @@ TEST(AttentionDense, F32MatchesF64) {
     SCOPED_TRACE(kind);
     Inputs in = make_inputs(d, 60);
     Masked m = make_mask(kind, d, 8);
-    Tensor q32 = in.q.detach().to(DType::f32).requires_grad_(), k32 = in.k.detach().to(DType::f32).requires_grad_(),
+    Tensor q32 = in.q.detach().to(DType::f32).requires_grad_(),
+           k32 = in.k.detach().to(DType::f32).requires_grad_(),
            v32 = in.v.detach().to(DType::f32).requires_grad_();
     Grads g64 = run([&] { return attention(in.q, in.k, in.v, m.spec); }, in.q, in.k, in.v, in.dout);
-    Grads g32 = run([&] { return attention(q32, k32, v32, m.spec); }, q32, k32, v32, in.dout.to(DType::f32));
+    Grads g32 = run([&] { return attention(q32, k32, v32, m.spec); }, q32, k32, v32,
+                    in.dout.to(DType::f32));
     EXPECT_EQ(g32.out.dtype(), DType::f32);
     expect_close(g32.out.to(DType::f64), g64.out, 1e-5, 1e-6);
     expect_close(g32.dq.to(DType::f64), g64.dq, 1e-5, 1e-6);
@@ -284,7 +311,8 @@ TEST(AttentionDense, Errors) {
   EXPECT_TG_ERROR(attention(q, k.to(DType::f32), v), "share one floating dtype");
   AttentionSpec spec;
   spec.attn_mask = ones({4, 5}, DType::b8);
-  EXPECT_TG_ERROR(attention(q, k, v, spec), "attn_mask of shape [4, 5] does not broadcast to [B, H, T, S] = [1, 2, 3, 5]");
+  EXPECT_TG_ERROR(attention(q, k, v, spec),
+                  "attn_mask of shape [4, 5] does not broadcast to [B, H, T, S] = [1, 2, 3, 5]");
   spec = {};
   spec.key_lengths = {2, 3};
   EXPECT_TG_ERROR(attention(q, k, v, spec), "key_lengths has 2 entries for a batch of 1");

@@ -24,8 +24,8 @@ struct Dims {
 };
 
 std::string dims_str(const Dims& d) {
-  return "B " + std::to_string(d.B) + " T " + std::to_string(d.T) + " S " + std::to_string(d.S) + " H " +
-         std::to_string(d.H) + " D " + std::to_string(d.D) + " Dv " + std::to_string(d.Dv);
+  return "B " + std::to_string(d.B) + " T " + std::to_string(d.T) + " S " + std::to_string(d.S) +
+         " H " + std::to_string(d.H) + " D " + std::to_string(d.D) + " Dv " + std::to_string(d.Dv);
 }
 
 // The spec of a mask configuration. Padding leaves batch 0 one padded key and batch 1 a third
@@ -35,7 +35,8 @@ AttentionSpec make_spec(const std::string& kind, const Dims& d, uint64_t seed, D
   AttentionSpec spec;
   spec.causal = kind.starts_with("causal");
   std::vector<int64_t> len(size_t(d.B));
-  for (int64_t b = 0; b < d.B; ++b) len[size_t(b)] = b == 0 ? std::max<int64_t>(1, d.S - 1) : std::max<int64_t>(1, d.S / 3);
+  for (int64_t b = 0; b < d.B; ++b)
+    len[size_t(b)] = b == 0 ? std::max<int64_t>(1, d.S - 1) : std::max<int64_t>(1, d.S / 3);
   if (kind == "lengths") spec.key_lengths = len;
   if (kind == "empty_row") {
     spec.key_lengths = len;
@@ -52,7 +53,8 @@ AttentionSpec make_spec(const std::string& kind, const Dims& d, uint64_t seed, D
     for (double& x : allow) x = x < 0.7;
     spec.attn_mask = tensor(allow, {d.B, 1, d.T, d.S}, DType::b8);
   }
-  if (kind == "additive" || kind == "causal+additive") spec.attn_mask = uniform({d.H, d.T, d.S}, seed, -2, 2, dt);
+  if (kind == "additive" || kind == "causal+additive")
+    spec.attn_mask = uniform({d.H, d.T, d.S}, seed, -2, 2, dt);
   if (kind == "masked_row") {
     std::vector<double> a = uniform({d.B, d.H, d.T, d.S}, seed, -2, 2).to_vector();
     for (size_t i = 0; i < a.size(); i += 5) a[i] = -kInf;
@@ -62,14 +64,17 @@ AttentionSpec make_spec(const std::string& kind, const Dims& d, uint64_t seed, D
   return spec;
 }
 
-const std::vector<std::string> kKinds = {"none",  "causal",         "lengths",         "padding",   "bool",
-                                         "additive", "causal+padding", "causal+additive", "masked_row", "empty_row"};
+const std::vector<std::string> kKinds = {
+    "none",     "causal",         "lengths",         "padding",    "bool",
+    "additive", "causal+padding", "causal+additive", "masked_row", "empty_row"};
 
 // Square within one tile; T < S over three key tiles with D != Dv; T > S over two query
 // tiles; exact tile multiples; tiny.
 constexpr int64_t kR = kernels::kFlashRows, kC = kernels::kFlashCols;
-const std::vector<Dims> kDims = {{2, 70, 70, 2, 16, 16},         {2, 50, 2 * kC + 5, 2, 8, 12},
-                                 {2, kR + 22, 70, 1, 12, 8},     {1, 2 * kR, 2 * kC, 2, 16, 16},
+const std::vector<Dims> kDims = {{2, 70, 70, 2, 16, 16},
+                                 {2, 50, 2 * kC + 5, 2, 8, 12},
+                                 {2, kR + 22, 70, 1, 12, 8},
+                                 {1, 2 * kR, 2 * kC, 2, 16, 16},
                                  {2, 5, 3, 2, 4, 4}};
 
 struct Grads {
@@ -149,7 +154,8 @@ TEST(AttentionFlash, AgreesWithDenseInF64) {
     Inputs in = make_inputs(d, 300, DType::f64);
     AttentionSpec spec = make_spec(kind, d, 9, DType::f64);
     spec.dropout_p = 0.1;
-    expect_agree(run(in, spec, AttentionVariant::flash), run(in, spec, AttentionVariant::dense), 1e-12, 1e-14);
+    expect_agree(run(in, spec, AttentionVariant::flash), run(in, spec, AttentionVariant::dense),
+                 1e-12, 1e-14);
   }
 }
 
@@ -276,7 +282,8 @@ TEST(AttentionFlash, Errors) {
   AttentionSpec spec;
   spec.variant = AttentionVariant::flash;
   Tensor w;
-  EXPECT_TG_ERROR(attention(q, k, v, spec, &w), "only the dense variant returns its weights (asked of flash)");
+  EXPECT_TG_ERROR(attention(q, k, v, spec, &w),
+                  "only the dense variant returns its weights (asked of flash)");
   spec.attn_mask = ones({2, 3, 4}, DType::b8);
   EXPECT_TG_ERROR(attention(q, k, v, spec), "attn_mask of shape [2, 3, 4] does not broadcast");
   EXPECT_EQ(parse_attention_variant("flash"), AttentionVariant::flash);

@@ -47,10 +47,12 @@ std::vector<catalogue::OpCase> attention_dense_cases() {
   std::vector<catalogue::OpCase> cases;
   uint64_t seed = 910;
   for (const Case& c : specs()) {
-    std::string shapes = "q " + shape_str({c.B, c.T, c.H, c.D}) + " k " + shape_str({c.B, c.S, c.H, c.D}) + " v " +
+    std::string shapes = "q " + shape_str({c.B, c.T, c.H, c.D}) + " k " +
+                         shape_str({c.B, c.S, c.H, c.D}) + " v " +
                          shape_str({c.B, c.S, c.H, c.Dv}) + (c.what.empty() ? "" : " " + c.what);
     AttentionSpec spec = c.spec;
-    cases.push_back({"attention_dense", shapes,
+    cases.push_back({"attention_dense",
+                     shapes,
                      [spec](const std::vector<Tensor>& in) {
                        AttentionSpec s = spec;
                        Generator gen(41);
@@ -67,4 +69,5 @@ std::vector<catalogue::OpCase> attention_dense_cases() {
 }  // namespace
 }  // namespace tg
 
-static const bool registered = tg::catalogue::register_family("attention_dense", &tg::attention_dense_cases);
+static const bool registered =
+    tg::catalogue::register_family("attention_dense", &tg::attention_dense_cases);

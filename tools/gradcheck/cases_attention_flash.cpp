@@ -56,10 +56,12 @@ std::vector<catalogue::OpCase> attention_flash_cases() {
   std::vector<catalogue::OpCase> cases;
   uint64_t seed = 950;
   for (const Case& c : specs()) {
-    std::string shapes = "q " + shape_str({c.B, c.T, c.H, c.D}) + " k " + shape_str({c.B, c.S, c.H, c.D}) + " v " +
+    std::string shapes = "q " + shape_str({c.B, c.T, c.H, c.D}) + " k " +
+                         shape_str({c.B, c.S, c.H, c.D}) + " v " +
                          shape_str({c.B, c.S, c.H, c.Dv}) + (c.what.empty() ? "" : " " + c.what);
     AttentionSpec spec = c.spec;
-    cases.push_back({"attention_flash", shapes,
+    cases.push_back({"attention_flash",
+                     shapes,
                      [spec](const std::vector<Tensor>& in) {
                        AttentionSpec s = spec;
                        s.variant = AttentionVariant::flash;
@@ -77,4 +79,5 @@ std::vector<catalogue::OpCase> attention_flash_cases() {
 }  // namespace
 }  // namespace tg
 
-static const bool registered = tg::catalogue::register_family("attention_flash", &tg::attention_flash_cases);
+static const bool registered =
+    tg::catalogue::register_family("attention_flash", &tg::attention_flash_cases);
