@@ -1,0 +1,74 @@
+// Flash attention as an op: forward through the tiled kernel, saving q, k, v, the output and
+// the log-sum-exp (no [T, S] weights); backward recomputes the weights tile by tile.
+#include <algorithm>
+#include <array>
+
+#include "autograd/tape.h"
+#include "ops/attention/problem.h"
+#include "ops/kernels/attention_flash.h"
+
+namespace tg::detail {
+namespace {
+
+// The masks as the kernels see them, rebuilt in backward from the saved mask tensors.
+template <class T>
+kernels::AttnMask<T> mask_of(const kernels::AttnDims& d, bool causal, const Tensor& key_padding,
+                             const Tensor& attn_mask, const int64_t* strides) {
+  AttentionProblem p;
+  p.dims = d;
+  p.causal = causal;
+  p.key_padding = key_padding;
+  p.attn_mask = attn_mask;
+  std::copy(strides, strides + 4, p.mask_strides);
+  return p.mask<T>();
+}
+
+}  // namespace
+
+Tensor flash_attention(const AttentionProblem& p) {
+  const kernels::AttnDims d = p.dims;
+  DType dt = p.q.dtype();
+  Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
+  Tensor lse = empty({d.B, d.H, d.T}, dt);  // [B, H, T], saved for backward
+  dispatch(dt, [&]<class T>() {
+    kernels::flash_attention_forward<T>(d, static_cast<T>(p.scale), p.mask<T>(), p.dropout,
+                                        p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), out.data<T>(),
+                                        lse.data<T>());
+  });
+  kernels::AttnDropout dropout = p.dropout;
+  double scale = p.scale;
+  bool causal = p.causal;
+  std::array<int64_t, 4> strides = {p.mask_strides[0], p.mask_strides[1], p.mask_strides[2],
+                                    p.mask_strides[3]};
+  auto rule = [d, dropout, scale, causal, strides](Node& n, const Tensor& dout) {
+    Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), o = n.saved("out");
+    Tensor lse = n.saved("lse");
+    Tensor key_padding = n.saved("key_padding"), attn_mask = n.saved("attn_mask");
+    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype());
+    Tensor dv = empty(v.shape(), v.dtype());
+    Tensor delta = empty({d.B, d.H, d.T}, q.dtype());  // workspace: rowsum(dO ∘ O) [B, H, T]
+    dispatch(q.dtype(), [&]<class T>() {
+      kernels::AttnMask<T> mask = mask_of<T>(d, causal, key_padding, attn_mask, strides.data());
+      kernels::flash_attention_backward<T>(d, static_cast<T>(scale), mask, dropout, q.data<T>(),
+                                           k.data<T>(), v.data<T>(), o.data<T>(), lse.data<T>(),
+                                           dout.data<T>(), delta.data<T>(), dq.data<T>(),
+                                           dk.data<T>(), dv.data<T>());
+    });
+    n.accumulate(0, std::move(dq));
+    n.accumulate(1, std::move(dk));
+    n.accumulate(2, std::move(dv));
+  };
+  Node* n = record("attention_flash", out, {&p.q, &p.k, &p.v}, rule);
+  if (n) {
+    n->save("q", p.q);
+    n->save("k", p.k);
+    n->save("v", p.v);
+    n->save("out", out);
+    n->save("lse", lse);
+    n->save("key_padding", p.key_padding);  // b8 [B, S] or undefined
+    n->save("attn_mask", p.attn_mask);      // broadcast to [B, H, T, S] by strides, or undefined
+  }
+  return out;
+}
+
+}  // namespace tg::detail
