@@ -9,8 +9,6 @@
 #include "models/gpt_checkpoint.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
-#include "nn/optim/adamw.h"
-#include "nn/optim/sgd.h"
 
 namespace tg::models {
 namespace {
@@ -64,14 +62,6 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
   return c;
 }
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const GPTTrainOptions& o, const GPT& model) {
-  std::vector<optim::ParamGroup> groups = optim::decay_groups(model, o.weight_decay);
-  if (o.optimizer == "sgd")
-    return std::make_unique<optim::SGD>(groups, optim::SGDOptions(o.lr).momentum(0.9).weight_decay(o.weight_decay));
-  return std::make_unique<optim::AdamW>(
-      groups, optim::AdamWOptions(o.lr).beta1(o.beta1).beta2(o.beta2).weight_decay(o.weight_decay));
-}
-
 nn::StateDict prefixed(const std::string& prefix, const nn::StateDict& s) {
   nn::StateDict out;
   for (auto& [k, v] : s) out[prefix + k] = v;
@@ -96,23 +86,9 @@ void GPTTrainOptions::validate() const {
   TG_CHECK(n_embd > 0, "--n-embd must be positive, got {}", n_embd);
   TG_CHECK(n_embd % n_head == 0, "--n-embd ({}) must be divisible by --n-head ({})", n_embd, n_head);
   TG_CHECK(block_size > 0, "--block-size must be positive, got {}", block_size);
-  TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
   TG_CHECK(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got {}", dropout);
-  TG_CHECK(optimizer == "adamw" || optimizer == "sgd", "--optimizer must be adamw or sgd, got '{}'", optimizer);
-  TG_CHECK(lr > 0, "--lr must be positive, got {}", lr);
-  TG_CHECK(min_lr >= 0 && min_lr <= lr, "--min-lr must be in [0, --lr], got {}", min_lr);
-  TG_CHECK(warmup_iters >= 0, "--warmup-iters must be >= 0, got {}", warmup_iters);
-  TG_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "--lr-schedule must be cosine or constant, got '{}'",
-           lr_schedule);
-  TG_CHECK(beta1 >= 0 && beta1 < 1, "--beta1 must be in [0, 1), got {}", beta1);
-  TG_CHECK(beta2 >= 0 && beta2 < 1, "--beta2 must be in [0, 1), got {}", beta2);
-  TG_CHECK(weight_decay >= 0, "--weight-decay must be >= 0, got {}", weight_decay);
-  TG_CHECK(grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got {}", grad_clip);
-  TG_CHECK(max_iters >= 0, "--max-iters must be >= 0, got {}", max_iters);
-  TG_CHECK(lr_decay_iters >= 0, "--lr-decay-iters must be >= 0 (0 = --max-iters), got {}", lr_decay_iters);
-  TG_CHECK(eval_interval >= 0, "--eval-interval must be >= 0 (0 = never), got {}", eval_interval);
-  TG_CHECK(eval_iters > 0, "--eval-iters must be positive, got {}", eval_iters);
-  TG_CHECK(threads >= 0, "--threads must be >= 0, got {}", threads);
+  optim.validate();
+  TG_CHECK(optim.eval_iters > 0, "--eval-iters must be positive, got {}", optim.eval_iters);
   try {
     GPTAttention::parse(attention);
   } catch (const Error& e) {
@@ -122,7 +98,7 @@ void GPTTrainOptions::validate() const {
 
 GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   o.validate();
-  if (o.threads > 0) set_num_threads(o.threads);
+  if (o.optim.threads > 0) set_num_threads(o.optim.threads);
   GPTAttention attention = GPTAttention::parse(o.attention);
 
   // The model: new, fine-tuned from a checkpoint, or resumed with its training state.
@@ -146,14 +122,14 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     cfg.n_positions = o.block_size;
     cfg.n_layer = o.n_layer, cfg.n_head = o.n_head, cfg.n_embd = o.n_embd;
     cfg.dropout = o.dropout, cfg.bias = o.bias, cfg.attention = attention;
-    Generator init(o.seed);
+    Generator init(o.optim.seed);
     model = std::make_shared<GPT>(cfg, init);
   }
   TG_CHECK(corpus.vocab_size <= model->config.vocab_size, "--data: token ids reach {}, the model's vocab_size is {}",
            corpus.vocab_size - 1, model->config.vocab_size);
 
-  std::unique_ptr<optim::Optimizer> opt = make_optimizer(o, *model);
-  Generator data_gen(o.seed + 1), dropout_gen(o.seed + 2);
+  std::unique_ptr<optim::Optimizer> opt = o.optim.make_optimizer(*model);
+  Generator data_gen(o.optim.seed + 1), dropout_gen(o.optim.seed + 2);
   model->set_dropout_generator(&dropout_gen);
   int64_t start = 0;
   if (!o.resume.empty()) {
@@ -162,12 +138,12 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     start = j.at("step").get<int64_t>();
     data_gen.set_offset(j.at("data_offset").get<uint64_t>());
     dropout_gen.set_offset(j.at("dropout_offset").get<uint64_t>());
-    TG_CHECK(j.value("optimizer", o.optimizer) == o.optimizer,
-             "--resume: the checkpoint was trained with --optimizer {}, not {}", j.value("optimizer", ""), o.optimizer);
+    TG_CHECK(j.value("optimizer", o.optim.optimizer) == o.optim.optimizer,
+             "--resume: the checkpoint was trained with --optimizer {}, not {}", j.value("optimizer", ""), o.optim.optimizer);
     opt->load_state_dict(unprefixed("optimizer.", st.tensors));
   }
 
-  const int64_t B = o.batch_size, T = o.block_size;
+  const int64_t B = o.optim.batch_size, T = o.block_size;
   TrainLoopHooks hooks;
   hooks.items_per_step = B * T;
   hooks.loss_on_next_batch = [&] {
@@ -175,22 +151,22 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     return model->forward(b.x, b.y).loss;
   };
   hooks.evaluate = [&] {
-    Generator eval_gen(o.seed + 3);  // the same validation batches at every evaluation
+    Generator eval_gen(o.optim.seed + 3);  // the same validation batches at every evaluation
     double total = 0;
-    for (int64_t i = 0; i < o.eval_iters; ++i) {
+    for (int64_t i = 0; i < o.optim.eval_iters; ++i) {
       data::TokenBatch b = data::sample_batch(corpus.val, T, B, eval_gen);
       total += model->forward(b.x, b.y).loss.item();
     }
-    return total / double(o.eval_iters);
+    return total / double(o.optim.eval_iters);
   };
   hooks.save_checkpoint = [&](int64_t step) {
     TrainingState st;
     st.tensors = prefixed("optimizer.", opt->state_dict());
     st.json = json{{"step", step},
-                   {"seed", o.seed},
+                   {"seed", o.optim.seed},
                    {"data_offset", data_gen.offset()},
                    {"dropout_offset", dropout_gen.offset()},
-                   {"optimizer", o.optimizer},
+                   {"optimizer", o.optim.optimizer},
                    {"batch_size", B},
                    {"block_size", T}}
                   .dump(2);
@@ -198,12 +174,12 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   };
 
   TrainLoopOptions lo;
-  lo.max_iters = o.max_iters;
-  lo.eval_interval = o.eval_interval;
-  lo.grad_clip = o.grad_clip;
-  lo.schedule = {o.lr_schedule, o.lr, o.min_lr, o.warmup_iters, o.lr_decay_iters > 0 ? o.lr_decay_iters : o.max_iters};
-  lo.log_path = o.log;
-  lo.progress = o.progress;
+  lo.max_iters = o.optim.max_iters;
+  lo.eval_interval = o.optim.eval_interval;
+  lo.grad_clip = o.optim.grad_clip;
+  lo.schedule = o.optim.schedule();
+  lo.log_path = o.optim.log;
+  lo.progress = o.optim.progress;
   TrainLoopResult r = run_train_loop(*model, *opt, lo, hooks, start);
 
   GPTTrainResult result;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "models/gpt_config.h"
+#include "models/train_options.h"
 
 namespace tg::models {
 
@@ -24,22 +25,7 @@ struct GPTTrainOptions {
   bool bias = true;
   std::string attention = "dense";
 
-  // Optimisation.
-  int64_t batch_size = 12;
-  std::string optimizer = "adamw";  ///< "adamw" or "sgd" (momentum 0.9)
-  double lr = 1e-3, min_lr = 1e-4;
-  int64_t warmup_iters = 100;
-  std::string lr_schedule = "cosine";  ///< "cosine" or "constant"
-  double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1;
-  double grad_clip = 1.0;  ///< 0 = off
-  int64_t max_iters = 2000;
-  int64_t lr_decay_iters = 0;   ///< where the cosine reaches min_lr (0 = max_iters), as nanoGPT
-  int64_t eval_interval = 250;  ///< 0 = never during training (still at the end)
-  int64_t eval_iters = 20;
-  uint64_t seed = 1337;
-  int threads = 0;       ///< 0 = all cores
-  std::string log;       ///< CSV file: step,loss,lr,tokens_per_s,val_loss
-  bool progress = true;  ///< progress bar on stderr
+  OptimOptions optim;  ///< batch size, optimizer, schedule, evaluation, seed, threads, log
 
   /// tg::Error naming the first bad option (as the command-line flag, e.g. "--block-size").
   void validate() const;

@@ -116,7 +116,9 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     result.steps_done = step + 1;
     if (bar) {
       bar->update(step + 1, fmt::format("loss {:.4f} | {}", loss_value, rate_str(rate, hooks.items_name)));
-      if (val) bar->note(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}", step + 1, loss_value, *val));
+      if (val)
+        bar->note(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}{}", step + 1, loss_value, *val,
+                              hooks.eval_summary ? ", " + hooks.eval_summary() : ""));
     }
     if (val && hooks.save_checkpoint) hooks.save_checkpoint(step + 1);
     if (interrupt_requested.load()) {

@@ -30,6 +30,8 @@ struct TrainLoopHooks {
   /// Mean validation loss (run under NoGradGuard with the model in eval mode by the loop); may be
   /// empty.
   std::function<double()> evaluate;
+  /// Extra words for the evaluation line (e.g. "val accuracy 0.41"); may be empty.
+  std::function<std::string()> eval_summary;
   /// Writes a checkpoint for `step` steps done (the model's training state included).
   std::function<void(int64_t step)> save_checkpoint;
   /// Tokens (or examples) per step, for the throughput column.

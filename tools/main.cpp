@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   tg::cli::add_bench_command(app);
   tg::cli::add_data_command(app);
   tg::cli::add_gpt_command(app);
+  tg::cli::add_encoder_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -36,10 +36,10 @@ models::GPTTrainOptions tiny(const std::string& data, const std::string& out) {
   models::GPTTrainOptions o;
   o.data = data;
   o.out = out;
-  o.n_layer = 2, o.n_head = 2, o.n_embd = 16, o.block_size = 16, o.batch_size = 4;
+  o.n_layer = 2, o.n_head = 2, o.n_embd = 16, o.block_size = 16, o.optim.batch_size = 4;
   o.dropout = 0.1;  // dropout too: its generator must resume as well
-  o.max_iters = 12, o.lr_decay_iters = 12, o.eval_interval = 6, o.eval_iters = 2, o.warmup_iters = 3;
-  o.progress = false;
+  o.optim.max_iters = 12, o.optim.lr_decay_iters = 12, o.optim.eval_interval = 6, o.optim.eval_iters = 2, o.optim.warmup_iters = 3;
+  o.optim.progress = false;
   return o;
 }
 
@@ -59,25 +59,25 @@ TEST(GPTTrain, ResumedRunContinuesTheLossCurve) {
   TempDir dir;
   std::string data = write_corpus(dir);
   models::GPTTrainOptions full = tiny(data, dir / "full");
-  full.log = dir / "full.csv";
+  full.optim.log = dir / "full.csv";
   models::GPTTrainResult r = models::train_gpt(full);
   EXPECT_EQ(r.steps, 12);
   ASSERT_TRUE(r.val_loss.has_value());
 
   // The same run stopped after 6 steps (same schedule), then resumed to 12.
   models::GPTTrainOptions half = tiny(data, dir / "part");
-  half.max_iters = 6;
-  half.log = dir / "part.csv";
+  half.optim.max_iters = 6;
+  half.optim.log = dir / "part.csv";
   models::train_gpt(half);
   models::GPTTrainOptions rest = tiny(data, dir / "part");
   rest.resume = dir / "part";
-  rest.log = dir / "part.csv";
+  rest.optim.log = dir / "part.csv";
   models::GPTTrainResult r2 = models::train_gpt(rest);
   EXPECT_EQ(r2.steps, 12);
   EXPECT_EQ(r2.train_loss, r.train_loss);  // bit for bit
   EXPECT_EQ(*r2.val_loss, *r.val_loss);
 
-  std::vector<std::string> a = rows(full.log), b = rows(half.log);
+  std::vector<std::string> a = rows(full.optim.log), b = rows(half.optim.log);
   ASSERT_EQ(a.size(), 12u);
   ASSERT_EQ(b.size(), 12u);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(loss_part(a[i]), loss_part(b[i])) << "step " << i;
@@ -91,7 +91,7 @@ TEST(GPTTrain, LearnsAndEvaluates) {
   std::string data = write_corpus(dir);
   models::GPTTrainOptions o = tiny(data, dir / "ck");
   o.dropout = 0.0;
-  o.max_iters = 150, o.lr_decay_iters = 0, o.eval_interval = 0, o.lr = 3e-3, o.warmup_iters = 10;
+  o.optim.max_iters = 150, o.optim.lr_decay_iters = 0, o.optim.eval_interval = 0, o.optim.lr = 3e-3, o.optim.warmup_iters = 10;
   models::GPTTrainResult r = models::train_gpt(o);
   // Chance is ln(vocab) ~ 3.3; the repeated text is easy.
   EXPECT_LT(*r.val_loss, 1.5);
@@ -102,9 +102,9 @@ TEST(GPTTrain, LearnsAndEvaluates) {
   // Fine-tuning starts from the checkpoint's weights: its first loss is already low.
   models::GPTTrainOptions ft = tiny(data, dir / "ft");
   ft.init_from = dir / "ck";
-  ft.dropout = 0.0, ft.max_iters = 1, ft.eval_interval = 0, ft.log = dir / "ft.csv";
+  ft.dropout = 0.0, ft.optim.max_iters = 1, ft.optim.eval_interval = 0, ft.optim.log = dir / "ft.csv";
   models::train_gpt(ft);
-  std::string first = rows(ft.log)[0];
+  std::string first = rows(ft.optim.log)[0];
   double first_loss = std::stod(first.substr(first.find(',') + 1));
   EXPECT_LT(first_loss, 2.0);
   models::GPTTrainOptions too_long = ft;
@@ -125,15 +125,15 @@ TEST(GPTTrain, EveryBadOptionNamesItsFlag) {
       {[](auto& o) { o.n_head = -1; }, "--n-head must be positive"},
       {[](auto& o) { o.n_embd = 10, o.n_head = 3; }, "--n-embd (10) must be divisible by --n-head (3)"},
       {[](auto& o) { o.block_size = -5; }, "--block-size must be positive"},
-      {[](auto& o) { o.batch_size = 0; }, "--batch-size must be positive"},
+      {[](auto& o) { o.optim.batch_size = 0; }, "--batch-size must be positive"},
       {[](auto& o) { o.dropout = 1.0; }, "--dropout must be in [0, 1)"},
-      {[](auto& o) { o.optimizer = "adam"; }, "--optimizer must be adamw or sgd"},
-      {[](auto& o) { o.lr = 0; }, "--lr must be positive"},
-      {[](auto& o) { o.min_lr = 1.0; }, "--min-lr must be in [0, --lr]"},
-      {[](auto& o) { o.lr_schedule = "step"; }, "--lr-schedule must be cosine or constant"},
-      {[](auto& o) { o.beta2 = 1.0; }, "--beta2 must be in [0, 1)"},
-      {[](auto& o) { o.grad_clip = -1; }, "--grad-clip must be >= 0"},
-      {[](auto& o) { o.eval_iters = 0; }, "--eval-iters must be positive"},
+      {[](auto& o) { o.optim.optimizer = "adam"; }, "--optimizer must be adamw or sgd"},
+      {[](auto& o) { o.optim.lr = 0; }, "--lr must be positive"},
+      {[](auto& o) { o.optim.min_lr = 1.0; }, "--min-lr must be in [0, --lr]"},
+      {[](auto& o) { o.optim.lr_schedule = "step"; }, "--lr-schedule must be cosine or constant"},
+      {[](auto& o) { o.optim.beta2 = 1.0; }, "--beta2 must be in [0, 1)"},
+      {[](auto& o) { o.optim.grad_clip = -1; }, "--grad-clip must be >= 0"},
+      {[](auto& o) { o.optim.eval_iters = 0; }, "--eval-iters must be positive"},
       {[](auto& o) { o.attention = "fast"; }, "--attention: unknown attention variant 'fast'"},
       {[](auto& o) { o.attention = "sliding:0"; }, "must be a positive integer"},
       {[](auto& o) { o.init_from = std::string(1, 'a'), o.resume = std::string(1, 'b'); }, "--init-from and --resume exclude each other"},

@@ -12,5 +12,7 @@ void add_bench_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 /// `tapegrad gpt train|eval|sample|attention`.
 void add_gpt_command(CLI::App& app);
+/// `tapegrad encoder train|eval`.
+void add_encoder_command(CLI::App& app);
 
 }  // namespace tg::cli

@@ -9,6 +9,7 @@
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_train.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/train_flags.h"
 #include "tools/plot/heatmap.h"
 #include "tools/plot/svg_plot.h"
 
@@ -27,26 +28,10 @@ void add_train(CLI::App& gpt) {
   c->add_option("--n-head", o->n_head, "Heads H")->capture_default_str();
   c->add_option("--n-embd", o->n_embd, "Width C")->capture_default_str();
   c->add_option("--block-size", o->block_size, "Context length T")->capture_default_str();
-  c->add_option("--batch-size", o->batch_size, "Sequences per step B")->capture_default_str();
   c->add_option("--dropout", o->dropout, "Dropout on embeddings, attention and residuals")->capture_default_str();
   c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
   c->add_option("--attention", o->attention, "dense, flash, sliding:W, sparse or linear")->capture_default_str();
-  c->add_option("--optimizer", o->optimizer, "adamw or sgd")->capture_default_str();
-  c->add_option("--lr", o->lr, "Peak learning rate")->capture_default_str();
-  c->add_option("--min-lr", o->min_lr, "Final learning rate of the cosine decay")->capture_default_str();
-  c->add_option("--warmup-iters", o->warmup_iters, "Linear warmup steps")->capture_default_str();
-  c->add_option("--lr-schedule", o->lr_schedule, "cosine or constant")->capture_default_str();
-  c->add_option("--beta1", o->beta1, "AdamW beta1")->capture_default_str();
-  c->add_option("--beta2", o->beta2, "AdamW beta2")->capture_default_str();
-  c->add_option("--weight-decay", o->weight_decay, "Weight decay (2-D weights only)")->capture_default_str();
-  c->add_option("--grad-clip", o->grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
-  c->add_option("--max-iters", o->max_iters, "Training steps")->capture_default_str();
-  c->add_option("--lr-decay-iters", o->lr_decay_iters, "Step where the cosine reaches --min-lr (0 = --max-iters)")->capture_default_str();
-  c->add_option("--eval-interval", o->eval_interval, "Steps between evaluations (0 = never)")->capture_default_str();
-  c->add_option("--eval-iters", o->eval_iters, "Validation batches per evaluation")->capture_default_str();
-  c->add_option("--seed", o->seed, "Seed of initialisation, batches and dropout")->capture_default_str();
-  c->add_option("--threads", o->threads, "Threads for TBB and OpenBLAS (0 = all cores)")->capture_default_str();
-  c->add_option("--log", o->log, "CSV log: step,loss,lr,tokens_per_s,val_loss");
+  add_optim_flags(c, o->optim);
   c->callback([o] {
     models::GPTTrainResult r = models::train_gpt(*o);
     fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val loss {}, {:.0f} tokens/s (median){}\n",

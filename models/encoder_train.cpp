@@ -1,0 +1,127 @@
+#include "models/encoder_train.h"
+
+#include <fmt/format.h>
+
+#include "autograd/autograd.h"
+#include "models/classification_data.h"
+#include "models/encoder.h"
+#include "models/listops.h"
+#include "models/train_loop.h"
+#include "ops/loss.h"
+
+namespace tg::models {
+namespace {
+
+// The held-out tail of a dataset (nanoGPT-style split when no validation file is given).
+std::pair<data::ClassificationDataset, data::ClassificationDataset> split_tail(const std::vector<data::ListOpsExample>& all,
+                                                                               const data::Vocab& vocab, int64_t max_len) {
+  size_t n = all.size() * 9 / 10;
+  std::vector<data::ListOpsExample> train(all.begin(), all.begin() + int64_t(n)), val(all.begin() + int64_t(n), all.end());
+  return {data::encode_listops(train, vocab, max_len), data::encode_listops(val, vocab, max_len)};
+}
+
+}  // namespace
+
+void EncoderTrainOptions::validate() const {
+  TG_CHECK(!data.empty(), "--data: required");
+  TG_CHECK(!out.empty(), "--out: required");
+  TG_CHECK(n_classes >= 2, "--n-classes must be at least 2, got {}", n_classes);
+  TG_CHECK(max_len > 0, "--max-len must be positive, got {}", max_len);
+  TG_CHECK(n_layer > 0, "--n-layer must be positive, got {}", n_layer);
+  TG_CHECK(n_head > 0, "--n-head must be positive, got {}", n_head);
+  TG_CHECK(n_embd > 0 && n_embd % n_head == 0, "--n-embd ({}) must be positive and divisible by --n-head ({})", n_embd,
+           n_head);
+  TG_CHECK(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got {}", dropout);
+  TG_CHECK(pooling == "mean" || pooling == "cls", "--pooling must be mean or cls, got '{}'", pooling);
+  TG_CHECK(norm == "pre" || norm == "post", "--norm must be pre or post, got '{}'", norm);
+  TG_CHECK(pos == "learned" || pos == "sinusoidal", "--pos must be learned or sinusoidal, got '{}'", pos);
+  optim.validate();
+  try {
+    parse_attention_variant(attention);
+  } catch (const Error& e) {
+    fail("--attention: {}", e.what());
+  }
+}
+
+EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
+  o.validate();
+  if (o.optim.threads > 0) set_num_threads(o.optim.threads);
+  data::Vocab vocab = data::listops_vocab();
+  data::ClassificationDataset train, val;
+  if (o.val_data.empty()) {
+    std::tie(train, val) = split_tail(data::read_listops_tsv(o.data), vocab, o.max_len);
+  } else {
+    train = data::load_listops(o.data, vocab, o.max_len);
+    val = data::load_listops(o.val_data, vocab, o.max_len);
+  }
+  TG_CHECK(train.size() > 0 && val.size() > 0, "--data: {} gives {} training and {} validation examples", o.data,
+           train.size(), val.size());
+  TG_CHECK(train.num_classes() <= o.n_classes, "--n-classes {} is below the data's labels (up to {})", o.n_classes,
+           train.num_classes() - 1);
+
+  EncoderConfig cfg;
+  cfg.vocab_size = vocab.size();
+  cfg.n_classes = o.n_classes, cfg.max_len = o.max_len;
+  cfg.n_layer = o.n_layer, cfg.n_head = o.n_head, cfg.n_embd = o.n_embd;
+  cfg.dropout = o.dropout, cfg.bias = o.bias;
+  cfg.attention = o.attention, cfg.pooling = o.pooling, cfg.norm = o.norm, cfg.pos = o.pos;
+  manual_seed(o.optim.seed);  // dropout draws from the default generator
+  EncoderClassifier model(cfg);
+  Generator init(o.optim.seed);
+  model.reset_parameters(init);
+
+  std::unique_ptr<optim::Optimizer> opt = o.optim.make_optimizer(model);
+
+  data::EpochSampler sampler(train.size(), o.optim.batch_size, /*shuffle=*/true, o.optim.seed + 1);
+  // The validation subset an evaluation covers: the first eval_iters batches, or everything.
+  data::ClassificationDataset val_eval = val;
+  if (o.optim.eval_iters > 0 && o.optim.eval_iters * o.optim.batch_size < val.size()) {
+    std::vector<data::ClassificationExample> head;
+    for (int64_t i = 0; i < o.optim.eval_iters * o.optim.batch_size; ++i) head.push_back(val[i]);
+    val_eval = data::ClassificationDataset(head, val.pad_id());
+  }
+  ClassifierMetrics last;
+  TrainLoopHooks hooks;
+  hooks.items_per_step = o.optim.batch_size;
+  hooks.items_name = "ex";
+  hooks.loss_on_next_batch = [&] {
+    data::ClassificationBatch b = train.batch(sampler.next());
+    return cross_entropy(model.forward(b.ids, b.lengths), b.labels);
+  };
+  hooks.evaluate = [&] {
+    last = evaluate_classifier(model, val_eval, o.optim.batch_size);
+    return last.loss;
+  };
+  hooks.eval_summary = [&] { return fmt::format("val accuracy {:.4f}", last.accuracy); };
+  hooks.save_checkpoint = [&](int64_t) { save_encoder(o.out, model, vocab); };
+
+  TrainLoopOptions lo;
+  lo.max_iters = o.optim.max_iters;
+  lo.eval_interval = o.optim.eval_interval;
+  lo.grad_clip = o.optim.grad_clip;
+  lo.schedule = o.optim.schedule();
+  lo.log_path = o.optim.log;
+  lo.progress = o.optim.progress;
+  TrainLoopResult r = run_train_loop(model, *opt, lo, hooks);
+
+  EncoderTrainResult result;
+  result.steps = r.steps_done;
+  result.train_loss = r.last_loss;
+  result.val_loss = r.last_val_loss;
+  if (r.last_val_loss) result.val_accuracy = last.accuracy;
+  result.examples_per_s = r.items_per_s;
+  result.majority_accuracy = val.majority_accuracy();
+  result.num_parameters = model.num_parameters();
+  result.interrupted = r.interrupted;
+  return result;
+}
+
+double evaluate_encoder(const std::string& checkpoint, const std::string& data, int64_t batch_size) {
+  TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
+  EncoderCheckpoint ck = load_encoder(checkpoint);
+  data::ClassificationDataset ds = data::load_listops(data, ck.vocab, ck.config.max_len);
+  TG_CHECK(ds.size() > 0, "--data: {} has no examples", data);
+  return evaluate_classifier(*ck.model, ds, batch_size).accuracy;
+}
+
+}  // namespace tg::models

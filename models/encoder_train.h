@@ -1,0 +1,55 @@
+#pragma once
+// Training the encoder classifier on ListOps-style TSV files (`Source\tTarget`), what
+// `tapegrad encoder train` runs: shuffled epochs of padded batches, AdamW or SGD, warmup +
+// cosine LR, clipping, validation accuracy, checkpoints at every evaluation and at the end.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "models/encoder_config.h"
+#include "models/train_options.h"
+
+namespace tg::models {
+
+struct EncoderTrainOptions {
+  std::string data;      ///< train.tsv
+  std::string val_data;  ///< val.tsv; empty: the last 10% of data is held out
+  std::string out;       ///< checkpoint directory
+
+  // The model.
+  int64_t n_classes = 10, max_len = 512;
+  int64_t n_layer = 2, n_head = 4, n_embd = 128;
+  double dropout = 0.1;
+  bool bias = true;
+  std::string attention = "dense", pooling = "mean", norm = "post", pos = "learned";
+
+  /// Optimisation, the GPT's flags; here eval_iters 0 means the whole validation set.
+  OptimOptions optim = encoder_defaults();
+
+  /// tg::Error naming the first bad flag.
+  void validate() const;
+
+  static OptimOptions encoder_defaults() {
+    OptimOptions o;
+    o.batch_size = 32;
+    o.eval_iters = 0;
+    return o;
+  }
+};
+
+struct EncoderTrainResult {
+  int64_t steps = 0;
+  double train_loss = 0;
+  std::optional<double> val_loss, val_accuracy;
+  double examples_per_s = 0;
+  double majority_accuracy = 0;  ///< of the validation set: the baseline to beat
+  int64_t num_parameters = 0;
+  bool interrupted = false;
+};
+
+EncoderTrainResult train_encoder(const EncoderTrainOptions& options);
+
+/// Accuracy of a checkpoint on a TSV file (what `tapegrad encoder eval` prints).
+double evaluate_encoder(const std::string& checkpoint, const std::string& data, int64_t batch_size = 64);
+
+}  // namespace tg::models

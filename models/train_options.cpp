@@ -1,0 +1,40 @@
+#include "models/train_options.h"
+
+#include "autograd/error.h"
+#include "nn/optim/adamw.h"
+#include "nn/optim/sgd.h"
+
+namespace tg::models {
+
+void OptimOptions::validate() const {
+  TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
+  TG_CHECK(optimizer == "adamw" || optimizer == "sgd", "--optimizer must be adamw or sgd, got '{}'", optimizer);
+  TG_CHECK(lr > 0, "--lr must be positive, got {}", lr);
+  TG_CHECK(min_lr >= 0 && min_lr <= lr, "--min-lr must be in [0, --lr], got {}", min_lr);
+  TG_CHECK(warmup_iters >= 0, "--warmup-iters must be >= 0, got {}", warmup_iters);
+  TG_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "--lr-schedule must be cosine or constant, got '{}'",
+           lr_schedule);
+  TG_CHECK(beta1 >= 0 && beta1 < 1, "--beta1 must be in [0, 1), got {}", beta1);
+  TG_CHECK(beta2 >= 0 && beta2 < 1, "--beta2 must be in [0, 1), got {}", beta2);
+  TG_CHECK(weight_decay >= 0, "--weight-decay must be >= 0, got {}", weight_decay);
+  TG_CHECK(grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got {}", grad_clip);
+  TG_CHECK(max_iters >= 0, "--max-iters must be >= 0, got {}", max_iters);
+  TG_CHECK(lr_decay_iters >= 0, "--lr-decay-iters must be >= 0 (0 = --max-iters), got {}", lr_decay_iters);
+  TG_CHECK(eval_interval >= 0, "--eval-interval must be >= 0 (0 = never), got {}", eval_interval);
+  TG_CHECK(eval_iters >= 0, "--eval-iters must be >= 0, got {}", eval_iters);
+  TG_CHECK(threads >= 0, "--threads must be >= 0, got {}", threads);
+}
+
+std::unique_ptr<optim::Optimizer> OptimOptions::make_optimizer(const nn::Module& model) const {
+  std::vector<optim::ParamGroup> groups = optim::decay_groups(model, weight_decay);
+  if (optimizer == "sgd")
+    return std::make_unique<optim::SGD>(groups, optim::SGDOptions(lr).momentum(0.9).weight_decay(weight_decay));
+  return std::make_unique<optim::AdamW>(groups,
+                                        optim::AdamWOptions(lr).beta1(beta1).beta2(beta2).weight_decay(weight_decay));
+}
+
+optim::LRSchedule OptimOptions::schedule() const {
+  return {lr_schedule, lr, min_lr, warmup_iters, lr_decay_iters > 0 ? lr_decay_iters : max_iters};
+}
+
+}  // namespace tg::models

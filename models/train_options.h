@@ -1,0 +1,38 @@
+#pragma once
+// The optimisation options every training command shares (`--optimizer`, `--lr`, ...): what
+// they mean, their checks, and the optimizer and LR schedule they make.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "nn/module.h"
+#include "nn/optim/lr_schedule.h"
+#include "nn/optim/optimizer.h"
+
+namespace tg::models {
+
+struct OptimOptions {
+  int64_t batch_size = 12;
+  std::string optimizer = "adamw";  ///< "adamw" or "sgd" (momentum 0.9)
+  double lr = 1e-3, min_lr = 1e-4;
+  int64_t warmup_iters = 100;
+  std::string lr_schedule = "cosine";  ///< "cosine" or "constant"
+  double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1;
+  double grad_clip = 1.0;       ///< 0 = off
+  int64_t max_iters = 2000;
+  int64_t lr_decay_iters = 0;   ///< where the cosine reaches min_lr (0 = max_iters), as nanoGPT
+  int64_t eval_interval = 250;  ///< 0 = never during training (still at the end)
+  int64_t eval_iters = 20;      ///< validation batches per evaluation
+  uint64_t seed = 1337;
+  int threads = 0;              ///< 0 = all cores
+  std::string log;              ///< CSV file: step,loss,lr,tokens_per_s,val_loss
+  bool progress = true;         ///< progress bar on stderr
+
+  /// tg::Error naming the first bad flag.
+  void validate() const;
+  /// AdamW or SGD over nanoGPT's groups of `model` (decay on rank >= 2 parameters only).
+  std::unique_ptr<optim::Optimizer> make_optimizer(const nn::Module& model) const;
+  optim::LRSchedule schedule() const;
+};
+
+}  // namespace tg::models

@@ -1,0 +1,63 @@
+// `tapegrad encoder train | eval`: the encoder classifier on ListOps-style TSV files.
+#include <fmt/format.h>
+
+#include "models/encoder_train.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/train_flags.h"
+
+namespace tg::cli {
+namespace {
+
+void add_train(CLI::App& encoder) {
+  auto o = std::make_shared<models::EncoderTrainOptions>();
+  CLI::App* c = encoder.add_subcommand("train", "Train the encoder classifier on a Source\\tTarget TSV file");
+  c->add_option("--data", o->data, "Training examples (train.tsv)")->required();
+  c->add_option("--val-data", o->val_data, "Validation examples (default: the last 10% of --data)");
+  c->add_option("--out", o->out, "Checkpoint directory")->required();
+  c->add_option("--n-classes", o->n_classes, "Classes")->capture_default_str();
+  c->add_option("--max-len", o->max_len, "Longest input in tokens (longer ones are cut, as LRA does)")->capture_default_str();
+  c->add_option("--n-layer", o->n_layer, "Encoder blocks L")->capture_default_str();
+  c->add_option("--n-head", o->n_head, "Heads H")->capture_default_str();
+  c->add_option("--n-embd", o->n_embd, "Width C")->capture_default_str();
+  c->add_option("--dropout", o->dropout, "Dropout")->capture_default_str();
+  c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
+  c->add_option("--attention", o->attention, "dense, flash, sliding:W, sparse or linear")->capture_default_str();
+  c->add_option("--pooling", o->pooling, "mean or cls")->capture_default_str();
+  c->add_option("--norm", o->norm, "post (as the tutorials) or pre")->capture_default_str();
+  c->add_option("--pos", o->pos, "learned or sinusoidal positions")->capture_default_str();
+  add_optim_flags(c, o->optim);
+  c->callback([o] {
+    models::EncoderTrainResult r = models::train_encoder(*o);
+    fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val accuracy {} (majority class {:.4f}), "
+               "{:.1f} examples/s (median){}\n",
+               r.steps, r.num_parameters, r.train_loss,
+               r.val_accuracy ? fmt::format("{:.4f}", *r.val_accuracy) : "-", r.majority_accuracy, r.examples_per_s,
+               r.interrupted ? " (interrupted)" : "");
+    fmt::print("checkpoint: {}\n", o->out);
+    if (r.interrupted) throw CLI::RuntimeError(130);
+  });
+}
+
+void add_eval(CLI::App& encoder) {
+  struct Args {
+    std::string checkpoint, data;
+    int64_t batch_size = 64;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* c = encoder.add_subcommand("eval", "Accuracy of a checkpoint on a TSV file");
+  c->add_option("--checkpoint", a->checkpoint, "Checkpoint directory")->required();
+  c->add_option("--data", a->data, "Examples (test.tsv)")->required();
+  c->add_option("--batch-size", a->batch_size, "Examples per forward pass")->capture_default_str();
+  c->callback([a] { fmt::print("accuracy {:.6f}\n", models::evaluate_encoder(a->checkpoint, a->data, a->batch_size)); });
+}
+
+}  // namespace
+
+void add_encoder_command(CLI::App& app) {
+  CLI::App* encoder = app.add_subcommand("encoder", "Encoder classifiers: train, eval");
+  encoder->require_subcommand(1);
+  add_train(*encoder);
+  add_eval(*encoder);
+}
+
+}  // namespace tg::cli

@@ -1,0 +1,26 @@
+#include "tools/cli/train_flags.h"
+
+namespace tg::cli {
+
+void add_optim_flags(CLI::App* c, models::OptimOptions& o) {
+  c->add_option("--batch-size", o.batch_size, "Sequences per step B")->capture_default_str();
+  c->add_option("--optimizer", o.optimizer, "adamw or sgd (momentum 0.9)")->capture_default_str();
+  c->add_option("--lr", o.lr, "Peak learning rate")->capture_default_str();
+  c->add_option("--min-lr", o.min_lr, "Final learning rate of the cosine decay")->capture_default_str();
+  c->add_option("--warmup-iters", o.warmup_iters, "Linear warmup steps")->capture_default_str();
+  c->add_option("--lr-schedule", o.lr_schedule, "cosine or constant")->capture_default_str();
+  c->add_option("--lr-decay-iters", o.lr_decay_iters, "Step where the cosine reaches --min-lr (0 = --max-iters)")
+      ->capture_default_str();
+  c->add_option("--beta1", o.beta1, "AdamW beta1")->capture_default_str();
+  c->add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
+  c->add_option("--weight-decay", o.weight_decay, "Weight decay (on 2-D weights only)")->capture_default_str();
+  c->add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+  c->add_option("--max-iters", o.max_iters, "Training steps")->capture_default_str();
+  c->add_option("--eval-interval", o.eval_interval, "Steps between evaluations (0 = never)")->capture_default_str();
+  c->add_option("--eval-iters", o.eval_iters, "Validation batches per evaluation")->capture_default_str();
+  c->add_option("--seed", o.seed, "Seed of initialisation, batches and dropout")->capture_default_str();
+  c->add_option("--threads", o.threads, "Threads for TBB and OpenBLAS (0 = all cores)")->capture_default_str();
+  c->add_option("--log", o.log, "CSV log: step,loss,lr,tokens_per_s,val_loss");
+}
+
+}  // namespace tg::cli
