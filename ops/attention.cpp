@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <vector>
 
 #include "autograd/error.h"
 #include "ops/attention/problem.h"
@@ -113,6 +114,35 @@ AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* s
   if (text == "dense") return AttentionVariant::dense;
   if (text == "flash") return AttentionVariant::flash;
   if (text == "sparse") return AttentionVariant::sparse;
+  if (text.starts_with("sparse:")) {
+    // sparse:BLOCK or sparse:BLOCK:WINDOW:GLOBAL:RANDOM (BigBird's layout, see SparseLayout).
+    std::vector<int64_t> v;
+    std::string rest(text.substr(7));
+    size_t start = 0;
+    while (start <= rest.size()) {
+      size_t end = std::min(rest.find(':', start), rest.size());
+      std::string part = rest.substr(start, end - start);
+      char* stop = nullptr;
+      long long x = std::strtoll(part.c_str(), &stop, 10);
+      TG_CHECK(!part.empty() && stop && *stop == '\0' && x >= 0,
+               "attention variant '{}': expected sparse:BLOCK or sparse:BLOCK:WINDOW:GLOBAL:RANDOM with "
+               "non-negative integers",
+               text);
+      v.push_back(x);
+      start = end + 1;
+    }
+    TG_CHECK(v.size() == 1 || v.size() == 4,
+             "attention variant '{}': expected sparse:BLOCK or sparse:BLOCK:WINDOW:GLOBAL:RANDOM", text);
+    if (spec) {
+      spec->sparse.block_size = v[0];
+      if (v.size() == 4) {
+        spec->sparse.window_blocks = v[1];
+        spec->sparse.global_blocks = v[2];
+        spec->sparse.random_blocks = v[3];
+      }
+    }
+    return AttentionVariant::sparse;
+  }
   if (text == "linear") return AttentionVariant::linear;
   if (text.starts_with("sliding:")) {
     std::string w(text.substr(8));
@@ -123,7 +153,7 @@ AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* s
     if (spec) spec->window = window;
     return AttentionVariant::sliding_window;
   }
-  fail("unknown attention variant '{}' (expected dense, flash, sliding:W, sparse or linear)", text);
+  fail("unknown attention variant '{}' (expected dense, flash, sliding:W, sparse[:B[:W:G:R]] or linear)", text);
 }
 
 std::string attention_variant_name(AttentionVariant variant) {

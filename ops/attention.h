@@ -75,8 +75,9 @@ struct AttentionSpec {
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec = {},
                  Tensor* weights = nullptr);
 
-/// "dense", "flash", "sliding:W" (sets window), "sparse", "linear" -> the variant; tg::Error
-/// naming the text otherwise.
+/// "dense", "flash", "sliding:W" (sets window), "sparse", "sparse:B" or "sparse:B:W:G:R" (sets
+/// the layout's block size, window, global and random blocks), "linear" -> the variant;
+/// tg::Error naming the text otherwise.
 AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* spec = nullptr);
 std::string attention_variant_name(AttentionVariant variant);
 
