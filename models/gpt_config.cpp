@@ -53,9 +53,6 @@ GPTAttention GPTAttention::parse(std::string_view text) {
 
 std::string GPTAttention::name() const {
   if (variant == AttentionVariant::sliding_window) return "sliding:" + std::to_string(window);
-  if (variant == AttentionVariant::sparse)
-    return fmt::format("sparse:{}:{}:{}:{}", sparse.block_size, sparse.window_blocks, sparse.global_blocks,
-                       sparse.random_blocks);
   return attention_variant_name(variant);
 }
 
