@@ -6,7 +6,7 @@
 #include <cctype>
 
 #include "autograd/error.h"
-#include "models/atomic_file.h"
+#include "nn/file_io.h"
 
 namespace tg::models {
 namespace {
@@ -97,11 +97,11 @@ CharTokenizer CharTokenizer::from_json(const std::string& text, const std::strin
 
 void CharTokenizer::save(const std::string& path) const {
   TG_CHECK(!bytes_.empty(), "CharTokenizer: cannot save an empty tokenizer to {}", path);
-  write_file_atomic(path, to_json(), "CharTokenizer");
+  write_file_atomically(path, to_json());
 }
 
 CharTokenizer CharTokenizer::load(const std::string& path) {
-  return from_json(read_file(path, "CharTokenizer"), path);
+  return from_json(read_file_bytes(path), path);
 }
 
 }  // namespace tg::models

@@ -118,9 +118,9 @@ EncoderConfig EncoderConfig::from_json(const std::string& text, const std::strin
 
 void EncoderConfig::save(const std::string& path) const {
   validate();
-  data::write_file_atomically(path, to_json());
+  write_file_atomically(path, to_json());
 }
 
-EncoderConfig EncoderConfig::load(const std::string& path) { return from_json(data::read_file_bytes(path), path); }
+EncoderConfig EncoderConfig::load(const std::string& path) { return from_json(read_file_bytes(path), path); }
 
 }  // namespace tg::models

@@ -10,7 +10,7 @@
 
 #include "autograd/error.h"
 #include "autograd/tape.h"
-#include "models/atomic_file.h"
+#include "nn/file_io.h"
 #include "nn/safetensors.h"
 
 namespace tg::models {
@@ -42,7 +42,7 @@ void save_checkpoint(const std::string& dir, const GPT& model, const CharTokeniz
   make_dir(dir, "save_checkpoint");
   // {"format": "pt"}: what Hugging Face's loader expects in the safetensors metadata.
   nn::save_safetensors(in_dir(dir, kModelFile), model.state_dict(), {{"format", "pt"}});
-  write_file_atomic(in_dir(dir, kConfigFile), model.config.to_json(), "save_checkpoint");
+  write_file_atomically(in_dir(dir, kConfigFile), model.config.to_json());
   if (tokenizer) tokenizer->save(in_dir(dir, kTokenizerFile));
   if (state) save_training_state(dir, state->tensors, state->json);
 }
@@ -51,7 +51,7 @@ GPTConfig load_gpt_config(const std::string& dir) {
   const std::string path = in_dir(dir, kConfigFile);
   TG_CHECK(fs::is_regular_file(path), "load_gpt: {} has no {} (not a GPT checkpoint directory?)", dir,
            kConfigFile);
-  return GPTConfig::from_json(read_file(path, "load_gpt"), path);
+  return GPTConfig::from_json(read_file_bytes(path), path);
 }
 
 void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::string& source) {
@@ -132,7 +132,7 @@ void save_training_state(const std::string& dir, const nn::StateDict& tensors, c
            json.substr(0, 200));
   make_dir(dir, "save_training_state");
   nn::save_safetensors(in_dir(dir, kTrainingTensorsFile), tensors);
-  write_file_atomic(in_dir(dir, kTrainingJsonFile), j.dump(2) + "\n", "save_training_state");
+  write_file_atomically(in_dir(dir, kTrainingJsonFile), j.dump(2) + "\n");
 }
 
 bool has_training_state(const std::string& dir) {
@@ -145,7 +145,7 @@ TrainingState load_training_state(const std::string& dir) {
     TG_CHECK(fs::is_regular_file(p), "load_training_state: {} is missing (no training state to resume from)", p);
   TrainingState s;
   s.tensors = nn::load_safetensors(tensors_path);
-  s.json = read_file(json_path, "load_training_state");
+  s.json = read_file_bytes(json_path);
   nlohmann::json j = nlohmann::json::parse(s.json, nullptr, /*allow_exceptions=*/false);
   TG_CHECK(!j.is_discarded() && j.is_object(), "load_training_state: {} is not a JSON object", json_path);
   return s;

@@ -21,7 +21,7 @@ bool is_bin(const std::string& path) { return path.ends_with(".bin"); }
 std::vector<uint16_t> load_tokens(const std::string& path, const CharTokenizer* tokenizer) {
   if (is_bin(path)) return data::read_tokens(path);
   TG_CHECK(tokenizer, "{}: a text file needs a character tokenizer (the checkpoint has none)", path);
-  std::string text = data::read_file_bytes(path);
+  std::string text = read_file_bytes(path);
   std::vector<uint16_t> out;
   out.reserve(text.size());
   for (int64_t id : tokenizer->encode(text)) out.push_back(static_cast<uint16_t>(id));
@@ -37,8 +37,8 @@ struct Corpus {
 Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokenizer) {
   Corpus c;
   if (!is_bin(o.data) && !tokenizer) {
-    std::string text = data::read_file_bytes(o.data);
-    if (!o.val_data.empty() && !is_bin(o.val_data)) text += data::read_file_bytes(o.val_data);
+    std::string text = read_file_bytes(o.data);
+    if (!o.val_data.empty() && !is_bin(o.val_data)) text += read_file_bytes(o.val_data);
     tokenizer = CharTokenizer::from_text(text);
   }
   c.tokenizer = tokenizer;

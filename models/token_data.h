@@ -2,7 +2,7 @@
 // Token files in nanoGPT's format (train.bin / val.bin: little-endian uint16 ids, nothing else)
 // and the batches a language model trains on: random contiguous windows (nanoGPT's get_batch)
 // and, for evaluation, consecutive non-overlapping windows covering the file.
-// Also the small file and random helpers the data loaders share.
+// Also the random helpers the data loaders share.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -11,16 +11,11 @@
 
 #include "autograd/random.h"
 #include "autograd/tensor.h"
+#include "nn/file_io.h"
 
 namespace tg::data {
 
-// --- files -----------------------------------------------------------------------------------
-/// The whole file as bytes; tg::Error naming `path` when it cannot be opened or read.
-std::string read_file_bytes(const std::string& path);
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place, so a reader
-/// never sees a half-written file and a failed write leaves the old file intact.
-void write_file_atomically(const std::string& path, std::string_view bytes);
-
+// --- token files ----------------------------------------------------------------------------
 /// Reads a nanoGPT token file. tg::Error naming the file when it is missing or its byte count
 /// is odd (not a whole number of uint16 ids).
 std::vector<uint16_t> read_tokens(const std::string& path);

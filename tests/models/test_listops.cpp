@@ -152,7 +152,7 @@ TEST(ListOps, TsvRoundTripAndLayout) {
   TempDir dir("listops_tsv");
   auto ex = data::generate_listops(40, 4, 40, 4, 4, 3);
   data::write_listops_tsv(dir.file("a.tsv"), ex);
-  std::string text = data::read_file_bytes(dir.file("a.tsv"));
+  std::string text = read_file_bytes(dir.file("a.tsv"));
   EXPECT_EQ(text.substr(0, 14), "Source\tTarget\n");
   EXPECT_EQ(text.substr(14, ex[0].source.size() + 3), ex[0].source + "\t" + std::to_string(ex[0].target) + "\n");
   auto back = data::read_listops_tsv(dir.file("a.tsv"));

@@ -41,7 +41,7 @@ TEST(TokenData, RoundTripIsLittleEndianUint16) {
   std::vector<uint16_t> ids = {0, 1, 255, 256, 0x1234, 65535};
   data::write_tokens(dir.file("a.bin"), ids);
   EXPECT_EQ(data::read_tokens(dir.file("a.bin")), ids);
-  std::string bytes = data::read_file_bytes(dir.file("a.bin"));
+  std::string bytes = read_file_bytes(dir.file("a.bin"));
   ASSERT_EQ(bytes.size(), 12u);
   EXPECT_EQ(static_cast<unsigned char>(bytes[8]), 0x34);  // low byte first
   EXPECT_EQ(static_cast<unsigned char>(bytes[9]), 0x12);
@@ -72,11 +72,11 @@ TEST(TokenData, MalformedFilesNameTheFile) {
 
 TEST(TokenData, AtomicWriteReplacesAndLeavesNoTemporary) {
   TempDir dir("atomic");
-  data::write_file_atomically(dir.file("f.txt"), "first version, longer");
-  data::write_file_atomically(dir.file("f.txt"), "second");
-  EXPECT_EQ(data::read_file_bytes(dir.file("f.txt")), "second");
+  write_file_atomically(dir.file("f.txt"), "first version, longer");
+  write_file_atomically(dir.file("f.txt"), "second");
+  EXPECT_EQ(read_file_bytes(dir.file("f.txt")), "second");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 1);
-  EXPECT_TG_ERROR(data::write_file_atomically(dir.file("no/such/dir/f.txt"), "x"), "cannot write");
+  EXPECT_TG_ERROR(write_file_atomically(dir.file("no/such/dir/f.txt"), "x"), "cannot write");
 }
 
 TEST(TokenData, SampleBatchShapesShiftAndRange) {

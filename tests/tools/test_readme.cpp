@@ -46,7 +46,7 @@ TEST(Readme, TrainingStepExampleLearns) {
 
 TEST(Readme, GPTTrainingProgramLearns) {
   // The README's program on the shipped corpus, 60 steps instead of 2000.
-  std::string text = data::read_file_bytes(std::string(TAPEGRAD_SOURCE_DIR) + "/data/tinyshakespeare.txt");
+  std::string text = read_file_bytes(std::string(TAPEGRAD_SOURCE_DIR) + "/data/tinyshakespeare.txt");
   models::CharTokenizer tok = models::CharTokenizer::from_text(text);
   std::vector<uint16_t> ids;
   for (int64_t id : tok.encode(text)) ids.push_back(uint16_t(id));

@@ -8,6 +8,7 @@
 #include "autograd/autograd.h"
 #include "ops/attention.h"
 #include "tools/bench/attention_sweep.h"
+#include "nn/file_io.h"
 #include "tools/cli/commands.h"
 #include "tools/plot/svg_plot.h"
 
@@ -93,13 +94,13 @@ int run_bench_attention(const BenchAttentionArgs& a) {
                  cell.note);
   }
   if (!a.csv.empty()) {
-    plot::write_file_atomically(a.csv, bench::attention_csv(c, cells));
+    write_file_atomically(a.csv, bench::attention_csv(c, cells));
     fmt::print("wrote {}\n", a.csv);
   }
   if (!a.plot_file.empty()) {
     TG_CHECK(a.plot_file.ends_with(".svg"), "--plot: the picture is written as SVG; give a .svg file name, got {}",
              a.plot_file);
-    plot::write_file_atomically(a.plot_file, bench::attention_svg(c, cells));
+    write_file_atomically(a.plot_file, bench::attention_svg(c, cells));
     fmt::print("wrote {}\n", a.plot_file);
   }
   return failed ? 1 : 0;

@@ -8,6 +8,7 @@
 #include "models/generate.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_train.h"
+#include "nn/file_io.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/train_flags.h"
 #include "tools/plot/heatmap.h"
@@ -132,7 +133,7 @@ void add_attention(CLI::App& gpt) {
       }
     std::vector<std::string> labels;
     for (int64_t id : ids) labels.push_back(tok->decode({id}));
-    plot::write_file_atomically(a->out, plot::render_heatmaps(maps, H, labels, labels,
+    write_file_atomically(a->out, plot::render_heatmaps(maps, H, labels, labels,
                                                               fmt::format("attention of {} (rows: queries, columns: keys)", a->checkpoint)));
     fmt::print("wrote {} ({} layers × {} heads, {} tokens)\n", a->out, weights.size(), H, T);
   });

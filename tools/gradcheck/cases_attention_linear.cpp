@@ -7,13 +7,7 @@
 namespace tg {
 namespace {
 
-Tensor uniform(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = 3 * p[i] - 1.5;
-  return t;
-}
+Tensor uniform(const Shape& shape, uint64_t seed) { return catalogue::uniform(shape, seed, -1.5, 1.5); }
 
 std::vector<catalogue::OpCase> attention_linear_cases() {
   struct Case {

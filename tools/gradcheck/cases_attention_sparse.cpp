@@ -7,13 +7,7 @@
 namespace tg {
 namespace {
 
-Tensor uniform(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = 2 * p[i] - 1;
-  return t;
-}
+using catalogue::uniform;
 
 std::vector<catalogue::OpCase> attention_sparse_cases() {
   struct Case {

@@ -15,13 +15,7 @@ namespace tg::catalogue {
 namespace {
 
 // Uniform in [lo, hi), f64, from a fixed seed.
-Tensor uniform(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
-  return t;
-}
+using catalogue::uniform;
 
 // Uniform in [-1.5, 1.5) with every value at least 0.05 from each kink, so the finite
 // differences (step 1e-6) never straddle one.

@@ -9,13 +9,7 @@ namespace tg::catalogue {
 namespace {
 
 // Uniform in [-1, 1), f64, from a fixed seed.
-Tensor input(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = 2 * p[i] - 1;
-  return t;
-}
+Tensor input(const Shape& shape, uint64_t seed) { return catalogue::uniform(shape, seed, -1, 1); }
 
 OpCase mm(const Shape& a, const Shape& b, uint64_t seed) {
   return {"matmul",

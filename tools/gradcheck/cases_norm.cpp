@@ -6,13 +6,7 @@
 namespace tg {
 namespace {
 
-Tensor uniform(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
-  return t;
-}
+using catalogue::uniform;
 
 std::vector<catalogue::OpCase> norm_cases() {
   std::vector<catalogue::OpCase> cases;

@@ -9,13 +9,7 @@
 namespace tg {
 namespace {
 
-Tensor uniform(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = 2 * p[i] - 1;
-  return t;
-}
+using catalogue::uniform;
 
 // A permutation of n evenly spaced values in [-1, 1) (n not a multiple of 37).
 Tensor distinct(const Shape& shape, int64_t seed) {

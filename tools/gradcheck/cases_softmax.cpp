@@ -5,13 +5,7 @@
 namespace tg {
 namespace {
 
-Tensor uniform(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::f64);
-  double* p = t.data<double>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = 4 * p[i] - 2;
-  return t;
-}
+Tensor uniform(const Shape& shape, uint64_t seed) { return catalogue::uniform(shape, seed, -2, 2); }
 
 std::vector<catalogue::OpCase> softmax_cases() {
   std::vector<catalogue::OpCase> cases;

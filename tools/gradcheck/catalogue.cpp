@@ -24,4 +24,12 @@ std::vector<OpCase> all_cases() {
   return all;
 }
 
+Tensor uniform(const Shape& shape, uint64_t seed, double lo, double hi) {
+  Generator gen(seed);
+  Tensor t = rand(shape, gen, DType::f64);
+  double* p = t.data<double>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
+  return t;
+}
+
 }  // namespace tg::catalogue

@@ -26,4 +26,7 @@ bool register_family(const char* family, CaseList cases);
 /// Every case of every registered family, families in name order.
 std::vector<OpCase> all_cases();
 
+/// An f64 input uniform in [lo, hi), drawn from Generator(seed).
+Tensor uniform(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0);
+
 }  // namespace tg::catalogue

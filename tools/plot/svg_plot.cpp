@@ -143,18 +143,4 @@ std::string render_svg(const std::vector<Panel>& panels) {
   return svg;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  std::filesystem::path tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    TG_CHECK(out.good(), "cannot open {} for writing", tmp.string());
-    out << text;
-    out.flush();
-    TG_CHECK(out.good(), "writing {} failed", tmp.string());
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  TG_CHECK(!ec, "cannot rename {} to {}: {}", tmp.string(), path, ec.message());
-}
-
 }  // namespace tg::plot

@@ -21,7 +21,4 @@ struct Panel {
 /// The panels side by side, with a shared legend (series matched by name, one colour each).
 std::string render_svg(const std::vector<Panel>& panels);
 
-/// Writes text to `path` through a temporary file renamed into place; throws tg::Error.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace tg::plot
