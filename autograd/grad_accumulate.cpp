@@ -8,15 +8,18 @@ namespace {
 
 bool exclusive(const Tensor& t) { return t.impl_ptr().use_count() == 1 && t.storage_use_count() == 1; }
 
-// g may be adopted as a node's accumulated gradient when, besides `g` itself, at most the
-// gradient rule's own local handle sees it: rules never touch a gradient after passing it on,
-// and a node's buffer is only added to in place once nothing else holds it (exclusive()).
-bool adoptable(const Tensor& g, bool in_place) {
-  return g.storage_use_count() == 1 && g.impl_ptr().use_count() <= (in_place ? 1 : 2);
-}
-
 // A plain tensor (no grad_fn, no requires_grad) over t's data.
 Tensor plain(const Tensor& t) { return t.view_of(t.shape()); }
+
+// g may become an accumulated gradient without a copy when nothing can write to it later:
+// - a node's gradient (in_place false) is only ever added to in place once nothing else holds
+//   its buffer (exclusive()), and gradient rules never write to the gradient they receive, so
+//   any g may be adopted, even one that shares the caller's or the user's buffer;
+// - a leaf's gradient is added to in place and handed to the user (zero_grad, clipping), so it
+//   adopts g only when no one else can see g's buffer.
+bool adoptable(const Tensor& g, bool in_place) {
+  return !in_place || (g.storage_use_count() == 1 && g.impl_ptr().use_count() == 1);
+}
 
 }  // namespace
 
