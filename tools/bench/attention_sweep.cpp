@@ -8,6 +8,7 @@
 
 #include "tapegrad.h"
 #include "ops/attention.h"
+#include "ops/attention_reference.h"
 #include "tools/plot/svg_plot.h"
 
 namespace tg::bench {
@@ -48,21 +49,6 @@ void run_once(const Inputs& in, const AttentionSpec& spec, bool backward_too) {
   for (const Tensor* t : {&in.q, &in.k, &in.v}) const_cast<Tensor*>(t)->set_grad(Tensor());
 }
 
-// b8 [T, T]: which key each query sees under `spec`'s pattern (its own mask for dense).
-Tensor visibility(const AttentionSpec& spec, int64_t T) {
-  if (spec.variant == AttentionVariant::sparse) return sparse_layout_mask(spec.sparse, T, T, spec.causal);
-  Tensor m = empty({T, T}, DType::b8);
-  bool* p = m.data<bool>();
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t s = 0; s < T; ++s) {
-      bool vis = !spec.causal || s <= t;
-      if (spec.variant == AttentionVariant::sliding_window)
-        vis = vis && (spec.causal ? t - s < spec.window : std::abs(t - s) <= spec.window);
-      p[t * T + s] = vis;
-    }
-  return m;
-}
-
 int64_t visible_pairs(const Tensor& vis) {
   int64_t n = 0;
   const bool* p = vis.data<bool>();
@@ -70,37 +56,11 @@ int64_t visible_pairs(const Tensor& vis) {
   return n;
 }
 
-// Linear attention written quadratically with plain ops: A = φ(Q)φ(K)ᵀ (masked), A V / rowsum(A).
-Tensor linear_reference(const Inputs& in, bool causal) {
-  auto phi = [](const Tensor& x) { return relu(x) + exp(clamp(x, std::nullopt, 0.0)); };
-  Tensor q = permute(phi(in.q.detach()), {0, 2, 1, 3}), k = permute(phi(in.k.detach()), {0, 2, 1, 3});
-  Tensor v = permute(in.v.detach(), {0, 2, 1, 3});
-  Tensor a = matmul(q, transpose(k, -1, -2));  // [B, H, T, S]
-  if (causal) {
-    int64_t T = a.size(-1);
-    Tensor upper = empty({T, T}, DType::b8);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t s = 0; s < T; ++s) upper.data<bool>()[t * T + s] = s > t;
-    a = masked_fill(a, upper, 0.0);
-  }
-  return permute(matmul(a, v) / sum(a, {-1}, true), {0, 2, 1, 3});
-}
-
-// Relative error of `variant` against dense with the same visibility pattern.
-double check_against_dense(const Inputs& in, const AttentionSpec& spec, const Tensor& vis) {
+// Relative error of `variant` against the same computation done the plain way.
+double check_against_dense(const Inputs& in, const AttentionSpec& spec) {
   NoGradGuard no_grad;
-  Tensor out = attention(in.q, in.k, in.v, spec);
-  Tensor ref;
-  if (spec.variant == AttentionVariant::linear) {
-    ref = linear_reference(in, spec.causal);
-  } else {
-    AttentionSpec dense;
-    dense.causal = spec.causal;
-    if (spec.variant == AttentionVariant::sliding_window || spec.variant == AttentionVariant::sparse)
-      dense.attn_mask = vis;
-    ref = attention(in.q, in.k, in.v, dense);
-  }
-  std::vector<double> a = out.to_vector(), b = ref.to_vector();
+  std::vector<double> a = attention(in.q, in.k, in.v, spec).to_vector();
+  std::vector<double> b = attention_reference(in.q, in.k, in.v, spec).to_vector();
   double err = 0, mag = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     err = std::max(err, std::fabs(a[i] - b[i]));
@@ -140,9 +100,9 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
         continue;
       }
       Inputs in = make_inputs(c, T, bwd);
-      Tensor vis = visibility(spec, T);
+      Tensor vis = attention_pattern(spec, T, T);
       if (c.check && estimate_bytes(c, variant, T, true) <= c.max_memory) {
-        cell.check_error = check_against_dense(in, spec, vis);
+        cell.check_error = check_against_dense(in, spec);
         if (!(cell.check_error <= 1e-4)) {
           cell.ok = false;
           cell.note = fmt::format("CHECK FAILED: relative error {:.2e} against dense", cell.check_error);

@@ -1,5 +1,6 @@
-// The variant names the commands accept.
+// The variant names the commands accept, and the plain-way reference of each variant.
 #include "ops/attention.h"
+#include "ops/attention_reference.h"
 #include "test_util.h"
 
 namespace tg {
@@ -26,6 +27,36 @@ TEST(AttentionParse, NamesAndParameters) {
   EXPECT_TG_ERROR(parse_attention_variant("sliding:-3"), "must be a positive integer");
   EXPECT_TG_ERROR(parse_attention_variant("sparse:8:3"), "expected sparse:BLOCK or sparse:BLOCK:WINDOW:GLOBAL:RANDOM");
   EXPECT_TG_ERROR(parse_attention_variant("sparse:x"), "non-negative integers");
+}
+
+}  // namespace
+}  // namespace tg
+
+namespace tg {
+namespace {
+
+// attention_reference is what the bench checks each variant against: it must agree with every
+// variant, causal or not, with key padding.
+TEST(AttentionReference, AgreesWithEveryVariant) {
+  Tensor q = testing::uniform({2, 12, 2, 4}, 1), k = testing::uniform({2, 12, 2, 4}, 2);
+  Tensor v = testing::uniform({2, 12, 2, 3}, 3);
+  for (const char* name : {"dense", "flash", "sliding:3", "sparse:2:3:1:1", "linear"})
+    for (bool causal : {false, true}) {
+      SCOPED_TRACE(fmt::format("{} causal={}", name, causal));
+      AttentionSpec spec;
+      spec.variant = parse_attention_variant(name, &spec);
+      spec.causal = causal;
+      spec.key_lengths = {12, 9};
+      Tensor ref = attention_reference(q, k, v, spec);
+      EXPECT_LT(testing::max_abs_diff(attention(q, k, v, spec), ref), 1e-12);
+    }
+  AttentionSpec band;
+  band.variant = AttentionVariant::sliding_window;
+  band.window = 2;
+  band.causal = true;
+  // Query 3 sees keys 2 and 3 only.
+  EXPECT_EQ(attention_pattern(band, 4, 4).to_vector(),
+            std::vector<double>({1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1}));
 }
 
 }  // namespace

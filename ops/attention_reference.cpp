@@ -1,0 +1,69 @@
+#include "ops/attention_reference.h"
+
+#include <cstdlib>
+
+#include "autograd/error.h"
+#include "ops/binary.h"
+#include "ops/matmul.h"
+#include "ops/reduce.h"
+#include "ops/select.h"
+#include "ops/shape_ops.h"
+#include "ops/unary.h"
+
+namespace tg {
+
+Tensor attention_pattern(const AttentionSpec& spec, int64_t T, int64_t S) {
+  if (spec.variant == AttentionVariant::sparse) {
+    Tensor m = sparse_layout_mask(spec.sparse, T, S, spec.causal);
+    if (!spec.causal) return m;
+    bool* p = m.data<bool>();
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t s = t + 1; s < S; ++s) p[t * S + s] = false;
+    return m;
+  }
+  Tensor m = empty({T, S}, DType::b8);
+  bool* p = m.data<bool>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t s = 0; s < S; ++s) {
+      bool visible = !spec.causal || s <= t;
+      if (spec.variant == AttentionVariant::sliding_window)
+        visible = visible && (spec.causal ? t - s < spec.window : std::abs(t - s) <= spec.window);
+      p[t * S + s] = visible;
+    }
+  return m;
+}
+
+Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec) {
+  TG_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention_reference: q, k, v must be [B, T, H, D]");
+  TG_CHECK(spec.dropout_p == 0.0, "attention_reference: dropout is not part of the reference");
+  int64_t T = q.size(1), S = k.size(1);
+  Tensor pattern = attention_pattern(spec, T, S);
+  if (spec.variant != AttentionVariant::linear) {
+    AttentionSpec dense = spec;
+    dense.variant = AttentionVariant::dense;
+    dense.causal = false;  // in the pattern
+    dense.attn_mask = pattern;
+    return attention(q, k, v, dense);
+  }
+  TG_CHECK(spec.feature_map == "elu", "attention_reference: linear's reference covers the elu feature map only");
+  auto phi = [](const Tensor& x) { return relu(x) + exp(clamp(x, std::nullopt, 0.0)); };  // elu(x) + 1
+  Tensor qf = permute(phi(q), {0, 2, 1, 3}), kf = permute(phi(k), {0, 2, 1, 3});  // [B, H, T|S, D]
+  Tensor a = matmul(qf, transpose(kf, -1, -2));                                      // [B, H, T, S]
+  Tensor hidden = empty({1, 1, T, S}, DType::b8);  // the pattern's complement
+  for (int64_t i = 0; i < T * S; ++i) hidden.data<bool>()[i] = !pattern.data<bool>()[i];
+  if (spec.key_padding_mask.defined() || !spec.key_lengths.empty()) {
+    Tensor pad = empty({q.size(0), S}, DType::b8);
+    for (int64_t b = 0; b < q.size(0); ++b)
+      for (int64_t s = 0; s < S; ++s)
+        pad.data<bool>()[b * S + s] = spec.key_padding_mask.defined() ? spec.key_padding_mask.at({b, s}) != 0
+                                                                       : s >= spec.key_lengths[size_t(b)];
+    a = masked_fill(a, reshape(pad, {q.size(0), 1, 1, S}), 0.0);
+  }
+  a = masked_fill(a, hidden, 0.0);
+  // A row that sees no key has a zero numerator: the clamp makes it 0, not 0/0.
+  Tensor den = clamp(sum(a, {-1}, true), 1e-30, std::nullopt);
+  Tensor out = matmul(a, permute(v, {0, 2, 1, 3})) / den;
+  return permute(out, {0, 2, 1, 3});
+}
+
+}  // namespace tg
