@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "ops/kernels/fast_math.h"
+
 namespace tg::kernels {
 
 inline constexpr int kRowLanes = 16;
@@ -40,33 +42,5 @@ inline T row_max(const T* x, int64_t n) {
   for (int l = 1; l < kRowLanes; ++l) m = acc[l] > m ? acc[l] : m;
   return m;
 }
-
-/// exp for float in plain arithmetic, so loops calling it vectorise (std::exp does not without
-/// -ffast-math): exp(x) = 2^k exp(r), k = round(x / ln 2), |r| <= ln(2)/2, exp(r) by its Taylor
-/// series to r^7 (truncation < 1e-8). Within 2 ulp of std::exp; 0 below -87 (where std::exp
-/// gives denormals), inf above 88, NaN for NaN.
-inline float fast_exp(float x) {
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;  // ln 2 = hi + lo, k * hi exact
-  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: t = y + kShift rounds y to an integer
-  float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float t = xc * kLog2e + kShift;
-  float k = t - kShift;
-  int32_t ki = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kShift);  // k as an integer
-  float r = (xc - k * kLn2Hi) - k * kLn2Lo;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  float y = p * std::bit_cast<float>((ki + 127) << 23);  // p * 2^k
-  return x < -87.0f ? 0.0f : (x > 88.0f ? std::numeric_limits<float>::infinity() : y);
-}
-
-/// double keeps std::exp: f64 serves gradient checks, where accuracy matters more than speed.
-inline double fast_exp(double x) { return std::exp(x); }
 
 }  // namespace tg::kernels

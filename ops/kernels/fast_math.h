@@ -1,0 +1,56 @@
+#pragma once
+// exp and erf for float in plain arithmetic, so the loops that call them vectorise (glibc's expf
+// and erff do not without -ffast-math). Used by the elementwise, softmax, cross-entropy and
+// attention kernels; their accuracy is tested in tests/ops/test_unary.cpp.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+namespace tg::kernels {
+
+/// e^x for float without a library call, so loops over it vectorise (glibc's expf does not):
+// Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, Taylor polynomial of degree 7 for e^r
+// (truncation error < 6e-9), scaled by 2^n in two halves so results near overflow and in the
+// subnormal range come out right. Within 1 ulp over the range (tests/ops/test_unary.cpp);
+// inf -> inf, -inf -> 0, NaN -> NaN.
+inline float fast_exp(float x) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  float xc = std::min(std::max(x, -104.0f), 88.8f);  // keeps NaN
+  float t = xc * 1.44269504088896341f + kMagic;
+  float n = t - kMagic;
+  float r = xc - n * 0.693359375f;   // ln2 in two parts: n * hi is exact
+  r = r - n * -2.12194440e-4f;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t ni = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kMagic);  // n, in [-150, 128]
+  int32_t half = ni >> 1;
+  float s1 = std::bit_cast<float>((half + 127) << 23);
+  float s2 = std::bit_cast<float>((ni - half + 127) << 23);
+  return p * s1 * s2;
+}
+
+/// erf for float, vectorisable: Abramowitz & Stegun formula 7.1.26, absolute error below 1.5e-7
+// (about 1 ulp of GELU's output for x > 0). Odd; NaN -> NaN.
+inline float fast_erf(float z) {
+  float a = std::fabs(z);
+  float t = 1.0f / (1.0f + 0.3275911f * a);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  float y = 1.0f - p * t * fast_exp(-a * a);
+  return std::copysign(y, z);
+}
+
+/// double keeps std::exp: f64 serves gradient checks, where accuracy matters more than speed.
+inline double fast_exp(double x) { return std::exp(x); }
+
+}  // namespace tg::kernels
