@@ -1,0 +1,51 @@
+// The attention bench end to end at toy sizes: every cell checked and timed, the CSV and the
+// picture written as documented.
+#include "test_util.h"
+#include "tools/bench/attention_sweep.h"
+
+namespace tg {
+namespace {
+
+TEST(AttentionBench, SweepsChecksAndWrites) {
+  bench::AttentionBenchConfig c;
+  c.variants = {"dense", "flash", "sliding:8", "sparse:8:1:1:1", "linear"};
+  c.seq_lens = {32, 64};
+  c.heads = 2, c.head_dim = 8, c.reps = 1, c.causal = true;
+  std::vector<std::string> progress;
+  auto cells = bench::run_attention_bench(c, [&](const std::string& line) { progress.push_back(line); });
+  ASSERT_EQ(cells.size(), 10u);
+  EXPECT_EQ(progress.size(), 10u);
+  for (const auto& cell : cells) {
+    SCOPED_TRACE(cell.variant + " " + std::to_string(cell.seq_len));
+    EXPECT_TRUE(cell.ok) << cell.note;
+    EXPECT_GE(cell.check_error, 0.0);
+    EXPECT_LT(cell.check_error, 1e-5);
+    EXPECT_GT(cell.time_ms, 0.0);
+    EXPECT_GT(cell.peak_bytes, 0);
+  }
+  std::string csv = bench::attention_csv(c, cells);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 11);
+  std::string svg = bench::attention_svg(c, cells);
+  EXPECT_EQ(svg.substr(0, 4), "<svg");
+  size_t lines = 0;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
+  EXPECT_EQ(lines, 10u);  // a line per variant in each of the two panels
+}
+
+TEST(AttentionBench, SkipsCellsAboveTheMemoryLimit) {
+  bench::AttentionBenchConfig c;
+  c.variants = {"dense", "flash"};
+  c.seq_lens = {512};
+  c.heads = 1, c.head_dim = 8, c.reps = 1;
+  c.max_memory = 1 << 20;  // dense needs 2 MB for its weights
+  auto cells = bench::run_attention_bench(c, [](const std::string&) {});
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_FALSE(cells[0].ok);
+  EXPECT_NE(cells[0].note.find("above --max-memory"), std::string::npos) << cells[0].note;
+  EXPECT_TRUE(cells[1].ok);
+  EXPECT_LT(cells[1].check_error, 0);  // no dense reference within the limit: not checked
+}
+
+}  // namespace
+}  // namespace tg
