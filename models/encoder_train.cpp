@@ -46,6 +46,7 @@ void EncoderTrainOptions::validate() const {
 EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   o.validate();
   if (o.optim.threads > 0) set_num_threads(o.optim.threads);
+  DetectAnomalyGuard anomaly(o.optim.detect_anomaly || is_anomaly_enabled());
   data::Vocab vocab = data::listops_vocab();
   data::ClassificationDataset train, val;
   if (o.val_data.empty()) {

@@ -99,6 +99,7 @@ void GPTTrainOptions::validate() const {
 GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   o.validate();
   if (o.optim.threads > 0) set_num_threads(o.optim.threads);
+  DetectAnomalyGuard anomaly(o.optim.detect_anomaly || is_anomaly_enabled());
   GPTAttention attention = GPTAttention::parse(o.attention);
 
   // The model: new, fine-tuned from a checkpoint, or resumed with its training state.
