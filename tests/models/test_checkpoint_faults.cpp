@@ -19,6 +19,7 @@
 
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_train.h"
+#include "nn/file_io.h"
 #include "test_util.h"
 
 extern char** environ;

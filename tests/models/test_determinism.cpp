@@ -13,7 +13,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct TrainRun {
   std::vector<std::string> loss_text;  ///< the CSV's loss column as written
   std::vector<double> losses;
   double train_loss = 0, val_loss = 0;
@@ -35,7 +35,7 @@ class Determinism : public ::testing::Test {
   }
 
   // 20 steps of a small GPT (dropout on: its generator must be deterministic too).
-  Run train(int threads, const std::string& name) {
+  TrainRun train(int threads, const std::string& name) {
     models::GPTTrainOptions o;
     o.data = (dir_ / "corpus.txt").string();
     o.out = (dir_ / name).string();
@@ -44,7 +44,7 @@ class Determinism : public ::testing::Test {
     o.optim.warmup_iters = 2, o.optim.seed = 42, o.optim.threads = threads, o.optim.progress = false;
     o.optim.log = (dir_ / (name + ".csv")).string();
     models::GPTTrainResult r = models::train_gpt(o);
-    Run run;
+    TrainRun run;
     run.train_loss = r.train_loss;
     run.val_loss = r.val_loss.value_or(NAN);
     std::ifstream in(o.optim.log);
@@ -68,7 +68,7 @@ class Determinism : public ::testing::Test {
 TEST_F(Determinism, SameSeedSameThreadsGivesBitIdenticalLosses) {
   for (int threads : {1, 2}) {
     SCOPED_TRACE(fmt::format("{} threads", threads));
-    Run a = train(threads, fmt::format("a{}", threads)), b = train(threads, fmt::format("b{}", threads));
+    TrainRun a = train(threads, fmt::format("a{}", threads)), b = train(threads, fmt::format("b{}", threads));
     ASSERT_EQ(a.loss_text.size(), 20u);
     EXPECT_EQ(a.loss_text, b.loss_text);
     EXPECT_EQ(a.train_loss, b.train_loss);  // bit for bit, not only to the CSV's 6 decimals
@@ -77,7 +77,7 @@ TEST_F(Determinism, SameSeedSameThreadsGivesBitIdenticalLosses) {
 }
 
 TEST_F(Determinism, OneAndTwoThreadsAgreeWithinFloatTolerance) {
-  Run one = train(1, "one"), two = train(2, "two");
+  TrainRun one = train(1, "one"), two = train(2, "two");
   ASSERT_EQ(one.losses.size(), two.losses.size());
   for (size_t i = 0; i < one.losses.size(); ++i)
     EXPECT_NEAR(one.losses[i], two.losses[i], 1e-4 * std::fabs(one.losses[i]) + 1e-6) << "step " << i;
