@@ -1,6 +1,7 @@
 #pragma once
 // The engine in one include: Tensor, the tape, backward, gradcheck, memory and randomness.
 #include "autograd/allocator.h"
+#include "autograd/anomaly.h"
 #include "autograd/backward.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_accumulate.h"
 
 namespace tg {
@@ -45,6 +46,7 @@ Tensor Node::saved(const char* key) const {
 void Node::accumulate(size_t input, Tensor g) {
   if (input >= inputs_.size() || !inputs_[input].needed()) return;
   Edge& e = inputs_[input];
+  if (is_anomaly_enabled()) detail::check_backward_anomaly(name_, input, g);
   if (g.dtype() != e.dtype)
     fail("{} backward: gradient for input {} is {}, the input is {}", name_, input, g.dtype(),
          e.dtype);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "autograd/anomaly.h"
+
 namespace tg {
 namespace {
 
@@ -70,6 +72,8 @@ bool should_record(std::initializer_list<const Tensor*> inputs) {
 
 Node* record(const char* name, Tensor& out, std::initializer_list<const Tensor*> inputs,
              BackwardFn backward) {
+  // Every op calls record() right after its forward, recorded or not: anomaly mode checks here.
+  if (is_anomaly_enabled()) detail::check_forward_anomaly(name, out);
   if (!should_record(inputs)) return nullptr;
   std::vector<Edge> edges;
   edges.reserve(inputs.size());
@@ -79,6 +83,7 @@ Node* record(const char* name, Tensor& out, std::initializer_list<const Tensor*>
 
 Node* record(const char* name, Tensor& out, const std::vector<Tensor>& inputs,
              BackwardFn backward) {
+  if (is_anomaly_enabled()) detail::check_forward_anomaly(name, out);
   if (!grad_enabled) return nullptr;
   if (std::none_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return wants_grad(&t); }))
     return nullptr;

@@ -6,6 +6,7 @@
 
 #include "autograd/error.h"
 #include "autograd/tape.h"
+#include "nn/file_io.h"
 #include "nn/init.h"
 #include "nn/safetensors.h"
 #include "ops/ops.h"
@@ -205,14 +206,17 @@ std::string EncoderClassifier::extra_repr() const {
 void save_encoder(const std::string& dir, const EncoderClassifier& model, const data::Vocab& vocab) {
   TG_CHECK(vocab.size() == model.config.vocab_size, "save_encoder: the vocabulary has {} tokens, the model {}",
            vocab.size(), model.config.vocab_size);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  TG_CHECK(!ec && std::filesystem::is_directory(dir), "save_encoder: cannot create the directory {}: {}", dir,
-           ec.message());
-  std::filesystem::path d(dir);
-  nn::save_safetensors((d / "model.safetensors").string(), model.state_dict(), {{"format", "pt"}});
-  vocab.save((d / "vocab.json").string());
-  model.config.save((d / "config.json").string());  // last: a directory with a config is complete
+  // All files into a new directory swapped in at once (see write_directory_atomically).
+  try {
+    write_directory_atomically(dir, [&](const std::string& tmp) {
+      std::filesystem::path d(tmp);
+      nn::save_safetensors((d / "model.safetensors").string(), model.state_dict(), {{"format", "pt"}});
+      vocab.save((d / "vocab.json").string());
+      model.config.save((d / "config.json").string());
+    });
+  } catch (const Error& e) {
+    fail("save_encoder: {}: {}", dir, e.what());
+  }
 }
 
 EncoderCheckpoint load_encoder(const std::string& dir, DType dtype) {

@@ -7,6 +7,7 @@
 #include "models/encoder.h"
 #include "models/listops.h"
 #include "models/train_loop.h"
+#include "nn/file_io.h"
 #include "ops/loss.h"
 
 namespace tg::models {
@@ -45,7 +46,9 @@ void EncoderTrainOptions::validate() const {
 
 EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   o.validate();
+  check_writable_dir(o.out, "--out");  // before any training step, not at the first checkpoint
   if (o.optim.threads > 0) set_num_threads(o.optim.threads);
+  DetectAnomalyGuard anomaly(o.optim.detect_anomaly || is_anomaly_enabled());
   data::Vocab vocab = data::listops_vocab();
   data::ClassificationDataset train, val;
   if (o.val_data.empty()) {
@@ -71,6 +74,11 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   model.reset_parameters(init);
 
   std::unique_ptr<optim::Optimizer> opt = o.optim.make_optimizer(model);
+  {
+    uint64_t param_bytes = 0;
+    for (const Tensor& p : model.parameters()) param_bytes += p.nbytes();
+    check_writable_dir(o.out, "--out", param_bytes + (64 << 10));  // the checkpoint holds the weights only
+  }
 
   data::EpochSampler sampler(train.size(), o.optim.batch_size, /*shuffle=*/true, o.optim.seed + 1);
   // The validation subset an evaluation covers: the first eval_iters batches, or everything.

@@ -39,19 +39,32 @@ std::string list(const std::vector<std::string>& names) {
 
 void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer,
                      const TrainingState* state) {
-  make_dir(dir, "save_checkpoint");
-  // {"format": "pt"}: what Hugging Face's loader expects in the safetensors metadata.
-  nn::save_safetensors(in_dir(dir, kModelFile), model.state_dict(), {{"format", "pt"}});
-  write_file_atomically(in_dir(dir, kConfigFile), model.config.to_json());
-  if (tokenizer) tokenizer->save(in_dir(dir, kTokenizerFile));
-  if (state) save_training_state(dir, state->tensors, state->json);
+  // All files into a new directory swapped in at once: a kill at any moment leaves the previous
+  // checkpoint or this one, never config.json of one and model.safetensors of the other.
+  try {
+    write_directory_atomically(dir, [&](const std::string& tmp) {
+      // {"format": "pt"}: what Hugging Face's loader expects in the safetensors metadata.
+      nn::save_safetensors(in_dir(tmp, kModelFile), model.state_dict(), {{"format", "pt"}});
+      write_file_atomically(in_dir(tmp, kConfigFile), model.config.to_json());
+      if (tokenizer) tokenizer->save(in_dir(tmp, kTokenizerFile));
+      if (state) save_training_state(tmp, state->tensors, state->json);
+    });
+  } catch (const Error& e) {
+    fail("save_checkpoint: {}: {}", dir, e.what());
+  }
 }
 
 GPTConfig load_gpt_config(const std::string& dir) {
   const std::string path = in_dir(dir, kConfigFile);
   TG_CHECK(fs::is_regular_file(path), "load_gpt: {} has no {} (not a GPT checkpoint directory?)", dir,
            kConfigFile);
-  return GPTConfig::from_json(read_file_bytes(path), path);
+  GPTConfig config = GPTConfig::from_json(read_file_bytes(path), path);
+  try {
+    config.validate();
+  } catch (const Error& e) {
+    fail("load_gpt: {}: {}", path, e.what());
+  }
+  return config;
 }
 
 void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::string& source) {
@@ -147,7 +160,8 @@ TrainingState load_training_state(const std::string& dir) {
   s.tensors = nn::load_safetensors(tensors_path);
   s.json = read_file_bytes(json_path);
   nlohmann::json j = nlohmann::json::parse(s.json, nullptr, /*allow_exceptions=*/false);
-  TG_CHECK(!j.is_discarded() && j.is_object(), "load_training_state: {} is not a JSON object", json_path);
+  TG_CHECK(!j.is_discarded(), "load_training_state: {} is not valid JSON (truncated or corrupted?)", json_path);
+  TG_CHECK(j.is_object(), "load_training_state: {} is not a JSON object", json_path);
   return s;
 }
 

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "autograd/autograd.h"
 #include "models/gpt_checkpoint.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
+#include "nn/file_io.h"
 
 namespace tg::models {
 namespace {
@@ -62,6 +64,42 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
   return c;
 }
 
+// The options a resumed run must share with the run it continues, as the flags name them.
+json run_options(const GPTTrainOptions& o) {
+  return json{{"n_layer", o.n_layer},     {"n_head", o.n_head},         {"n_embd", o.n_embd},
+              {"block_size", o.block_size}, {"bias", o.bias},           {"attention", o.attention},
+              {"optimizer", o.optim.optimizer}, {"batch_size", o.optim.batch_size}};
+}
+
+// The stored run options of a checkpoint; older checkpoints without "options" give what their
+// config.json and train_state.json hold.
+json stored_run_options(const json& state, const GPTConfig& config) {
+  json s = state.value("options", json::object());
+  if (!s.contains("n_layer")) s["n_layer"] = config.n_layer;
+  if (!s.contains("n_head")) s["n_head"] = config.n_head;
+  if (!s.contains("n_embd")) s["n_embd"] = config.n_embd;
+  if (!s.contains("bias")) s["bias"] = config.bias;
+  for (const char* key : {"optimizer", "batch_size", "block_size"})
+    if (!s.contains(key) && state.contains(key)) s[key] = state[key];
+  return s;
+}
+
+std::string flag_of(const std::string& key) {
+  std::string f = "--" + key;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
+
+std::string value_str(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+json read_train_state_json(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / kTrainingJsonFile).string();
+  TG_CHECK(std::filesystem::is_regular_file(path), "--resume: {} is missing (no training state to resume from)", path);
+  json j = json::parse(read_file_bytes(path), nullptr, /*allow_exceptions=*/false);
+  TG_CHECK(!j.is_discarded() && j.is_object(), "--resume: {} is not a JSON object (truncated or corrupted?)", path);
+  return j;
+}
+
 nn::StateDict prefixed(const std::string& prefix, const nn::StateDict& s) {
   nn::StateDict out;
   for (auto& [k, v] : s) out[prefix + k] = v;
@@ -76,6 +114,18 @@ nn::StateDict unprefixed(const std::string& prefix, const nn::StateDict& s) {
 }
 
 }  // namespace
+
+void adopt_resumed_options(GPTTrainOptions& o, const std::function<bool(const std::string& flag)>& given) {
+  if (o.resume.empty()) return;
+  json state = read_train_state_json(o.resume);
+  json stored = stored_run_options(state, load_gpt_config(o.resume));
+  auto take = [&](const char* key, auto& field) {
+    if (stored.contains(key) && !given(flag_of(key))) field = stored[key].get<std::decay_t<decltype(field)>>();
+  };
+  take("n_layer", o.n_layer), take("n_head", o.n_head), take("n_embd", o.n_embd);
+  take("block_size", o.block_size), take("bias", o.bias), take("attention", o.attention);
+  take("optimizer", o.optim.optimizer), take("batch_size", o.optim.batch_size);
+}
 
 void GPTTrainOptions::validate() const {
   TG_CHECK(!data.empty(), "--data: required");
@@ -98,8 +148,26 @@ void GPTTrainOptions::validate() const {
 
 GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   o.validate();
+  // Before hours of training: the output directory must take files (a full disk is checked once
+  // the model's size is known, below).
+  check_writable_dir(o.out, "--out");
   if (o.optim.threads > 0) set_num_threads(o.optim.threads);
+  DetectAnomalyGuard anomaly(o.optim.detect_anomaly || is_anomaly_enabled());
   GPTAttention attention = GPTAttention::parse(o.attention);
+  if (!o.init_from.empty())
+    TG_CHECK(std::filesystem::is_directory(o.init_from), "--init-from: {} is not a checkpoint directory", o.init_from);
+  if (!o.resume.empty()) {
+    TG_CHECK(std::filesystem::is_directory(o.resume), "--resume: {} is not a checkpoint directory", o.resume);
+    // The run continues only with the settings it was started with: list every one that differs.
+    json stored = stored_run_options(read_train_state_json(o.resume), load_gpt_config(o.resume));
+    std::vector<std::string> differ;
+    for (const auto& [key, value] : run_options(o).items())
+      if (stored.contains(key) && stored[key] != value)
+        differ.push_back(fmt::format("{} {} (given {})", flag_of(key), value_str(stored[key]), value_str(value)));
+    TG_CHECK(differ.empty(),
+             "--resume: {} was trained with different settings: {}; give the checkpoint's values or start a new run",
+             o.resume, fmt::join(differ, ", "));
+  }
 
   // The model: new, fine-tuned from a checkpoint, or resumed with its training state.
   std::shared_ptr<GPT> model;
@@ -129,6 +197,12 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
            corpus.vocab_size - 1, model->config.vocab_size);
 
   std::unique_ptr<optim::Optimizer> opt = o.optim.make_optimizer(*model);
+  {
+    // A checkpoint: the parameters, AdamW's two moments (SGD's one), and some slack for the rest.
+    uint64_t param_bytes = 0;
+    for (const Tensor& p : model->parameters()) param_bytes += p.nbytes();
+    check_writable_dir(o.out, "--out", param_bytes * (o.optim.optimizer == "sgd" ? 2 : 3) + (64 << 10));
+  }
   Generator data_gen(o.optim.seed + 1), dropout_gen(o.optim.seed + 2);
   model->set_dropout_generator(&dropout_gen);
   int64_t start = 0;
@@ -138,8 +212,6 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     start = j.at("step").get<int64_t>();
     data_gen.set_offset(j.at("data_offset").get<uint64_t>());
     dropout_gen.set_offset(j.at("dropout_offset").get<uint64_t>());
-    TG_CHECK(j.value("optimizer", o.optim.optimizer) == o.optim.optimizer,
-             "--resume: the checkpoint was trained with --optimizer {}, not {}", j.value("optimizer", ""), o.optim.optimizer);
     opt->load_state_dict(unprefixed("optimizer.", st.tensors));
   }
 
@@ -168,7 +240,8 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
                    {"dropout_offset", dropout_gen.offset()},
                    {"optimizer", o.optim.optimizer},
                    {"batch_size", B},
-                   {"block_size", T}}
+                   {"block_size", T},
+                   {"options", run_options(o)}}
                   .dump(2);
     save_checkpoint(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st);
   };

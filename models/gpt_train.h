@@ -4,6 +4,7 @@
 // groups, warmup + cosine LR, clipping, periodic validation, checkpoints in the GPT-2 layout,
 // resume, fine-tuning from a GPT-2 checkpoint.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -39,6 +40,12 @@ struct GPTTrainResult {
   int64_t num_parameters = 0;
   bool interrupted = false;
 };
+
+/// For `--resume`: the run options stored in the checkpoint (n_layer, n_head, n_embd, block_size,
+/// bias, attention, optimizer, batch_size) replace those whose flag was not `given` (e.g.
+/// "--n-layer"), so a resumed run need not repeat them. train_gpt itself then requires every one
+/// of them to match the checkpoint and names each that differs.
+void adopt_resumed_options(GPTTrainOptions& options, const std::function<bool(const std::string& flag)>& given);
 
 /// Trains as `options` says, writing checkpoints to options.out.
 GPTTrainResult train_gpt(const GPTTrainOptions& options);

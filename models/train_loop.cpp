@@ -84,6 +84,12 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
   std::vector<double> rates;
   std::vector<Tensor> params = model.parameters();
   model.train();
+  // The step of the last checkpoint written (or resumed from): what a failure leaves on disk.
+  std::string last_saved = start_step > 0 ? fmt::format("step {}", start_step) : "none yet";
+  auto save = [&](int64_t step) {
+    hooks.save_checkpoint(step);
+    last_saved = fmt::format("step {}", step);
+  };
 
   for (int64_t step = start_step; step < o.max_iters; ++step) {
     auto t0 = std::chrono::steady_clock::now();
@@ -93,8 +99,9 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     double loss_value = loss.item();
     if (!std::isfinite(loss_value)) {
       if (bar) bar->finish();
-      fail("train: the loss became {} at step {}; the last checkpoint (step {}) is kept", loss_value, step,
-           result.steps_done);
+      fail("train: the loss became {} at step {}; stopped, the last checkpoint ({}) is kept (try a lower --lr, "
+           "--grad-clip, or --detect-anomaly to name the op)",
+           loss_value, step, last_saved);
     }
     opt.zero_grad();
     backward(loss);
@@ -110,6 +117,12 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     std::optional<double> val;
     if (hooks.evaluate && ((o.eval_interval > 0 && (step + 1) % o.eval_interval == 0) || last)) {
       val = evaluate(model, hooks);
+      if (!std::isfinite(*val)) {
+        if (bar) bar->finish();
+        fail("train: the validation loss became {} after step {}; stopped without saving, the last checkpoint ({}) "
+             "is kept (try a lower --lr, --grad-clip, or --detect-anomaly to name the op)",
+             *val, step + 1, last_saved);
+      }
       result.last_val_loss = val;
     }
     log.row(step, loss_value, lr, rate, val);
@@ -120,9 +133,9 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
         bar->note(fmt::format("step {}: train loss {:.4f}, val loss {:.4f}{}", step + 1, loss_value, *val,
                               hooks.eval_summary ? ", " + hooks.eval_summary() : ""));
     }
-    if (val && hooks.save_checkpoint) hooks.save_checkpoint(step + 1);
+    if (val && hooks.save_checkpoint) save(step + 1);
     if (interrupt_requested.load()) {
-      if (hooks.save_checkpoint && !val) hooks.save_checkpoint(step + 1);
+      if (hooks.save_checkpoint && !val) save(step + 1);
       result.interrupted = true;
       if (bar) bar->note(fmt::format("interrupted at step {}: checkpoint saved", step + 1));
       break;

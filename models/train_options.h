@@ -27,6 +27,7 @@ struct OptimOptions {
   int threads = 0;              ///< 0 = all cores
   std::string log;              ///< CSV file: step,loss,lr,tokens_per_s,val_loss
   bool progress = true;         ///< progress bar on stderr
+  bool detect_anomaly = false;  ///< check every op's output and gradient for NaN/Inf (slow)
 
   /// tg::Error naming the first bad flag.
   void validate() const;

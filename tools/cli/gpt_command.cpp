@@ -33,7 +33,8 @@ void add_train(CLI::App& gpt) {
   c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
   c->add_option("--attention", o->attention, "dense, flash, sliding:W, sparse or linear")->capture_default_str();
   add_optim_flags(c, o->optim);
-  c->callback([o] {
+  c->callback([o, c] {
+    models::adopt_resumed_options(*o, [c](const std::string& flag) { return c->count(flag) > 0; });
     models::GPTTrainResult r = models::train_gpt(*o);
     fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val loss {}, {:.0f} tokens/s (median){}\n",
                r.steps, r.num_parameters, r.train_loss, r.val_loss ? fmt::format("{:.4f}", *r.val_loss) : "-",

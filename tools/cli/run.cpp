@@ -1,0 +1,35 @@
+#include "tools/cli/run.h"
+
+#include <fmt/format.h>
+
+#include "autograd/error.h"
+#include "tools/cli/commands.h"
+
+namespace tg::cli {
+
+int run(int argc, const char* const* argv, std::ostream& err) {
+  CLI::App app("tapegrad: tape-based reverse-mode autograd for the CPU, with a transformer zoo");
+  app.require_subcommand(1);
+  add_gradcheck_command(app);
+  add_bench_command(app);
+  add_data_command(app);
+  add_gpt_command(app);
+  add_encoder_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e, std::cout, err);  // also carries the subcommands' exit codes (RuntimeError)
+  } catch (const tg::Error& e) {
+    err << fmt::format("tapegrad: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+int run(const std::vector<std::string>& args, std::ostream& err) {
+  std::vector<const char*> argv{"tapegrad"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return run(int(argv.size()), argv.data(), err);
+}
+
+}  // namespace tg::cli
