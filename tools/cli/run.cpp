@@ -1,6 +1,7 @@
 #include "tools/cli/run.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "autograd/error.h"
 #include "tools/cli/commands.h"
@@ -15,6 +16,21 @@ int run(int argc, const char* const* argv, std::ostream& err) {
   add_data_command(app);
   add_gpt_command(app);
   add_encoder_command(app);
+  // An unknown first word: name it and the commands there are (CLI11 would only say that a
+  // subcommand is required).
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string first = argv[1];
+    std::vector<std::string> names;
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      names.push_back(sub->get_name());
+      known |= sub->get_name() == first;
+    }
+    if (!known) {
+      err << fmt::format("tapegrad: unknown command '{}' (the commands are {})\n", first, fmt::join(names, ", "));
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
