@@ -311,7 +311,9 @@ TEST(Encoder, LearnsSmallListOps) {
   EXPECT_EQ(m.examples, 300);
   EXPECT_LT(last_loss, first_loss);
   EXPECT_GT(m.accuracy, chance + 0.25);
+#ifndef TAPEGRAD_SANITIZED  // a sanitizer build runs 3-5x slower; the check is for real builds
   EXPECT_LT(seconds, 10.0);
+#endif
 }
 
 }  // namespace
