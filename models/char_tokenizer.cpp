@@ -80,7 +80,8 @@ std::string CharTokenizer::to_json() const {
 CharTokenizer CharTokenizer::from_json(const std::string& text, const std::string& source) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   TG_CHECK(!j.is_discarded() && j.is_object(), "CharTokenizer: {} is not a JSON object", source);
-  TG_CHECK(j.value("type", "") == "char", "CharTokenizer: {}: \"type\" must be \"char\"", source);
+  // Not j.value("type", ""): it throws nlohmann's type_error when "type" is not a string.
+  TG_CHECK(j.contains("type") && j["type"] == "char", "CharTokenizer: {}: \"type\" must be \"char\"", source);
   TG_CHECK(j.contains("bytes") && j["bytes"].is_array(), "CharTokenizer: {}: \"bytes\" must be an array", source);
   std::vector<uint8_t> bytes;
   for (const auto& b : j["bytes"]) {

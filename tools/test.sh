@@ -16,5 +16,27 @@ cmake -S tools/examples/train_classifier -B "$BUILD_DIR/example" -DCMAKE_PREFIX_
 cmake --build "$BUILD_DIR/example" -- --no-print-directory >/dev/null
 "$BUILD_DIR/example/train_classifier"
 
+# The whole GoogleTest suite again under AddressSanitizer + UndefinedBehaviorSanitizer (any
+# report fails the test), then every libFuzzer target of fuzz/ for FUZZ_TIME seconds each from
+# its seed corpus. One clang build serves both (build-asan: -O1, the library instrumented for
+# libFuzzer's coverage too). SANITIZE=0 skips this part. Set SANITIZE_TESTS to a ctest -R regex
+# to run a subset if the budget ever gets tight (today it runs everything).
+if [ "${SANITIZE:-1}" != 0 ]; then
+  ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
+  if [ ! -f "$ASAN_DIR/CMakeCache.txt" ]; then
+    CXX=clang++ cmake -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+      -DTAPEGRAD_SANITIZE=address,undefined -DTAPEGRAD_BUILD_FUZZ=ON -DTAPEGRAD_BUILD_BENCH=OFF >/dev/null
+  fi
+  cmake --build "$ASAN_DIR" -j "$(nproc)" -- --no-print-directory >/dev/null
+  if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir "$ASAN_DIR" \
+       --output-on-failure -j "$(nproc)" ${SANITIZE_TESTS:+-R "$SANITIZE_TESTS"} >"$ASAN_DIR/ctest.log" 2>&1; then
+    cat "$ASAN_DIR/ctest.log"
+    echo "test.sh: tests failed under ASan/UBSan (log: $ASAN_DIR/ctest.log)"
+    exit 1
+  fi
+  echo "asan+ubsan: $(grep 'tests passed' "$ASAN_DIR/ctest.log")"
+  FUZZ_BUILD_DIR="$ASAN_DIR" tools/fuzz.sh "${FUZZ_TIME:-10}"
+fi
+
 # GoogleTest suites (ends with CTest's summary line).
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"

@@ -256,8 +256,11 @@ TEST(LinearAttention, FavorMatchesItsQuadraticForm) {
   kernels::favor_projection<double>(M, D, 11, W.data<double>());
   auto phi = [&](const Tensor& x) { return favor_features(x, W, scale); };
   for (bool causal : {false, true}) {
-    for (auto [z, lengths] : {std::pair{Sizes{2, 6, 6, 2, D, 4}, std::vector<int64_t>{6, 4}},
-                              std::pair{Sizes{1, 130, 100, 1, D, 2}, std::vector<int64_t>{90}}}) {
+    for (const auto& z_lengths : {std::pair{Sizes{2, 6, 6, 2, D, 4}, std::vector<int64_t>{6, 4}},
+                                  std::pair{Sizes{1, 130, 100, 1, D, 2}, std::vector<int64_t>{90}}}) {
+      // Not a structured binding: clang 14 cannot capture one in the lambda below.
+      const Sizes& z = z_lengths.first;
+      const std::vector<int64_t>& lengths = z_lengths.second;
       AttentionSpec spec = linear_spec(causal, lengths);
       spec.feature_map = "favor:7:11";
       spec.scale = scale;

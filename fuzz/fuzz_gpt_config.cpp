@@ -1,0 +1,13 @@
+// libFuzzer target: tg::models::GPTConfig::from_json (a checkpoint's config.json).
+#include <string>
+
+#include "autograd/error.h"
+#include "models/gpt_config.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    tg::models::GPTConfig::from_json(std::string(reinterpret_cast<const char*>(data), size));
+  } catch (const tg::Error&) {
+  }
+  return 0;
+}
