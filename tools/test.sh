@@ -27,7 +27,9 @@ if [ "${SANITIZE:-1}" != 0 ]; then
     CXX=clang++ cmake -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
       -DTAPEGRAD_SANITIZE=address,undefined -DTAPEGRAD_BUILD_FUZZ=ON -DTAPEGRAD_BUILD_BENCH=OFF >/dev/null
   fi
-  cmake --build "$ASAN_DIR" -j "$(nproc)" -- --no-print-directory >/dev/null
+  # clang's warnings (e.g. -Wc99-extensions in OpenBLAS's header) go to the log, not the screen.
+  cmake --build "$ASAN_DIR" -j "$(nproc)" -- --no-print-directory >"$ASAN_DIR/build.log" 2>&1 ||
+    { tail -50 "$ASAN_DIR/build.log"; echo "test.sh: the ASan/UBSan build failed"; exit 1; }
   if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir "$ASAN_DIR" \
        --output-on-failure -j "$(nproc)" ${SANITIZE_TESTS:+-R "$SANITIZE_TESTS"} >"$ASAN_DIR/ctest.log" 2>&1; then
     cat "$ASAN_DIR/ctest.log"
