@@ -74,7 +74,7 @@ json run_options(const GPTTrainOptions& o) {
 // The stored run options of a checkpoint; older checkpoints without "options" give what their
 // config.json and train_state.json hold.
 json stored_run_options(const json& state, const GPTConfig& config) {
-  json s = state.value("options", json::object());
+  json s = state.contains("options") && state["options"].is_object() ? state["options"] : json::object();
   if (!s.contains("n_layer")) s["n_layer"] = config.n_layer;
   if (!s.contains("n_head")) s["n_head"] = config.n_head;
   if (!s.contains("n_embd")) s["n_embd"] = config.n_embd;
@@ -120,7 +120,12 @@ void adopt_resumed_options(GPTTrainOptions& o, const std::function<bool(const st
   json state = read_train_state_json(o.resume);
   json stored = stored_run_options(state, load_gpt_config(o.resume));
   auto take = [&](const char* key, auto& field) {
-    if (stored.contains(key) && !given(flag_of(key))) field = stored[key].get<std::decay_t<decltype(field)>>();
+    if (!stored.contains(key) || given(flag_of(key))) return;
+    try {
+      field = stored[key].get<std::decay_t<decltype(field)>>();
+    } catch (const json::exception& e) {
+      fail("--resume: {}/{}: option '{}': {}", o.resume, kTrainingJsonFile, key, e.what());
+    }
   };
   take("n_layer", o.n_layer), take("n_head", o.n_head), take("n_embd", o.n_embd);
   take("block_size", o.block_size), take("bias", o.bias), take("attention", o.attention);
@@ -209,10 +214,14 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   int64_t start = 0;
   if (!o.resume.empty()) {
     TrainingState st = load_training_state(o.resume);
-    json j = json::parse(st.json);
-    start = j.at("step").get<int64_t>();
-    data_gen.set_offset(j.at("data_offset").get<uint64_t>());
-    dropout_gen.set_offset(j.at("dropout_offset").get<uint64_t>());
+    try {
+      json j = json::parse(st.json);
+      start = j.at("step").get<int64_t>();
+      data_gen.set_offset(j.at("data_offset").get<uint64_t>());
+      dropout_gen.set_offset(j.at("dropout_offset").get<uint64_t>());
+    } catch (const json::exception& e) {  // a field missing or of the wrong type
+      fail("--resume: {}/{}: {}", o.resume, kTrainingJsonFile, e.what());
+    }
     opt->load_state_dict(unprefixed("optimizer.", st.tensors));
   }
 
