@@ -2,7 +2,10 @@
 // Helpers shared by the tests: random inputs, closeness checks, gradcheck assertions.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <string>
 
 #include "tapegrad.h"
@@ -55,6 +58,29 @@ inline void expect_gradcheck(const GradcheckFn& f, const std::vector<Tensor>& in
   EXPECT_TRUE(r.passed) << r.summary();
   EXPECT_GT(r.checked, 0) << "gradcheck compared nothing";
 }
+
+/// A fresh directory under the system's temp dir, removed (read-only parts included) at the end.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& name = "tmp") {
+    static int n = 0;
+    path = std::filesystem::temp_directory_path() / fmt::format("tapegrad-{}-{}-{}", name, ::getpid(), n++);
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_directory(ec)) std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all, ec);
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  /// The path of `name` inside the directory.
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::string operator/(const char* name) const { return file(name); }
+};
 
 /// Expects `statement` to throw tg::Error whose message contains `needle`.
 #define EXPECT_TG_ERROR(statement, needle)                                              \

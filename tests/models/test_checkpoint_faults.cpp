@@ -29,20 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / fmt::format("tapegrad-faults-{}-{}", ::getpid(), n++);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path / "ro", fs::perms::owner_all, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const char* name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 models::GPTConfig small_config() {
   models::GPTConfig c;

@@ -11,16 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / fmt::format("tapegrad-enc-{}-{}", ::getpid(), n++);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const char* name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 models::EncoderTrainOptions tiny(const TempDir& dir) {
   models::EncoderTrainOptions o;

@@ -12,16 +12,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / fmt::format("tapegrad-train-{}-{}", ::getpid(), n++);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const char* name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 // A few thousand characters of varied text.
 std::string write_corpus(const TempDir& dir) {

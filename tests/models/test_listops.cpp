@@ -19,15 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using data::listops_value;
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("tg_" + name + std::to_string(getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 TEST(ListOps, EvaluatesHandMadeExpressions) {
   EXPECT_EQ(listops_value(std::string_view("( ( ( [MAX 2 ) 9 ) ] )")), 9);  // the example

@@ -11,12 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / fmt::format("tapegrad-st-{}", ::getpid());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const char* name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 // Writes a file from a JSON header text and raw data bytes.
 void write_raw(const std::string& path, const std::string& header, const std::string& data,
