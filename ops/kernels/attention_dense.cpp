@@ -9,20 +9,6 @@
 namespace tg::kernels {
 namespace {
 
-// Runs fn(b, h) for every head: in parallel over heads (one BLAS thread each) when there are
-// enough of them to keep the cores busy, else one after another with OpenBLAS's threads.
-template <class F>
-void for_each_head(const AttnDims& d, F&& fn) {
-  int64_t heads = d.B * d.H;
-  if (heads >= get_num_threads() && get_num_threads() > 1) {
-    BlasSingleThreadGuard single;
-    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) fn(i / d.H, i % d.H);
-    });
-  } else {
-    for (int64_t i = 0; i < heads; ++i) fn(i / d.H, i % d.H);
-  }
-}
 
 // Softmax of one row in place after adding the mask; a row with every key masked becomes zeros.
 template <class T>

@@ -13,21 +13,6 @@
 namespace tg::kernels {
 namespace {
 
-// Runs fn(b, h) for every head: in parallel over heads (one BLAS thread each) when there are
-// enough of them to keep the cores busy, else one after another with OpenBLAS's threads.
-// Each head's arithmetic is the same either way.
-template <class F>
-void for_each_head(const AttnDims& d, F&& fn) {
-  int64_t heads = d.B * d.H;
-  if (heads >= get_num_threads() && get_num_threads() > 1) {
-    BlasSingleThreadGuard single;
-    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) fn(i / d.H, i % d.H);
-    });
-  } else {
-    for (int64_t i = 0; i < heads; ++i) fn(i / d.H, i % d.H);
-  }
-}
 
 // One head of one batch element, read in place: rows of q/k have stride H*D, of v/out H*Dv.
 template <class T>
