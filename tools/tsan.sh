@@ -68,16 +68,35 @@ fi
 CXX=$CXX cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DTAPEGRAD_SANITIZE=thread -DTAPEGRAD_BUILD_BENCH=OFF -DTBB_DIR="$TBB_PREFIX/lib/cmake/TBB" \
   "${launcher[@]}" >/dev/null
-nice -n 10 cmake --build "$BUILD_DIR" -j 2 --target "${targets[@]}" -- --no-print-directory
+# clang's warnings go to the log, not the screen (as in tools/test.sh).
+nice -n 10 cmake --build "$BUILD_DIR" -j 2 --target tsan_planted_races "${targets[@]}" -- --no-print-directory \
+  >"$BUILD_DIR/build.log" 2>&1 || { tail -50 "$BUILD_DIR/build.log"; echo "tsan: the build failed"; exit 1; }
 
 export LD_LIBRARY_PATH="$BLAS_SERIAL_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export TSAN_OPTIONS="suppressions=$PWD/tools/tsan.supp halt_on_error=0 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+
+# Refuses to run a binary against the uninstrumented TBB or the threaded OpenBLAS.
+check_libraries() {
+  local libs
+  libs=$(ldd "$BUILD_DIR/$1")
+  grep -q "$TBB_PREFIX/lib/libtbb" <<<"$libs" || { echo "tsan: $1 does not load $TBB_PREFIX's libtbb"; exit 1; }
+  grep -q "$BLAS_SERIAL_DIR/libopenblas" <<<"$libs" || { echo "tsan: $1 does not load the serial OpenBLAS"; exit 1; }
+}
+
+# First, that this build sees what it must: races planted in a TBB loop and in a batch of
+# GEMMs are reported (TSan's exit code 66), the same loops without the race are not.
+check_libraries tsan_planted_races
+for case in clean-parallel-for:0 clean-gemm-batched:0 race-parallel-for:66 race-gemm-batched:66; do
+  rc=0
+  "$BUILD_DIR/tsan_planted_races" "${case%:*}" >"$BUILD_DIR/planted-${case%:*}.log" 2>&1 || rc=$?
+  [ "$rc" = "${case#*:}" ] ||
+    { cat "$BUILD_DIR/planted-${case%:*}.log"; echo "tsan: ${case%:*} exited $rc, expected ${case#*:}: this TSan build cannot be trusted"; exit 1; }
+done
+echo "tsan: planted races reported, race-free twins clean"
+
 status=0
 for t in "${targets[@]}"; do
-  # Refuse to run against the uninstrumented libraries.
-  libs=$(ldd "$BUILD_DIR/$t")
-  grep -q "$TBB_PREFIX/lib/libtbb" <<<"$libs" || { echo "tsan: $t does not load $TBB_PREFIX's libtbb"; exit 1; }
-  grep -q "$BLAS_SERIAL_DIR/libopenblas" <<<"$libs" || { echo "tsan: $t does not load the serial OpenBLAS"; exit 1; }
+  check_libraries "$t"
   echo "tsan: $t"
   start=$SECONDS
   "$BUILD_DIR/$t" --gtest_brief=1 ${TSAN_FILTER:+--gtest_filter="$TSAN_FILTER"} || status=1
