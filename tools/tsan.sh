@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # ThreadSanitizer run of the parallel kernels' tests: builds test_ops (every op, TBB-parallel
 # kernels, attention variants) and test_autograd with -fsanitize=thread in build-tsan/ and runs
-# them with 2 threads. Any report fails the run. Not part of tools/test.sh (see README,
+# them with the default thread count (the number of cores; the tests that compare 1 and 2
+# threads set them). Any report fails the run. Not part of tools/test.sh (see README,
 # "Reliability", for how long it takes).
 #
 #   tools/tsan.sh                            # test_ops and test_autograd
 #   tools/tsan.sh test_nn test_models        # other test binaries
 #   TSAN_FILTER='Attention*' tools/tsan.sh   # a --gtest_filter
 #
-# TSan sees only instrumented code, so the libraries whose threads meet ours are made visible:
+# TSan sees only instrumented code, so for the libraries whose threads meet ours:
 # - oneTBB: Debian's own source package of the installed version (apt-get source onetbb, which
 #   needs a deb-src line; one is added if missing) is built once with -fsanitize=thread into
 #   build-tsan/tbb/ (kept; delete the directory to rebuild) and the TSan build links it.
@@ -16,12 +17,13 @@
 # - OpenBLAS stays Debian's threaded build, as in every other build: its own threads' accesses
 #   are invisible to TSan (neither reported nor checked), but what each GEMM reads and writes
 #   is declared to TSan at the call (ops/kernels/gemm.cpp), so two tasks racing on one matrix
-#   through BLAS are reported. (Debian's serial OpenBLAS is no way out: it is built without
-#   USE_LOCKING, so it is not safe to call from two threads at once, which gemm_batched does.)
-# tools/tsan.supp lists what is left, one commented entry each.
+#   through BLAS are reported. (Debian's serial OpenBLAS is no way out: OpenBLAS built
+#   single-threaded without USE_LOCKING is not safe to call from two threads at once, which
+#   gemm_batched does, and a run with it computed wrong values; see README, "Reliability".)
+# tools/tsan.supp holds the suppressions (none today), each with its reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
+BUILD_DIR=$(realpath -m "${TSAN_BUILD_DIR:-build-tsan}")
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(test_ops test_autograd)
 CXX=${TSAN_CXX:-clang++}
@@ -32,7 +34,7 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 # ---- oneTBB with -fsanitize=thread, from Debian's source of the installed libtbb-dev ---------
-TBB_PREFIX=$PWD/$BUILD_DIR/tbb
+TBB_PREFIX=$BUILD_DIR/tbb
 tbb_version=$(dpkg-query -W -f='${Version}' libtbb-dev)
 if [ ! -f "$TBB_PREFIX/.built-$tbb_version" ]; then
   echo "tsan: building oneTBB $tbb_version with -fsanitize=thread (once)"
@@ -43,11 +45,14 @@ if [ ! -f "$TBB_PREFIX/.built-$tbb_version" ]; then
     $SUDO apt-get update -qq
   fi
   [ -x "$(command -v dpkg-source)" ] || $SUDO apt-get install -y -qq --no-install-recommends dpkg-dev >/dev/null
-  src=$PWD/$BUILD_DIR/tbb-src
+  src=$BUILD_DIR/tbb-src
   rm -rf "$src" "$TBB_PREFIX" && mkdir -p "$src"
-  (cd "$src" && apt-get source -qq --download-only "onetbb=$tbb_version" 2>/dev/null &&
-     dpkg-source -x --no-check ./*.dsc onetbb >/dev/null)
-  # The Debian patches are applied by dpkg-source; TBB_SANITIZE is oneTBB's own option.
+  # apt checks the files against the archive's signed index; dpkg-source then applies Debian's
+  # patches (the maintainer's signature on the .dsc is not checked again).
+  (cd "$src" && apt-get source -qq --download-only "onetbb=$tbb_version" &&
+     dpkg-source -x --no-check ./*.dsc onetbb >/dev/null) ||
+    { echo "tsan: could not fetch Debian's source of onetbb $tbb_version"; exit 1; }
+  # TBB_SANITIZE is oneTBB's own option (cmake/sanitize.cmake).
   CC=$CC CXX=$CXX cmake -S "$src/onetbb" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DTBB_SANITIZE=thread -DTBB_TEST=OFF -DTBB_STRICT=OFF -DTBBMALLOC_BUILD=OFF \
     -DTBB_DISABLE_HWLOC_AUTOMATIC_SEARCH=ON -DCMAKE_INSTALL_PREFIX="$TBB_PREFIX" \
