@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/tsan_annotate.h"
 
 namespace tg::kernels {
 namespace {
@@ -15,16 +16,30 @@ namespace {
 // BLAS takes 32-bit sizes; row-major leading dimensions must be >= 1 even for empty matrices.
 blasint ld(int64_t v) { return static_cast<blasint>(v < 1 ? 1 : v); }
 
+// Under ThreadSanitizer: what BLAS reads (A, B) and writes (C), declared before and after the
+// call, so a race through BLAS is reported even if BLAS takes a lock inside.
+template <class T>
+void tsan_gemm_access(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+                      const T* b, int64_t ldb, const T* c, int64_t ldc) {
+  tsan_matrix_access(a, ta ? k : m, ta ? m : k, lda, false);
+  tsan_matrix_access(b, tb ? n : k, tb ? k : n, ldb, false);
+  tsan_matrix_access(c, m, n, ldc, true);
+}
+
 void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               blasint(m), blasint(n), blasint(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+  tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               blasint(m), blasint(n), blasint(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+  tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 // Work per parallel task: a few microseconds of GEMM, so tiny products are grouped.
