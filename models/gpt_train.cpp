@@ -218,6 +218,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     try {
       json j = json::parse(st.json);
       start = j.at("step").get<int64_t>();
+      TG_CHECK(start >= 0, "--resume: {}/{}: step {} is negative", o.resume, kTrainingJsonFile, start);
       data_gen.set_offset(j.at("data_offset").get<uint64_t>());
       dropout_gen.set_offset(j.at("dropout_offset").get<uint64_t>());
     } catch (const json::exception& e) {  // a field missing or of the wrong type

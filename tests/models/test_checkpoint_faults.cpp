@@ -178,20 +178,8 @@ std::string write_corpus(const TempDir& dir) {
   return path;
 }
 
-TEST(CheckpointFaults, UnwritableOutFailsBeforeTraining) {
-  TempDir tmp;
-  std::string data = write_corpus(tmp);
-  std::ofstream(tmp / "afile") << "x";
-  fs::create_directories(tmp.path / "ro");
-  fs::permissions(tmp.path / "ro", fs::perms::owner_read | fs::perms::owner_exec);
-  std::vector<std::pair<std::string, std::string>> cases = {
-      {tmp / "afile", "exists and is not a directory"},
-      {(tmp.path / "afile" / "sub").string(), "--out: cannot create the directory"},
-  };
-  if (::geteuid() != 0) {  // root writes anywhere
-    cases.push_back({tmp / "ro", "--out: cannot write into"});
-    cases.push_back({(tmp.path / "ro" / "new" / "deeper").string(), "--out: cannot create the directory"});
-  }
+void expect_fails_before_training(const TempDir& tmp, const std::string& data,
+                                  const std::vector<std::pair<std::string, std::string>>& cases) {
   for (const auto& [out, message] : cases) {
     SCOPED_TRACE(out);
     models::GPTTrainOptions o = tiny(data, out);
@@ -199,6 +187,35 @@ TEST(CheckpointFaults, UnwritableOutFailsBeforeTraining) {
     EXPECT_TG_ERROR(models::train_gpt(o), message);
     EXPECT_FALSE(fs::exists(o.optim.log)) << "a training step ran";
   }
+}
+
+TEST(CheckpointFaults, UnwritableOutFailsBeforeTraining) {
+  TempDir tmp;
+  std::string data = write_corpus(tmp);
+  std::ofstream(tmp / "afile") << "x";
+  expect_fails_before_training(tmp, data,
+                               {{tmp / "afile", "exists and is not a directory"},
+                                {(tmp.path / "afile" / "sub").string(), "--out: cannot create the directory"}});
+}
+
+// A read-only directory: by its permissions, or, for root (who writes anywhere), a tmpfs
+// mounted read-only (needs CAP_SYS_ADMIN; skipped, and said so, otherwise).
+TEST(CheckpointFaults, ReadOnlyOutFailsBeforeTraining) {
+  TempDir tmp;
+  std::string data = write_corpus(tmp);
+  fs::path ro = tmp.path / "ro";
+  fs::create_directories(ro);
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    if (::mount("tapegrad-test", ro.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
+      GTEST_SKIP() << "root writes anywhere, and a read-only tmpfs cannot be mounted here: " << std::strerror(errno);
+  } else {
+    fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+  }
+  expect_fails_before_training(tmp, data,
+                               {{ro.string(), "--out: cannot write into"},
+                                {(ro / "new" / "deeper").string(), "--out: cannot create the directory"}});
+  if (root) ::umount(ro.c_str());
 }
 
 // A full disk, as a 64 KiB tmpfs (needs root and CAP_SYS_ADMIN; skipped otherwise).

@@ -23,7 +23,7 @@ using testing::uniform;
 
 const nn::StateDict& fixture() {
   static nn::StateDict f = nn::load_safetensors(
-      (std::filesystem::path(__FILE__).parent_path() / "fixtures" / "mha.safetensors").string());
+      std::string(TAPEGRAD_SOURCE_DIR) + "/tests/nn/fixtures/mha.safetensors");
   return f;
 }
 
