@@ -4,6 +4,7 @@
 #include "autograd/anomaly.h"
 #include "autograd/backward.h"
 #include "autograd/error.h"
+#include "autograd/grad_hooks.h"
 #include "autograd/gradcheck.h"
 #include "autograd/random.h"
 #include "autograd/tape.h"

@@ -47,7 +47,12 @@ struct GPTTrainResult {
 /// of them to match the checkpoint and names each that differs.
 void adopt_resumed_options(GPTTrainOptions& options, const std::function<bool(const std::string& flag)>& given);
 
-/// Trains as `options` says, writing checkpoints to options.out.
+/// Trains as `options` says, writing checkpoints to options.out. With a process group initialised
+/// (tg::distributed::init_process_group(), under mpirun) it trains data-parallel: rank r of N
+/// trains on windows r·B .. (r+1)·B - 1 of each global batch of N·B windows (so N ranks see what
+/// one process with --batch-size N·B sees), gradients are averaged by DistributedDataParallel,
+/// and only rank 0 writes checkpoints, the log and the progress bar. Every rank must call it with
+/// the same options.
 GPTTrainResult train_gpt(const GPTTrainOptions& options);
 
 /// Mean cross-entropy of a checkpoint over consecutive non-overlapping windows of `block_size`
