@@ -290,6 +290,9 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   result.tokens_per_s = r.items_per_s;
   result.num_parameters = model->num_parameters(false);
   result.interrupted = r.interrupted;
+  result.world_size = world;
+  if (ddp && ddp->reducer().stats().backward_passes > 0)
+    result.allreduce_wait_s = ddp->reducer().stats().total_wait_seconds / double(ddp->reducer().stats().backward_passes);
   return result;
 }
 

@@ -39,6 +39,8 @@ struct GPTTrainResult {
   double tokens_per_s = 0;             ///< median over the steps
   int64_t num_parameters = 0;
   bool interrupted = false;
+  int world_size = 1;                  ///< ranks that trained (data-parallel under mpirun)
+  double allreduce_wait_s = 0;         ///< data-parallel: mean time per step backward waited for all-reduces at its end
 };
 
 /// For `--resume`: the run options stored in the checkpoint (n_layer, n_head, n_embd, block_size,

@@ -68,10 +68,12 @@ double evaluate(nn::Module& model, const TrainLoopHooks& hooks) {
   return v;
 }
 
-// The mean of every rank's value (all ranks then agree on the logged loss and on stopping).
-double mean_over_ranks(double value, double timeout_s) {
-  Tensor t = full({1}, value, DType::f64);
+// Data-parallel: the mean of every rank's loss, and whether any rank was interrupted, so that
+// all ranks log the same loss and stop at the same step.
+double agree_over_ranks(double loss, double timeout_s) {
+  Tensor t = tensor({loss, interrupt_requested.load() ? 1.0 : 0.0}, {2}, DType::f64);
   distributed::all_reduce_async(t).wait(timeout_s, "the all-reduce of the step's loss");
+  if (t.data<double>()[1] > 0) interrupt_requested.store(true);
   return t.data<double>()[0] / double(distributed::get_world_size());
 }
 
@@ -105,7 +107,7 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     double lr = o.schedule.at(step);
     opt.set_lr(lr);
     Tensor loss = hooks.loss_on_next_batch();
-    double loss_value = o.distributed ? mean_over_ranks(loss.item(), o.dist_timeout_s) : loss.item();
+    double loss_value = o.distributed ? agree_over_ranks(loss.item(), o.dist_timeout_s) : loss.item();
     if (!std::isfinite(loss_value)) {
       if (bar) bar->finish();
       fail("train: the loss became {} at step {}; stopped, the last checkpoint ({}) is kept (try a lower --lr, "

@@ -72,8 +72,9 @@ std::vector<std::vector<size_t>> Reducer::bucket_indices() const {
 
 std::string Reducer::describe(size_t i) const {
   const Bucket& b = buckets_[i];
-  return fmt::format("the all-reduce of gradient bucket {} of {} ({} parameters, {:.2f} MB)", i, buckets_.size(),
-                     b.params.size(), double(b.flat.nbytes()) / 1e6);
+  const double bytes = double(b.flat.nbytes());
+  return fmt::format("the all-reduce of gradient bucket {} of {} ({} parameters, {})", i, buckets_.size(),
+                     b.params.size(), bytes >= 1e6 ? fmt::format("{:.1f} MB", bytes / 1e6) : fmt::format("{:.1f} KB", bytes / 1e3));
 }
 
 void Reducer::broadcast_parameters(int src) {

@@ -5,8 +5,9 @@
 //          global batch of N·B. Checks: the loss curves agree within float tolerance, the
 //          parameters are bit-identical across ranks (and close to the reference), several
 //          buckets were used and every one was started by a gradient hook during backward.
-//   stall  rank 1 stops taking part at step 3 (sleeps): rank 0's all-reduce must fail with a
-//          tg::Error within its timeout (CTest checks the message and the time bound).
+//   stall  rank 1 stops taking part at step 3 (sleeps): rank 0's gradient all-reduce must fail
+//          with a tg::Error naming the bucket within its timeout (CTest checks the message and
+//          the time bound).
 //   die    rank 1 kills itself at step 3: mpirun must end the job (CTest checks its message).
 // Exit status 0 when every check holds; failures are printed with their numbers.
 #include <fmt/format.h>
@@ -82,9 +83,10 @@ int run(const std::string& mode, double timeout_s) {
     mine.set_offset(global + uint64_t(rank * kBatchPerRank));
     data::TokenBatch b = data::sample_batch(tokens, kBlock, kBatchPerRank, mine);
     Tensor loss = model.forward(b.x, b.y).loss;
+    const double mean_loss = mean_over_ranks(loss.item(), timeout_s);
+    // Rank 1 fails while rank 0 goes on into backward and its gradient all-reduces.
     if (rank == 1 && step == 3 && mode == "stall") std::this_thread::sleep_for(std::chrono::seconds(120));
     if (rank == 1 && step == 3 && mode == "die") std::raise(SIGKILL);
-    const double mean_loss = mean_over_ranks(loss.item(), timeout_s);
     opt->zero_grad();
     backward(loss);
     opt->step();

@@ -46,6 +46,9 @@ void add_train(CLI::App& gpt) {
     fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val loss {}, {:.0f} tokens/s (median){}\n",
                r.steps, r.num_parameters, r.train_loss, r.val_loss ? fmt::format("{:.4f}", *r.val_loss) : "-",
                r.tokens_per_s, r.interrupted ? " (interrupted)" : "");
+    if (r.world_size > 1)
+      fmt::print("data-parallel over {} ranks: {:.2f} ms per step waiting for gradient all-reduces after backward\n",
+                 r.world_size, r.allreduce_wait_s * 1e3);
     fmt::print("checkpoint: {}\n", o->out);
     if (r.interrupted) throw CLI::RuntimeError(130);
   });
