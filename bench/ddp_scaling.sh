@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel step time and scaling on this machine: `tapegrad gpt train` as 1 rank and as 2
 # ranks under mpirun (1 thread each, --batch-size B per rank, so 2 ranks do twice the work per
-# step), and one process with 2 threads on batch B for reference, on nanoGPT's baby GPT and
+# step; with the default 25 MB buckets and with 1 MB ones), and one process with 2 threads on batch B for reference, on nanoGPT's baby GPT and
 # shakespeare_char configs. Prints a Markdown table of medians (tokens/s counts every rank).
 # Scaling efficiency = tokens/s of 2 ranks / (2 × tokens/s of 1 rank). Then the all-reduce
 # alone (bench_allreduce). Usage: bench/ddp_scaling.sh [build dir]   (as root: exports
@@ -36,11 +36,14 @@ for cfg in "baby GPT (L4 H4 C128 T64 B12)|--n-layer 4 --n-head 4 --n-embd 128 --
   tokens_per_step=$(( $(sed -n 's/.*--block-size \([0-9]*\).*/\1/p' <<<"$flags") * $(sed -n 's/.*--batch-size \([0-9]*\).*/\1/p' <<<"$flags") ))
   read -r one _ < <(run one 1 1 "$iters" "${f[@]}")
   read -r two wait2 < <(run two 2 1 "$iters" "${f[@]}")
+  read -r small wait_small < <(run small 2 1 "$iters" "${f[@]}" --bucket-cap-mb 1)
   read -r thr _ < <(run thr 1 2 "$iters" "${f[@]}")
   eff=$(python3 -c "print(f'{$two / (2 * $one):.0%}')")
+  eff_small=$(python3 -c "print(f'{$small / (2 * $one):.0%}')")
   ms() { python3 -c "print(f'{1e3 * $1 * $2 / $3:.1f}')"; }
   echo "| $label | 1 rank × 1 thread, batch B | $one | $(ms "$tokens_per_step" 1 "$one") | - | |"
   echo "| | 2 ranks × 1 thread, batch B each | $two | $(ms "$tokens_per_step" 2 "$two") | $wait2 | $eff |"
+  echo "| | 2 ranks, --bucket-cap-mb 1 | $small | $(ms "$tokens_per_step" 2 "$small") | $wait_small | $eff_small |"
   echo "| | 1 process × 2 threads, batch B | $thr | $(ms "$tokens_per_step" 1 "$thr") | - | |"
 done
 echo

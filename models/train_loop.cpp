@@ -15,8 +15,8 @@
 #include "autograd/error.h"
 #include "autograd/tape.h"
 #include "models/progress.h"
-#include "nn/parallel/process_group.h"
 #include "nn/optim/clip_grad.h"
+#include "nn/parallel/process_group.h"
 
 namespace tg {
 namespace {
