@@ -29,8 +29,8 @@ run() {
 
 echo "| config | run | tokens/s | step ms | all-reduce wait after backward, ms/step | scaling efficiency |"
 echo "|---|---|---:|---:|---:|---:|"
-for cfg in "baby GPT (L4 H4 C128 T64 B12)|--n-layer 4 --n-head 4 --n-embd 128 --block-size 64 --batch-size 12|200" \
-           "shakespeare_char (L6 H6 C384 T256 B16)|--n-layer 6 --n-head 6 --n-embd 384 --block-size 256 --batch-size 16|30"; do
+for cfg in "baby GPT (L4 H4 C128 T64 B12)|--n-layer 4 --n-head 4 --n-embd 128 --block-size 64 --batch-size 12|${BABY_ITERS:-200}" \
+           "shakespeare_char (L6 H6 C384 T256 B16)|--n-layer 6 --n-head 6 --n-embd 384 --block-size 256 --batch-size 16|${CHAR_ITERS:-30}"; do
   IFS='|' read -r label flags iters <<<"$cfg"
   read -r -a f <<<"$flags"
   tokens_per_step=$(( $(sed -n 's/.*--block-size \([0-9]*\).*/\1/p' <<<"$flags") * $(sed -n 's/.*--batch-size \([0-9]*\).*/\1/p' <<<"$flags") ))
