@@ -63,7 +63,10 @@ bool launched_by_mpirun() {
 
 void init_process_group() {
   if (initialized_here) return;
-  int already = 0;
+  int already = 0, finalized = 0;
+  MPI_Finalized(&finalized);
+  TG_CHECK(!finalized, "distributed::init_process_group: MPI was finalized by destroy_process_group(); a process can "
+                       "join the job only once");
   MPI_Initialized(&already);
   int provided = MPI_THREAD_SINGLE;
   if (already)

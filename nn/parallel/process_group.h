@@ -20,7 +20,7 @@ bool launched_by_mpirun();
 
 /// Joins the MPI job (MPI_Init_thread with MPI_THREAD_FUNNELED) if not done yet, as
 /// torch.distributed.init_process_group(backend="mpi"). tg::Error when MPI cannot give
-/// MPI_THREAD_FUNNELED.
+/// MPI_THREAD_FUNNELED, or after destroy_process_group() (MPI allows one init per process).
 void init_process_group();
 /// True between init_process_group() and destroy_process_group().
 bool is_initialized();
