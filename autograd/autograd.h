@@ -5,6 +5,7 @@
 #include "autograd/backward.h"
 #include "autograd/checkpoint.h"
 #include "autograd/error.h"
+#include "autograd/grad_hooks.h"
 #include "autograd/gradcheck.h"
 #include "autograd/random.h"
 #include "autograd/tape.h"

@@ -1,6 +1,7 @@
 #include "autograd/backward.h"
 
 #include "autograd/grad_accumulate.h"
+#include "autograd/grad_hooks.h"
 #include "autograd/tape.h"
 
 namespace tg {
@@ -32,6 +33,9 @@ void replay(const Tensor& root, const Tensor& grad, bool retain_graph, uint64_t 
     Tensor g = root.grad();
     detail::add_grad(g, seed, "backward", /*in_place=*/true);
     root.impl()->grad = g.impl_ptr();
+    detail::BackwardHooks hooks({});
+    detail::BackwardHooks::run_hooks(root.impl_ptr());
+    hooks.finish();
     return;
   }
   std::shared_ptr<Node> top = root.grad_fn();
@@ -47,13 +51,18 @@ void replay(const Tensor& root, const Tensor& grad, bool retain_graph, uint64_t 
            "backward: the tensor was produced by {} on another thread; call backward on the "
            "thread that recorded it",
            top->name());
-  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-    Node& n = **it;
-    if (!n.has_output_grad()) continue;
-    n.run_backward();
-    // Nodes recorded later never send gradients to earlier ones, so n's saved tensors can go now.
-    if (!retain_graph) n.release();
+  detail::BackwardHooks hooks(nodes);  // post-accumulate-grad hooks and queued callbacks
+  for (size_t i = nodes.size(); i-- > 0;) {
+    Node& n = *nodes[i];
+    if (n.has_output_grad()) {
+      n.run_backward();
+      hooks.node_ran(i);
+      // Nodes recorded later never send gradients to earlier ones, so n's saved tensors can go now.
+      if (!retain_graph) n.release();
+    }
+    hooks.node_passed(i);  // leaves whose earliest user is n have their final gradient
   }
+  hooks.finish();
 }
 
 }  // namespace

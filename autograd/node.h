@@ -55,6 +55,7 @@ class Node {
 
   // --- used by the engine ---------------------------------------------------------------------
   void set_inputs(std::vector<Edge> inputs) { inputs_ = std::move(inputs); }
+  const Edge& input_edge(size_t input) const { return inputs_[input]; }
   void set_backward(BackwardFn fn) { backward_ = std::move(fn); }
   void set_output(const Shape& shape, DType dtype) {
     out_shape_ = shape;

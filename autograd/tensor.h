@@ -3,6 +3,7 @@
 // starting at an element offset into the storage; reshape and first-axis slices are views.
 // A tensor produced by a recorded op points at the tape node that produced it (grad_fn).
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -19,6 +20,12 @@ class Node;
 class Tensor;
 
 namespace detail {
+/// A hook run by backward() once a leaf's gradient is final (autograd/grad_hooks.h).
+struct PostAccumulateGradHook {
+  uint64_t id;
+  std::function<void(const Tensor& leaf)> fn;
+};
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   int64_t offset = 0;  // in elements
@@ -27,6 +34,7 @@ struct TensorImpl {
   bool requires_grad = false;       // set on leaves by the user
   std::shared_ptr<Node> grad_fn;    // the node that produced this tensor, if recorded
   std::shared_ptr<TensorImpl> grad; // accumulated gradient (leaves)
+  std::vector<PostAccumulateGradHook> post_accumulate_grad_hooks;  // leaves; usually none
 };
 }  // namespace detail
 

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "autograd/autograd.h"
 #include "models/gpt_checkpoint.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
 #include "nn/file_io.h"
+#include "nn/parallel/distributed_data_parallel.h"
 
 namespace tg::models {
 namespace {
@@ -153,10 +155,15 @@ void GPTTrainOptions::validate() const {
 
 GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   o.validate();
+  const bool dist = distributed::is_initialized();
+  const int rank = distributed::get_rank(), world = distributed::get_world_size();
   // Before hours of training: the output directory must take files (a full disk is checked once
   // the model's size is known, below).
-  check_writable_dir(o.out, "--out");
-  if (o.optim.threads > 0) set_num_threads(o.optim.threads);
+  if (rank == 0) check_writable_dir(o.out, "--out");
+  if (o.optim.threads > 0)
+    set_num_threads(o.optim.threads);
+  else if (dist)  // the ranks on one machine share its cores instead of oversubscribing them
+    set_num_threads(std::max(1, int(std::thread::hardware_concurrency()) / distributed::get_local_world_size()));
   DetectAnomalyGuard anomaly(o.optim.detect_anomaly || is_anomaly_enabled());
   GPTAttention attention = GPTAttention::parse(o.attention);
   if (!o.init_from.empty())
@@ -207,9 +214,10 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     // A checkpoint: the parameters, AdamW's two moments (SGD's one), and some slack for the rest.
     uint64_t param_bytes = 0;
     for (const Tensor& p : model->parameters()) param_bytes += p.nbytes();
-    check_writable_dir(o.out, "--out", param_bytes * (o.optim.optimizer == "sgd" ? 2 : 3) + (64 << 10));
+    if (rank == 0) check_writable_dir(o.out, "--out", param_bytes * (o.optim.optimizer == "sgd" ? 2 : 3) + (64 << 10));
   }
-  Generator data_gen(o.optim.seed + 1), dropout_gen(o.optim.seed + 2);
+  // Each rank its own dropout stream (rank 0's is a single process's); data_gen is shared, see below.
+  Generator data_gen(o.optim.seed + 1), dropout_gen(o.optim.seed + 2 + 0x9E3779B97F4A7C15ull * uint64_t(rank));
   model->set_dropout_generator(&dropout_gen);
   model->set_activation_checkpointing(o.optim.activation_checkpointing);
   int64_t start = 0;
@@ -227,11 +235,19 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     opt->load_state_dict(unprefixed("optimizer.", st.tensors));
   }
 
+  // Data-parallel: every rank starts from rank 0's parameters, and backward averages gradients.
+  std::optional<nn::parallel::DistributedDataParallel> ddp;
+  if (dist) ddp.emplace(*model, nn::parallel::DistributedDataParallelOptions{o.optim.bucket_cap_mb, o.optim.dist_timeout});
+
   const int64_t B = o.optim.batch_size, T = o.block_size;
   TrainLoopHooks hooks;
-  hooks.items_per_step = B * T;
+  hooks.items_per_step = world * B * T;
   hooks.loss_on_next_batch = [&] {
-    data::TokenBatch b = data::sample_batch(corpus.train, T, B, data_gen);
+    // A global batch of world·B windows is drawn from data_gen; this rank takes windows
+    // rank·B .. rank·B + B - 1 of it (a single process takes them all).
+    Generator mine(data_gen.seed());
+    mine.set_offset(data_gen.advance(uint64_t(world * B)) + uint64_t(rank * B));
+    data::TokenBatch b = data::sample_batch(corpus.train, T, B, mine);
     return model->forward(b.x, b.y).loss;
   };
   hooks.evaluate = [&] {
@@ -265,6 +281,8 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   lo.schedule = o.optim.schedule();
   lo.log_path = o.optim.log;
   lo.progress = o.optim.progress;
+  lo.distributed = dist;
+  lo.dist_timeout_s = o.optim.dist_timeout;
   TrainLoopResult r = run_train_loop(*model, *opt, lo, hooks, start);
 
   GPTTrainResult result;
@@ -274,6 +292,9 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   result.tokens_per_s = r.items_per_s;
   result.num_parameters = model->num_parameters(false);
   result.interrupted = r.interrupted;
+  result.world_size = world;
+  if (ddp && ddp->reducer().stats().backward_passes > 0)
+    result.allreduce_wait_s = ddp->reducer().stats().total_wait_seconds / double(ddp->reducer().stats().backward_passes);
   return result;
 }
 

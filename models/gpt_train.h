@@ -39,6 +39,8 @@ struct GPTTrainResult {
   double tokens_per_s = 0;             ///< median over the steps
   int64_t num_parameters = 0;
   bool interrupted = false;
+  int world_size = 1;                  ///< ranks that trained (data-parallel under mpirun)
+  double allreduce_wait_s = 0;         ///< data-parallel: mean time per step backward waited for all-reduces at its end
 };
 
 /// For `--resume`: the run options stored in the checkpoint (n_layer, n_head, n_embd, block_size,
@@ -47,7 +49,12 @@ struct GPTTrainResult {
 /// of them to match the checkpoint and names each that differs.
 void adopt_resumed_options(GPTTrainOptions& options, const std::function<bool(const std::string& flag)>& given);
 
-/// Trains as `options` says, writing checkpoints to options.out.
+/// Trains as `options` says, writing checkpoints to options.out. With a process group initialised
+/// (tg::distributed::init_process_group(), under mpirun) it trains data-parallel: rank r of N
+/// trains on windows r·B .. (r+1)·B - 1 of each global batch of N·B windows (so N ranks see what
+/// one process with --batch-size N·B sees), gradients are averaged by DistributedDataParallel,
+/// and only rank 0 writes checkpoints, the log and the progress bar. Every rank must call it with
+/// the same options.
 GPTTrainResult train_gpt(const GPTTrainOptions& options);
 
 /// Mean cross-entropy of a checkpoint over consecutive non-overlapping windows of `block_size`

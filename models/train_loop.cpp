@@ -16,6 +16,7 @@
 #include "autograd/tape.h"
 #include "models/progress.h"
 #include "nn/optim/clip_grad.h"
+#include "nn/parallel/process_group.h"
 
 namespace tg {
 namespace {
@@ -67,6 +68,15 @@ double evaluate(nn::Module& model, const TrainLoopHooks& hooks) {
   return v;
 }
 
+// Data-parallel: the mean of every rank's loss, and whether any rank was interrupted, so that
+// all ranks log the same loss and stop at the same step.
+double agree_over_ranks(double loss, double timeout_s) {
+  Tensor t = tensor({loss, interrupt_requested.load() ? 1.0 : 0.0}, {2}, DType::f64);
+  distributed::all_reduce_async(t).wait(timeout_s, "the all-reduce of the step's loss");
+  if (t.data<double>()[1] > 0) interrupt_requested.store(true);
+  return t.data<double>()[0] / double(distributed::get_world_size());
+}
+
 }  // namespace
 
 TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const TrainLoopOptions& o,
@@ -76,9 +86,10 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
            o.max_iters);
   o.schedule.validate();
   SigintScope sigint;
-  CsvLog log(o.log_path);
+  const bool rank0 = !o.distributed || distributed::get_rank() == 0;
+  CsvLog log(rank0 ? o.log_path : "");
   std::optional<ProgressBar> bar;
-  if (o.progress) bar.emplace(o.max_iters);
+  if (o.progress && rank0) bar.emplace(o.max_iters);
   TrainLoopResult result;
   result.steps_done = start_step;
   std::vector<double> rates;
@@ -87,7 +98,7 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
   // The step of the last checkpoint written (or resumed from): what a failure leaves on disk.
   std::string last_saved = start_step > 0 ? fmt::format("step {}", start_step) : "none yet";
   auto save = [&](int64_t step) {
-    hooks.save_checkpoint(step);
+    if (rank0) hooks.save_checkpoint(step);
     last_saved = fmt::format("step {}", step);
   };
 
@@ -96,7 +107,7 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     double lr = o.schedule.at(step);
     opt.set_lr(lr);
     Tensor loss = hooks.loss_on_next_batch();
-    double loss_value = loss.item();
+    double loss_value = o.distributed ? agree_over_ranks(loss.item(), o.dist_timeout_s) : loss.item();
     if (!std::isfinite(loss_value)) {
       if (bar) bar->finish();
       fail("train: the loss became {} at step {}; stopped, the last checkpoint ({}) is kept (try a lower --lr, "
@@ -147,7 +158,7 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     result.items_per_s = rates[rates.size() / 2];
   }
   if (hooks.save_checkpoint && !result.interrupted && result.steps_done == o.max_iters && !hooks.evaluate)
-    hooks.save_checkpoint(result.steps_done);
+    save(result.steps_done);
   return result;
 }
 

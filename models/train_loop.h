@@ -1,7 +1,8 @@
 #pragma once
 // The training loop shared by the GPT and the encoder: LR schedule, gradient clipping,
 // periodic evaluation, checkpoints at every evaluation and at the end, a CSV log, a progress bar,
-// and Ctrl-C, which saves a checkpoint before returning.
+// and Ctrl-C, which saves a checkpoint before returning. Under mpirun (options.distributed), every
+// rank runs it in step with the others.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -21,6 +22,11 @@ struct TrainLoopOptions {
   optim::LRSchedule schedule;
   std::string log_path;       ///< CSV: step,loss,lr,tokens_per_s,val_loss (appended on resume)
   bool progress = true;       ///< progress bar on stderr
+  /// Data-parallel under the process group (nn/parallel/): the model is wrapped in
+  /// DistributedDataParallel by the caller; the loss logged and checked is the mean over ranks,
+  /// and only rank 0 writes the log, the progress bar and checkpoints.
+  bool distributed = false;
+  double dist_timeout_s = 300;  ///< bound on the wait for the other ranks' losses
 };
 
 /// What the loop asks of the model being trained.

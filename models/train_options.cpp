@@ -23,6 +23,8 @@ void OptimOptions::validate() const {
   TG_CHECK(eval_interval >= 0, "--eval-interval must be >= 0 (0 = never), got {}", eval_interval);
   TG_CHECK(eval_iters >= 0, "--eval-iters must be >= 0, got {}", eval_iters);
   TG_CHECK(threads >= 0, "--threads must be >= 0, got {}", threads);
+  TG_CHECK(bucket_cap_mb > 0, "--bucket-cap-mb must be positive, got {}", bucket_cap_mb);
+  TG_CHECK(dist_timeout > 0, "--dist-timeout must be positive (seconds), got {}", dist_timeout);
 }
 
 std::unique_ptr<optim::Optimizer> OptimOptions::make_optimizer(const nn::Module& model) const {

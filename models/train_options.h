@@ -29,6 +29,9 @@ struct OptimOptions {
   bool progress = true;         ///< progress bar on stderr
   bool detect_anomaly = false;  ///< check every op's output and gradient for NaN/Inf (slow)
   bool activation_checkpointing = false;  ///< recompute each block's activations in backward
+  // Data-parallel training under mpirun (nn/parallel/): ignored in a single process.
+  double bucket_cap_mb = 25.0;  ///< gradient bucket size of DistributedDataParallel
+  double dist_timeout = 300.0;  ///< seconds to wait for the other ranks before tg::Error
 
   /// tg::Error naming the first bad flag.
   void validate() const;

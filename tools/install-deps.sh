@@ -12,6 +12,8 @@ packages=(
   libcli11-dev         # command line of `tapegrad`
   nlohmann-json3-dev   # config.json and safetensors headers
   libpng-dev           # pictures
+  libopenmpi-dev       # data-parallel training (nn/parallel/)
+  openmpi-bin          # mpirun, for the 2-rank test and multi-process training
   clang                # sanitizer build and libFuzzer targets (tools/test.sh, fuzz.sh, tsan.sh)
   libclang-rt-dev      # clang's sanitizer and libFuzzer runtimes
 )

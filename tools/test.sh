@@ -30,7 +30,11 @@ if [ "${SANITIZE:-1}" != 0 ]; then
   # clang's warnings (e.g. -Wc99-extensions in OpenBLAS's header) go to the log, not the screen.
   cmake --build "$ASAN_DIR" -j "$(nproc)" -- --no-print-directory >"$ASAN_DIR/build.log" 2>&1 ||
     { tail -50 "$ASAN_DIR/build.log"; echo "test.sh: the ASan/UBSan build failed"; exit 1; }
-  if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir "$ASAN_DIR" \
+  # -LE mpi: the 2-rank data-parallel tests (label mpi) run only in the Release build below. Under
+  # ASan they would run Open MPI's uninstrumented runtime (its own allocator hooks, transports)
+  # inside instrumented ranks, which has not been verified here; the engine's hook code they use
+  # runs under ASan in test_autograd (GradHooks.*).
+  if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir "$ASAN_DIR" -LE mpi \
        --output-on-failure -j "$(nproc)" ${SANITIZE_TESTS:+-R "$SANITIZE_TESTS"} >"$ASAN_DIR/ctest.log" 2>&1; then
     cat "$ASAN_DIR/ctest.log"
     echo "test.sh: tests failed under ASan/UBSan (log: $ASAN_DIR/ctest.log)"

@@ -9,6 +9,7 @@
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_train.h"
 #include "nn/file_io.h"
+#include "nn/parallel/process_group.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/train_flags.h"
 #include "tools/plot/heatmap.h"
@@ -35,10 +36,19 @@ void add_train(CLI::App& gpt) {
   add_optim_flags(c, o->optim);
   c->callback([o, c] {
     models::adopt_resumed_options(*o, [c](const std::string& flag) { return c->count(flag) > 0; });
+    // Under mpirun every rank runs this command: data-parallel training, rank 0 reporting.
+    if (distributed::launched_by_mpirun()) distributed::init_process_group();
     models::GPTTrainResult r = models::train_gpt(*o);
+    // Not on an error path (the exception skips it): mpirun then sees the rank fail and ends the job.
+    const bool report = distributed::get_rank() == 0;
+    distributed::destroy_process_group();
+    if (!report) return;
     fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val loss {}, {:.0f} tokens/s (median){}\n",
                r.steps, r.num_parameters, r.train_loss, r.val_loss ? fmt::format("{:.4f}", *r.val_loss) : "-",
                r.tokens_per_s, r.interrupted ? " (interrupted)" : "");
+    if (r.world_size > 1)
+      fmt::print("data-parallel over {} ranks: {:.2f} ms per step waiting for gradient all-reduces after backward\n",
+                 r.world_size, r.allreduce_wait_s * 1e3);
     fmt::print("checkpoint: {}\n", o->out);
     if (r.interrupted) throw CLI::RuntimeError(130);
   });
