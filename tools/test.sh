@@ -25,7 +25,7 @@ if [ "${SANITIZE:-1}" != 0 ]; then
   ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
   if [ ! -f "$ASAN_DIR/CMakeCache.txt" ]; then
     CXX=clang++ cmake -S . -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
-      -DTAPEGRAD_SANITIZE=address,undefined -DTAPEGRAD_BUILD_FUZZ=ON -DTAPEGRAD_BUILD_BENCH=OFF >/dev/null
+      -DTAPEGRAD_SANITIZE=address,undefined -DTAPEGRAD_BUILD_FUZZ=ON -DTAPEGRAD_BUILD_BENCH=OFF ${CMAKE_ARGS:-} >/dev/null
   fi
   # clang's warnings (e.g. -Wc99-extensions in OpenBLAS's header) go to the log, not the screen.
   cmake --build "$ASAN_DIR" -j "$(nproc)" -- --no-print-directory >"$ASAN_DIR/build.log" 2>&1 ||
