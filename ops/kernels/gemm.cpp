@@ -30,6 +30,20 @@ void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
 // Work per parallel task: a few microseconds of GEMM, so tiny products are grouped.
 constexpr int64_t kTaskFlops = int64_t(1) << 18;
 
+// Panels are multiples of this many rows or columns (the micro-kernels' tile sizes divide it).
+constexpr int64_t kPanelAlign = 32;
+
+// How many panels a product of `flops` with `extent` rows (or columns) to split gets: one per
+// thread, twice that for large products so a core slowed by other work does not hold up the
+// rest; never panels smaller than kSplitGemmFlops or kPanelAlign.
+int64_t panel_count(int64_t flops, int64_t extent) {
+  const int64_t threads = get_num_threads();
+  if (threads == 1 || flops < kSplitGemmFlops || in_parallel_region()) return 1;
+  int64_t panels = flops >= 16 * kSplitGemmFlops * threads ? 2 * threads : threads;
+  panels = std::min(panels, flops / kSplitGemmFlops);
+  return std::max<int64_t>(1, std::min(panels, extent / kPanelAlign));
+}
+
 }  // namespace
 
 template <class T>
@@ -42,7 +56,29 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
     return;
   }
-  blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  // Split the longer side of C: rows take rows of op(A), columns take columns of op(B).
+  const bool by_rows = m >= n;
+  const int64_t extent = by_rows ? m : n;
+  const int64_t panels = panel_count(2 * m * n * k, extent);
+  if (panels == 1) {
+    blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // Panel p covers [lo, hi) of the split side, boundaries rounded to kPanelAlign.
+  auto bound = [&](int64_t p) {
+    return p == panels ? extent : (extent * p / panels + kPanelAlign / 2) / kPanelAlign * kPanelAlign;
+  };
+  tbb::parallel_for(int64_t(0), panels, [&](int64_t p) {
+    detail::ParallelRegion region;
+    const int64_t lo = bound(p), hi = bound(p + 1);
+    if (hi <= lo) return;
+    if (by_rows)  // rows lo..hi of op(A): row lo of A, or column lo when A is stored [k, m]
+      blas(trans_a, trans_b, hi - lo, n, k, alpha, a + (trans_a ? lo : lo * lda), lda, b, ldb, beta,
+           c + lo * ldc, ldc);
+    else  // columns lo..hi of op(B): column lo of B, or row lo when B is stored [n, k]
+      blas(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, b + (trans_b ? lo * ldb : lo), ldb, beta, c + lo,
+           ldc);
+  });
 }
 
 template <class T>
@@ -74,16 +110,13 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T
     }
   };
 
-  // Why kParallelBatchFlops = 2^24 (16.8 MFLOP per product): OpenBLAS runs a product
-  // single-threaded below m·n·k ≈ 2.6e5 (0.5 MFLOP) anyway, so there the batch is the only
-  // parallelism there is; above, it splits each product over its threads but pays a fork/join
-  // and per-thread packing on every call. Measured on the 2-core dev machine, batches of 3, 5
-  // and 24 square sgemms: whole products per TBB task were 1.3-3x faster from 2^19 to 2^22
-  // FLOPs, about even at 2^24-2^25, and at 2^27 the one-by-one loop won for odd batches (0.5x
-  // for 5 products: a core idles through the last round), while it never lost much below.
+  // Why kParallelBatchFlops = 2^24 (16.8 MFLOP per product): measured on the 2-core dev machine
+  // (then with OpenBLAS's own threads splitting each product), batches of 3, 5 and 24 square
+  // sgemms: whole products per TBB task were 1.3-3x faster from 2^19 to 2^22 FLOPs, about even
+  // at 2^24-2^25, and at 2^27 the one-by-one loop won for odd batches (0.5x for 5 products: a
+  // core idles through the last round), while it never lost much below.
   const int64_t flops = 2 * m * n * k;
-  if (runs > 1 && flops < kParallelBatchFlops && get_num_threads() > 1) {
-    BlasSingleThreadGuard single;  // TBB provides the threads; OpenBLAS must not add its own
+  if (runs > 1 && flops < kParallelBatchFlops && get_num_threads() > 1 && !in_parallel_region()) {
     int64_t grain = std::max<int64_t>(1, kTaskFlops / std::max<int64_t>(1, flops));
     parallel_for(0, runs, grain, [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) run(r);
