@@ -1,4 +1,4 @@
-// matmul and linear: values against plain loops (f64, and f32 against f64), every rank and
+// matmul, linear and addmm: values against plain loops (f64, and f32 against f64), every rank and
 // broadcast case, empty axes, gradients against hand-derived formulas, errors, the forward
 // allocating only its output, and thread-count independence (bitwise). Finite-difference
 // gradchecks of the same cases live in tools/gradcheck/cases_matmul.cpp.
@@ -266,6 +266,45 @@ TEST(Linear, ForwardAllocatesOnlyItsOutput) {
   Tensor b = uniform({12}, 3, -1, 1, DType::f32).requires_grad_();
   int64_t allocs = memory_stats().num_allocs;
   Tensor y = linear(x, w, b);
+  EXPECT_EQ(memory_stats().num_allocs - allocs, 1);
+}
+
+// --- addmm (HF's Conv1D): against the unfused add(matmul(x, W), bias) -----------------------
+
+TEST(Addmm, MatchesMatmulPlusBiasWithGradients) {
+  for (const Shape& xs : {Shape{3, 4}, Shape{2, 3, 4}, Shape{4}}) {
+    SCOPED_TRACE(shape_str(xs));
+    for (bool with_bias : {true, false}) {
+      Tensor x = uniform(xs, 1).requires_grad_(), w = uniform({4, 5}, 2).requires_grad_();
+      Tensor b = with_bias ? uniform({5}, 3).requires_grad_() : Tensor();
+      Tensor x2 = x.detach().requires_grad_(), w2 = w.detach().requires_grad_();
+      Tensor b2 = with_bias ? b.detach().requires_grad_() : Tensor();
+      Tensor fused = addmm(b, x, w), plain = with_bias ? add(matmul(x2, w2), b2) : matmul(x2, w2);
+      testing::expect_close(fused, plain, 1e-12, 1e-12);
+      Tensor g = uniform(fused.shape(), 4);
+      backward(fused, g);
+      backward(plain, g);
+      testing::expect_close(x.grad(), x2.grad(), 1e-12, 1e-12);
+      testing::expect_close(w.grad(), w2.grad(), 1e-12, 1e-12);
+      if (with_bias) testing::expect_close(b.grad(), b2.grad(), 1e-12, 1e-12);
+    }
+  }
+}
+
+TEST(Addmm, Errors) {
+  EXPECT_TG_ERROR(addmm(Tensor(), zeros({2, 3}), zeros({4, 5})),
+                  "addmm: input [2, 3] and weight [4, 5] do not match (3 vs 4)");
+  EXPECT_TG_ERROR(addmm(zeros({4}), zeros({2, 3}), zeros({3, 5})),
+                  "addmm: bias must be [5] for weight [3, 5], got shape [4]");
+  EXPECT_TG_ERROR(addmm(Tensor(), zeros({2, 3}), zeros({3})), "addmm: weight must be [in, out], got shape [3]");
+}
+
+TEST(Addmm, ForwardAllocatesOnlyItsOutput) {
+  Tensor x = uniform({4, 8, 16}, 1, -1, 1, DType::f32).requires_grad_();
+  Tensor w = uniform({16, 12}, 2, -1, 1, DType::f32).requires_grad_();
+  Tensor b = uniform({12}, 3, -1, 1, DType::f32).requires_grad_();
+  int64_t allocs = memory_stats().num_allocs;
+  Tensor y = addmm(b, x, w);
   EXPECT_EQ(memory_stats().num_allocs - allocs, 1);
 }
 
