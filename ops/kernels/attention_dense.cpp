@@ -1,6 +1,8 @@
 #include "ops/kernels/attention_dense.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "ops/kernels/gemm.h"
@@ -43,15 +45,42 @@ void masked_softmax_row(const AttnMask<T>& mask, bool general, int64_t b, int64_
   for (int64_t s = 0; s < n; ++s) row[s] *= inv;
 }
 
+// keep[s] = dropout.keep(d, b, h, t, s) for s in [0, n), bit for bit: keep() draws
+// philox_uniform<double> at flat index i = ((b·H + h)·T + t)·S + s, whose Philox block
+// (offset + i / 2) serves indices 2k and 2k + 1; here each block is computed once per pair
+// instead of once per index, and u >= p is compared as integers, (bits >> 11) >= ceil(p · 2^53).
+void keep_row(const AttnDims& d, const AttnDropout& dropout, int64_t b, int64_t h, int64_t t, int64_t n,
+              uint8_t* keep) {
+  const uint64_t threshold = static_cast<uint64_t>(std::ceil(dropout.p * 9007199254740992.0));  // p · 2^53
+  const uint64_t i0 = static_cast<uint64_t>(((b * d.H + h) * d.T + t) * d.S);
+  auto kept = [threshold](uint32_t hi, uint32_t lo) { return ((uint64_t(hi) << 32 | lo) >> 11) >= threshold; };
+  int64_t s = 0;
+  if (n > 0 && i0 % 2 == 1) {  // the row starts at the second index of a pair
+    PhiloxBlock blk = philox4x32(dropout.offset + i0 / 2, dropout.seed);
+    keep[s++] = kept(blk[2], blk[3]);
+  }
+  for (; s + 1 < n; s += 2) {
+    PhiloxBlock blk = philox4x32(dropout.offset + (i0 + uint64_t(s)) / 2, dropout.seed);
+    keep[s] = kept(blk[0], blk[1]);
+    keep[s + 1] = kept(blk[2], blk[3]);
+  }
+  if (s < n) {
+    PhiloxBlock blk = philox4x32(dropout.offset + (i0 + uint64_t(s)) / 2, dropout.seed);
+    keep[s] = kept(blk[0], blk[1]);
+  }
+}
+
 // w[t, s] = p[t, s] * keep(b, h, t, s) / (1 - p) for rows [t0, t1), keys [0, n): the weights
 // after dropout (leading dimension S).
 template <class T>
 void apply_dropout(const AttnDims& d, const AttnDropout& dropout, int64_t b, int64_t h, int64_t t0,
                    int64_t t1, int64_t n, const T* p, T* w) {
-  T sc = static_cast<T>(dropout.scale());
-  for (int64_t t = t0; t < t1; ++t)
-    for (int64_t s = 0; s < n; ++s)
-      w[t * d.S + s] = dropout.keep(d, b, h, t, s) ? p[t * d.S + s] * sc : T(0);
+  const T sc = static_cast<T>(dropout.scale());
+  std::vector<uint8_t> keep(static_cast<size_t>(n));
+  for (int64_t t = t0; t < t1; ++t) {
+    keep_row(d, dropout, b, h, t, n, keep.data());
+    for (int64_t s = 0; s < n; ++s) w[t * d.S + s] = keep[size_t(s)] ? p[t * d.S + s] * sc : T(0);
+  }
 }
 
 }  // namespace
@@ -104,6 +133,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     const T* p = weights + (b * d.H + h) * d.T * d.S;
     std::vector<T> dp(static_cast<size_t>(d.T * d.S));
     std::vector<T> w(dropout.active() ? static_cast<size_t>(d.T * d.S) : 0);
+    std::vector<uint8_t> keep(dropout.active() ? static_cast<size_t>(d.S) : 0);
     // The last row block sees every key it reaches: it writes dK and dV (beta 0), the others add
     // into them. Keys no query reaches (no queries, or S > T causal) get zero gradients.
     const int64_t reached = d.T == 0 ? 0 : blocks.cols(d.T);
@@ -121,13 +151,20 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
       gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldv, ldv, vh, ldv, T(0), g, d.S);
       const T* pw = p;
       if (dropout.active()) {
-        apply_dropout(d, dropout, b, h, t0, t1, n, p, w.data());
+        // W = P · keep / (1 - p) for dV, and through dropout dP = dW · keep / (1 - p): one keep
+        // row serves both.
+        const T sc = static_cast<T>(dropout.scale());
+        for (int64_t t = t0; t < t1; ++t) {
+          keep_row(d, dropout, b, h, t, n, keep.data());
+          T* wr = w.data() + t * d.S;
+          T* gr = dp.data() + t * d.S;
+          const T* pr = p + t * d.S;
+          for (int64_t s = 0; s < n; ++s) {
+            wr[s] = keep[size_t(s)] ? pr[s] * sc : T(0);
+            gr[s] = keep[size_t(s)] ? gr[s] * sc : T(0);
+          }
+        }
         pw = w.data();
-        // Through dropout: dP = dW * keep / (1 - p).
-        T sc = static_cast<T>(dropout.scale());
-        for (int64_t t = t0; t < t1; ++t)
-          for (int64_t s = 0; s < n; ++s)
-            dp[size_t(t * d.S + s)] = dropout.keep(d, b, h, t, s) ? dp[size_t(t * d.S + s)] * sc : T(0);
       }
       gemm<T>(true, false, n, d.Dv, rows, T(1), pw + t0 * d.S, d.S, doh + t0 * ldv, ldv, beta, dvh, ldv);
       // Through softmax, row by row: dS = P ∘ (dP - sum(dP ∘ P)).
