@@ -27,6 +27,44 @@ void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
               blasint(m), blasint(n), blasint(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
 }
 
+void gemv(bool trans, int64_t m, int64_t n, float alpha, const float* a, int64_t lda, const float* x,
+          int64_t incx, float beta, float* y, int64_t incy) {
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), alpha, a, ld(lda), x,
+              blasint(incx), beta, y, blasint(incy));
+}
+
+void gemv(bool trans, int64_t m, int64_t n, double alpha, const double* a, int64_t lda, const double* x,
+          int64_t incx, double beta, double* y, int64_t incy) {
+  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), alpha, a, ld(lda), x,
+              blasint(incx), beta, y, blasint(incy));
+}
+
+// A product with a single row or column of C as a matrix-vector product: sgemm would pack the
+// whole matrix operand on every call, which costs more than the product itself (a KV-cached
+// decoding step is all such products). beta = 0 zeroes C first, so whatever an empty buffer
+// held (NaN bits included) never reaches the result.
+template <class T>
+bool gemm_as_gemv(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m != 1 && n != 1) return false;
+  if (m == 1) {
+    // c[0, :] (n) = op(B)ᵀ · a: op(A)'s one row is a row of A, or a column of A stored [k, 1].
+    if (beta == T(0)) std::fill(c, c + n, T(0));
+    const int64_t inca = trans_a ? lda : 1;
+    if (trans_b)  // B stored [n, k]: c = B · a
+      gemv(false, n, k, alpha, b, ldb, a, inca, beta == T(0) ? T(1) : beta, c, 1);
+    else  // B stored [k, n]: c = Bᵀ · a
+      gemv(true, k, n, alpha, b, ldb, a, inca, beta == T(0) ? T(1) : beta, c, 1);
+    return true;
+  }
+  // n == 1: c[:, 0] (m, stride ldc) = op(A) · b, b being op(B)'s one column.
+  if (beta == T(0))
+    for (int64_t i = 0; i < m; ++i) c[i * ldc] = T(0);
+  const int64_t incb = trans_b ? 1 : ldb;
+  gemv(trans_a, trans_a ? k : m, trans_a ? m : k, alpha, a, lda, b, incb, beta == T(0) ? T(1) : beta, c, ldc);
+  return true;
+}
+
 // Work per parallel task: a few microseconds of GEMM, so tiny products are grouped.
 constexpr int64_t kTaskFlops = int64_t(1) << 18;
 
@@ -56,6 +94,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
     return;
   }
+  if (gemm_as_gemv(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
   // Split the longer side of C: rows take rows of op(A), columns take columns of op(B).
   const bool by_rows = m >= n;
   const int64_t extent = by_rows ? m : n;

@@ -1,7 +1,8 @@
-// matmul, linear and addmm: values against plain loops (f64, and f32 against f64), every rank and
+// matmul, linear and addmm (and the GEMM kernel's gemv path): values against plain loops (f64, and f32 against f64), every rank and
 // broadcast case, empty axes, gradients against hand-derived formulas, errors, the forward
 // allocating only its output, and thread-count independence (bitwise). Finite-difference
 // gradchecks of the same cases live in tools/gradcheck/cases_matmul.cpp.
+#include "ops/kernels/gemm.h"
 #include "test_util.h"
 
 namespace tg {
@@ -188,6 +189,46 @@ TEST(Matmul, ForwardAllocatesOnlyItsOutput) {
     EXPECT_EQ(memory_stats().num_allocs - allocs, 1) << shape_str(as) << " @ " << shape_str(bs);
     EXPECT_EQ(max_memory_allocated() - before, (int64_t(y.nbytes()) + 63) / 64 * 64);
   }
+}
+
+// --- the GEMM kernel's single-row / single-column path (gemv), every transpose flag -------------
+
+// C = alpha · op(A) · op(B) + beta · C by loops, row-major with leading dimensions.
+std::vector<double> naive_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                               const std::vector<double>& a, int64_t lda, const std::vector<double>& b,
+                               int64_t ldb, double beta, std::vector<double> c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < k; ++p) s += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      c[i * ldc + j] = alpha * s + (beta == 0 ? 0.0 : beta * c[i * ldc + j]);
+    }
+  return c;
+}
+
+TEST(GemmKernel, SingleRowAndColumnProductsMatchLoopsForEveryFlag) {
+  // Padded leading dimensions (+2) so strides are exercised; beta 0 must ignore NaN in C.
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{1, 5}, {4, 1}, {1, 1}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (double beta : {0.0, 0.5}) {
+          SCOPED_TRACE(fmt::format("m {} n {} ta {} tb {} beta {}", m, n, ta, tb, beta));
+          const int64_t k = 3, lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 2, ldc = n + 2;
+          std::vector<double> a = uniform({(ta ? k : m) * lda}, 1).to_vector();
+          std::vector<double> b = uniform({(tb ? n : k) * ldb}, 2).to_vector();
+          std::vector<double> c = uniform({m * ldc}, 3).to_vector();
+          std::vector<double> got = c;
+          if (beta == 0)
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) got[i * ldc + j] = std::nan("");
+          kernels::gemm<double>(ta, tb, m, n, k, 1.5, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+          std::vector<double> want = naive_gemm(ta, tb, m, n, k, 1.5, a, lda, b, ldb, beta, c, ldc);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(got[i * ldc + j], want[i * ldc + j], 1e-12) << i << "," << j;
+          // Padding columns of C are never touched.
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = n; j < ldc; ++j) EXPECT_EQ(got[i * ldc + j], c[i * ldc + j]);
+        }
 }
 
 // --- linear ---------------------------------------------------------------------------------
