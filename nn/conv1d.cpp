@@ -26,9 +26,9 @@ Tensor Conv1D::forward(const Tensor& x) {
   TG_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(),
            "Conv1D: input of shape {} has last size {}, expected in_features={}", shape_str(x.shape()),
            x.dim() ? x.size(-1) : 0, options.in_features());
-  // A 2-D weight folds x's leading axes into the rows of one GEMM: [N, in] · [in, out].
-  Tensor y = matmul(x, weight);
-  return bias.defined() ? add(y, bias) : y;
+  // x's leading axes fold into the rows of one GEMM: [N, in] · [in, out], the bias written
+  // into the output first (torch.addmm).
+  return addmm(bias, x, weight);
 }
 
 std::string Conv1D::extra_repr() const {

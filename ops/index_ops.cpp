@@ -10,7 +10,8 @@ namespace {
 // Throws naming `op` at the first id outside [0, size).
 void check_ids(const char* op, const Tensor& ids, int64_t size, const std::string& what) {
   const int64_t* p = ids.data<int64_t>();
-  for (int64_t i = 0; i < ids.numel(); ++i)
+  const int64_t n = ids.numel();
+  for (int64_t i = 0; i < n; ++i)
     if (p[i] < 0 || p[i] >= size) fail("{}: index {} is out of range for {}", op, p[i], what);
 }
 

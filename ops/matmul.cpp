@@ -178,57 +178,66 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  TG_CHECK(x.dim() >= 1, "linear: input must have at least 1 dimension, got shape {}",
-           shape_str(x.shape()));
-  TG_CHECK(weight.dim() == 2, "linear: weight must be [out, in], got shape {}",
+namespace {
+
+// y [..., out] = x [..., in] · W + bias: W is [out, in] used transposed (linear, `w_in_out`
+// false) or [in, out] used as stored (addmm, HF's Conv1D). One GEMM forward with the bias
+// written first and kept by beta = 1; backward dx = dy · Wᵀ (or · W), dW = dyᵀ · x (or xᵀ · dy),
+// db = column sums of dy: no transposed copies, no separate bias pass.
+Tensor affine(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, bool w_in_out) {
+  TG_CHECK(x.dim() >= 1, "{}: input must have at least 1 dimension, got shape {}", op, shape_str(x.shape()));
+  TG_CHECK(weight.dim() == 2, "{}: weight must be {}, got shape {}", op, w_in_out ? "[in, out]" : "[out, in]",
            shape_str(weight.shape()));
-  const int64_t in = x.shape().back(), out_features = weight.size(0);
-  TG_CHECK(weight.size(1) == in, "linear: input {} and weight {} do not match ({} vs {})",
-           shape_str(x.shape()), shape_str(weight.shape()), in, weight.size(1));
-  check_dtypes("linear", x, weight, "weight ");
+  const int64_t in = x.shape().back(), out_features = weight.size(w_in_out ? 1 : 0);
+  TG_CHECK(weight.size(w_in_out ? 0 : 1) == in, "{}: input {} and weight {} do not match ({} vs {})", op,
+           shape_str(x.shape()), shape_str(weight.shape()), in, weight.size(w_in_out ? 0 : 1));
+  check_dtypes(op, x, weight, "weight ");
   if (bias.defined()) {
-    TG_CHECK(bias.dim() == 1 && bias.size(0) == out_features,
-             "linear: bias must be [{}] for weight {}, got shape {}", out_features,
-             shape_str(weight.shape()), shape_str(bias.shape()));
-    check_dtypes("linear", x, bias, "bias ");
+    TG_CHECK(bias.dim() == 1 && bias.size(0) == out_features, "{}: bias must be [{}] for weight {}, got shape {}",
+             op, out_features, shape_str(weight.shape()), shape_str(bias.shape()));
+    check_dtypes(op, x, bias, "bias ");
   }
   const int64_t rows = numel(Shape(x.shape().begin(), x.shape().end() - 1));
   TG_CHECK(rows <= INT_MAX && in <= INT_MAX && out_features <= INT_MAX,
-           "linear: input {} and weight {} exceed BLAS's 32-bit sizes", shape_str(x.shape()),
+           "{}: input {} and weight {} exceed BLAS's 32-bit sizes", op, shape_str(x.shape()),
            shape_str(weight.shape()));
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   out_shape.push_back(out_features);
   Tensor y = empty(out_shape, x.dtype());
+  // Row stride of the stored weight.
+  const int64_t ldw = w_in_out ? out_features : in;
 
   dispatch(x.dtype(), [&]<class T>() {
-    // y [rows, out] = x [rows, in] · Wᵀ (+ bias, written first and kept by beta = 1).
+    // y [rows, out] = x [rows, in] · op(W) (+ bias, written first and kept by beta = 1).
     T beta = T(0);
     if (bias.defined()) {
       kernels::fill_rows<T>(bias.data<T>(), rows, out_features, y.data<T>());
       beta = T(1);
     }
-    kernels::gemm<T>(false, true, rows, out_features, in, T(1), x.data<T>(), in,
-                     weight.data<T>(), in, beta, y.data<T>(), out_features);
+    kernels::gemm<T>(false, !w_in_out, rows, out_features, in, T(1), x.data<T>(), in, weight.data<T>(), ldw,
+                     beta, y.data<T>(), out_features);
   });
 
-  Node* node = record("linear", y, {&x, &weight, &bias},
-                      [rows, in, out_features](Node& node, const Tensor& dy) {
+  Node* node = record(op, y, {&x, &weight, &bias}, [rows, in, out_features, ldw, w_in_out](Node& node, const Tensor& dy) {
     // dy [rows, out]
     dispatch(dy.dtype(), [&]<class T>() {
       const T* pdy = dy.data<T>();
-      if (node.needs_grad(0)) {  // dx [rows, in] = dy · W
+      if (node.needs_grad(0)) {  // dx [rows, in] = dy · op(W)ᵀ
         Tensor w = node.saved("weight");
         Tensor dx = empty(node.input_shape(0), dy.dtype());
-        kernels::gemm<T>(false, false, rows, in, out_features, T(1), pdy, out_features,
-                         w.data<T>(), in, T(0), dx.data<T>(), in);
+        kernels::gemm<T>(false, w_in_out, rows, in, out_features, T(1), pdy, out_features, w.data<T>(), ldw, T(0),
+                         dx.data<T>(), in);
         node.accumulate(0, dx);
       }
-      if (node.needs_grad(1)) {  // dW [out, in] = dyᵀ · x
+      if (node.needs_grad(1)) {  // dW [out, in] = dyᵀ · x, or [in, out] = xᵀ · dy
         Tensor x = node.saved("x");
-        Tensor dw = empty({out_features, in}, dy.dtype());
-        kernels::gemm<T>(true, false, out_features, in, rows, T(1), pdy, out_features,
-                         x.data<T>(), in, T(0), dw.data<T>(), in);
+        Tensor dw = empty(node.input_shape(1), dy.dtype());
+        if (w_in_out)
+          kernels::gemm<T>(true, false, in, out_features, rows, T(1), x.data<T>(), in, pdy, out_features, T(0),
+                           dw.data<T>(), out_features);
+        else
+          kernels::gemm<T>(true, false, out_features, in, rows, T(1), pdy, out_features, x.data<T>(), in, T(0),
+                           dw.data<T>(), in);
         node.accumulate(1, dw);
       }
       if (node.needs_grad(2)) {  // db [out] = sum of dy's rows
@@ -243,6 +252,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (node->needs_grad(1)) node->save("x", x);
   }
   return y;
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return affine("linear", x, weight, bias, /*w_in_out=*/false);
+}
+
+Tensor addmm(const Tensor& bias, const Tensor& x, const Tensor& weight) {
+  return affine("addmm", x, weight, bias, /*w_in_out=*/true);
 }
 
 }  // namespace tg

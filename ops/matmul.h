@@ -11,5 +11,9 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 /// x [..., in] @ weight[out, in]^T + bias[out] -> [..., out], as torch.nn.functional.linear.
 /// bias may be undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+/// bias[out] + x [..., in] @ weight[in, out] -> [..., out]: torch.addmm(bias, x2d, weight) with
+/// x's leading axes folded into the rows, as HF GPT-2's Conv1D computes it. One GEMM with the
+/// bias written first (no separate add). bias may be undefined (then it is matmul).
+Tensor addmm(const Tensor& bias, const Tensor& x, const Tensor& weight);
 
 }  // namespace tg

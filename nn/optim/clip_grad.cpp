@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/error.h"
+#include "ops/kernels/reduce_row.h"
 
 namespace tg::optim {
 
@@ -14,9 +15,9 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
     if (!g.defined()) continue;
     dispatch(g.dtype(), [&]<class T>() {
       const T* d = g.data<T>();
-      double s = 0;  // in double: the norm of millions of float gradients
-      for (int64_t i = 0; i < g.numel(); ++i) s += double(d[i]) * double(d[i]);
-      sq += s;
+      // In double (the norm of millions of float gradients), over fixed lanes so the loop
+      // vectorises and the sum does not depend on the thread count.
+      sq += kernels::lane_sum<double>(g.numel(), [d](int64_t i) { return double(d[i]) * double(d[i]); });
     });
   }
   double total = std::sqrt(sq);
@@ -27,7 +28,8 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
       if (!g.defined()) continue;
       dispatch(g.dtype(), [&]<class T>() {
         T* d = g.data<T>();
-        for (int64_t i = 0; i < g.numel(); ++i) d[i] *= T(coef);
+        const int64_t n = g.numel();
+        for (int64_t i = 0; i < n; ++i) d[i] *= T(coef);
       });
       g.bump_version();
     }

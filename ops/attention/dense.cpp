@@ -17,11 +17,12 @@ Tensor dense_attention(const AttentionProblem& p, Tensor* weights_out) {
   });
   kernels::AttnDropout dropout = p.dropout;
   double scale = p.scale;
-  Node* n = record("attention_dense", out, {&p.q, &p.k, &p.v}, [d, dropout, scale](Node& n, const Tensor& dout) {
+  const bool causal = p.causal;
+  Node* n = record("attention_dense", out, {&p.q, &p.k, &p.v}, [d, dropout, scale, causal](Node& n, const Tensor& dout) {
     Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), w = n.saved("weights");
     Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()), dv = empty(v.shape(), v.dtype());
     dispatch(q.dtype(), [&]<class T>() {
-      kernels::dense_attention_backward<T>(d, static_cast<T>(scale), dropout, q.data<T>(), k.data<T>(),
+      kernels::dense_attention_backward<T>(d, static_cast<T>(scale), causal, dropout, q.data<T>(), k.data<T>(),
                                            v.data<T>(), w.data<T>(), dout.data<T>(), dq.data<T>(),
                                            dk.data<T>(), dv.data<T>());
     });

@@ -1,44 +1,86 @@
 #include "ops/kernels/attention_dense.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/reduce_row.h"
 
 namespace tg::kernels {
 namespace {
 
+// Causal attention never looks past the diagonal (key s > query t is masked), so rows
+// [t0, t0 + kCausalRowBlock) need only keys [0, t0 + kCausalRowBlock): the GEMMs of a causal
+// head skip the blocks above the diagonal, about (1 - 1/n)/2 of the work for n row blocks.
+constexpr int64_t kCausalRowBlock = 64;
 
-// Softmax of one row in place after adding the mask; a row with every key masked becomes zeros.
+// The row blocks of a head: one block of all T rows, or blocks of kCausalRowBlock when causal.
+struct RowBlocks {
+  bool causal;
+  int64_t S, step;
+  RowBlocks(const AttnDims& d, bool c) : causal(c), S(d.S), step(c ? kCausalRowBlock : std::max<int64_t>(d.T, 1)) {}
+  /// Rows [t0, t1) see keys [0, cols(t1)).
+  int64_t cols(int64_t t1) const { return causal ? std::min(S, t1) : S; }
+};
+
+// Softmax of row[0, n) in place after adding the mask; zero from n to S (keys the causal blocks
+// skip). A row with every key masked becomes zeros.
 template <class T>
-void masked_softmax_row(const AttnMask<T>& mask, bool any_mask, int64_t b, int64_t h, int64_t t,
-                        int64_t S, T* row) {
-  if (any_mask)
-    for (int64_t s = 0; s < S; ++s) row[s] += mask.bias(b, h, t, s);
-  T mx = -std::numeric_limits<T>::infinity();
-  for (int64_t s = 0; s < S; ++s) mx = std::max(mx, row[s]);
+void masked_softmax_row(const AttnMask<T>& mask, bool general, int64_t b, int64_t h, int64_t t,
+                        int64_t n, int64_t S, T* row) {
+  if (mask.causal) n = std::min(n, t + 1);  // the rest of the row is masked: exp(-inf) = 0
+  std::fill(row + n, row + S, T(0));
+  if (general)
+    for (int64_t s = 0; s < n; ++s) row[s] += mask.bias(b, h, t, s);
+  const T mx = row_max(row, n);
   if (mx == -std::numeric_limits<T>::infinity()) {
-    std::fill(row, row + S, T(0));
+    std::fill(row, row + n, T(0));
     return;
   }
-  T sum = 0;
-  for (int64_t s = 0; s < S; ++s) {
-    row[s] = std::exp(row[s] - mx);
-    sum += row[s];
-  }
-  T inv = T(1) / sum;
-  for (int64_t s = 0; s < S; ++s) row[s] *= inv;
+  const T sum = lane_sum<T>(n, [&](int64_t s) { return row[s] = fast_exp(row[s] - mx); });
+  const T inv = T(1) / sum;
+  for (int64_t s = 0; s < n; ++s) row[s] *= inv;
 }
 
-// w[t, s] = p[t, s] * keep(b, h, t, s) / (1 - p): the weights after dropout.
+// keep[s] = dropout.keep(d, b, h, t, s) for s in [0, n), bit for bit: keep() draws
+// philox_uniform<double> at flat index i = ((b·H + h)·T + t)·S + s, whose Philox block
+// (offset + i / 2) serves indices 2k and 2k + 1; here each block is computed once per pair
+// instead of once per index, and u >= p is compared as integers, (bits >> 11) >= ceil(p · 2^53).
+void keep_row(const AttnDims& d, const AttnDropout& dropout, int64_t b, int64_t h, int64_t t, int64_t n,
+              uint8_t* keep) {
+  const uint64_t threshold = static_cast<uint64_t>(std::ceil(dropout.p * 9007199254740992.0));  // p · 2^53
+  const uint64_t i0 = static_cast<uint64_t>(((b * d.H + h) * d.T + t) * d.S);
+  auto kept = [threshold](uint32_t hi, uint32_t lo) { return ((uint64_t(hi) << 32 | lo) >> 11) >= threshold; };
+  int64_t s = 0;
+  if (n > 0 && i0 % 2 == 1) {  // the row starts at the second index of a pair
+    PhiloxBlock blk = philox4x32(dropout.offset + i0 / 2, dropout.seed);
+    keep[s++] = kept(blk[2], blk[3]);
+  }
+  for (; s + 1 < n; s += 2) {
+    PhiloxBlock blk = philox4x32(dropout.offset + (i0 + uint64_t(s)) / 2, dropout.seed);
+    keep[s] = kept(blk[0], blk[1]);
+    keep[s + 1] = kept(blk[2], blk[3]);
+  }
+  if (s < n) {
+    PhiloxBlock blk = philox4x32(dropout.offset + (i0 + uint64_t(s)) / 2, dropout.seed);
+    keep[s] = kept(blk[0], blk[1]);
+  }
+}
+
+// w[t, s] = p[t, s] * keep(b, h, t, s) / (1 - p) for rows [t0, t1), keys [0, n): the weights
+// after dropout (leading dimension S).
 template <class T>
-void apply_dropout(const AttnDims& d, const AttnDropout& dropout, int64_t b, int64_t h, const T* p,
-                   T* w) {
-  T sc = static_cast<T>(dropout.scale());
-  for (int64_t t = 0; t < d.T; ++t)
-    for (int64_t s = 0; s < d.S; ++s)
-      w[t * d.S + s] = dropout.keep(d, b, h, t, s) ? p[t * d.S + s] * sc : T(0);
+void apply_dropout(const AttnDims& d, const AttnDropout& dropout, int64_t b, int64_t h, int64_t t0,
+                   int64_t t1, int64_t n, const T* p, T* w) {
+  const T sc = static_cast<T>(dropout.scale());
+  std::vector<uint8_t> keep(static_cast<size_t>(n));
+  for (int64_t t = t0; t < t1; ++t) {
+    keep_row(d, dropout, b, h, t, n, keep.data());
+    for (int64_t s = 0; s < n; ++s) w[t * d.S + s] = keep[size_t(s)] ? p[t * d.S + s] * sc : T(0);
+  }
 }
 
 }  // namespace
@@ -47,30 +89,39 @@ template <class T>
 void dense_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
                              const AttnDropout& dropout, const T* q, const T* k, const T* v,
                              T* out, T* weights) {
-  bool any_mask = mask.causal || mask.key_padding || mask.has_general();
+  // Only key padding and general masks need the per-score bias; causal is handled by the row
+  // length (and by skipping the blocks above the diagonal).
+  const bool general = mask.key_padding || mask.has_general();
+  const RowBlocks blocks(d, mask.causal);
+  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
   for_each_head(d, [&](int64_t b, int64_t h) {
     const T* qh = q + (b * d.T * d.H + h) * d.D;   // rows of stride H*D
     const T* kh = k + (b * d.S * d.H + h) * d.D;
     const T* vh = v + (b * d.S * d.H + h) * d.Dv;
     T* oh = out + (b * d.T * d.H + h) * d.Dv;
     T* p = weights + (b * d.H + h) * d.T * d.S;    // [T, S]
-    gemm<T>(false, true, d.T, d.S, d.D, scale, qh, d.H * d.D, kh, d.H * d.D, T(0), p, d.S);
-    for (int64_t t = 0; t < d.T; ++t) masked_softmax_row(mask, any_mask, b, h, t, d.S, p + t * d.S);
-    const T* w = p;
     std::vector<T> dropped;
-    if (dropout.active()) {
-      dropped.resize(static_cast<size_t>(d.T * d.S));
-      apply_dropout(d, dropout, b, h, p, dropped.data());
-      w = dropped.data();
+    if (dropout.active()) dropped.resize(static_cast<size_t>(d.T * d.S));
+    for (int64_t t0 = 0; t0 < d.T; t0 += blocks.step) {
+      const int64_t t1 = std::min(d.T, t0 + blocks.step), n = blocks.cols(t1);
+      gemm<T>(false, true, t1 - t0, n, d.D, scale, qh + t0 * ldq, ldq, kh, ldq, T(0), p + t0 * d.S, d.S);
+      for (int64_t t = t0; t < t1; ++t) masked_softmax_row(mask, general, b, h, t, n, d.S, p + t * d.S);
+      const T* w = p;
+      if (dropout.active()) {
+        apply_dropout(d, dropout, b, h, t0, t1, n, p, dropped.data());
+        w = dropped.data();
+      }
+      gemm<T>(false, false, t1 - t0, d.Dv, n, T(1), w + t0 * d.S, d.S, vh, ldv, T(0), oh + t0 * ldv, ldv);
     }
-    gemm<T>(false, false, d.T, d.Dv, d.S, T(1), w, d.S, vh, d.H * d.Dv, T(0), oh, d.H * d.Dv);
   });
 }
 
 template <class T>
-void dense_attention_backward(const AttnDims& d, T scale, const AttnDropout& dropout, const T* q,
-                              const T* k, const T* v, const T* weights, const T* dout, T* dq,
-                              T* dk, T* dv) {
+void dense_attention_backward(const AttnDims& d, T scale, bool causal, const AttnDropout& dropout,
+                              const T* q, const T* k, const T* v, const T* weights, const T* dout,
+                              T* dq, T* dk, T* dv) {
+  const RowBlocks blocks(d, causal);
+  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
   for_each_head(d, [&](int64_t b, int64_t h) {
     const T* qh = q + (b * d.T * d.H + h) * d.D;
     const T* kh = k + (b * d.S * d.H + h) * d.D;
@@ -81,31 +132,52 @@ void dense_attention_backward(const AttnDims& d, T scale, const AttnDropout& dro
     T* dvh = dv + (b * d.S * d.H + h) * d.Dv;
     const T* p = weights + (b * d.H + h) * d.T * d.S;
     std::vector<T> dp(static_cast<size_t>(d.T * d.S));
-    // dW = dO Vᵀ [T, S]; dV = Wᵀ dO with W the weights after dropout.
-    gemm<T>(false, true, d.T, d.S, d.Dv, T(1), doh, d.H * d.Dv, vh, d.H * d.Dv, T(0), dp.data(), d.S);
-    if (dropout.active()) {
-      std::vector<T> w(static_cast<size_t>(d.T * d.S));
-      apply_dropout(d, dropout, b, h, p, w.data());
-      gemm<T>(true, false, d.S, d.Dv, d.T, T(1), w.data(), d.S, doh, d.H * d.Dv, T(0), dvh, d.H * d.Dv);
-      // Through dropout: dP = dW * keep / (1 - p).
-      T sc = static_cast<T>(dropout.scale());
-      for (int64_t t = 0; t < d.T; ++t)
-        for (int64_t s = 0; s < d.S; ++s)
-          dp[size_t(t * d.S + s)] = dropout.keep(d, b, h, t, s) ? dp[size_t(t * d.S + s)] * sc : T(0);
-    } else {
-      gemm<T>(true, false, d.S, d.Dv, d.T, T(1), p, d.S, doh, d.H * d.Dv, T(0), dvh, d.H * d.Dv);
+    std::vector<T> w(dropout.active() ? static_cast<size_t>(d.T * d.S) : 0);
+    std::vector<uint8_t> keep(dropout.active() ? static_cast<size_t>(d.S) : 0);
+    // The last row block sees every key it reaches: it writes dK and dV (beta 0), the others add
+    // into them. Keys no query reaches (no queries, or S > T causal) get zero gradients.
+    const int64_t reached = d.T == 0 ? 0 : blocks.cols(d.T);
+    for (int64_t s = reached; s < d.S; ++s) {
+      std::fill(dkh + s * ldq, dkh + s * ldq + d.D, T(0));
+      std::fill(dvh + s * ldv, dvh + s * ldv + d.Dv, T(0));
     }
-    // Through softmax, row by row: dS = P ∘ (dP - sum(dP ∘ P)).
-    for (int64_t t = 0; t < d.T; ++t) {
-      const T* pr = p + t * d.S;
-      T* g = dp.data() + t * d.S;
-      T dot = 0;
-      for (int64_t s = 0; s < d.S; ++s) dot += g[s] * pr[s];
-      for (int64_t s = 0; s < d.S; ++s) g[s] = pr[s] * (g[s] - dot);
+    if (d.T == 0) return;
+    const int64_t last = (d.T - 1) / blocks.step * blocks.step;
+    for (int64_t t0 = last; t0 >= 0; t0 -= blocks.step) {
+      const int64_t t1 = std::min(d.T, t0 + blocks.step), n = blocks.cols(t1), rows = t1 - t0;
+      const T beta = t0 == last ? T(0) : T(1);
+      T* g = dp.data() + t0 * d.S;  // dW, then dS, of rows [t0, t1)
+      // dW = dO Vᵀ [rows, n]; dV += Wᵀ dO with W the weights after dropout.
+      gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldv, ldv, vh, ldv, T(0), g, d.S);
+      const T* pw = p;
+      if (dropout.active()) {
+        // W = P · keep / (1 - p) for dV, and through dropout dP = dW · keep / (1 - p): one keep
+        // row serves both.
+        const T sc = static_cast<T>(dropout.scale());
+        for (int64_t t = t0; t < t1; ++t) {
+          keep_row(d, dropout, b, h, t, n, keep.data());
+          T* wr = w.data() + t * d.S;
+          T* gr = dp.data() + t * d.S;
+          const T* pr = p + t * d.S;
+          for (int64_t s = 0; s < n; ++s) {
+            wr[s] = keep[size_t(s)] ? pr[s] * sc : T(0);
+            gr[s] = keep[size_t(s)] ? gr[s] * sc : T(0);
+          }
+        }
+        pw = w.data();
+      }
+      gemm<T>(true, false, n, d.Dv, rows, T(1), pw + t0 * d.S, d.S, doh + t0 * ldv, ldv, beta, dvh, ldv);
+      // Through softmax, row by row: dS = P ∘ (dP - sum(dP ∘ P)).
+      for (int64_t t = t0; t < t1; ++t) {
+        const T* pr = p + t * d.S;
+        T* gr = dp.data() + t * d.S;
+        const T dot = lane_sum<T>(n, [&](int64_t s) { return gr[s] * pr[s]; });
+        for (int64_t s = 0; s < n; ++s) gr[s] = pr[s] * (gr[s] - dot);
+      }
+      // dQ = scale · dS K, dK += scale · dSᵀ Q.
+      gemm<T>(false, false, rows, d.D, n, scale, g, d.S, kh, ldq, T(0), dqh + t0 * ldq, ldq);
+      gemm<T>(true, false, n, d.D, rows, scale, g, d.S, qh + t0 * ldq, ldq, beta, dkh, ldq);
     }
-    // dQ = scale · dS K, dK = scale · dSᵀ Q.
-    gemm<T>(false, false, d.T, d.D, d.S, scale, dp.data(), d.S, kh, d.H * d.D, T(0), dqh, d.H * d.D);
-    gemm<T>(true, false, d.S, d.D, d.T, scale, dp.data(), d.S, qh, d.H * d.D, T(0), dkh, d.H * d.D);
   });
 }
 
@@ -113,8 +185,9 @@ void dense_attention_backward(const AttnDims& d, T scale, const AttnDropout& dro
   template void dense_attention_forward<T>(const AttnDims&, T, const AttnMask<T>&,               \
                                            const AttnDropout&, const T*, const T*, const T*, T*, \
                                            T*);                                                  \
-  template void dense_attention_backward<T>(const AttnDims&, T, const AttnDropout&, const T*,    \
-                                            const T*, const T*, const T*, const T*, T*, T*, T*);
+  template void dense_attention_backward<T>(const AttnDims&, T, bool, const AttnDropout&,        \
+                                            const T*, const T*, const T*, const T*, const T*, T*, \
+                                            T*, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
 #undef TG_INSTANTIATE

@@ -265,7 +265,6 @@ void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
                              T* lse) {
   Flash<T> f{d, scale, mask, dropout, q, k, v, d.H * d.D, d.H * d.Dv};
   int64_t nt = tiles(d.T, kBr), tasks = d.B * d.H * nt;
-  BlasSingleThreadGuard single;  // tiles are small: one BLAS thread per task
   parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> sc(kBr * kBc), acc(kBr * d.Dv), m(kBr), l(kBr);
     for (int64_t x = lo; x < hi; ++x) {
@@ -282,7 +281,6 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
                               const T* out, const T* lse, const T* dout, T* delta, T* dq, T* dk,
                               T* dv) {
   Flash<T> f{d, scale, mask, dropout, q, k, v, d.H * d.D, d.H * d.Dv};
-  BlasSingleThreadGuard single;
   // delta = rowsum(dO ∘ O), which equals rowsum(dP ∘ P) (with dropout too).
   parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
     for (int64_t x = lo; x < hi; ++x) {

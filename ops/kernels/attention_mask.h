@@ -15,14 +15,13 @@ struct AttnDims {
   int64_t B = 0, T = 0, S = 0, H = 0, D = 0, Dv = 0;
 };
 
-/// Runs fn(b, h) for every head: in parallel over heads (one BLAS thread each) when there are
-/// enough of them to keep the cores busy, else one after another with OpenBLAS's threads.
-/// Each head's arithmetic is the same either way.
+/// Runs fn(b, h) for every head: in parallel over heads (each head's GEMMs whole on its thread)
+/// when there are enough of them to keep the cores busy, else one after another with each GEMM
+/// split over the threads. Each head's arithmetic is the same either way.
 template <class F>
 void for_each_head(const AttnDims& d, F&& fn) {
   int64_t heads = d.B * d.H;
   if (heads >= get_num_threads() && get_num_threads() > 1) {
-    BlasSingleThreadGuard single;
     parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) fn(i / d.H, i % d.H);
     });

@@ -11,12 +11,11 @@
 namespace tg::kernels {
 namespace {
 
-// Runs fn(task) for tasks [0, n) in parallel, each GEMM on one BLAS thread; serially when the
+// Runs fn(task) for tasks [0, n) in parallel, each GEMM whole on its thread; serially when the
 // whole job is too small to pay for tasks. Each task writes its own outputs, so the split does
 // not change any result.
 template <class F>
 void for_each_task(int64_t n, int64_t total_flops, F&& fn) {
-  BlasSingleThreadGuard single;
   int64_t grain = total_flops < (int64_t(1) << 21) ? n : 1;
   parallel_for(0, n, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(i);

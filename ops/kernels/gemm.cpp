@@ -42,8 +42,60 @@ void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
   tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
 }
 
+void gemv(bool trans, int64_t m, int64_t n, float alpha, const float* a, int64_t lda, const float* x,
+          int64_t incx, float beta, float* y, int64_t incy) {
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), alpha, a, ld(lda), x,
+              blasint(incx), beta, y, blasint(incy));
+}
+
+void gemv(bool trans, int64_t m, int64_t n, double alpha, const double* a, int64_t lda, const double* x,
+          int64_t incx, double beta, double* y, int64_t incy) {
+  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), alpha, a, ld(lda), x,
+              blasint(incx), beta, y, blasint(incy));
+}
+
+// A product with a single row or column of C as a matrix-vector product: sgemm would pack the
+// whole matrix operand on every call, which costs more than the product itself (a KV-cached
+// decoding step is all such products). beta = 0 zeroes C first, so whatever an empty buffer
+// held (NaN bits included) never reaches the result.
+template <class T>
+bool gemm_as_gemv(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m != 1 && n != 1) return false;
+  if (m == 1) {
+    // c[0, :] (n) = op(B)ᵀ · a: op(A)'s one row is a row of A, or a column of A stored [k, 1].
+    if (beta == T(0)) std::fill(c, c + n, T(0));
+    const int64_t inca = trans_a ? lda : 1;
+    if (trans_b)  // B stored [n, k]: c = B · a
+      gemv(false, n, k, alpha, b, ldb, a, inca, beta == T(0) ? T(1) : beta, c, 1);
+    else  // B stored [k, n]: c = Bᵀ · a
+      gemv(true, k, n, alpha, b, ldb, a, inca, beta == T(0) ? T(1) : beta, c, 1);
+    return true;
+  }
+  // n == 1: c[:, 0] (m, stride ldc) = op(A) · b, b being op(B)'s one column.
+  if (beta == T(0))
+    for (int64_t i = 0; i < m; ++i) c[i * ldc] = T(0);
+  const int64_t incb = trans_b ? 1 : ldb;
+  gemv(trans_a, trans_a ? k : m, trans_a ? m : k, alpha, a, lda, b, incb, beta == T(0) ? T(1) : beta, c, ldc);
+  return true;
+}
+
 // Work per parallel task: a few microseconds of GEMM, so tiny products are grouped.
 constexpr int64_t kTaskFlops = int64_t(1) << 18;
+
+// Panels are multiples of this many rows or columns (the micro-kernels' tile sizes divide it).
+constexpr int64_t kPanelAlign = 32;
+
+// How many panels a product of `flops` with `extent` rows (or columns) to split gets: one per
+// thread, twice that for large products so a core slowed by other work does not hold up the
+// rest; never panels smaller than kSplitGemmFlops or kPanelAlign.
+int64_t panel_count(int64_t flops, int64_t extent) {
+  const int64_t threads = get_num_threads();
+  if (threads == 1 || flops < kSplitGemmFlops || in_parallel_region()) return 1;
+  int64_t panels = flops >= 16 * kSplitGemmFlops * threads ? 2 * threads : threads;
+  panels = std::min(panels, flops / kSplitGemmFlops);
+  return std::max<int64_t>(1, std::min(panels, extent / kPanelAlign));
+}
 
 }  // namespace
 
@@ -57,7 +109,30 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
     return;
   }
-  blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (gemm_as_gemv(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+  // Split the longer side of C: rows take rows of op(A), columns take columns of op(B).
+  const bool by_rows = m >= n;
+  const int64_t extent = by_rows ? m : n;
+  const int64_t panels = panel_count(2 * m * n * k, extent);
+  if (panels == 1) {
+    blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // Panel p covers [lo, hi) of the split side, boundaries rounded to kPanelAlign.
+  auto bound = [&](int64_t p) {
+    return p == panels ? extent : (extent * p / panels + kPanelAlign / 2) / kPanelAlign * kPanelAlign;
+  };
+  tbb::parallel_for(int64_t(0), panels, [&](int64_t p) {
+    detail::ParallelRegion region;
+    const int64_t lo = bound(p), hi = bound(p + 1);
+    if (hi <= lo) return;
+    if (by_rows)  // rows lo..hi of op(A): row lo of A, or column lo when A is stored [k, m]
+      blas(trans_a, trans_b, hi - lo, n, k, alpha, a + (trans_a ? lo : lo * lda), lda, b, ldb, beta,
+           c + lo * ldc, ldc);
+    else  // columns lo..hi of op(B): column lo of B, or row lo when B is stored [n, k]
+      blas(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, b + (trans_b ? lo * ldb : lo), ldb, beta, c + lo,
+           ldc);
+  });
 }
 
 template <class T>
@@ -89,16 +164,13 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T
     }
   };
 
-  // Why kParallelBatchFlops = 2^24 (16.8 MFLOP per product): OpenBLAS runs a product
-  // single-threaded below m·n·k ≈ 2.6e5 (0.5 MFLOP) anyway, so there the batch is the only
-  // parallelism there is; above, it splits each product over its threads but pays a fork/join
-  // and per-thread packing on every call. Measured on the 2-core dev machine, batches of 3, 5
-  // and 24 square sgemms: whole products per TBB task were 1.3-3x faster from 2^19 to 2^22
-  // FLOPs, about even at 2^24-2^25, and at 2^27 the one-by-one loop won for odd batches (0.5x
-  // for 5 products: a core idles through the last round), while it never lost much below.
+  // Why kParallelBatchFlops = 2^24 (16.8 MFLOP per product): measured on the 2-core dev machine
+  // (then with OpenBLAS's own threads splitting each product), batches of 3, 5 and 24 square
+  // sgemms: whole products per TBB task were 1.3-3x faster from 2^19 to 2^22 FLOPs, about even
+  // at 2^24-2^25, and at 2^27 the one-by-one loop won for odd batches (0.5x for 5 products: a
+  // core idles through the last round), while it never lost much below.
   const int64_t flops = 2 * m * n * k;
-  if (runs > 1 && flops < kParallelBatchFlops && get_num_threads() > 1) {
-    BlasSingleThreadGuard single;  // TBB provides the threads; OpenBLAS must not add its own
+  if (runs > 1 && flops < kParallelBatchFlops && get_num_threads() > 1 && !in_parallel_region()) {
     int64_t grain = std::max<int64_t>(1, kTaskFlops / std::max<int64_t>(1, flops));
     parallel_for(0, runs, grain, [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) run(r);

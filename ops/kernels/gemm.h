@@ -10,7 +10,10 @@ namespace tg::kernels {
 /// op(A) is [m, k]: A is stored [m, k] with row stride lda, or [k, m] when trans_a.
 /// op(B) is [k, n]: B is stored [k, n] with row stride ldb, or [n, k] when trans_b.
 /// C is [m, n] with row stride ldc. With k == 0, C = beta * C (beta 0 writes zeros, whatever C
-/// held before, as BLAS does for any k). Uses OpenBLAS's threads.
+/// held before, as BLAS does for any k). A product of at least kSplitGemmFlops splits C into
+/// panels (of rows, or of columns when C is wider than tall) run in parallel, each a
+/// single-threaded BLAS call; inside a parallel_for task it runs whole. The panels depend only on
+/// the sizes and the thread setting, so results repeat bit for bit.
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
@@ -21,16 +24,20 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
 /// write the same C run one after the other in batch order, the first with `beta` and the rest
 /// with beta = 1, so they add up (a gradient summed over a broadcast batch axis) in an order that
 /// does not depend on the thread count. Distinct C pointers must not overlap.
-/// Small products run in parallel over the distinct C (each on one BLAS thread); large ones run
-/// one after another, each with all of OpenBLAS's threads (see kParallelBatchFlops).
+/// Small products run in parallel over the distinct C (each whole on its thread); large ones run
+/// one after another, each split into panels (see kParallelBatchFlops).
 template <class T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
                   const T* const* a, int64_t lda, const T* const* b, int64_t ldb, T beta,
                   T* const* c, int64_t ldc, int64_t batch);
 
 /// Products with fewer floating-point operations (2·m·n·k) than this run in parallel over the
-/// batch; larger ones use OpenBLAS's own threads, one product at a time.
+/// batch; larger ones run one at a time, each split into panels.
 inline constexpr int64_t kParallelBatchFlops = int64_t(1) << 24;
+
+/// A single product splits into parallel panels from this many floating-point operations (2·m·n·k);
+/// below, a task's start-up (a few microseconds) would cost more than it saves.
+inline constexpr int64_t kSplitGemmFlops = int64_t(1) << 21;
 
 /// out[r, :] = bias[:] for each of `rows` rows of width `cols` (the bias of linear, written before
 /// a beta = 1 GEMM adds x · Wᵀ on top).

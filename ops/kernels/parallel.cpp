@@ -28,7 +28,7 @@ void apply(ThreadSetting& s, int n) {
   s.n = n;
   s.tbb_limit = std::make_unique<tbb::global_control>(
       tbb::global_control::max_allowed_parallelism, static_cast<size_t>(n));
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);  // always: TBB owns the threads (see parallel.h)
 }
 
 int default_threads() {
@@ -55,15 +55,4 @@ int get_num_threads() {
   return s.n;
 }
 
-namespace kernels {
-
-BlasSingleThreadGuard::BlasSingleThreadGuard() : saved_(get_num_threads()) {
-  if (saved_ != 1) openblas_set_num_threads(1);
-}
-
-BlasSingleThreadGuard::~BlasSingleThreadGuard() {
-  if (saved_ != 1) openblas_set_num_threads(saved_);
-}
-
-}  // namespace kernels
 }  // namespace tg

@@ -1,31 +1,33 @@
 #pragma once
-// Threading: one setting governs both TBB and OpenBLAS, and a loop too small to pay for a
-// task runs serially on the calling thread.
+// Threading: one pool owns the cores. TBB runs every parallel loop; OpenBLAS always runs
+// single-threaded on the calling thread (its own threads would spin in sched_yield against the
+// TBB workers on every GEMM), and gemm() splits a large product into panels run as TBB tasks.
+// A loop too small to pay for a task runs serially on the calling thread.
 #include <cstdint>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
 namespace tg {
 
-/// Sets the number of threads used by TBB loops and by OpenBLAS (n >= 1). Like
-/// torch.set_num_threads. Throws tg-style std::invalid_argument on n < 1.
+/// Sets the number of threads used by TBB loops, which also run the panels of large GEMMs
+/// (n >= 1). Like torch.set_num_threads. Throws tg-style std::invalid_argument on n < 1.
 void set_num_threads(int n);
 /// The current thread setting (defaults to the number of cores).
 int get_num_threads();
 
 namespace kernels {
 
-/// Scoped: OpenBLAS runs single-threaded inside (used while TBB runs GEMMs in parallel).
-class BlasSingleThreadGuard {
- public:
-  BlasSingleThreadGuard();
-  ~BlasSingleThreadGuard();
-  BlasSingleThreadGuard(const BlasSingleThreadGuard&) = delete;
-  BlasSingleThreadGuard& operator=(const BlasSingleThreadGuard&) = delete;
-
- private:
-  int saved_;
+namespace detail {
+inline thread_local int parallel_depth = 0;  // > 0 while a parallel_for task body runs here
+struct ParallelRegion {
+  ParallelRegion() { ++parallel_depth; }
+  ~ParallelRegion() { --parallel_depth; }
 };
+}  // namespace detail
+
+/// True inside a task of a parallel_for: the cores are already shared out, so a GEMM runs
+/// whole on this thread instead of splitting again.
+inline bool in_parallel_region() { return detail::parallel_depth > 0; }
 
 /// Calls fn(lo, hi) over [begin, end) in chunks of at least `grain` iterations; serial when the
 /// range is no larger than `grain` or when one thread is set. The split never changes what each
@@ -38,8 +40,10 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
     fn(begin, end);
     return;
   }
-  tbb::parallel_for(tbb::blocked_range<int64_t>(begin, end, grain),
-                    [&](const tbb::blocked_range<int64_t>& r) { fn(r.begin(), r.end()); });
+  tbb::parallel_for(tbb::blocked_range<int64_t>(begin, end, grain), [&](const tbb::blocked_range<int64_t>& r) {
+    detail::ParallelRegion region;
+    fn(r.begin(), r.end());
+  });
 }
 
 /// Grain for elementwise loops: about this many scalar operations per task.

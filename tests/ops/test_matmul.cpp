@@ -1,7 +1,8 @@
-// matmul and linear: values against plain loops (f64, and f32 against f64), every rank and
+// matmul, linear and addmm (and the GEMM kernel's gemv path): values against plain loops (f64, and f32 against f64), every rank and
 // broadcast case, empty axes, gradients against hand-derived formulas, errors, the forward
 // allocating only its output, and thread-count independence (bitwise). Finite-difference
 // gradchecks of the same cases live in tools/gradcheck/cases_matmul.cpp.
+#include "ops/kernels/gemm.h"
 #include "test_util.h"
 
 namespace tg {
@@ -190,6 +191,46 @@ TEST(Matmul, ForwardAllocatesOnlyItsOutput) {
   }
 }
 
+// --- the GEMM kernel's single-row / single-column path (gemv), every transpose flag -------------
+
+// C = alpha · op(A) · op(B) + beta · C by loops, row-major with leading dimensions.
+std::vector<double> naive_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                               const std::vector<double>& a, int64_t lda, const std::vector<double>& b,
+                               int64_t ldb, double beta, std::vector<double> c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < k; ++p) s += (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+      c[i * ldc + j] = alpha * s + (beta == 0 ? 0.0 : beta * c[i * ldc + j]);
+    }
+  return c;
+}
+
+TEST(GemmKernel, SingleRowAndColumnProductsMatchLoopsForEveryFlag) {
+  // Padded leading dimensions (+2) so strides are exercised; beta 0 must ignore NaN in C.
+  for (auto [m, n] : {std::pair<int64_t, int64_t>{1, 5}, {4, 1}, {1, 1}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (double beta : {0.0, 0.5}) {
+          SCOPED_TRACE(fmt::format("m {} n {} ta {} tb {} beta {}", m, n, ta, tb, beta));
+          const int64_t k = 3, lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 2, ldc = n + 2;
+          std::vector<double> a = uniform({(ta ? k : m) * lda}, 1).to_vector();
+          std::vector<double> b = uniform({(tb ? n : k) * ldb}, 2).to_vector();
+          std::vector<double> c = uniform({m * ldc}, 3).to_vector();
+          std::vector<double> got = c;
+          if (beta == 0)
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) got[i * ldc + j] = std::nan("");
+          kernels::gemm<double>(ta, tb, m, n, k, 1.5, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+          std::vector<double> want = naive_gemm(ta, tb, m, n, k, 1.5, a, lda, b, ldb, beta, c, ldc);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(got[i * ldc + j], want[i * ldc + j], 1e-12) << i << "," << j;
+          // Padding columns of C are never touched.
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = n; j < ldc; ++j) EXPECT_EQ(got[i * ldc + j], c[i * ldc + j]);
+        }
+}
+
 // --- linear ---------------------------------------------------------------------------------
 
 // x [..., in] · W[out, in]ᵀ + b by loops.
@@ -267,7 +308,43 @@ TEST(Linear, ForwardAllocatesOnlyItsOutput) {
   int64_t allocs = memory_stats().num_allocs;
   Tensor y = linear(x, w, b);
   EXPECT_EQ(memory_stats().num_allocs - allocs, 1);
+  // addmm (weight [in, out]) shares linear's implementation: its output only, too.
+  Tensor w_in_out = uniform({16, 12}, 2, -1, 1, DType::f32).requires_grad_();
+  allocs = memory_stats().num_allocs;
+  Tensor z = addmm(b, x, w_in_out);
+  EXPECT_EQ(memory_stats().num_allocs - allocs, 1);
 }
+
+// --- addmm (HF's Conv1D): against the unfused add(matmul(x, W), bias) -----------------------
+
+TEST(Addmm, MatchesMatmulPlusBiasWithGradients) {
+  for (const Shape& xs : {Shape{3, 4}, Shape{2, 3, 4}, Shape{4}}) {
+    SCOPED_TRACE(shape_str(xs));
+    for (bool with_bias : {true, false}) {
+      Tensor x = uniform(xs, 1).requires_grad_(), w = uniform({4, 5}, 2).requires_grad_();
+      Tensor b = with_bias ? uniform({5}, 3).requires_grad_() : Tensor();
+      Tensor x2 = x.detach().requires_grad_(), w2 = w.detach().requires_grad_();
+      Tensor b2 = with_bias ? b.detach().requires_grad_() : Tensor();
+      Tensor fused = addmm(b, x, w), plain = with_bias ? add(matmul(x2, w2), b2) : matmul(x2, w2);
+      testing::expect_close(fused, plain, 1e-12, 1e-12);
+      Tensor g = uniform(fused.shape(), 4);
+      backward(fused, g);
+      backward(plain, g);
+      testing::expect_close(x.grad(), x2.grad(), 1e-12, 1e-12);
+      testing::expect_close(w.grad(), w2.grad(), 1e-12, 1e-12);
+      if (with_bias) testing::expect_close(b.grad(), b2.grad(), 1e-12, 1e-12);
+    }
+  }
+}
+
+TEST(Addmm, Errors) {
+  EXPECT_TG_ERROR(addmm(Tensor(), zeros({2, 3}), zeros({4, 5})),
+                  "addmm: input [2, 3] and weight [4, 5] do not match (3 vs 4)");
+  EXPECT_TG_ERROR(addmm(zeros({4}), zeros({2, 3}), zeros({3, 5})),
+                  "addmm: bias must be [5] for weight [3, 5], got shape [4]");
+  EXPECT_TG_ERROR(addmm(Tensor(), zeros({2, 3}), zeros({3})), "addmm: weight must be [in, out], got shape [3]");
+}
+
 
 // --- determinism ----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 // text from it, and draw its attention weights.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "autograd/autograd.h"
@@ -74,6 +75,7 @@ void add_sample(CLI::App& gpt) {
     int64_t max_new_tokens = 500, top_k = 200;
     double temperature = 0.8;
     uint64_t seed = 1337;
+    bool no_kv_cache = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* c = gpt.add_subcommand("sample", "Generate text from a checkpoint (KV cache)");
@@ -83,6 +85,9 @@ void add_sample(CLI::App& gpt) {
   c->add_option("--temperature", a->temperature, "Softmax temperature (0 = greedy)")->capture_default_str()->check(CLI::Range(0.0, 1e6));
   c->add_option("--top-k", a->top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(1) << 30));
   c->add_option("--seed", a->seed, "Sampling seed")->capture_default_str();
+  c->add_flag("--no-kv-cache", a->no_kv_cache,
+              "Recompute the whole context for every token instead of caching keys and values (slower; "
+              "for comparison)");
   c->callback([a] {
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
     std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint);
@@ -94,12 +99,17 @@ void add_sample(CLI::App& gpt) {
     std::vector<int64_t> ids = tok->encode(a->prompt);
     Tensor prompt = empty({1, int64_t(ids.size())}, DType::i64);
     std::copy(ids.begin(), ids.end(), prompt.data<int64_t>());
-    models::generate(*loaded.model, prompt, a->max_new_tokens, a->temperature, a->top_k, gen, true,
+    const auto start = std::chrono::steady_clock::now();
+    models::generate(*loaded.model, prompt, a->max_new_tokens, a->temperature, a->top_k, gen, !a->no_kv_cache,
                      [&](const Tensor& next) {
                        fmt::print("{}", tok->decode({next.data<int64_t>()[0]}));
                        std::fflush(stdout);
                      });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     fmt::print("\n");
+    // Speed on stderr, so stdout stays the text alone.
+    fmt::print(stderr, "generated {} tokens in {:.3f} s: {:.1f} tokens/s ({})\n", a->max_new_tokens, seconds,
+               seconds > 0 ? double(a->max_new_tokens) / seconds : 0.0, a->no_kv_cache ? "no KV cache" : "KV cache");
   });
 }
 

@@ -1,6 +1,7 @@
 // Gradcheck cases of dense attention: each mask (causal, key lengths, key padding, bool and
-// additive attn_mask, a fully masked row), T != S, D != Dv, and dropout (a fresh generator of
-// the same seed per evaluation, so every evaluation drops the same weights).
+// additive attn_mask, a fully masked row), T != S, D != Dv, dropout (a fresh generator of
+// the same seed per evaluation, so every evaluation drops the same weights), and causal heads
+// longer than one row block.
 #include "ops/attention.h"
 #include "tools/gradcheck/catalogue.h"
 
@@ -33,6 +34,13 @@ std::vector<Case> specs() {
   c.back().spec.causal = true;
   c.push_back({"dropout 0.3 + causal", 1, 4, 4, 2, 2, 2, {}});
   c.back().spec.dropout_p = 0.3;
+  c.back().spec.causal = true;
+  // Past one causal row block (64 rows): the blocks above the diagonal are skipped; odd S puts
+  // rows at odd flat indices for dropout's Philox pairs.
+  c.push_back({"causal, two row blocks, T < S", 1, 70, 73, 1, 2, 1, {}});
+  c.back().spec.causal = true;
+  c.push_back({"dropout 0.2 + causal, two row blocks, odd S", 1, 67, 67, 1, 1, 1, {}});
+  c.back().spec.dropout_p = 0.2;
   c.back().spec.causal = true;
   return c;
 }

@@ -1,6 +1,6 @@
 // Gradcheck cases of the matmul family: matmul over every rank combination and broadcast batch
-// (backward runs GEMMs with transpose flags and beta = 1 accumulation), and linear with and
-// without bias. Empty axes are tested in tests/ops/test_matmul.cpp (gradcheck compares nothing
+// (backward runs GEMMs with transpose flags and beta = 1 accumulation), and linear and addmm
+// with and without bias. Empty axes are tested in tests/ops/test_matmul.cpp (gradcheck compares nothing
 // there).
 #include "ops/matmul.h"
 #include "tools/gradcheck/catalogue.h"
@@ -49,6 +49,21 @@ std::vector<OpCase> matmul_cases() {
   c.push_back(lin({2, 2, 3}, 3, true, 37));  // batched input folded into rows
   c.push_back(lin({4}, 3, true, 40));        // 1-D input
   c.push_back(lin({1, 1}, 1, true, 43));     // size-1 everything
+
+  auto addmm_case = [](const Shape& x, int64_t out, bool bias, uint64_t seed) {
+    int64_t in = x.back();
+    std::vector<Tensor> inputs{input(x, seed), input({in, out}, seed + 1)};
+    if (bias) inputs.push_back(input({out}, seed + 2));
+    std::string shapes = (bias ? shape_str({out}) + " + " : "") + shape_str(x) + " @ " + shape_str({in, out});
+    return OpCase{
+        "addmm", shapes,
+        [bias](const std::vector<Tensor>& v) { return addmm(bias ? v[2] : Tensor(), v[0], v[1]); },
+        inputs};
+  };
+  c.push_back(addmm_case({3, 4}, 2, true, 51));
+  c.push_back(addmm_case({3, 4}, 2, false, 54));
+  c.push_back(addmm_case({2, 2, 3}, 5, true, 57));  // batched input folded into rows
+  c.push_back(addmm_case({4}, 3, true, 60));        // 1-D input
   return c;
 }
 
