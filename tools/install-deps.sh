@@ -14,6 +14,7 @@ packages=(
   libpng-dev           # pictures
   clang                # sanitizer build and libFuzzer targets (tools/test.sh, fuzz.sh, tsan.sh)
   libclang-rt-dev      # clang's sanitizer and libFuzzer runtimes
+  python3              # bench/compare (its smoke test runs in ctest)
 )
 
 missing=()

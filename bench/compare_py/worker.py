@@ -1,0 +1,48 @@
+"""What the PyTorch and JAX workers share: the request loop (one JSON request per line on
+stdin, one JSON reply per line on stdout, as bench/compare_tapegrad) and the step timer."""
+import json
+import sys
+import time
+import traceback
+
+
+def time_steps(request, step, sync=lambda value: value):
+    """Runs request["warmup"] untimed and request["steps"] timed samples of step(i), each sample
+    repeating it request["inner"] times; sync(value) waits for the result (JAX) and returns a
+    float loss or None. -> (seconds per run of each timed sample, first value, last value, the
+    first sample's whole time: what a compile costs)."""
+    warmup, steps, inner = request.get("warmup", 2), request.get("steps", 10), request.get("inner", 1)
+    times, first, last, first_s = [], None, None, None
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        for k in range(inner):
+            value = sync(step(i * inner + k))
+        total = time.perf_counter() - start
+        elapsed = total / inner
+        if i == 0:
+            first, first_s = value, total
+        if i >= warmup:
+            times.append(elapsed)
+        last = value
+    return times, first, last, first_s
+
+
+def reply_of(times, params=0, first=None, last=None, **extra):
+    out = dict(step_s=times, params=params, extra=extra)
+    if first is not None:
+        out["loss_first"], out["loss_last"] = float(first), float(last)
+    return out
+
+
+def serve(run):
+    """Answers requests with run(request) -> reply dict until stdin closes; an exception becomes
+    {"error": ...} and the worker carries on."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            reply = run(json.loads(line))
+        except Exception as e:  # reported to the driver, which shows it in the table
+            reply = dict(error=f"{type(e).__name__}: {e}", trace=traceback.format_exc(limit=4))
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
