@@ -15,7 +15,7 @@ import jax.numpy as jnp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data  # noqa: E402
 from compare_py import jax_models as M  # noqa: E402
-from compare_py.worker import reply_of, serve, time_steps  # noqa: E402
+from compare_py.worker import reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
 
 THREADS = int(os.environ.get("TG_COMPARE_THREADS", "0")) or os.cpu_count()
 
@@ -178,6 +178,8 @@ def run(request):
         extra["compile_s"] = first_s
     reply = reply_of(times, params, first, last, **extra)
     reply["threads"] = THREADS
+    if request.get("memory"):
+        reply["rss_peak_bytes"] = rss_peak_growth(lambda: sync(step(0)))  # one more, untimed step
     return reply
 
 

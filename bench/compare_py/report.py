@@ -53,17 +53,21 @@ def markdown(results, peak_gflops, header_lines):
     lines = list(header_lines) + ["",
              "| workload | unit | tapegrad | torch eager | torch.compile | jax.jit | best reference | tapegrad ÷ best | tapegrad MFU |",
              "|---|---|---|---|---|---|---|---|---|"]
-    compile_lines, notes, problems = [], [], []
+    compile_lines, memory_lines, notes, problems = [], [], [], []
     for w, res, s in rows(results, peak_gflops):
         unit = "ms (lower is better)" if w.unit == "ms" else w.unit
         cells = [cell(w, res.get(k, {})) for k in ("tapegrad",) + REFERENCES]
         ratio = f"**{s['ratio']:.2f}×**" if s["ratio"] else "—"
         mfu = f"{s['mfu'] * 100:.1f}%" if s["mfu"] else "—"
         lines.append(f"| {w.name} | {unit} | " + " | ".join(cells) + f" | {s['best'] or '—'} | {ratio} | {mfu} |")
-        comp = [f"{k} {min(res[k]['compile_s'].values()):.1f} s" for k in ("torch.compile", "jax.jit")
-                if k in res and res[k].get("compile_s")]
-        if comp:
+        comp = [f"{min(res[k]['compile_s'].values()):.1f} s" if res.get(k, {}).get("compile_s") else "—"
+                for k in ("torch.compile", "jax.jit")]
+        if comp != ["—", "—"]:
             compile_lines.append(f"| {w.name} | " + " | ".join(comp) + " |")
+        if w.trains:
+            mem = [res.get("tapegrad", {}).get("peak_bytes")] + [res.get(k, {}).get("rss_peak_bytes")
+                                                                 for k in ("tapegrad",) + REFERENCES]
+            memory_lines.append(f"| {w.name} | " + " | ".join(f"{m / 2**20:.1f}" if m else "—" for m in mem) + " |")
         if w.notes:
             notes.append(f"- {w.name}: {w.notes}")
         problems += [f"- {w.name}: {c}" for c in s["checks"]]
@@ -77,8 +81,15 @@ def markdown(results, peak_gflops, header_lines):
         lines += ["", "KV cache ÷ no cache, generation tokens/s: " + ", ".join(gen) + " (target for tapegrad: ≥ 5×)"]
     lines += ["", f"sgemm peak (tapegrad's matmul, OpenBLAS, all cores, [1024²]·[1024²]): **{peak_gflops:.1f} GFLOP/s**"]
     if compile_lines:
-        lines += ["", "Compile time (first call, not in the step times):", "",
-                  "| workload | compile |", "|---|---|"] + compile_lines
+        lines += ["", "Compile time (the first call, tracing and compiling included; not in the step times):", "",
+                  "| workload | torch.compile | jax.jit |", "|---|---|---|"] + compile_lines
+    if memory_lines:
+        lines += ["", "Peak memory of one train step, MiB: tapegrad's allocator peak (tensor bytes), and for every "
+                  "framework alike the rise of the resident set's high-water mark (VmHWM, reset through "
+                  "/proc/self/clear_refs) above VmRSS during one extra, untimed step (tapegrad's cached blocks "
+                  "given back first):", "",
+                  "| workload | tapegrad allocator | tapegrad RSS | torch eager RSS | torch.compile RSS | jax.jit RSS |",
+                  "|---|---|---|---|---|---|"] + memory_lines
     if notes:
         lines += ["", "Notes:"] + notes
     lines += ["", "Checks: " + ("all passed (parameter counts agree; every model's loss fell)" if not problems else "")]
@@ -91,7 +102,8 @@ def write_csv(path, results, peak_gflops):
     with open(tmp, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["workload", "framework", "threads", "median_s", "throughput", "unit", "runs_s", "probe_s",
-                      "compile_s", "params", "loss_first", "loss_last", "ratio_vs_best", "mfu", "error"])
+                      "compile_s", "params", "loss_first", "loss_last", "ratio_vs_best", "mfu", "alloc_peak_bytes",
+                      "rss_peak_bytes", "error"])
         for w, res, s in rows(results, peak_gflops):
             for label, r in res.items():
                 med = r.get("median_s")
@@ -102,7 +114,9 @@ def write_csv(path, results, peak_gflops):
                               " ".join(f"t{n}:{t:.3g}" for n, t in (r.get("compile_s") or {}).items()),
                               r.get("params", ""), r.get("loss_first", ""), r.get("loss_last", ""),
                               f"{s['ratio']:.4g}" if label == "tapegrad" and s["ratio"] else "",
-                              f"{s['mfu']:.4g}" if label == "tapegrad" and s["mfu"] else "", r.get("error", "")])
+                              f"{s['mfu']:.4g}" if label == "tapegrad" and s["mfu"] else "",
+                              r.get("peak_bytes", "") if label == "tapegrad" else "", r.get("rss_peak_bytes", ""),
+                              r.get("error", "")])
     os.replace(tmp, path)
 
 

@@ -154,6 +154,21 @@ def run_workload(w, workers, log):
     return res
 
 
+def measure_memory(w, res, workers, log):
+    """After all timing: one untimed train step per column, its resident-set peak (see
+    worker.py: rss_peak_growth) into res[label]["rss_peak_bytes"]."""
+    for label, fw, mode in variants(w, workers):
+        r = res.get(label, {})
+        if fw != "tapegrad" and "threads" not in r:
+            continue
+        worker = workers["tapegrad"] if fw == "tapegrad" else workers[fw][r["threads"]]
+        try:
+            reply = worker.request(dict(base_request(w), mode=mode or "eager", warmup=1, steps=1, memory=True))
+            r["rss_peak_bytes"] = reply.get("rss_peak_bytes") or None
+        except WorkerError as e:
+            log(f"  {w.name} {label} memory: {e}")
+
+
 def measure_peak(tapegrad, request, n):
     """sgemm GFLOP/s on all cores: 2n³ over the median time of one product."""
     reply = tapegrad.request(request)

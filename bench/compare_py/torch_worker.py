@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data, torch_models  # noqa: E402
-from compare_py.worker import reply_of, serve, time_steps  # noqa: E402
+from compare_py.worker import reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
 
 THREADS = int(os.environ.get("TG_COMPARE_THREADS", "0")) or os.cpu_count()
 torch.set_num_threads(THREADS)
@@ -154,6 +154,8 @@ def run(request):
         extra["compile_s"] = first_s  # the first warm-up step: tracing and compiling included
     reply = reply_of(times, params, first, last, **extra)
     reply["threads"] = torch.get_num_threads()
+    if request.get("memory"):
+        reply["rss_peak_bytes"] = rss_peak_growth(lambda: step(0))  # one more, untimed step
     return reply
 
 

@@ -1,5 +1,7 @@
 """What the PyTorch and JAX workers share: the request loop (one JSON request per line on
 stdin, one JSON reply per line on stdout, as bench/compare_tapegrad) and the step timer."""
+import ctypes
+import gc
 import json
 import sys
 import time
@@ -25,6 +27,37 @@ def time_steps(request, step, sync=lambda value: value):
             times.append(elapsed)
         last = value
     return times, first, last, first_s
+
+
+def _status_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return -1
+
+
+def rss_peak_growth(fn):
+    """How far the resident set's high-water mark (VmHWM) rose above VmRSS while fn() ran, in
+    bytes (reset through /proc/self/clear_refs); 0 where /proc cannot say. What bench/compare
+    reports as peak memory for every framework alike (bench/compare_tapegrad: rss_peak_growth)."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(None)
+        # Large blocks from mmap and freed blocks trimmed: what is freed leaves the resident set, so
+        # VmHWM shows the step's own peak. Set only for these last, memory-only requests: it
+        # would slow the timed ones.
+        libc.mallopt(-3, 64 << 10)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 64 << 10)  # M_TRIM_THRESHOLD
+        libc.malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_bytes("VmRSS")
+        fn()
+        hwm = _status_bytes("VmHWM")
+    except OSError:
+        return 0
+    return hwm - before if before >= 0 and hwm >= before else 0
 
 
 def reply_of(times, params=0, first=None, last=None, **extra):

@@ -1,5 +1,11 @@
 // Requests and replies of bench/compare's tapegrad worker, and the dispatch to the workloads.
+#include <malloc.h>
+
+#include <fstream>
+#include <sstream>
 #include <thread>
+
+#include "autograd/allocator.h"
 
 #include "autograd/error.h"
 #include "bench/compare_tapegrad/workloads.h"
@@ -27,6 +33,7 @@ Request parse_request(const json& j) {
   r.steps = count("steps", r.steps, 1);
   r.inner = count("inner", r.inner, 1);
   r.threads = int(count("threads", 0, 0));
+  r.memory = j.value("memory", false);
   return r;
 }
 
@@ -50,6 +57,35 @@ std::string config_string(const Request& r, const char* key, const std::string& 
   return r.config[key].get<std::string>();
 }
 
+namespace {
+// A field of /proc/self/status in bytes ("VmRSS", "VmHWM"); -1 when absent.
+int64_t status_bytes(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) {
+      std::istringstream value(line.substr(field.size() + 1));
+      int64_t kb = -1;
+      value >> kb;
+      return kb * 1024;
+    }
+  return -1;
+}
+}  // namespace
+
+int64_t rss_peak_growth(const std::function<void()>& fn) {
+  // Large blocks from mmap and freed ones trimmed, so that what is freed leaves the resident set.
+  mallopt(M_MMAP_THRESHOLD, 64 << 10);
+  mallopt(M_TRIM_THRESHOLD, 64 << 10);
+  empty_cache();
+  malloc_trim(0);
+  bool reset = bool(std::ofstream("/proc/self/clear_refs") << "5");  // VmHWM := VmRSS (Linux >= 4.0)
+  const int64_t before = status_bytes("VmRSS");
+  fn();
+  const int64_t hwm = status_bytes("VmHWM");
+  return reset && before >= 0 && hwm >= before ? hwm - before : 0;
+}
+
 Reply run_request(const Request& r) {
   set_num_threads(r.threads > 0 ? r.threads : int(std::max(1u, std::thread::hardware_concurrency())));
   if (r.workload == "gpt_train") return run_gpt_train(r);
@@ -67,7 +103,7 @@ Reply run_request(const Request& r) {
 
 json to_json(const Reply& reply) {
   json j{{"step_s", reply.step_s}, {"params", reply.params}, {"peak_bytes", reply.peak_bytes},
-         {"threads", get_num_threads()}, {"extra", reply.extra}};
+         {"rss_peak_bytes", reply.rss_peak_bytes}, {"threads", get_num_threads()}, {"extra", reply.extra}};
   if (reply.has_loss) j["loss_first"] = reply.loss_first, j["loss_last"] = reply.loss_last;
   return j;
 }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct Request {
   json config;           ///< the workload's sizes (see bench/compare_py/workloads.py)
   int64_t warmup = 2, steps = 10, inner = 1;
   int threads = 0;  ///< tg::set_num_threads for this request; 0 = all cores
+  /// Train workloads: after the timed steps, one more measured by rss_peak_growth (the driver
+  /// asks this last, after all timing: it changes malloc's settings).
+  bool memory = false;
 };
 
 /// step_s: seconds per timed step; the other fields are set where they mean something.
@@ -30,6 +34,7 @@ struct Reply {
   double loss_first = 0, loss_last = 0;  ///< first warm-up step's loss, last timed step's
   bool has_loss = false;
   int64_t peak_bytes = 0;         ///< allocator peak during the timed steps (above what was live before)
+  int64_t rss_peak_bytes = 0;     ///< resident-set high-water growth of one extra, untimed step (0: not measured)
   json extra = json::object();    ///< workload-specific facts (e.g. the attention kernel used)
 };
 
@@ -53,6 +58,11 @@ Reply run_sgemm_peak(const Request& r);
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
+/// How far the process's resident set (VmHWM) rose above where it was (VmRSS) while `fn` ran,
+/// in bytes, with tapegrad's cached blocks given back and malloc set to return freed memory
+/// (as the PyTorch and JAX workers are measured: bench/compare_py/worker.py). 0 where /proc
+/// cannot say.
+int64_t rss_peak_growth(const std::function<void()>& fn);
 /// A required integer / number / string of the request's config, with a clear error.
 int64_t config_int(const Request& r, const char* key);
 double config_double(const Request& r, const char* key, double fallback);

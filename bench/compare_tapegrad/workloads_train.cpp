@@ -93,21 +93,25 @@ Reply train_steps(const Request& r, nn::Module& model, const LossFn& loss_of_ste
   Reply reply;
   reply.params = model.num_parameters();
   reply.has_loss = true;
-  int64_t live = 0;
-  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
-    if (i == r.warmup) reset_peak_memory_stats(), live = memory_allocated();
-    auto start = std::chrono::steady_clock::now();
+  auto step = [&](int64_t i) {
     opt.zero_grad();
     Tensor loss = loss_of_step(i);
     backward(loss);
     if (clip > 0) optim::clip_grad_norm_(params, clip);
     opt.step();
-    double value = loss.item();
+    return loss.item();
+  };
+  int64_t live = 0;
+  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
+    if (i == r.warmup) reset_peak_memory_stats(), live = memory_allocated();
+    auto start = std::chrono::steady_clock::now();
+    double value = step(i);
     if (i >= r.warmup) reply.step_s.push_back(seconds_since(start));
     if (i == 0) reply.loss_first = value;
     reply.loss_last = value;
   }
   reply.peak_bytes = max_memory_allocated() - live;
+  if (r.memory) reply.rss_peak_bytes = rss_peak_growth([&] { step(r.warmup + r.steps); });
   return reply;
 }
 
