@@ -1,5 +1,6 @@
 """The JAX references' models as pure functions over parameter pytrees, the same architectures
-and init as torch_models.py: nanoGPT's GPT (tied head, GPT-2 init) with a fixed-size KV cache,
+and init as torch_models.py: nanoGPT's GPT (tied head, GPT-2 init) with a fixed-size KV cache
+and jax.checkpoint per block,
 the post-LN encoder classifier, nn.MultiheadAttention's layer, and AdamW (torch.optim.AdamW's
 update, decoupled decay on rank >= 2 leaves) with clipping by global norm."""
 import math
@@ -58,17 +59,23 @@ def _block(b, x, H, attend):
     return x + h @ b["fc2_w"] + b["fc2_b"], extra
 
 
-def gpt_hidden(p, idx, H):
-    """idx [B, T] -> ln_f output [B, T, C] (causal attention over the T positions)."""
+def gpt_hidden(p, idx, H, checkpointing=False):
+    """idx [B, T] -> ln_f output [B, T, C] (causal attention over the T positions); with
+    checkpointing each block is jax.checkpoint'ed (its activations recomputed in backward)."""
     T = idx.shape[1]
     x = p["wte"][idx] + p["wpe"][:T]
+
+    def block(b, x):
+        return _block(b, x, H, lambda q, k, v: (attention(q, k, v, True), None))[0]
+    if checkpointing:
+        block = jax.checkpoint(block)
     for b in p["h"]:
-        x, _ = _block(b, x, H, lambda q, k, v: (attention(q, k, v, True), None))
+        x = block(b, x)
     return layer_norm(x, p["ln_f_w"], p["ln_f_b"])
 
 
-def gpt_loss(p, x, y, H):
-    logits = gpt_hidden(p, x, H) @ p["wte"].T
+def gpt_loss(p, x, y, H, checkpointing=False):
+    logits = gpt_hidden(p, x, H, checkpointing) @ p["wte"].T
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.take_along_axis(logp, y[..., None], axis=-1).mean()
 

@@ -34,7 +34,7 @@ def build_train(kind, c):
     if kind == "gpt_train":
         tokens, vocab = data.char_tokens(c["data"])
         params = M.gpt_init(key, vocab, **c)
-        loss_fn = functools.partial(M.gpt_loss, H=H)
+        loss_fn = functools.partial(M.gpt_loss, H=H, checkpointing=c.get("checkpointing", False))
         batches = data.gpt_batches(tokens, c["batches"], c["batch_size"], c["block_size"])
     else:
         params = M.encoder_init(key, **c)

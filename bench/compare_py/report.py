@@ -4,6 +4,8 @@ import csv
 import math
 import os
 
+from compare_py.workloads import CHECKPOINTED
+
 REFERENCES = ("torch eager", "torch.compile", "jax.jit")
 
 
@@ -79,6 +81,7 @@ def markdown(results, peak_gflops, header_lines):
             gen.append(f"{k} {nc[k]['median_s'] / kv[k]['median_s']:.2f}×")
     if gen:
         lines += ["", "KV cache ÷ no cache, generation tokens/s: " + ", ".join(gen) + " (target for tapegrad: ≥ 5×)"]
+    lines += checkpointing_lines(by_name)
     lines += ["", f"sgemm peak (tapegrad's matmul, OpenBLAS, all cores, [1024²]·[1024²]): **{peak_gflops:.1f} GFLOP/s**"]
     if compile_lines:
         lines += ["", "Compile time (the first call, tracing and compiling included; not in the step times):", "",
@@ -95,6 +98,31 @@ def markdown(results, peak_gflops, header_lines):
     lines += ["", "Checks: " + ("all passed (parameter counts agree; every model's loss fell)" if not problems else "")]
     lines += problems
     return "\n".join(lines) + "\n", problems
+
+
+def checkpointing_lines(by_name):
+    """Activation checkpointing: each framework's step time and peak memory without and with."""
+    out = []
+    for name, on in by_name.items():
+        off = by_name.get(name[:-len(CHECKPOINTED)]) if name.endswith(CHECKPOINTED) else None
+        if not off:
+            continue
+        out += ["", f"Activation checkpointing, {name[:-len(CHECKPOINTED)]}: step time and peak memory (MiB, "
+                "as in the memory table) without → with:", "",
+                "| framework | step time | time cost | peak memory | memory saved |", "|---|---|---|---|---|"]
+        for k in ("tapegrad",) + REFERENCES:
+            a, b = off.get(k, {}), on.get(k, {})
+            if "median_s" not in a or "median_s" not in b:
+                continue
+            t = f"{a['median_s'] * 1e3:.0f} → {b['median_s'] * 1e3:.0f} ms"
+            cost = f"{b['median_s'] / a['median_s']:.2f}×"
+            mems = [("peak_bytes", " (allocator)")] if k == "tapegrad" else []
+            for key, what in mems + [("rss_peak_bytes", " (RSS)")]:
+                m0, m1 = a.get(key), b.get(key)
+                mem = f"{m0 / 2**20:.0f} → {m1 / 2**20:.0f}{what}" if m0 and m1 else "—"
+                saved = f"{(1 - m1 / m0) * 100:.0f}%" if m0 and m1 else "—"
+                out.append(f"| {k} | {t} | {cost} | {mem} | {saved} |")
+    return out
 
 
 def write_csv(path, results, peak_gflops):

@@ -1,5 +1,6 @@
 """The PyTorch references' models, as their authors write them: nanoGPT's GPT (GPT-2 layout,
-tied LM head, F.scaled_dot_product_attention, GPT-2's init) with a KV cache for generation, and
+tied LM head, F.scaled_dot_product_attention, GPT-2's init) with a KV cache for generation and
+activation checkpointing per block (torch.utils.checkpoint, non-reentrant), and
 the tutorials' encoder classifier on nn.TransformerEncoderLayer (post-LN, GELU, mean pooling),
 with tapegrad's init (N(0, 0.02) weights and embeddings, zero biases)."""
 import math
@@ -7,6 +8,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 
 class CausalSelfAttention(nn.Module):
@@ -45,10 +47,17 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def run_block(block, x, checkpointing):
+    """A block, its activations recomputed in backward when checkpointing (training only)."""
+    if checkpointing and torch.is_grad_enabled():
+        return torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
+    return block(x)
+
+
 class GPT(nn.Module):
-    def __init__(self, vocab, n_layer, n_head, n_embd, block_size, **_):
+    def __init__(self, vocab, n_layer, n_head, n_embd, block_size, checkpointing=False, **_):
         super().__init__()
-        self.block_size, self.n_head = block_size, n_head
+        self.block_size, self.n_head, self.checkpointing = block_size, n_head, checkpointing
         self.wte = nn.Embedding(vocab, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
         self.h = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
@@ -67,7 +76,7 @@ class GPT(nn.Module):
         B, T = idx.shape
         x = self.wte(idx) + self.wpe(torch.arange(pos, pos + T, device=idx.device))
         for i, block in enumerate(self.h):
-            x = block(x, None if cache is None else cache[i], pos)
+            x = block(x, cache[i], pos) if cache is not None else run_block(block, x, self.checkpointing)
         x = self.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, [-1], :])  # [B, 1, V]: generation needs the last position only

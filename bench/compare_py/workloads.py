@@ -8,6 +8,7 @@ SHAKESPEARE_CHAR = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_s
 ENCODER = dict(vocab_size=1000, n_classes=2, block_size=50, n_layer=2, n_head=4, n_embd=128, batch_size=8)
 OPTIM = dict(lr=1e-3, weight_decay=0.1, grad_clip=1.0)  # AdamW betas (0.9, 0.99), eps 1e-8 everywhere
 CHAR_VOCAB = 65  # tiny Shakespeare's distinct bytes
+CHECKPOINTED = "_checkpointed"  # the suffix of a workload run with activation checkpointing
 
 
 @dataclass
@@ -88,15 +89,20 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
     def steps(full, fast):
         return fast if q else full
 
-    def train(name, c, warm, n, rounds):
-        cfg = dict(c, **OPTIM, batches=16, data=data_path, attention=attention)
+    def train(name, c, warm, n, rounds, checkpointing=False):
+        cfg = dict(c, **OPTIM, batches=16, data=data_path, attention=attention, checkpointing=checkpointing)
         return Workload(name, "gpt_train", cfg, "tokens/s", c["batch_size"] * c["block_size"],
                         gpt_train_flops(c, CHAR_VOCAB), warmup=warm, steps=n, rounds=rounds,
-                        expect_params=gpt_params(c, CHAR_VOCAB), trains=True)
+                        expect_params=gpt_params(c, CHAR_VOCAB), trains=True,
+                        notes="activation checkpointing: every block recomputed in backward" if checkpointing else "")
 
     out = [train("gpt_baby_train", gpt, 3, steps(30, 8), steps(5, 2))]
-    if not smoke:
+    if smoke:
+        out.append(train("gpt_baby_train" + CHECKPOINTED, gpt, 3, 8, 1, checkpointing=True))
+    else:
         out.append(train("gpt_shakespeare_train", SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1)))
+        out.append(train("gpt_shakespeare_train" + CHECKPOINTED, SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1),
+                         checkpointing=True))
     out.append(Workload("encoder_train", "encoder_train", dict(enc, **OPTIM, batches=16, attention=attention),
                         "steps/s", 1, encoder_train_flops(enc), warmup=3, steps=steps(40, 10),
                         rounds=steps(5, 2), expect_params=encoder_params(enc), trains=True))
