@@ -15,7 +15,7 @@ import jax.numpy as jnp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data  # noqa: E402
 from compare_py import jax_models as M  # noqa: E402
-from compare_py.worker import reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
+from compare_py.worker import builder_for, reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
 
 THREADS = int(os.environ.get("TG_COMPARE_THREADS", "0")) or os.cpu_count()
 
@@ -59,7 +59,7 @@ def build_train(kind, c):
     return step, loss_value, n
 
 
-def build_generate(c):
+def build_generate(kind, c):
     H, P, new_tokens = c["n_head"], c["block_size"], c["new_tokens"]
     params = M.gpt_init(jax.random.PRNGKey(1337), c["vocab_size"], **c)
 
@@ -109,7 +109,7 @@ def build_generate(c):
     return step, block, M.count(params)
 
 
-def build_mha(c):
+def build_mha(kind, c):
     B, T, C, H = c["batch_size"], c["seq_len"], c["n_embd"], c["n_head"]
     k = jax.random.split(jax.random.PRNGKey(1337), 4)
     layer = dict(in_w=M.normal(k[0], (C, 3 * C), 0.02), in_b=jnp.zeros(3 * C),
@@ -136,7 +136,7 @@ def build_op(kind, c):
     return (lambda i: g(x)), block, 0
 
 
-def build_adamw(c):
+def build_adamw(kind, c):
     params = M.gpt_init(jax.random.PRNGKey(1337), c["vocab_size"], **c)
     leaves, tree = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(jax.random.PRNGKey(2), len(leaves))
@@ -159,18 +159,7 @@ def run(request):
     key = (kind, json.dumps(c, sort_keys=True))
     fresh = key not in STATE
     if fresh:
-        if kind in ("gpt_train", "encoder_train"):
-            STATE[key] = build_train(kind, c)
-        elif kind == "generate":
-            STATE[key] = build_generate(c)
-        elif kind == "mha":
-            STATE[key] = build_mha(c)
-        elif kind in ("layer_norm", "softmax", "gelu", "cross_entropy"):
-            STATE[key] = build_op(kind, c)
-        elif kind == "adamw_step":
-            STATE[key] = build_adamw(c)
-        else:
-            raise ValueError(f"unknown workload {kind!r}")
+        STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw)(kind, c)
     step, sync, params = STATE[key]
     times, first, last, first_s = time_steps(request, step, sync)
     extra = dict(jax=jax.__version__)

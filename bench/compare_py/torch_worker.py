@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data, torch_models  # noqa: E402
-from compare_py.worker import reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
+from compare_py.worker import builder_for, reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
 
 THREADS = int(os.environ.get("TG_COMPARE_THREADS", "0")) or os.cpu_count()
 torch.set_num_threads(THREADS)
@@ -61,7 +61,7 @@ def build_train(kind, c, mode):
     return step, count(model), dict(adamw=how)
 
 
-def build_generate(c, mode):
+def build_generate(kind, c, mode):
     torch.manual_seed(1337)
     model = torch_models.GPT(c["vocab_size"], **c).eval()
     prompt = torch.zeros((1, 1), dtype=torch.long)
@@ -72,7 +72,7 @@ def build_generate(c, mode):
     return step, count(model), {}
 
 
-def build_mha(c, mode):
+def build_mha(kind, c, mode):
     torch.manual_seed(1337)
     B, T, C, H = c["batch_size"], c["seq_len"], c["n_embd"], c["n_head"]
     mha = nn.MultiheadAttention(C, H, batch_first=True)
@@ -117,7 +117,7 @@ def build_op(kind, c, mode):
     return step, 0, {}
 
 
-def build_adamw(c, mode):
+def build_adamw(kind, c, mode):
     torch.manual_seed(1337)
     model = torch_models.GPT(c["vocab_size"], **c)
     for p in model.parameters():
@@ -135,18 +135,7 @@ def run(request):
     key = (kind, json.dumps(c, sort_keys=True), mode)
     fresh = key not in STATE
     if fresh:
-        if kind in ("gpt_train", "encoder_train"):
-            STATE[key] = build_train(kind, c, mode)
-        elif kind == "generate":
-            STATE[key] = build_generate(c, mode)
-        elif kind == "mha":
-            STATE[key] = build_mha(c, mode)
-        elif kind in ("layer_norm", "softmax", "gelu", "cross_entropy"):
-            STATE[key] = build_op(kind, c, mode)
-        elif kind == "adamw_step":
-            STATE[key] = build_adamw(c, mode)
-        else:
-            raise ValueError(f"unknown workload {kind!r}")
+        STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw)(kind, c, mode)
     step, params, extra = STATE[key]
     times, first, last, first_s = time_steps(request, step)
     extra = dict(extra, torch=torch.__version__)

@@ -67,6 +67,19 @@ def reply_of(times, params=0, first=None, last=None, **extra):
     return out
 
 
+TRAIN_KINDS = ("gpt_train", "encoder_train")
+OP_KINDS = ("layer_norm", "softmax", "gelu", "cross_entropy")
+
+
+def builder_for(kind, train, generate, mha, op, adamw):
+    """The builder of a request's workload (each worker has one per kind)."""
+    table = {"generate": generate, "mha": mha, "adamw_step": adamw, **{k: train for k in TRAIN_KINDS},
+             **{k: op for k in OP_KINDS}}
+    if kind not in table:
+        raise ValueError(f"unknown workload {kind!r}")
+    return table[kind]
+
+
 def serve(run):
     """Answers requests with run(request) -> reply dict until stdin closes; an exception becomes
     {"error": ...} and the worker carries on."""
