@@ -53,15 +53,17 @@ def rows(results, peak_gflops):
 
 def markdown(results, peak_gflops, header_lines):
     lines = list(header_lines) + ["",
-             "| workload | unit | tapegrad | torch eager | torch.compile | jax.jit | best reference | tapegrad ÷ best | tapegrad MFU |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| workload | unit | tapegrad | torch eager | torch.compile | jax.jit | best reference | tapegrad ÷ best | target | tapegrad MFU |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     compile_lines, memory_lines, notes, problems = [], [], [], []
     for w, res, s in rows(results, peak_gflops):
         unit = "ms (lower is better)" if w.unit == "ms" else w.unit
         cells = [cell(w, res.get(k, {})) for k in ("tapegrad",) + REFERENCES]
         ratio = f"**{s['ratio']:.2f}×**" if s["ratio"] else "—"
         mfu = f"{s['mfu'] * 100:.1f}%" if s["mfu"] else "—"
-        lines.append(f"| {w.name} | {unit} | " + " | ".join(cells) + f" | {s['best'] or '—'} | {ratio} | {mfu} |")
+        target = "—" if not w.target else f"≥ {w.target:g}×" + (
+            "" if not s["ratio"] else " met" if s["ratio"] >= w.target else " not met")
+        lines.append(f"| {w.name} | {unit} | " + " | ".join(cells) + f" | {s['best'] or '—'} | {ratio} | {target} | {mfu} |")
         comp = [f"{min(res[k]['compile_s'].values()):.1f} s" if res.get(k, {}).get("compile_s") else "—"
                 for k in ("torch.compile", "jax.jit")]
         if comp != ["—", "—"]:
@@ -150,8 +152,8 @@ def write_csv(path, results, peak_gflops):
 
 def write_svg(path, results, peak_gflops, title):
     """Horizontal bars: tapegrad's speed over the best reference per workload, log scale, a line
-    at 1× (faster to the right)."""
-    data = [(w.name, s["ratio"], s["best"]) for w, _, s in rows(results, peak_gflops) if s["ratio"]]
+    at 1× (faster to the right), a tick at issue 5's target; green where the target is met."""
+    data = [(w.name, s["ratio"], s["best"], w.target) for w, _, s in rows(results, peak_gflops) if s["ratio"]]
     bar_h, left, width = 22, 190, 420
     height = 60 + bar_h * len(data) + 40
     lo, hi = math.log10(0.1), math.log10(10.0)
@@ -165,15 +167,17 @@ def write_svg(path, results, peak_gflops, title):
     for v in (0.1, 0.2, 0.5, 1, 2, 5, 10):
         parts.append(f'<line x1="{x(v):.1f}" y1="40" x2="{x(v):.1f}" y2="{height - 35}" stroke="{"black" if v == 1 else "#ddd"}"/>'
                      f'<text x="{x(v):.1f}" y="{height - 20}" text-anchor="middle">{v:g}×</text>')
-    for i, (name, ratio, best) in enumerate(data):
+    for i, (name, ratio, best, target) in enumerate(data):
         y = 45 + i * bar_h
         x0, x1 = sorted((x(1), x(ratio)))
-        colour = "#2a7" if ratio >= 1 else "#d54"
+        colour = "#2a7" if ratio >= max(target, 1) else "#d54"
+        if target > 1:  # issue 5's target, a tick across the bar
+            parts.append(f'<line x1="{x(target):.1f}" y1="{y}" x2="{x(target):.1f}" y2="{y + bar_h}" stroke="black" stroke-width="2"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{name}</text>'
                      f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{bar_h - 6}" fill="{colour}"/>'
                      f'<text x="{left + width + 6}" y="{y + 14}">{ratio:.2f}× vs {best}</text>')
     parts.append(f'<text x="{left + width / 2}" y="{height - 5}" text-anchor="middle">'
-                 'tapegrad speed ÷ best reference (log scale; right of 1× = tapegrad faster)</text></svg>')
+                 'tapegrad speed ÷ best reference (log scale; right of 1× = tapegrad faster; tick = target)</text></svg>')
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(parts) + "\n")

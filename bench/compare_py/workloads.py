@@ -27,6 +27,7 @@ class Workload:
     notes: str = ""
     expect_params: int = 0  # what every framework must report (0: not checked)
     trains: bool = False    # the loss must fall over a run
+    target: float = 1.0     # issue 5's target for tapegrad ÷ best reference (0: none)
 
 
 def gpt_params(c, vocab):
@@ -93,19 +94,21 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
         cfg = dict(c, **OPTIM, batches=16, data=data_path, attention=attention, checkpointing=checkpointing)
         return Workload(name, "gpt_train", cfg, "tokens/s", c["batch_size"] * c["block_size"],
                         gpt_train_flops(c, CHAR_VOCAB), warmup=warm, steps=n, rounds=rounds,
-                        expect_params=gpt_params(c, CHAR_VOCAB), trains=True,
+                        expect_params=gpt_params(c, CHAR_VOCAB), trains=True, target=0.0 if checkpointing else 1.0,
                         notes="activation checkpointing: every block recomputed in backward" if checkpointing else "")
 
     out = [train("gpt_baby_train", gpt, 3, steps(30, 8), steps(5, 2))]
+    out[0].target = 2.0
     if smoke:
         out.append(train("gpt_baby_train" + CHECKPOINTED, gpt, 3, 8, 1, checkpointing=True))
     else:
         out.append(train("gpt_shakespeare_train", SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1)))
+        out[-1].target = 1.3  # and >= 70% of the sgemm peak
         out.append(train("gpt_shakespeare_train" + CHECKPOINTED, SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1),
                          checkpointing=True))
     out.append(Workload("encoder_train", "encoder_train", dict(enc, **OPTIM, batches=16, attention=attention),
                         "steps/s", 1, encoder_train_flops(enc), warmup=3, steps=steps(40, 10),
-                        rounds=steps(5, 2), expect_params=encoder_params(enc), trains=True))
+                        rounds=steps(5, 2), expect_params=encoder_params(enc), trains=True, target=2.0))
     for cache in (True, False):
         cfg = dict(gen_cfg, vocab_size=CHAR_VOCAB, new_tokens=new_tokens, kv_cache=cache, attention=attention)
         out.append(Workload("generate_kv_cache" if cache else "generate_no_cache", "generate", cfg, "tokens/s",
