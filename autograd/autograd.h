@@ -3,6 +3,7 @@
 #include "autograd/allocator.h"
 #include "autograd/anomaly.h"
 #include "autograd/backward.h"
+#include "autograd/checkpoint.h"
 #include "autograd/error.h"
 #include "autograd/gradcheck.h"
 #include "autograd/random.h"

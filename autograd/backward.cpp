@@ -5,7 +5,9 @@
 
 namespace tg {
 
-void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+namespace {
+
+void replay(const Tensor& root, const Tensor& grad, bool retain_graph, uint64_t first_seq) {
   TG_CHECK(root.defined(), "backward: the tensor is undefined");
   TG_CHECK(root.requires_grad(),
            "backward: the tensor of shape {} does not require grad (no input of the ops that "
@@ -40,7 +42,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   top->add_output_grad(seed);
 
   // Reverse recording order is a topological order: every node is recorded after its inputs.
-  std::vector<std::shared_ptr<Node>> nodes = detail::tape_nodes_upto(top->seq());
+  std::vector<std::shared_ptr<Node>> nodes = detail::tape_nodes_between(first_seq, top->seq());
   TG_CHECK(!nodes.empty() && nodes.back() == top,
            "backward: the tensor was produced by {} on another thread; call backward on the "
            "thread that recorded it",
@@ -52,6 +54,16 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     // Nodes recorded later never send gradients to earlier ones, so n's saved tensors can go now.
     if (!retain_graph) n.release();
   }
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  replay(root, grad, retain_graph, /*first_seq=*/0);
+}
+
+void detail::backward_since(const Tensor& root, const Tensor& grad, uint64_t first_seq) {
+  replay(root, grad, /*retain_graph=*/false, first_seq);
 }
 
 }  // namespace tg

@@ -83,23 +83,31 @@ Node* record(const char* name, Tensor& out, std::initializer_list<const Tensor*>
 
 Node* record(const char* name, Tensor& out, const std::vector<Tensor>& inputs,
              BackwardFn backward) {
+  if (std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return wants_grad(&t); }))
+    return detail::record_always(name, out, inputs, std::move(backward));
   if (is_anomaly_enabled()) detail::check_forward_anomaly(name, out);
-  if (!grad_enabled) return nullptr;
-  if (std::none_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return wants_grad(&t); }))
-    return nullptr;
-  std::vector<Edge> edges;
-  edges.reserve(inputs.size());
-  for (const Tensor& t : inputs) edges.push_back(t.defined() ? edge_for(t) : Edge{});
-  return record_edges(name, out, std::move(edges), std::move(backward));
+  return nullptr;
 }
 
 namespace detail {
 
-std::vector<std::shared_ptr<Node>> tape_nodes_upto(uint64_t seq) {
+std::vector<std::shared_ptr<Node>> tape_nodes_between(uint64_t first, uint64_t last) {
   std::vector<std::shared_ptr<Node>> live;
   for (auto& w : tape().nodes)
-    if (auto n = w.lock(); n && n->seq() <= seq && !n->released()) live.push_back(std::move(n));
+    if (auto n = w.lock(); n && n->seq() >= first && n->seq() <= last && !n->released())
+      live.push_back(std::move(n));
   return live;
+}
+
+uint64_t next_seq() { return tape().next_seq; }
+
+Node* record_always(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  if (is_anomaly_enabled()) check_forward_anomaly(name, out);
+  if (!grad_enabled) return nullptr;
+  std::vector<Edge> edges;
+  edges.reserve(inputs.size());
+  for (const Tensor& t : inputs) edges.push_back(t.defined() ? edge_for(t) : Edge{});
+  return record_edges(name, out, std::move(edges), std::move(backward));
 }
 
 size_t tape_size() { return tape().nodes.size(); }

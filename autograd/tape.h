@@ -39,8 +39,12 @@ Node* record(const char* name, Tensor& out, std::initializer_list<const Tensor*>
 Node* record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn backward);
 
 namespace detail {
-/// Live nodes on this thread's tape, newest last (for backward and for tests).
-std::vector<std::shared_ptr<Node>> tape_nodes_upto(uint64_t seq);
+/// Live nodes on this thread's tape with first <= seq <= last, oldest first (for backward).
+std::vector<std::shared_ptr<Node>> tape_nodes_between(uint64_t first, uint64_t last);
+/// The seq the next node recorded on this thread will get.
+uint64_t next_seq();
+/// record() even when no input needs a gradient (checkpoint: its parameters may need one).
+Node* record_always(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn backward);
 /// Number of entries on this thread's tape (expired ones may still count until pruned).
 size_t tape_size();
 }  // namespace detail

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "autograd/checkpoint.h"
 #include "autograd/error.h"
 #include "autograd/tape.h"
 #include "nn/file_io.h"
@@ -176,7 +177,11 @@ Tensor EncoderClassifier::forward_embeddings(const Tensor& tok, const std::vecto
   for (size_t i = 0; i < layers->size(); ++i) {
     auto* layer = static_cast<EncoderLayer*>((*layers)[i].get());
     Tensor w;
-    x = layer->forward(x, spec, weights ? &w : nullptr);
+    if (activation_checkpointing_ && is_training() && !weights)
+      x = checkpoint([layer, spec](const std::vector<Tensor>& in) { return layer->forward(in[0], spec, nullptr); },
+                     {x});
+    else
+      x = layer->forward(x, spec, weights ? &w : nullptr);
     if (weights) weights->push_back(w);
   }
   if (final_norm) x = final_norm->forward(x);

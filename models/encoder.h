@@ -68,6 +68,10 @@ class EncoderClassifier : public nn::Module {
                             std::vector<Tensor>* weights = nullptr);
   /// Token embeddings of ids [B, T] -> [B, T, C].
   Tensor embed(const Tensor& ids);
+  /// Activation checkpointing of every encoder layer in training (as GPT's); off by default,
+  /// never used when returning attention weights.
+  void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
+  bool activation_checkpointing() const { return activation_checkpointing_; }
 
   /// Draws every parameter from gen: Linear weights and embeddings N(0, 0.02) (as BERT and
   /// GPT-2), biases 0, LayerNorm weight 1 and bias 0, the CLS token N(0, 0.02).
@@ -87,6 +91,7 @@ class EncoderClassifier : public nn::Module {
 
  private:
   Tensor sinusoidal_;  // [n_positions, C], sinusoidal positions only (fixed, not saved)
+  bool activation_checkpointing_ = false;
 };
 
 /// Sinusoidal position table [n, C] (Vaswani et al. 2017): sin(p / 10000^(2i/C)) in column 2i,

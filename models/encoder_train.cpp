@@ -72,6 +72,7 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   EncoderClassifier model(cfg);
   Generator init(o.optim.seed);
   model.reset_parameters(init);
+  model.set_activation_checkpointing(o.optim.activation_checkpointing);
 
   std::unique_ptr<optim::Optimizer> opt = o.optim.make_optimizer(model);
   {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "autograd/checkpoint.h"
 #include "autograd/error.h"
 #include "nn/init.h"
 #include "ops/binary.h"
@@ -100,7 +101,11 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
     step.gen = &gen;
     if (cache) step.cache_k = &cache->k[size_t(i)], step.cache_v = &cache->v[size_t(i)];
     if (options.attention_weights) step.weights = &(*options.attention_weights)[size_t(i)];
-    x = h->blocks[size_t(i)]->forward(x, step);
+    std::shared_ptr<Block> block = h->blocks[size_t(i)];
+    if (activation_checkpointing_ && is_training() && !cache && !options.attention_weights)
+      x = checkpoint([block, step](const std::vector<Tensor>& in) { return block->forward(in[0], step); }, {x}, &gen);
+    else
+      x = block->forward(x, step);
   }
   x = ln_f->forward(x);
   if (options.logits_last_only) x = narrow(x, 1, T - 1, 1);  // [B, 1, C]

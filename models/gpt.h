@@ -53,6 +53,11 @@ class GPT : public nn::Module {
   KVCache make_cache(int64_t batch) const;
   /// The generator dropout draws from (default_generator() when null); not owned.
   void set_dropout_generator(Generator* gen) { dropout_gen_ = gen; }
+  /// Activation checkpointing: in training, each block's activations are recomputed during
+  /// backward instead of kept (tg::checkpoint), trading a second forward of the blocks for
+  /// memory. Off by default; never used with a KV cache or when returning attention weights.
+  void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
+  bool activation_checkpointing() const { return activation_checkpointing_; }
   /// Changes the attention kernel of every block (the parameters stay as they are).
   void set_attention(const GPTAttention& attention);
   /// Parameter count; without `include_position_embedding` the count nanoGPT reports.
@@ -66,6 +71,7 @@ class GPT : public nn::Module {
 
  private:
   Generator* dropout_gen_ = nullptr;
+  bool activation_checkpointing_ = false;
 };
 
 }  // namespace tg::models

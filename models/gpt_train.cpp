@@ -211,6 +211,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   }
   Generator data_gen(o.optim.seed + 1), dropout_gen(o.optim.seed + 2);
   model->set_dropout_generator(&dropout_gen);
+  model->set_activation_checkpointing(o.optim.activation_checkpointing);
   int64_t start = 0;
   if (!o.resume.empty()) {
     TrainingState st = load_training_state(o.resume);

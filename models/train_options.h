@@ -28,6 +28,7 @@ struct OptimOptions {
   std::string log;              ///< CSV file: step,loss,lr,tokens_per_s,val_loss
   bool progress = true;         ///< progress bar on stderr
   bool detect_anomaly = false;  ///< check every op's output and gradient for NaN/Inf (slow)
+  bool activation_checkpointing = false;  ///< recompute each block's activations in backward
 
   /// tg::Error naming the first bad flag.
   void validate() const;

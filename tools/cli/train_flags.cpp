@@ -21,6 +21,9 @@ void add_optim_flags(CLI::App* c, models::OptimOptions& o) {
   c->add_option("--seed", o.seed, "Seed of initialisation, batches and dropout")->capture_default_str();
   c->add_option("--threads", o.threads, "Threads for TBB and OpenBLAS (0 = all cores)")->capture_default_str();
   c->add_option("--log", o.log, "CSV log: step,loss,lr,tokens_per_s,val_loss");
+  c->add_flag("--activation-checkpointing", o.activation_checkpointing,
+              "Recompute each block's activations during backward instead of keeping them (less memory, "
+              "about one more forward of time)");
   c->add_flag("--detect-anomaly", o.detect_anomaly,
               "Stop at the first op whose forward or backward produces NaN/Inf, naming it (slow)");
 }
