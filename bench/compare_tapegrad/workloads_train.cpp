@@ -125,12 +125,15 @@ Reply run_gpt_train(const Request& r) {
   Generator init(1337);
   models::GPT model(gpt_config(r, V), init);
   model.train();
+  const bool checkpointing = r.config.value("checkpointing", false);
+  model.set_activation_checkpointing(checkpointing);  // each block recomputed in backward
   Reply reply = train_steps(r, model, [&](int64_t i) {
     const Batch& b = pool[size_t(i) % pool.size()];
     return model.forward(b.x, b.y).loss;
   });
   reply.extra["attention"] = model.config.attention.name();
   reply.extra["vocab_size"] = V;
+  reply.extra["checkpointing"] = checkpointing;
   return reply;
 }
 
