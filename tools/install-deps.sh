@@ -16,6 +16,7 @@ packages=(
   openmpi-bin          # mpirun, for the 2-rank test and multi-process training
   clang                # sanitizer build and libFuzzer targets (tools/test.sh, fuzz.sh, tsan.sh)
   libclang-rt-dev      # clang's sanitizer and libFuzzer runtimes
+  python3              # bench/compare (its smoke test runs in ctest)
 )
 
 missing=()

@@ -1,0 +1,1 @@
+"""bench/compare's Python side: the driver's parts and the PyTorch and JAX reference workers."""

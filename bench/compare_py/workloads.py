@@ -1,0 +1,136 @@
+"""The workloads of bench/compare (issue 5): their sizes, how many steps each run times, the unit
+of their throughput and their model FLOPs. One source of truth: the driver sends these configs
+to tapegrad's worker and to the PyTorch and JAX workers alike."""
+from dataclasses import dataclass, field
+
+BABY_GPT = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12)  # nanoGPT's baby GPT
+SHAKESPEARE_CHAR = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=16)  # nanoGPT's shakespeare_char
+ENCODER = dict(vocab_size=1000, n_classes=2, block_size=50, n_layer=2, n_head=4, n_embd=128, batch_size=8)
+OPTIM = dict(lr=1e-3, weight_decay=0.1, grad_clip=1.0)  # AdamW betas (0.9, 0.99), eps 1e-8 everywhere
+CHAR_VOCAB = 65  # tiny Shakespeare's distinct bytes
+CHECKPOINTED = "_checkpointed"  # the suffix of a workload run with activation checkpointing
+
+
+@dataclass
+class Workload:
+    name: str          # row of the table
+    kind: str          # the request's "workload" (what the workers dispatch on)
+    config: dict
+    unit: str          # "tokens/s", "steps/s", "ms"
+    items_per_step: int = 1      # tokens (or steps) per timed step, for the throughput
+    flops_per_step: float = 0.0  # model FLOPs of one timed step (0: no MFU)
+    warmup: int = 2
+    steps: int = 10
+    inner: int = 1
+    rounds: int = 3
+    modes: tuple = ("eager", "compile")  # PyTorch modes run (JAX always runs jax.jit)
+    notes: str = ""
+    expect_params: int = 0  # what every framework must report (0: not checked)
+    trains: bool = False    # the loss must fall over a run
+    target: float = 1.0     # issue 5's target for tapegrad ÷ best reference (0: none)
+
+
+def gpt_params(c, vocab):
+    """GPT-2's parameter count: wte, wpe, L blocks of 12C² + 13C, ln_f (tied head)."""
+    C, L = c["n_embd"], c["n_layer"]
+    return vocab * C + c["block_size"] * C + L * (12 * C * C + 13 * C) + 2 * C
+
+
+def gpt_train_flops(c, vocab):
+    """nanoGPT's estimate_mfu: (6N + 12·L·C·T) per token, N without the position table."""
+    N = gpt_params(c, vocab) - c["block_size"] * c["n_embd"]
+    T = c["block_size"]
+    return (6 * N + 12 * c["n_layer"] * c["n_embd"] * T) * c["batch_size"] * T
+
+
+def encoder_params(c):
+    C, L = c["n_embd"], c["n_layer"]
+    return c["vocab_size"] * C + c["block_size"] * C + L * (12 * C * C + 13 * C) + C * c["n_classes"] + c["n_classes"]
+
+
+def encoder_train_flops(c):
+    """As nanoGPT counts: 6N per token over the matmul parameters (blocks and head, not the
+    embedding tables) plus 12·L·C·T for attention."""
+    C, L, T = c["n_embd"], c["n_layer"], c["block_size"]
+    N = L * (12 * C * C + 13 * C) + C * c["n_classes"]
+    return (6 * N + 12 * L * C * T) * c["batch_size"] * T
+
+
+def generate_flops(c, vocab, new_tokens):
+    """Forward FLOPs of the new tokens as a KV cache computes them: 2N per token (N without
+    the position table) plus 4·L·C per visible position."""
+    N = gpt_params(c, vocab) - c["block_size"] * c["n_embd"]
+    return sum(2 * N + 4 * c["n_layer"] * c["n_embd"] * min(pos + 1, c["block_size"]) for pos in range(new_tokens))
+
+
+def mha_flops(c):
+    """Forward 8·B·T·C² (q/k/v and output projections) + 4·B·T²·C (scores and weighted sum);
+    backward twice that."""
+    B, T, C = c["batch_size"], c["seq_len"], c["n_embd"]
+    return 3 * (8 * B * T * C * C + 4 * B * T * T * C)
+
+
+def workloads(data_path, quick=False, smoke=False, attention="dense"):
+    """Every workload. quick: fewer steps and rounds (a minute or two); smoke: toy sizes, one
+    round, tapegrad only (for the CTest test)."""
+    if smoke:
+        gpt = dict(n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=2)
+        enc = dict(vocab_size=50, n_classes=2, block_size=8, n_layer=1, n_head=2, n_embd=16, batch_size=2)
+        mha = dict(batch_size=2, seq_len=8, n_embd=16, n_head=2)
+        ln, sm, ge, ce = [2, 8, 16], [2, 2, 8, 8], [2, 8, 64], [16, CHAR_VOCAB]
+        new_tokens, gen_cfg = 12, gpt
+    else:
+        gpt, enc, mha = BABY_GPT, ENCODER, dict(batch_size=8, seq_len=256, n_embd=256, n_head=8)
+        S = SHAKESPEARE_CHAR
+        B, T, C, H = S["batch_size"], S["block_size"], S["n_embd"], S["n_head"]
+        ln, sm, ge, ce = [B, T, C], [B, H, T, T], [B, T, 4 * C], [B * T, CHAR_VOCAB]
+        new_tokens, gen_cfg = (64 if quick else 256), S
+    q = quick or smoke
+
+    def steps(full, fast):
+        return fast if q else full
+
+    def train(name, c, warm, n, rounds, checkpointing=False):
+        cfg = dict(c, **OPTIM, batches=16, data=data_path, attention=attention, checkpointing=checkpointing)
+        return Workload(name, "gpt_train", cfg, "tokens/s", c["batch_size"] * c["block_size"],
+                        gpt_train_flops(c, CHAR_VOCAB), warmup=warm, steps=n, rounds=rounds,
+                        expect_params=gpt_params(c, CHAR_VOCAB), trains=True, target=0.0 if checkpointing else 1.0,
+                        notes="activation checkpointing: every block recomputed in backward" if checkpointing else "")
+
+    out = [train("gpt_baby_train", gpt, 3, steps(30, 8), steps(5, 2))]
+    out[0].target = 2.0
+    if smoke:
+        out.append(train("gpt_baby_train" + CHECKPOINTED, gpt, 3, 8, 1, checkpointing=True))
+    else:
+        out.append(train("gpt_shakespeare_train", SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1)))
+        out[-1].target = 1.3  # and >= 70% of the sgemm peak
+        out.append(train("gpt_shakespeare_train" + CHECKPOINTED, SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1),
+                         checkpointing=True))
+    out.append(Workload("encoder_train", "encoder_train", dict(enc, **OPTIM, batches=16, attention=attention),
+                        "steps/s", 1, encoder_train_flops(enc), warmup=3, steps=steps(40, 10),
+                        rounds=steps(5, 2), expect_params=encoder_params(enc), trains=True, target=2.0))
+    for cache in (True, False):
+        cfg = dict(gen_cfg, vocab_size=CHAR_VOCAB, new_tokens=new_tokens, kv_cache=cache, attention=attention)
+        out.append(Workload("generate_kv_cache" if cache else "generate_no_cache", "generate", cfg, "tokens/s",
+                            new_tokens, generate_flops(gen_cfg, CHAR_VOCAB, new_tokens), warmup=1,
+                            steps=steps(2 if cache else 1, 1), rounds=steps(3, 1), modes=("eager",),
+                            expect_params=gpt_params(gen_cfg, CHAR_VOCAB),
+                            notes=f"{new_tokens} new tokens from a 1-token prompt, batch 1, sampled at temperature 1"))
+    out.append(Workload("mha_fwd_bwd", "mha", dict(mha, attention=attention), "ms", 1, mha_flops(mha),
+                        warmup=2, steps=steps(10, 3), inner=steps(3, 1), rounds=steps(5, 2),
+                        expect_params=4 * mha["n_embd"] ** 2 + 4 * mha["n_embd"]))
+    for name, shape in (("layer_norm", ln), ("softmax", sm), ("gelu", ge), ("cross_entropy", ce)):
+        out.append(Workload(f"{name}_fwd_bwd", name, dict(shape=shape), "ms", warmup=3,
+                            steps=steps(10, 3), inner=steps(10, 3), rounds=steps(5, 2),
+                            notes=f"shape {shape}"))
+    adam = dict(gpt, vocab_size=CHAR_VOCAB)
+    out.append(Workload("adamw_step", "adamw_step", adam, "ms", warmup=3, steps=steps(10, 3), inner=steps(10, 3),
+                        rounds=steps(5, 2), expect_params=gpt_params(gpt, CHAR_VOCAB),
+                        notes=f"{gpt_params(gpt, CHAR_VOCAB)} parameters (baby GPT)"))
+    return out
+
+
+def sgemm_request(smoke=False):
+    """The peak probe: tapegrad's matmul (OpenBLAS sgemm) of two [n, n] matrices on all cores."""
+    n = 64 if smoke else 1024
+    return dict(workload="sgemm_peak", config=dict(n=n), warmup=2, steps=3 if smoke else 10, inner=1 if smoke else 5), n

@@ -1,0 +1,123 @@
+// bench/compare's layer and op workloads on tapegrad: MultiheadAttention forward + backward,
+// single ops forward + backward (LayerNorm, softmax, GELU, cross-entropy), one AdamW step over a
+// GPT's parameters, and the sgemm peak (tg::matmul, within 1-3% of cblas_sgemm: see bench_gemm).
+#include "autograd/autograd.h"
+#include "bench/compare_tapegrad/workloads.h"
+#include "models/gpt.h"
+#include "nn/multihead_attention.h"
+#include "nn/optim/adamw.h"
+#include "ops/ops.h"
+
+namespace tg::compare {
+namespace {
+
+Shape config_shape(const Request& r) {
+  TG_CHECK(r.config.contains("shape") && r.config["shape"].is_array() && !r.config["shape"].empty(),
+           "compare_tapegrad: {}: config \"shape\" (a list of sizes) is required", r.workload);
+  Shape s;
+  for (const json& v : r.config["shape"]) {
+    TG_CHECK(v.is_number_integer() && v.get<int64_t>() > 0, "compare_tapegrad: {}: \"shape\" holds {}, not a positive size",
+             r.workload, v.dump());
+    s.push_back(v.get<int64_t>());
+  }
+  return s;
+}
+
+// Times `steps` samples after `warmup` untimed ones; each sample runs `fn` r.inner times and
+// records the time per run.
+template <class Fn>
+Reply time_inner(const Request& r, const Fn& fn) {
+  Reply reply;
+  int64_t live = 0;
+  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
+    if (i == r.warmup) reset_peak_memory_stats(), live = memory_allocated();
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t k = 0; k < r.inner; ++k) fn();
+    if (i >= r.warmup) reply.step_s.push_back(seconds_since(start) / double(r.inner));
+  }
+  reply.peak_bytes = max_memory_allocated() - live;
+  return reply;
+}
+
+}  // namespace
+
+// Self-attention x [B, T, C] -> [B, T, C], not causal, no weights returned; backward from a
+// fixed gradient into x and every parameter.
+Reply run_mha(const Request& r) {
+  const int64_t B = config_int(r, "batch_size"), T = config_int(r, "seq_len"), C = config_int(r, "n_embd");
+  const int64_t H = config_int(r, "n_head");
+  AttentionSpec spec;
+  const std::string attention = config_string(r, "attention", "dense");
+  AttentionVariant variant = parse_attention_variant(attention, &spec);
+  manual_seed(1337);
+  nn::MultiheadAttention mha(nn::MultiheadAttentionOptions(C, H).variant(variant).window(spec.window).sparse(spec.sparse));
+  Generator gen(1);
+  Tensor x = randn({B, T, C}, gen).requires_grad_();
+  Tensor dy = randn({B, T, C}, gen);
+  Reply reply = time_inner(r, [&] {
+    mha.zero_grad();
+    x.set_grad(Tensor());
+    Tensor y = mha.forward(x, x, x, Tensor(), /*need_weights=*/false).output;
+    backward(y, dy);
+  });
+  reply.params = mha.num_parameters();
+  reply.extra["attention"] = attention;
+  return reply;
+}
+
+// One op, forward then backward from a fixed gradient (cross-entropy: from its scalar mean).
+Reply run_single_op(const Request& r) {
+  const Shape shape = config_shape(r);
+  Generator gen(1);
+  Tensor x = randn(shape, gen).requires_grad_();
+  Tensor dy = randn(shape, gen);
+  if (r.workload == "cross_entropy") {
+    TG_CHECK(shape.size() == 2, "compare_tapegrad: cross_entropy: \"shape\" must be [N, V]");
+    Tensor target = empty({shape[0]}, DType::i64);
+    for (int64_t i = 0; i < shape[0]; ++i) target.data<int64_t>()[i] = (i * 7) % shape[1];
+    return time_inner(r, [&] {
+      x.set_grad(Tensor());
+      backward(cross_entropy(x, target));
+    });
+  }
+  if (r.workload == "layer_norm") {
+    const int64_t C = shape.back();
+    Tensor w = ones({C}).requires_grad_(), b = zeros({C}).requires_grad_();
+    return time_inner(r, [&] {
+      x.set_grad(Tensor()), w.set_grad(Tensor()), b.set_grad(Tensor());
+      backward(layer_norm(x, {C}, w, b), dy);
+    });
+  }
+  const bool is_softmax = r.workload == "softmax";
+  return time_inner(r, [&] {
+    x.set_grad(Tensor());
+    backward(is_softmax ? softmax(x, -1) : gelu(x, "tanh"), dy);
+  });
+}
+
+// One AdamW step (lr 1e-3, betas 0.9/0.99, weight decay 0.1 on rank >= 2) over a GPT's
+// parameters, gradients set once beforehand.
+Reply run_adamw_step(const Request& r) {
+  models::GPTConfig c;
+  c.vocab_size = config_int(r, "vocab_size"), c.n_positions = config_int(r, "block_size");
+  c.n_layer = config_int(r, "n_layer"), c.n_head = config_int(r, "n_head"), c.n_embd = config_int(r, "n_embd");
+  c.dropout = 0.0;
+  Generator init(1337), gen(2);
+  models::GPT model(c, init);
+  for (Tensor& p : model.parameters()) p.set_grad(randn(p.shape(), gen) * 1e-3);
+  optim::AdamW opt(optim::decay_groups(model, 0.1), optim::AdamWOptions(1e-3).beta1(0.9).beta2(0.99).weight_decay(0.1));
+  Reply reply = time_inner(r, [&] { opt.step(); });
+  reply.params = model.num_parameters();
+  return reply;
+}
+
+// [n, n] · [n, n] under NoGradGuard; the driver turns the median into GFLOP/s (2n³ per product).
+Reply run_sgemm_peak(const Request& r) {
+  const int64_t n = config_int(r, "n");
+  Generator gen(3);
+  Tensor a = randn({n, n}, gen), b = randn({n, n}, gen);
+  NoGradGuard no_grad;
+  return time_inner(r, [&] { (void)matmul(a, b); });
+}
+
+}  // namespace tg::compare
