@@ -227,13 +227,7 @@ TEST(Encoder, ParameterGradientsF64) {
   }
 }
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("tg_" + name + std::to_string(getpid()))) {
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 TEST(Encoder, CheckpointRoundTrip) {
   TempDir dir("encoder_ckpt");

@@ -18,16 +18,7 @@ namespace fs = std::filesystem;
 
 const std::string kFixture = std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/fixtures/gpt2_tiny";
 
-// A fresh directory under the system's temp dir, removed at the end of the test.
-struct TempDir {
-  explicit TempDir(const std::string& name)
-      : path((fs::temp_directory_path() / ("tapegrad_" + name + "_" + std::to_string(getpid()))).string()) {
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const char* f) const { return (fs::path(path) / f).string(); }
-  std::string path;
-};
+using testing::TempDir;
 
 GPTConfig tiny(DType dtype) {
   GPTConfig c;

@@ -5,24 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tools/plot/xml_escape.h"
+
 namespace tg::plot {
 namespace {
-
-// XML-escaped; tokens (`token`) also show blanks and newlines as visible symbols.
-std::string escape(const std::string& s, bool token = false) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else if (token && c == ' ') out += "␣";
-    else if (token && c == '\n') out += "⏎";
-    else if (c < 32) out += "?";
-    else out += char(c);
-  }
-  return out;
-}
 
 // White (0) to dark blue (1), with a square root so small weights stay visible.
 std::string shade(double v) {
@@ -45,11 +31,11 @@ std::string render_heatmaps(const std::vector<Heatmap>& maps, int64_t columns, c
       R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" font-family="monospace">)"
       R"(<rect width="100%" height="100%" fill="white"/>)"
       R"(<text x="10" y="22" font-size="15" font-family="sans-serif" font-weight="bold">{2}</text>)",
-      width, height, escape(title));
+      width, height, xml_escape(title));
   for (size_t m = 0; m < maps.size(); ++m) {
     double ox = 5 + panel_w * double(int64_t(m) % cols), oy = 36 + panel_h * double(int64_t(m) / cols);
     svg += fmt::format(R"(<text x="{}" y="{}" font-size="11" font-family="sans-serif">{}</text>)", ox + label_w, oy + 12,
-                       escape(maps[m].title));
+                       xml_escape(maps[m].title));
     double gx = ox + label_w, gy = oy + 18;
     for (int64_t t = 0; t < T; ++t)
       for (int64_t s = 0; s < S; ++s)
@@ -60,10 +46,10 @@ std::string render_heatmaps(const std::vector<Heatmap>& maps, int64_t columns, c
     double fs = std::min(cell * 0.8, 11.0);
     for (int64_t t = 0; t < T && t < int64_t(row_labels.size()); ++t)
       svg += fmt::format(R"(<text x="{}" y="{:.1f}" font-size="{:.1f}" text-anchor="end">{}</text>)", gx - 3,
-                         gy + cell * (t + 0.75), fs, escape(row_labels[size_t(t)], true));
+                         gy + cell * (t + 0.75), fs, xml_escape(row_labels[size_t(t)], true));
     for (int64_t s = 0; s < S && s < int64_t(col_labels.size()); ++s)
       svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="{:.1f}" text-anchor="middle">{}</text>)",
-                         gx + cell * (s + 0.5), gy + cell * T + fs + 2, fs, escape(col_labels[size_t(s)], true));
+                         gx + cell * (s + 0.5), gy + cell * T + fs + 2, fs, xml_escape(col_labels[size_t(s)], true));
   }
   svg += "</svg>\n";
   return svg;

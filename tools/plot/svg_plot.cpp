@@ -9,6 +9,7 @@
 #include <map>
 
 #include "autograd/error.h"
+#include "tools/plot/xml_escape.h"
 
 namespace tg::plot {
 namespace {
@@ -64,17 +65,6 @@ std::string label(double v) {
   return fmt::format("{:g}", v);
 }
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
-  }
-  return out;
-}
-
 void render_panel(std::string& svg, const Panel& p, double ox, const std::map<std::string, const char*>& colour) {
   std::vector<double> xs, ys;
   for (const Series& s : p.series) {
@@ -84,7 +74,7 @@ void render_panel(std::string& svg, const Panel& p, double ox, const std::map<st
   Axis ax = fit(xs, p.log_x), ay = fit(ys, p.log_y);
   double x0 = ox + kLeft, x1 = ox + kPanelW - kRight, y0 = kTop + kPanelH - kBottom, y1 = kTop;
   svg += fmt::format(R"(<text x="{}" y="{}" font-size="15" text-anchor="middle" font-weight="bold">{}</text>)",
-                     (x0 + x1) / 2, kTop - 14, escape(p.title));
+                     (x0 + x1) / 2, kTop - 14, xml_escape(p.title));
   svg += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#333"/>)", x0, y1,
                      x1 - x0, y0 - y1);
   for (double t : ticks(ax, xs, true)) {
@@ -98,9 +88,9 @@ void render_panel(std::string& svg, const Panel& p, double ox, const std::map<st
     svg += fmt::format(R"(<text x="{}" y="{}" font-size="11" text-anchor="end">{}</text>)", x0 - 5, y + 4, label(t));
   }
   svg += fmt::format(R"(<text x="{}" y="{}" font-size="12" text-anchor="middle">{}</text>)", (x0 + x1) / 2,
-                     y0 + 38, escape(p.x_label));
+                     y0 + 38, xml_escape(p.x_label));
   svg += fmt::format(R"svg(<text x="{0}" y="{1}" font-size="12" text-anchor="middle" transform="rotate(-90 {0} {1})">{2}</text>)svg",
-                     ox + 16, (y0 + y1) / 2, escape(p.y_label));
+                     ox + 16, (y0 + y1) / 2, xml_escape(p.y_label));
   for (const Series& s : p.series) {
     std::string points;
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
@@ -136,7 +126,7 @@ std::string render_svg(const std::vector<Panel>& panels) {
   for (const std::string& name : order) {
     svg += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="3"/>)", lx, ly, lx + 22, ly,
                        colour[name]);
-    svg += fmt::format(R"(<text x="{}" y="{}" font-size="12">{}</text>)", lx + 28, ly + 4, escape(name));
+    svg += fmt::format(R"(<text x="{}" y="{}" font-size="12">{}</text>)", lx + 28, ly + 4, xml_escape(name));
     lx += 40 + 8.0 * name.size();
   }
   svg += "</svg>\n";
