@@ -161,11 +161,11 @@ def run(request):
     if fresh:
         STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw)(kind, c)
     step, sync, params = STATE[key]
-    times, first, last, first_s = time_steps(request, step, sync)
+    times, first, last, first_s, values = time_steps(request, step, sync)
     extra = dict(jax=jax.__version__)
     if fresh:
         extra["compile_s"] = first_s
-    reply = reply_of(times, params, first, last, **extra)
+    reply = reply_of(times, params, first, last, values, **extra)
     reply["threads"] = THREADS
     if request.get("memory"):
         reply["rss_peak_bytes"] = rss_peak_growth(lambda: sync(step(0)))  # one more, untimed step

@@ -27,25 +27,6 @@ from compare_py.safetensors_io import read_safetensors, write_safetensors  # noq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = dict(shakespeare=workloads.SHAKESPEARE_CHAR, baby=workloads.BABY_GPT)
-CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-
-def to_gpt2_names(model):
-    """nanoGPT-style parameters as GPT-2's tensors (Linear [out, in] -> Conv1D [in, out])."""
-    out = {}
-    for name, p in model.named_parameters():
-        t = p.detach().clone()
-        out[name] = t.t().contiguous() if name.endswith(CONV1D) else t
-    return out
-
-
-def load_gpt2_names(model, tensors):
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            t = tensors[name].to(p.dtype)
-            p.copy_(t.t() if name.endswith(CONV1D) else t)
-
-
 def write_checkpoint(dir_, model, cfg, vocab):
     os.makedirs(dir_, exist_ok=True)
     config = dict(model_type="gpt2", vocab_size=vocab, n_positions=cfg["block_size"], n_ctx=cfg["block_size"],
@@ -53,7 +34,7 @@ def write_checkpoint(dir_, model, cfg, vocab):
                   activation_function="gelu_new", tie_word_embeddings=True)
     with open(os.path.join(dir_, "config.json"), "w") as f:
         json.dump(config, f)
-    write_safetensors(os.path.join(dir_, "model.safetensors"), to_gpt2_names(model))
+    write_safetensors(os.path.join(dir_, "model.safetensors"), torch_models.to_gpt2_tensors(model))
 
 
 def run_tapegrad(worker, cfg, steps, threads, **extra):
@@ -114,7 +95,7 @@ def main():
             tg = run_tapegrad(args.worker, cfg, args.steps, args.threads, init_from=ckpt)
         else:
             tg = run_tapegrad(args.worker, cfg, args.steps, args.threads, save_init=ckpt)
-            load_gpt2_names(model, read_safetensors(os.path.join(ckpt, "model.safetensors")))
+            torch_models.load_gpt2_tensors(model, read_safetensors(os.path.join(ckpt, "model.safetensors")))
     print("initial std per tensor:", {k: round(v, 5) for k, v in init_stats(model).items()})
     th = run_torch(model, cfg, pool, args.steps)
     print(f"weights from {args.init}; config {args.config}")
