@@ -1,4 +1,5 @@
-"""safetensors files as dicts of torch tensors, without the safetensors package (F32, F64, I64)."""
+"""safetensors files as dicts of torch tensors, without the safetensors package (F32, F64, I64).
+Also used by tests/models/make_gpt2_fixture.py."""
 import json
 import os
 import struct
@@ -9,8 +10,9 @@ DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 FROM_NAME = {v: k for k, v in DTYPES.items()}
 
 
-def write_safetensors(path, tensors):
-    """Writes `tensors` (name -> tensor) to a temporary name, then renames it to `path`."""
+def write_safetensors(path, tensors, metadata=None):
+    """Writes `tensors` (name -> tensor; `metadata` a dict of strings) to a temporary name, then
+    renames it to `path`."""
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous()
@@ -18,6 +20,8 @@ def write_safetensors(path, tensors):
         header[name] = dict(dtype=DTYPES[t.dtype], shape=list(t.shape), data_offsets=[offset, offset + len(blob)])
         offset += len(blob)
         blobs.append(blob)
+    if metadata:
+        header["__metadata__"] = metadata
     text = json.dumps(header).encode()
     text += b" " * ((8 - len(text) % 8) % 8)
     tmp = path + ".tmp"

@@ -24,12 +24,11 @@ For each NAME it writes
 import json
 import math
 import os
-import struct
+import sys
+from collections import namedtuple
 
 import torch
 import torch.nn.functional as F
-
-from collections import namedtuple
 
 torch.set_default_dtype(torch.float64)
 
@@ -41,28 +40,8 @@ SIZES = {
 EPS = 1e-5
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
-
-
-def write_safetensors(path, tensors, metadata=None):
-    header, offset, blobs = {}, 0, []
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        dtype = {torch.float64: "F64", torch.int64: "I64"}[t.dtype]
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    if metadata:
-        header["__metadata__"] = metadata
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+from compare_py.safetensors_io import write_safetensors  # noqa: E402
 
 
 def initial_parameters(s):
