@@ -45,35 +45,42 @@ SAME_INIT_RTOL = 1e-3  # float32 reassociation over a few steps: measured differ
 
 
 def same_init_checks(res):
-    """tapegrad's and PyTorch eager's losses from the same weights on the same batches
-    (runner.same_init_losses) must agree at every step."""
+    """Each reference's losses from tapegrad's initial weights on the same batches
+    (runner.same_init_losses) must agree with tapegrad's at every step."""
     tg = res.get("tapegrad", {})
     if "same_init_error" in tg:
         return [f"same-weights run: {tg['same_init_error'].splitlines()[0][:160]}"]
-    a, b = tg.get("same_init_losses"), res.get("torch eager", {}).get("same_init_losses")
-    if not a or not b:
-        return []
-    if len(a) != len(b):
-        return [f"same-weights run: tapegrad logged {len(a)} steps, torch eager {len(b)}"]
-    for i, (x, y) in enumerate(zip(a, b)):
-        if not (math.isfinite(x) and abs(x - y) <= SAME_INIT_RTOL * max(1.0, abs(y))):
-            return [f"from the same weights tapegrad and torch eager disagree at step {i}: {x:.6f} vs {y:.6f}"]
-    return []
+    a = tg.get("same_init_losses")
+    out = []
+    for label in REFERENCES:
+        b = res.get(label, {}).get("same_init_losses")
+        if not a or not b:
+            continue
+        if len(a) != len(b):
+            out.append(f"same-weights run: tapegrad logged {len(a)} steps, {label} {len(b)}")
+            continue
+        for i, (x, y) in enumerate(zip(a, b)):
+            if not (math.isfinite(x) and abs(x - y) <= SAME_INIT_RTOL * max(1.0, abs(y))):
+                out.append(f"from the same weights tapegrad and {label} disagree at step {i}: {x:.6f} vs {y:.6f}")
+                break
+    return out
 
 
 def same_init_lines(by_name):
-    """Markdown: per GPT train workload, both loss curves from the same weights."""
+    """Markdown: per GPT train workload, every framework's loss curve from the same weights."""
     out = []
     for name, res in by_name.items():
-        a, b = res.get("tapegrad", {}).get("same_init_losses"), res.get("torch eager", {}).get("same_init_losses")
-        if a and b:
-            worst = max(abs(x - y) for x, y in zip(a, b))
-            out.append(f"| {name} | {' '.join(f'{v:.4f}' for v in a)} | {' '.join(f'{v:.4f}' for v in b)} "
-                       f"| {worst:.1e} |")
+        a = res.get("tapegrad", {}).get("same_init_losses")
+        for label in ("tapegrad",) + REFERENCES:
+            b = res.get(label, {}).get("same_init_losses")
+            if a and b:
+                worst = "" if label == "tapegrad" else f"{max(abs(x - y) for x, y in zip(a, b)):.1e}"
+                out.append(f"| {name} | {label} | {' '.join(f'{v:.4f}' for v in b)} | {worst} |")
     if not out:
         return []
-    return ["", "Loss per step from the same initial weights (tapegrad's, loaded into nanoGPT's model) on the same "
-            "batches:", "", "| workload | tapegrad | torch eager | largest difference |", "|---|---|---|---|"] + out
+    return ["", "Loss per step from the same initial weights (tapegrad's, loaded into each reference) on the same "
+            "batches:", "", "| workload | framework | losses | largest difference from tapegrad |",
+            "|---|---|---|---|"] + out
 
 
 def cell(w, r):
@@ -136,7 +143,7 @@ def markdown(results, peak_gflops, header_lines):
     if notes:
         lines += ["", "Notes:"] + notes
     lines += ["", "Checks: " + ("all passed (parameter counts agree; the loss fell where it must; from the "
-                             "same weights tapegrad's losses match PyTorch's)" if not problems else "")]
+                             "same weights tapegrad's losses match the references')" if not problems else "")]
     lines += problems
     return "\n".join(lines) + "\n", problems
 

@@ -164,24 +164,30 @@ def run_workload(w, workers, log):
 def same_init_losses(w, res, workers, log):
     """GPT training from the same weights on the same batches: tapegrad writes its initial weights
     to a temporary checkpoint (config "save_init") and trains warmup + steps steps; PyTorch eager
-    (nanoGPT's model, at its chosen threads) loads them (config "init_from") and trains as many.
-    Both loss curves go to res[label]["same_init_losses"]; report.py checks that they agree."""
-    eager = res.get("torch eager", {})
-    if w.kind != "gpt_train" or "torch" not in workers or "threads" not in eager:
+    (nanoGPT's model) and JAX, each at its chosen threads, load them (config "init_from") and
+    train as many. Every curve goes to res[label]["same_init_losses"]; report.py checks that the
+    references' agree with tapegrad's."""
+    if w.kind != "gpt_train":
+        return
+    refs = [(label, fw, mode) for label, fw, mode in variants(w, workers)
+            if fw != "tapegrad" and mode != "compile" and "threads" in res.get(label, {})]
+    if not refs:
         return
     base = dict(base_request(w), warmup=0, steps=w.warmup + w.steps, inner=1)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            tg = workers["tapegrad"].request(dict(base, config=dict(w.config, save_init=tmp)))
-            th = workers["torch"][eager["threads"]].request(dict(base, mode="eager",
-                                                                 config=dict(w.config, init_from=tmp)))
+            reply = workers["tapegrad"].request(dict(base, config=dict(w.config, save_init=tmp)))
+            res["tapegrad"]["same_init_losses"] = reply["extra"]["losses"]
+            for label, fw, mode in refs:
+                worker = workers[fw][res[label]["threads"]]
+                reply = worker.request(dict(base, mode=mode or "eager", config=dict(w.config, init_from=tmp)))
+                res[label]["same_init_losses"] = reply["extra"]["losses"]
         except WorkerError as e:
             log(f"  {w.name} same-weights run: {e}")
             res["tapegrad"]["same_init_error"] = str(e)
             return
-    res["tapegrad"]["same_init_losses"] = tg["extra"]["losses"]
-    eager["same_init_losses"] = th["extra"]["losses"]
-    log(f"  same weights: tapegrad {fmt_losses(tg['extra']['losses'])}; torch eager {fmt_losses(th['extra']['losses'])}")
+    log("  same weights: " + "; ".join(f"{label} {fmt_losses(r['same_init_losses'])}"
+                                      for label, r in res.items() if r.get("same_init_losses")))
 
 
 def fmt_losses(values):

@@ -65,11 +65,13 @@ def run_torch(model, cfg, pool, steps):
 
 
 def init_stats(model):
-    """std of every parameter kind, averaged over layers (GPT-2 names)."""
+    """Per parameter kind (GPT-2 names, averaged over layers): std of weights and embeddings, mean
+    of biases and LayerNorm weights (those are constant at the start)."""
     rows = {}
     for name, p in model.named_parameters():
         key = name.split(".", 2)[-1] if name.startswith("h.") else name
-        rows.setdefault(key, []).append(float(p.detach().double().std()) if p.numel() > 1 else 0.0)
+        t = p.detach().double()
+        rows.setdefault(key, []).append(float(t.std() if p.dim() >= 2 else t.mean()))
     return {k: sum(v) / len(v) for k, v in rows.items()}
 
 
@@ -96,7 +98,8 @@ def main():
         else:
             tg = run_tapegrad(args.worker, cfg, args.steps, args.threads, save_init=ckpt)
             torch_models.load_gpt2_tensors(model, read_safetensors(os.path.join(ckpt, "model.safetensors")))
-    print("initial std per tensor:", {k: round(v, 5) for k, v in init_stats(model).items()})
+    print("initial weights (std of rank-2 tensors, mean of the rest):",
+          {k: round(v, 5) for k, v in init_stats(model).items()})
     th = run_torch(model, cfg, pool, args.steps)
     print(f"weights from {args.init}; config {args.config}")
     print("step  tapegrad loss  torch loss  |  tapegrad |g|  torch |g|")

@@ -99,13 +99,13 @@ def to_gpt2_tensors(model):
 
 
 def load_gpt2_tensors(model, tensors):
-    """Copies GPT-2-named, GPT-2-laid-out tensors (a checkpoint's model.safetensors) into GPT."""
+    """Copies GPT-2-named, GPT-2-laid-out tensors or arrays (a checkpoint's model.safetensors) into GPT."""
     missing = [name for name, _ in model.named_parameters() if name not in tensors]
     if missing:
         raise ValueError(f"the checkpoint lacks {missing[:5]}")
     with torch.no_grad():
         for name, p in model.named_parameters():
-            t = tensors[name].to(p.dtype)
+            t = torch.as_tensor(tensors[name]).to(p.dtype)
             p.copy_(t.t() if name.endswith(CONV1D) else t)
 
 
