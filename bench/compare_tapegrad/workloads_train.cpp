@@ -119,9 +119,9 @@ Reply train_steps(const Request& r, nn::Module& model, const LossFn& loss_of_ste
     reply.loss_last = value;
   }
   reply.peak_bytes = max_memory_allocated() - live;
-  if (r.memory) reply.rss_peak_bytes = rss_peak_growth([&] { step(r.warmup + r.steps); });
-  reply.extra["losses"] = losses;
+  reply.extra["losses"] = losses;  // the warm-up and timed steps (not the memory step below)
   reply.extra["grad_norms"] = grad_norms;
+  if (r.memory) reply.rss_peak_bytes = rss_peak_growth([&] { step(r.warmup + r.steps); });
   return reply;
 }
 
