@@ -13,6 +13,19 @@ def normal(key, shape, std):
     return std * jax.random.normal(key, shape, jnp.float32)
 
 
+def gpt_from_gpt2(tensors, n_layer):
+    """gpt_init's tree from GPT-2-named arrays (a checkpoint's model.safetensors; Conv1D [in, out]
+    weights, the layout used here)."""
+    t = {k: jnp.asarray(v, jnp.float32) for k, v in tensors.items()}
+    p = dict(wte=t["wte.weight"], wpe=t["wpe.weight"], ln_f_w=t["ln_f.weight"], ln_f_b=t["ln_f.bias"], h=[])
+    names = dict(ln_1_w="ln_1.weight", ln_1_b="ln_1.bias", attn_w="attn.c_attn.weight", attn_b="attn.c_attn.bias",
+                 proj_w="attn.c_proj.weight", proj_b="attn.c_proj.bias", ln_2_w="ln_2.weight", ln_2_b="ln_2.bias",
+                 fc_w="mlp.c_fc.weight", fc_b="mlp.c_fc.bias", fc2_w="mlp.c_proj.weight", fc2_b="mlp.c_proj.bias")
+    for i in range(n_layer):
+        p["h"].append({k: t[f"h.{i}.{v}"] for k, v in names.items()})
+    return p
+
+
 def layer_norm(x, w, b, eps=1e-5):
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)

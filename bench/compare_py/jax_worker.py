@@ -15,6 +15,7 @@ import jax.numpy as jnp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data  # noqa: E402
 from compare_py import jax_models as M  # noqa: E402
+from compare_py.safetensors_io import read_safetensors  # noqa: E402
 from compare_py.worker import builder_for, reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
 
 THREADS = int(os.environ.get("TG_COMPARE_THREADS", "0")) or os.cpu_count()
@@ -34,6 +35,8 @@ def build_train(kind, c):
     if kind == "gpt_train":
         tokens, vocab = data.char_tokens(c["data"])
         params = M.gpt_init(key, vocab, **c)
+        if c.get("init_from"):  # a GPT-2-layout checkpoint (tapegrad's initial weights)
+            params = M.gpt_from_gpt2(read_safetensors(os.path.join(c["init_from"], "model.safetensors")), c["n_layer"])
         loss_fn = functools.partial(M.gpt_loss, H=H, checkpointing=c.get("checkpointing", False))
         batches = data.gpt_batches(tokens, c["batches"], c["batch_size"], c["block_size"])
     else:
@@ -160,12 +163,12 @@ def run(request):
     fresh = key not in STATE
     if fresh:
         STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw)(kind, c)
-    step, sync, params = STATE[key]
-    times, first, last, first_s = time_steps(request, step, sync)
+    step, sync, params = STATE.pop(key) if c.get("init_from") else STATE[key]  # from a checkpoint: one run only
+    times, first, last, first_s, values = time_steps(request, step, sync)
     extra = dict(jax=jax.__version__)
     if fresh:
         extra["compile_s"] = first_s
-    reply = reply_of(times, params, first, last, **extra)
+    reply = reply_of(times, params, first, last, values, **extra)
     reply["threads"] = THREADS
     if request.get("memory"):
         reply["rss_peak_bytes"] = rss_peak_growth(lambda: sync(step(0)))  # one more, untimed step

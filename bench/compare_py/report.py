@@ -1,4 +1,5 @@
-"""bench/compare's output: the checks (parameter counts agree, every model trains), the table
+"""bench/compare's output: the checks (parameter counts agree, models train, tapegrad's losses match
+PyTorch's from the same weights), the table
 (printed, Markdown, CSV) and a bar chart of tapegrad's speed over the best reference (SVG)."""
 import csv
 import math
@@ -32,11 +33,54 @@ def summarise(w, res, peak_gflops):
             continue
         if w.expect_params and r.get("params") != w.expect_params:
             out["checks"].append(f"{label}: {r.get('params')} parameters, expected {w.expect_params}")
-        if w.trains:
+        if w.trains and w.loss_falls:
             a, b = r.get("loss_first"), r.get("loss_last")
             if a is None or b is None or not (math.isfinite(a) and math.isfinite(b) and b < a):
                 out["checks"].append(f"{label}: loss did not fall ({a} -> {b})")
+    out["checks"] += same_init_checks(res)
     return out
+
+
+SAME_INIT_RTOL = 1e-3  # float32 reassociation over a few steps: measured differences are about 1e-6
+
+
+def same_init_checks(res):
+    """Each reference's losses from tapegrad's initial weights on the same batches
+    (runner.same_init_losses) must agree with tapegrad's at every step."""
+    tg = res.get("tapegrad", {})
+    if "same_init_error" in tg:
+        return [f"same-weights run: {tg['same_init_error'].splitlines()[0][:160]}"]
+    a = tg.get("same_init_losses")
+    out = []
+    for label in REFERENCES:
+        b = res.get(label, {}).get("same_init_losses")
+        if not a or not b:
+            continue
+        if len(a) != len(b):
+            out.append(f"same-weights run: tapegrad logged {len(a)} steps, {label} {len(b)}")
+            continue
+        for i, (x, y) in enumerate(zip(a, b)):
+            if not (math.isfinite(x) and abs(x - y) <= SAME_INIT_RTOL * max(1.0, abs(y))):
+                out.append(f"from the same weights tapegrad and {label} disagree at step {i}: {x:.6f} vs {y:.6f}")
+                break
+    return out
+
+
+def same_init_lines(by_name):
+    """Markdown: per GPT train workload, every framework's loss curve from the same weights."""
+    out = []
+    for name, res in by_name.items():
+        a = res.get("tapegrad", {}).get("same_init_losses")
+        for label in ("tapegrad",) + REFERENCES:
+            b = res.get(label, {}).get("same_init_losses")
+            if a and b:
+                worst = "" if label == "tapegrad" else f"{max(abs(x - y) for x, y in zip(a, b)):.1e}"
+                out.append(f"| {name} | {label} | {' '.join(f'{v:.4f}' for v in b)} | {worst} |")
+    if not out:
+        return []
+    return ["", "Loss per step from the same initial weights (tapegrad's, loaded into each reference) on the same "
+            "batches:", "", "| workload | framework | losses | largest difference from tapegrad |",
+            "|---|---|---|---|"] + out
 
 
 def cell(w, r):
@@ -84,6 +128,7 @@ def markdown(results, peak_gflops, header_lines):
     if gen:
         lines += ["", "KV cache ÷ no cache, generation tokens/s: " + ", ".join(gen) + " (target for tapegrad: ≥ 5×)"]
     lines += checkpointing_lines(by_name)
+    lines += same_init_lines(by_name)
     lines += ["", f"sgemm peak (tapegrad's matmul, OpenBLAS, all cores, [1024²]·[1024²]): **{peak_gflops:.1f} GFLOP/s**"]
     if compile_lines:
         lines += ["", "Compile time (the first call, tracing and compiling included; not in the step times):", "",
@@ -97,7 +142,8 @@ def markdown(results, peak_gflops, header_lines):
                   "|---|---|---|---|---|---|"] + memory_lines
     if notes:
         lines += ["", "Notes:"] + notes
-    lines += ["", "Checks: " + ("all passed (parameter counts agree; every model's loss fell)" if not problems else "")]
+    lines += ["", "Checks: " + ("all passed (parameter counts agree; the loss fell where it must; from the "
+                             "same weights tapegrad's losses match the references')" if not problems else "")]
     lines += problems
     return "\n".join(lines) + "\n", problems
 

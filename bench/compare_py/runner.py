@@ -7,6 +7,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -106,7 +107,11 @@ def run_workload(w, workers, log):
             # Compiling costs a minute or more per setting: compile under eager's best only.
             settings = {chosen["torch eager"]: settings[chosen["torch eager"]]}
         for n, worker in settings.items():
-            req = dict(base_request(w), mode=mode or "eager", steps=max(1, w.steps // 3))
+            # Train workloads probe with the full step count: the probe is each reference's one run
+            # from fresh weights (its model then trains on across rounds), and its first and last
+            # losses must span as many steps as tapegrad's (fresh at every request).
+            steps = w.steps if w.trains else max(1, w.steps // 3)
+            req = dict(base_request(w), mode=mode or "eager", steps=steps)
             try:
                 reply = worker.request(req)
             except WorkerError as e:
@@ -117,6 +122,7 @@ def run_workload(w, workers, log):
             r["probe"][n] = statistics.median(reply["step_s"])
             for k in ("params", "loss_first", "loss_last"):
                 r.setdefault(k, reply.get(k))
+            r.setdefault("losses", reply["extra"].get("losses"))
             if "compile_s" in reply["extra"]:
                 r.setdefault("compile_s", {})[n] = reply["extra"]["compile_s"]
             r.setdefault("extra", reply["extra"])
@@ -145,6 +151,7 @@ def run_workload(w, workers, log):
                 r["peak_bytes"] = reply.get("peak_bytes")
                 for k in ("params", "loss_first", "loss_last"):
                     r.setdefault(k, reply.get(k))
+                r.setdefault("losses", reply["extra"].get("losses"))
         log(f"  round {rnd + 1}/{w.rounds}: " + ", ".join(
             f"{label} {res[label]['runs'][-1] * 1e3:.2f} ms" for label, _, _ in cols if res[label]["runs"]))
     for r in res.values():
@@ -152,6 +159,39 @@ def run_workload(w, workers, log):
             r["median_s"] = statistics.median(r["runs"])
             r.pop("error", None)
     return res
+
+
+def same_init_losses(w, res, workers, log):
+    """GPT training from the same weights on the same batches: tapegrad writes its initial weights
+    to a temporary checkpoint (config "save_init") and trains warmup + steps steps; PyTorch eager
+    (nanoGPT's model) and JAX, each at its chosen threads, load them (config "init_from") and
+    train as many. Every curve goes to res[label]["same_init_losses"]; report.py checks that the
+    references' agree with tapegrad's."""
+    if w.kind != "gpt_train":
+        return
+    refs = [(label, fw, mode) for label, fw, mode in variants(w, workers)
+            if fw != "tapegrad" and mode != "compile" and "threads" in res.get(label, {})]
+    if not refs:
+        return
+    base = dict(base_request(w), warmup=0, steps=w.warmup + w.steps, inner=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            reply = workers["tapegrad"].request(dict(base, config=dict(w.config, save_init=tmp)))
+            res["tapegrad"]["same_init_losses"] = reply["extra"]["losses"]
+            for label, fw, mode in refs:
+                worker = workers[fw][res[label]["threads"]]
+                reply = worker.request(dict(base, mode=mode or "eager", config=dict(w.config, init_from=tmp)))
+                res[label]["same_init_losses"] = reply["extra"]["losses"]
+        except WorkerError as e:
+            log(f"  {w.name} same-weights run: {e}")
+            res["tapegrad"]["same_init_error"] = str(e)
+            return
+    log("  same weights: " + "; ".join(f"{label} {fmt_losses(r['same_init_losses'])}"
+                                      for label, r in res.items() if r.get("same_init_losses")))
+
+
+def fmt_losses(values):
+    return " ".join(f"{v:.4f}" for v in values)
 
 
 def measure_memory(w, res, workers, log):

@@ -89,6 +89,26 @@ class GPT(nn.Module):
         return [(torch.zeros(shape), torch.zeros(shape)) for _ in self.h]
 
 
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def to_gpt2_tensors(model):
+    """GPT's parameters under GPT-2's names and layouts (Linear [out, in] -> Conv1D [in, out])."""
+    return {name: (p.detach().t() if name.endswith(CONV1D) else p.detach()).contiguous().clone()
+            for name, p in model.named_parameters()}
+
+
+def load_gpt2_tensors(model, tensors):
+    """Copies GPT-2-named, GPT-2-laid-out tensors or arrays (a checkpoint's model.safetensors) into GPT."""
+    missing = [name for name, _ in model.named_parameters() if name not in tensors]
+    if missing:
+        raise ValueError(f"the checkpoint lacks {missing[:5]}")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            t = torch.as_tensor(tensors[name]).to(p.dtype)
+            p.copy_(t.t() if name.endswith(CONV1D) else t)
+
+
 @torch.inference_mode()
 def generate(model, idx, new_tokens, kv_cache):
     """nanoGPT's generate (crop to block_size, last logits, temperature 1, multinomial). With the

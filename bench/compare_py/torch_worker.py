@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data, torch_models  # noqa: E402
+from compare_py.safetensors_io import read_safetensors  # noqa: E402
 from compare_py.worker import builder_for, reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
 
 THREADS = int(os.environ.get("TG_COMPARE_THREADS", "0")) or os.cpu_count()
@@ -39,6 +40,8 @@ def build_train(kind, c, mode):
     if kind == "gpt_train":
         tokens, vocab = data.char_tokens(c["data"])
         model = torch_models.GPT(vocab, **c)
+        if c.get("init_from"):  # a GPT-2-layout checkpoint (tapegrad's initial weights)
+            torch_models.load_gpt2_tensors(model, read_safetensors(os.path.join(c["init_from"], "model.safetensors")))
         pool = [(torch.tensor(x), torch.tensor(y))
                 for x, y in data.gpt_batches(tokens, c["batches"], c["batch_size"], c["block_size"])]
     else:
@@ -136,12 +139,12 @@ def run(request):
     fresh = key not in STATE
     if fresh:
         STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw)(kind, c, mode)
-    step, params, extra = STATE[key]
-    times, first, last, first_s = time_steps(request, step)
+    step, params, extra = STATE.pop(key) if c.get("init_from") else STATE[key]  # from a checkpoint: one run only
+    times, first, last, first_s, values = time_steps(request, step)
     extra = dict(extra, torch=torch.__version__)
     if fresh and mode == "compile":
         extra["compile_s"] = first_s  # the first warm-up step: tracing and compiling included
-    reply = reply_of(times, params, first, last, **extra)
+    reply = reply_of(times, params, first, last, values, **extra)
     reply["threads"] = torch.get_num_threads()
     if request.get("memory"):
         reply["rss_peak_bytes"] = rss_peak_growth(lambda: step(0))  # one more, untimed step

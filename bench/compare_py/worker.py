@@ -12,9 +12,9 @@ def time_steps(request, step, sync=lambda value: value):
     """Runs request["warmup"] untimed and request["steps"] timed samples of step(i), each sample
     repeating it request["inner"] times; sync(value) waits for the result (JAX) and returns a
     float loss or None. -> (seconds per run of each timed sample, first value, last value, the
-    first sample's whole time: what a compile costs)."""
+    first sample's whole time: what a compile costs, every sample's value in order)."""
     warmup, steps, inner = request.get("warmup", 2), request.get("steps", 10), request.get("inner", 1)
-    times, first, last, first_s = [], None, None, None
+    times, first, last, first_s, values = [], None, None, None, []
     for i in range(warmup + steps):
         start = time.perf_counter()
         for k in range(inner):
@@ -26,7 +26,8 @@ def time_steps(request, step, sync=lambda value: value):
         if i >= warmup:
             times.append(elapsed)
         last = value
-    return times, first, last, first_s
+        values.append(value)
+    return times, first, last, first_s, values
 
 
 def _status_bytes(field):
@@ -60,10 +61,12 @@ def rss_peak_growth(fn):
     return hwm - before if before >= 0 and hwm >= before else 0
 
 
-def reply_of(times, params=0, first=None, last=None, **extra):
+def reply_of(times, params=0, first=None, last=None, values=(), **extra):
+    """The reply; a train workload's values (every step's loss) go to extra["losses"]."""
     out = dict(step_s=times, params=params, extra=extra)
     if first is not None:
         out["loss_first"], out["loss_last"] = float(first), float(last)
+        extra["losses"] = [float(v) for v in values]
     return out
 
 

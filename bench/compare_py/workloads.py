@@ -26,7 +26,9 @@ class Workload:
     modes: tuple = ("eager", "compile")  # PyTorch modes run (JAX always runs jax.jit)
     notes: str = ""
     expect_params: int = 0  # what every framework must report (0: not checked)
-    trains: bool = False    # the loss must fall over a run
+    trains: bool = False    # a training workload (loss checks, memory)
+    loss_falls: bool = True  # for a training workload: its first-to-last loss must fall over warmup + steps
+    # steps (False where it may legitimately rise: shakespeare_char, bench/README.md "The loss check")
     target: float = 1.0     # issue 5's target for tapegrad ÷ best reference (0: none)
 
 
@@ -90,22 +92,27 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
     def steps(full, fast):
         return fast if q else full
 
-    def train(name, c, warm, n, rounds, checkpointing=False):
+    def train(name, c, warm, n, rounds, checkpointing=False, loss_falls=True):
         cfg = dict(c, **OPTIM, batches=16, data=data_path, attention=attention, checkpointing=checkpointing)
         return Workload(name, "gpt_train", cfg, "tokens/s", c["batch_size"] * c["block_size"],
                         gpt_train_flops(c, CHAR_VOCAB), warmup=warm, steps=n, rounds=rounds,
-                        expect_params=gpt_params(c, CHAR_VOCAB), trains=True, target=0.0 if checkpointing else 1.0,
+                        expect_params=gpt_params(c, CHAR_VOCAB), trains=True, loss_falls=loss_falls,
+                        target=0.0 if checkpointing else 1.0,
                         notes="activation checkpointing: every block recomputed in backward" if checkpointing else "")
 
     out = [train("gpt_baby_train", gpt, 3, steps(30, 8), steps(5, 2))]
     out[0].target = 2.0
+    # shakespeare_char at constant lr 1e-3 without warmup: every framework's loss jumps at step 2 and
+    # whether it is below the first loss after 6 steps depends on the initial draw; the check that
+    # holds is the same-weights one (report.py: tapegrad and the references agree step by step).
+    spiky = dict(loss_falls=False)
     if smoke:
         out.append(train("gpt_baby_train" + CHECKPOINTED, gpt, 3, 8, 1, checkpointing=True))
     else:
-        out.append(train("gpt_shakespeare_train", SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1)))
+        out.append(train("gpt_shakespeare_train", SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1), **spiky))
         out[-1].target = 1.3  # and >= 70% of the sgemm peak
         out.append(train("gpt_shakespeare_train" + CHECKPOINTED, SHAKESPEARE_CHAR, 1, steps(5, 2), steps(3, 1),
-                         checkpointing=True))
+                         checkpointing=True, **spiky))
     out.append(Workload("encoder_train", "encoder_train", dict(enc, **OPTIM, batches=16, attention=attention),
                         "steps/s", 1, encoder_train_flops(enc), warmup=3, steps=steps(40, 10),
                         rounds=steps(5, 2), expect_params=encoder_params(enc), trains=True, target=2.0))

@@ -2,6 +2,7 @@
 // Batches come from pools every framework builds the same way (bench/compare_py/data.py), so
 // tapegrad, PyTorch and JAX see the same tokens.
 #include <algorithm>
+#include <cmath>
 
 #include "autograd/autograd.h"
 #include "bench/compare_tapegrad/workloads.h"
@@ -9,9 +10,11 @@
 #include "models/encoder.h"
 #include "models/generate.h"
 #include "models/gpt.h"
+#include "models/gpt_checkpoint.h"
 #include "nn/file_io.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/clip_grad.h"
+#include "nn/safetensors.h"
 #include "ops/loss.h"
 
 namespace tg::compare {
@@ -84,7 +87,9 @@ optim::AdamW make_adamw(const nn::Module& model, const Request& r) {
                                                           .weight_decay(wd));
 }
 
-// Runs warm-up then timed train steps: zero_grad, loss, backward, clip, step.
+// Runs warm-up then timed train steps: zero_grad, loss, backward, clip, step. Every step's loss
+// and pre-clip global gradient norm go to reply.extra["losses"] / ["grad_norms"], so a run can be
+// compared step by step with the references' (bench/compare_py/step_compare.py).
 template <class LossFn>
 Reply train_steps(const Request& r, nn::Module& model, const LossFn& loss_of_step) {
   optim::AdamW opt = make_adamw(model, r);
@@ -93,12 +98,15 @@ Reply train_steps(const Request& r, nn::Module& model, const LossFn& loss_of_ste
   Reply reply;
   reply.params = model.num_parameters();
   reply.has_loss = true;
+  json losses = json::array(), grad_norms = json::array();
   auto step = [&](int64_t i) {
     opt.zero_grad();
     Tensor loss = loss_of_step(i);
     backward(loss);
-    if (clip > 0) optim::clip_grad_norm_(params, clip);
+    // clip_grad_norm_ with an infinite bound measures the norm and scales by 1.
+    grad_norms.push_back(optim::clip_grad_norm_(params, clip > 0 ? clip : HUGE_VAL));
     opt.step();
+    losses.push_back(loss.item());
     return loss.item();
   };
   int64_t live = 0;
@@ -111,6 +119,8 @@ Reply train_steps(const Request& r, nn::Module& model, const LossFn& loss_of_ste
     reply.loss_last = value;
   }
   reply.peak_bytes = max_memory_allocated() - live;
+  reply.extra["losses"] = losses;  // the warm-up and timed steps (not the memory step below)
+  reply.extra["grad_norms"] = grad_norms;
   if (r.memory) reply.rss_peak_bytes = rss_peak_growth([&] { step(r.warmup + r.steps); });
   return reply;
 }
@@ -124,6 +134,10 @@ Reply run_gpt_train(const Request& r) {
   std::vector<Batch> pool = gpt_batches(tokens, config_int(r, "batches"), B, T);
   Generator init(1337);
   models::GPT model(gpt_config(r, V), init);
+  // Optional: start from a checkpoint's weights (GPT-2 layout), or write the initial weights out.
+  if (std::string dir = config_string(r, "init_from", ""); !dir.empty())
+    models::load_gpt_weights(model, nn::load_safetensors(dir + "/" + models::kModelFile), dir);
+  if (std::string dir = config_string(r, "save_init", ""); !dir.empty()) models::save_checkpoint(dir, model);
   model.train();
   const bool checkpointing = r.config.value("checkpointing", false);
   model.set_activation_checkpointing(checkpointing);  // each block recomputed in backward
