@@ -3,6 +3,7 @@
 #include "ops/loss.h"
 
 #include <cmath>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/kernels/cross_entropy.h"
@@ -74,7 +75,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
                                x.data<T>(), target.data<int64_t>(), lse.data<T>(), dout.data<T>(),
                                stride, static_cast<T>(scale), dx.data<T>(), N, C, ignore_index);
                          });
-                         n.accumulate(0, dx);
+                         n.accumulate(0, std::move(dx));
                        })) {
     n->save("logits", logits);
     n->save("target", target);
