@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
+#include "ops/kernels/float8.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/reduce_row.h"
 
@@ -32,29 +32,6 @@ T row_logsumexp(const T* x, T* p, int64_t C) {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-inline Float8 load8(const float* p) {
-  Float8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// x[c0, C) in lanes 0.., the rest `fill`.
-inline Float8 load_tail(const float* x, int64_t c0, int64_t C, float fill) {
-  Float8 v = Float8{} + fill;
-  for (int64_t l = 0; c0 + l < C; ++l) v[l] = x[c0 + l];
-  return v;
-}
-
-inline float lanes_max(Float8 v) {
-  float m = v[0];
-  for (int l = 1; l < 8; ++l) m = v[l] > m ? v[l] : m;
-  return m;
-}
-
-inline float lanes_sum(Float8 v) {  // a fixed pairwise order
-  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
-}
-
 template <>
 float row_logsumexp<float>(const float* x, float* p, int64_t C) {
   const int64_t full = C / 8 * 8;
@@ -72,7 +49,7 @@ float row_logsumexp<float>(const float* x, float* p, int64_t C) {
   Float8 sv{};
   for (int64_t c = 0; c < full; c += 8) {
     Float8 e = fast_exp(load8(x + c) - m);
-    if (p) std::memcpy(p + c, &e, sizeof e);
+    if (p) store8(p + c, e);
     sv += e;
   }
   Float8 tail{};
@@ -81,8 +58,7 @@ float row_logsumexp<float>(const float* x, float* p, int64_t C) {
   if (p) {
     const float r = 1.0f / s;
     for (int64_t c = 0; c < full; c += 8) {
-      Float8 e = load8(p + c) * r;
-      std::memcpy(p + c, &e, sizeof e);
+      store8(p + c, load8(p + c) * r);
     }
     for (int64_t l = 0; full + l < C; ++l) p[full + l] = tail[l] * r;
   }

@@ -7,12 +7,9 @@
 #include <cmath>
 #include <cstdint>
 
-namespace tg::kernels {
+#include "ops/kernels/float8.h"
 
-/// Eight floats in one AVX register (a GCC vector type): the row kernels whose rows are too short
-/// for the auto-vectoriser (cross-entropy over 65 classes) compute on it directly.
-using Float8 = float __attribute__((vector_size(32)));
-using Int8 = int32_t __attribute__((vector_size(32)));
+namespace tg::kernels {
 
 namespace detail {
 // The integer type of the same shape: int32_t for float, Int8 for Float8.
