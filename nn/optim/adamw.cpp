@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <tuple>
+#include <unordered_set>
 #include <vector>
 
 #include "autograd/error.h"
@@ -90,8 +91,16 @@ AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWOptions& o)
   TG_CHECK(o.beta1() >= 0 && o.beta1() < 1 && o.beta2() >= 0 && o.beta2() < 1,
            "AdamW: betas must be in [0, 1), got ({}, {})", o.beta1(), o.beta2());
   TG_CHECK(o.eps() >= 0, "AdamW: eps must be >= 0, got {}", o.eps());
+  // step() updates every parameter in one parallel pass, so a tensor listed twice would be
+  // written by two tasks at once; PyTorch rejects it too.
+  std::unordered_set<const void*> seen;
   for (const ParamGroup& g : groups_)
-    for (const Tensor& p : g.params) state_.push_back({zeros_like(p), zeros_like(p), 0});
+    for (const Tensor& p : g.params) {
+      TG_CHECK(seen.insert(p.impl_ptr().get()).second,
+               "AdamW: a parameter (of shape {}) appears more than once in the parameter groups",
+               shape_str(p.shape()));
+      state_.push_back({zeros_like(p), zeros_like(p), 0});
+    }
 }
 
 AdamW::AdamW(const std::vector<Tensor>& params, const AdamWOptions& o) : AdamW({ParamGroup{params}}, o) {}
