@@ -1,8 +1,10 @@
 // cross_entropy: fused log-softmax + negative log-likelihood over logits [N, C] (or [C]).
-// Saves logits, target and the per-row log-sum-exp lse [N]; backward rebuilds the softmax.
+// Saves the target and the softmax probs [N, C] the forward computes on the way to the loss (as
+// PyTorch's log_softmax saves its output); backward scales them in one pass.
 #include "ops/loss.h"
 
 #include <cmath>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/kernels/cross_entropy.h"
@@ -52,11 +54,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   }
 
   Tensor lse = empty({N}, logits.dtype());  // [N]
+  Tensor probs = should_record({&logits}) ? empty(ls, logits.dtype()) : Tensor();  // [N, C] or [C]
   Tensor out = empty(red == Reduction::none ? expected : Shape{}, logits.dtype());
   dispatch(logits.dtype(), [&]<class T>() {
     T* loss = red == Reduction::none ? out.data<T>() : nullptr;
-    double total = kernels::cross_entropy_forward<T>(logits.data<T>(), t, lse.data<T>(), loss, N,
-                                                     C, ignore_index);
+    T* p = probs.defined() ? probs.data<T>() : nullptr;
+    double total = kernels::cross_entropy_forward<T>(logits.data<T>(), t, lse.data<T>(), p, loss,
+                                                     N, C, ignore_index);
     // With every target ignored the mean is 0/0 = NaN, as in PyTorch.
     if (red == Reduction::sum) out.data<T>()[0] = static_cast<T>(total);
     if (red == Reduction::mean) out.data<T>()[0] = static_cast<T>(total / static_cast<double>(count));
@@ -64,21 +68,19 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
 
   if (Node* n = record("cross_entropy", out, {&logits},
                        [N, C, ignore_index, red, count](Node& n, const Tensor& dout) {
-                         Tensor x = n.saved("logits"), target = n.saved("target");
-                         Tensor lse = n.saved("lse");
-                         Tensor dx = empty(x.shape(), x.dtype());
+                         Tensor probs = n.saved("probs"), target = n.saved("target");
+                         Tensor dx = empty(probs.shape(), probs.dtype());
                          double scale = red == Reduction::mean ? 1.0 / static_cast<double>(count) : 1.0;
                          int64_t stride = red == Reduction::none ? 1 : 0;
-                         dispatch(x.dtype(), [&]<class T>() {
+                         dispatch(probs.dtype(), [&]<class T>() {
                            kernels::cross_entropy_backward<T>(
-                               x.data<T>(), target.data<int64_t>(), lse.data<T>(), dout.data<T>(),
-                               stride, static_cast<T>(scale), dx.data<T>(), N, C, ignore_index);
+                               probs.data<T>(), target.data<int64_t>(), dout.data<T>(), stride,
+                               static_cast<T>(scale), dx.data<T>(), N, C, ignore_index);
                          });
-                         n.accumulate(0, dx);
+                         n.accumulate(0, std::move(dx));
                        })) {
-    n->save("logits", logits);
+    n->save("probs", probs);
     n->save("target", target);
-    n->save("lse", lse);
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include "ops/norm.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/kernels/layer_norm.h"
@@ -60,9 +61,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                                           mean.data<T>(), rstd.data<T>(), dy.data<T>(), ptr(dx),
                                           ptr(dw), ptr(db), ptr(partials), rows, C);
         });
-        if (dx.defined()) n.accumulate(0, dx);
-        if (dw.defined()) n.accumulate(1, dw);
-        if (db.defined()) n.accumulate(2, db);
+        if (dx.defined()) n.accumulate(0, std::move(dx));
+        if (dw.defined()) n.accumulate(1, std::move(dw));
+        if (db.defined()) n.accumulate(2, std::move(db));
       })) {
     n->save("x", x);
     n->save("weight", weight);

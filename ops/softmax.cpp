@@ -2,6 +2,8 @@
 // fused kernel each way. Both save their output y, from which the gradient follows.
 #include "ops/softmax.h"
 
+#include <utility>
+
 #include "autograd/tape.h"
 #include "ops/kernels/softmax.h"
 
@@ -39,7 +41,7 @@ Tensor softmax_impl(const char* op, const Tensor& x, int64_t axis, bool log) {
           kernels::softmax_backward<T>(y.data<T>(), dy.data<T>(), dx.data<T>(), l.outer, l.n,
                                        l.inner, log);
         });
-        node.accumulate(0, dx);
+        node.accumulate(0, std::move(dx));
       }))
     node->save("y", y);
   return y;

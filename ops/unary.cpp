@@ -3,6 +3,7 @@
 #include "ops/unary.h"
 
 #include <limits>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/kernels/unary.h"
@@ -34,7 +35,7 @@ Tensor unary_op(const char* name, UnaryOp op, Saves saves, const Tensor& x) {
                                  y.defined() ? y.data<T>() : nullptr, dy.data<T>(), dx.data<T>(),
                                  dy.numel());
     });
-    n.accumulate(0, dx);
+    n.accumulate(0, std::move(dx));
   });
   if (node && saves == Saves::input) node->save("x", x);
   if (node && saves == Saves::output) node->save("y", y);
@@ -76,7 +77,7 @@ Tensor pow(const Tensor& x, double exponent) {
       kernels::pow_backward<T>(x.data<T>(), static_cast<T>(exponent), dy.data<T>(), dx.data<T>(),
                                x.numel());
     });
-    n.accumulate(0, dx);
+    n.accumulate(0, std::move(dx));
   });
   if (node) node->save("x", x);
   return y;
@@ -100,7 +101,7 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
       kernels::clamp_backward<T>(x.data<T>(), static_cast<T>(lo), static_cast<T>(hi),
                                  dy.data<T>(), dx.data<T>(), x.numel());
     });
-    n.accumulate(0, dx);
+    n.accumulate(0, std::move(dx));
   });
   if (node) node->save("x", x);
   return y;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/kernels/float8.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/reduce_row.h"
 
@@ -34,6 +35,48 @@ void backward_row(const T* y, const T* dy, T* dx, int64_t n) {
     T s = lane_sum<T>(n, [&](int64_t i) { return dy[i] * y[i]; });
     for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (dy[i] - s);
   }
+}
+
+// float rows: eight lanes at a time in Float8 registers (the lane_sum accumulators above live
+// on the stack), the last partial group padded with -inf for the max and the exponentials.
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+template <>
+void forward_row<float, false>(const float* x, float* y, int64_t n) {
+  const int64_t full = n / 8 * 8;
+  Float8 mv = Float8{} + kNegInf;
+  for (int64_t i = 0; i < full; i += 8) {
+    Float8 v = load8(x + i);
+    mv = v > mv ? v : mv;
+  }
+  Float8 tail = full < n ? load_tail(x, full, n, kNegInf) : Float8{} + kNegInf;
+  mv = tail > mv ? tail : mv;
+  const float m = lanes_max(mv);
+  Float8 sv{};
+  for (int64_t i = 0; i < full; i += 8) {
+    Float8 e = fast_exp(load8(x + i) - m);
+    store8(y + i, e);
+    sv += e;
+  }
+  if (full < n) sv += tail = fast_exp(tail - m);
+  const float r = 1.0f / lanes_sum(sv);
+  for (int64_t i = 0; i < full; i += 8) store8(y + i, load8(y + i) * r);
+  for (int64_t l = 0; full + l < n; ++l) y[full + l] = tail[l] * r;
+}
+
+template <>
+void backward_row<float, false>(const float* y, const float* dy, float* dx, int64_t n) {
+  const int64_t full = n / 8 * 8;
+  Float8 sv{};
+  for (int64_t i = 0; i < full; i += 8) sv += load8(dy + i) * load8(y + i);
+  Float8 yt{}, dyt{};
+  if (full < n) {
+    yt = load_tail(y, full, n, 0.0f), dyt = load_tail(dy, full, n, 0.0f);
+    sv += dyt * yt;
+  }
+  const float s = lanes_sum(sv);
+  for (int64_t i = 0; i < full; i += 8) store8(dx + i, load8(y + i) * (load8(dy + i) - s));
+  for (int64_t l = 0; full + l < n; ++l) dx[full + l] = yt[l] * (dyt[l] - s);
 }
 
 // --- another axis: w <= kCols neighbouring columns at a time, state per column on the stack, so

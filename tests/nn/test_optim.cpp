@@ -85,6 +85,8 @@ TEST(Optim, ValidatesOptions) {
   std::vector<Tensor> ps = {initial({2}, 0)};
   EXPECT_TG_ERROR(optim::AdamW(ps, optim::AdamWOptions(-1)), "AdamW: lr must be >= 0");
   EXPECT_TG_ERROR(optim::AdamW(ps, optim::AdamWOptions().beta1(1.0)), "betas must be in [0, 1)");
+  std::vector<Tensor> twice = {ps[0], ps[0]};
+  EXPECT_TG_ERROR(optim::AdamW(twice, optim::AdamWOptions()), "AdamW: a parameter (of shape");
   EXPECT_TG_ERROR(optim::SGD(ps, optim::SGDOptions().nesterov(true)), "nesterov needs momentum > 0");
   EXPECT_TG_ERROR(optim::SGD(std::vector<Tensor>{}), "got no parameters");
   Tensor not_leaf = ps[0] * 2.0;

@@ -1,5 +1,5 @@
 // cross_entropy: plain-loop reference for each reduction, with ignored targets and a custom
-// ignore_index, [C] logits; the saved lse; gradients against softmax - onehot; f32 against
+// ignore_index, [C] logits; the saved softmax; gradients against softmax - onehot; f32 against
 // f64; stability for logits near 1000; errors.
 #include <cmath>
 
@@ -64,14 +64,17 @@ TEST(CrossEntropy, SingleRowLogits) {
   testing::expect_gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target); }, {logits});
 }
 
-TEST(CrossEntropy, SavesLsePerRow) {
+// The forward saves each row's softmax (what the backward scales), not the logits.
+TEST(CrossEntropy, SavesSoftmaxPerRow) {
   Tensor logits = uniform({4, 3}, 3);
   logits.requires_grad_();
   Tensor loss = cross_entropy(logits, ids({0, 1, 2, 0}));
-  Tensor lse = loss.grad_fn()->saved("lse");
-  ASSERT_EQ(lse.shape(), Shape({4}));
+  Tensor probs = loss.grad_fn()->saved("probs");
+  ASSERT_EQ(probs.shape(), Shape({4, 3}));
   std::vector<double> x = logits.to_vector();
-  for (int64_t i = 0; i < 4; ++i) EXPECT_NEAR(lse.at({i}), row_lse(x, i, 3), 1e-12);
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t c = 0; c < 3; ++c)
+      EXPECT_NEAR(probs.at({i, c}), std::exp(x[i * 3 + c] - row_lse(x, i, 3)), 1e-12);
 }
 
 TEST(CrossEntropy, GradientIsSoftmaxMinusOnehot) {
@@ -126,6 +129,25 @@ TEST(CrossEntropy, Float32MatchesFloat64) {
     Tensor l32 = cross_entropy(logits.to(DType::f32), target, -100, red);
     EXPECT_EQ(l32.dtype(), DType::f32);
     expect_close(l32.to(DType::f64), cross_entropy(logits, target, -100, red), 1e-5, 1e-5);
+  }
+}
+
+// f32 rows run eight lanes at a time: widths below, at and just past a multiple of 8, a -inf
+// logit (probability 0) and an ignored row; loss and gradient against f64.
+TEST(CrossEntropy, Float32GradientMatchesFloat64AtEveryWidth) {
+  for (int64_t C : {5, 8, 16, 65}) {
+    SCOPED_TRACE(C);
+    Tensor logits = uniform({4, C}, uint64_t(C), -4, 4);
+    logits.data<double>()[C + 1] = -INFINITY;
+    Tensor target = ids({0, double(C - 1), -100, double(C / 2)});
+    Tensor x64 = logits.detach().clone().requires_grad_();
+    Tensor x32 = logits.to(DType::f32).requires_grad_();
+    Tensor l64 = cross_entropy(x64, target), l32 = cross_entropy(x32, target);
+    EXPECT_NEAR(l32.item(), l64.item(), 1e-5);
+    backward(l64);
+    backward(l32);
+    expect_close(x32.grad().to(DType::f64), x64.grad(), 1e-6, 1e-5);
+    EXPECT_EQ(x32.grad().at({1, 1}), 0.0);
   }
 }
 

@@ -98,6 +98,18 @@ TEST(Softmax, Float32MatchesFloat64) {
     }
 }
 
+// f32 last-axis rows run eight lanes at a time: widths below, at and past multiples of 8.
+TEST(Softmax, Float32GradientMatchesFloat64AtEveryWidth) {
+  for (int64_t n : {3, 8, 19, 256}) {
+    SCOPED_TRACE(n);
+    Tensor x = uniform({3, n}, uint64_t(n), -5, 5), dy = uniform({3, n}, uint64_t(n) + 1);
+    Tensor x64 = x.detach().clone().requires_grad_(), x32 = x.to(DType::f32).requires_grad_();
+    backward(softmax(x64, -1), dy);
+    backward(softmax(x32, -1), dy.to(DType::f32));
+    expect_close(x32.grad().to(DType::f64), x64.grad(), 1e-6, 1e-6);
+  }
+}
+
 TEST(Softmax, StableForLargeInputs) {
   for (DType dt : {DType::f32, DType::f64}) {
     Tensor x = tensor({1000, 1001, 1002, -1000, 999, 1000}, {2, 3}, dt);
