@@ -93,25 +93,25 @@ void dense_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
   // length (and by skipping the blocks above the diagonal).
   const bool general = mask.key_padding || mask.has_general();
   const RowBlocks blocks(d, mask.causal);
-  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
+  const int64_t ldq = d.ldq(), ldk = d.ldk(), ldv = d.ldv(), ldo = d.H * d.Dv;
   for_each_head(d, [&](int64_t b, int64_t h) {
-    const T* qh = q + (b * d.T * d.H + h) * d.D;   // rows of stride H*D
-    const T* kh = k + (b * d.S * d.H + h) * d.D;
-    const T* vh = v + (b * d.S * d.H + h) * d.Dv;
-    T* oh = out + (b * d.T * d.H + h) * d.Dv;
+    const T* qh = q + b * d.T * ldq + h * d.D;  // rows of stride ldq (H*D when contiguous)
+    const T* kh = k + b * d.S * ldk + h * d.D;
+    const T* vh = v + b * d.S * ldv + h * d.Dv;
+    T* oh = out + (b * d.T * d.H + h) * d.Dv;    // out is contiguous: rows of stride H*Dv
     T* p = weights + (b * d.H + h) * d.T * d.S;    // [T, S]
     std::vector<T> dropped;
     if (dropout.active()) dropped.resize(static_cast<size_t>(d.T * d.S));
     for (int64_t t0 = 0; t0 < d.T; t0 += blocks.step) {
       const int64_t t1 = std::min(d.T, t0 + blocks.step), n = blocks.cols(t1);
-      gemm<T>(false, true, t1 - t0, n, d.D, scale, qh + t0 * ldq, ldq, kh, ldq, T(0), p + t0 * d.S, d.S);
+      gemm<T>(false, true, t1 - t0, n, d.D, scale, qh + t0 * ldq, ldq, kh, ldk, T(0), p + t0 * d.S, d.S);
       for (int64_t t = t0; t < t1; ++t) masked_softmax_row(mask, general, b, h, t, n, d.S, p + t * d.S);
       const T* w = p;
       if (dropout.active()) {
         apply_dropout(d, dropout, b, h, t0, t1, n, p, dropped.data());
         w = dropped.data();
       }
-      gemm<T>(false, false, t1 - t0, d.Dv, n, T(1), w + t0 * d.S, d.S, vh, ldv, T(0), oh + t0 * ldv, ldv);
+      gemm<T>(false, false, t1 - t0, d.Dv, n, T(1), w + t0 * d.S, d.S, vh, ldv, T(0), oh + t0 * ldo, ldo);
     }
   });
 }
@@ -121,15 +121,16 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
                               const T* q, const T* k, const T* v, const T* weights, const T* dout,
                               T* dq, T* dk, T* dv) {
   const RowBlocks blocks(d, causal);
-  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
+  // dq, dk, dv have the row strides of q, k, v; dout is contiguous like out.
+  const int64_t ldq = d.ldq(), ldk = d.ldk(), ldv = d.ldv(), ldo = d.H * d.Dv;
   for_each_head(d, [&](int64_t b, int64_t h) {
-    const T* qh = q + (b * d.T * d.H + h) * d.D;
-    const T* kh = k + (b * d.S * d.H + h) * d.D;
-    const T* vh = v + (b * d.S * d.H + h) * d.Dv;
+    const T* qh = q + b * d.T * ldq + h * d.D;
+    const T* kh = k + b * d.S * ldk + h * d.D;
+    const T* vh = v + b * d.S * ldv + h * d.Dv;
     const T* doh = dout + (b * d.T * d.H + h) * d.Dv;
-    T* dqh = dq + (b * d.T * d.H + h) * d.D;
-    T* dkh = dk + (b * d.S * d.H + h) * d.D;
-    T* dvh = dv + (b * d.S * d.H + h) * d.Dv;
+    T* dqh = dq + b * d.T * ldq + h * d.D;
+    T* dkh = dk + b * d.S * ldk + h * d.D;
+    T* dvh = dv + b * d.S * ldv + h * d.Dv;
     const T* p = weights + (b * d.H + h) * d.T * d.S;
     std::vector<T> dp(static_cast<size_t>(d.T * d.S));
     std::vector<T> w(dropout.active() ? static_cast<size_t>(d.T * d.S) : 0);
@@ -138,7 +139,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     // into them. Keys no query reaches (no queries, or S > T causal) get zero gradients.
     const int64_t reached = d.T == 0 ? 0 : blocks.cols(d.T);
     for (int64_t s = reached; s < d.S; ++s) {
-      std::fill(dkh + s * ldq, dkh + s * ldq + d.D, T(0));
+      std::fill(dkh + s * ldk, dkh + s * ldk + d.D, T(0));
       std::fill(dvh + s * ldv, dvh + s * ldv + d.Dv, T(0));
     }
     if (d.T == 0) return;
@@ -148,7 +149,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
       const T beta = t0 == last ? T(0) : T(1);
       T* g = dp.data() + t0 * d.S;  // dW, then dS, of rows [t0, t1)
       // dW = dO Vᵀ [rows, n]; dV += Wᵀ dO with W the weights after dropout.
-      gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldv, ldv, vh, ldv, T(0), g, d.S);
+      gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldo, ldo, vh, ldv, T(0), g, d.S);
       const T* pw = p;
       if (dropout.active()) {
         // W = P · keep / (1 - p) for dV, and through dropout dP = dW · keep / (1 - p): one keep
@@ -166,7 +167,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
         }
         pw = w.data();
       }
-      gemm<T>(true, false, n, d.Dv, rows, T(1), pw + t0 * d.S, d.S, doh + t0 * ldv, ldv, beta, dvh, ldv);
+      gemm<T>(true, false, n, d.Dv, rows, T(1), pw + t0 * d.S, d.S, doh + t0 * ldo, ldo, beta, dvh, ldv);
       // Through softmax, row by row: dS = P ∘ (dP - sum(dP ∘ P)).
       for (int64_t t = t0; t < t1; ++t) {
         const T* pr = p + t * d.S;
@@ -175,8 +176,8 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
         for (int64_t s = 0; s < n; ++s) gr[s] = pr[s] * (gr[s] - dot);
       }
       // dQ = scale · dS K, dK += scale · dSᵀ Q.
-      gemm<T>(false, false, rows, d.D, n, scale, g, d.S, kh, ldq, T(0), dqh + t0 * ldq, ldq);
-      gemm<T>(true, false, n, d.D, rows, scale, g, d.S, qh + t0 * ldq, ldq, beta, dkh, ldq);
+      gemm<T>(false, false, rows, d.D, n, scale, g, d.S, kh, ldk, T(0), dqh + t0 * ldq, ldq);
+      gemm<T>(true, false, n, d.D, rows, scale, g, d.S, qh + t0 * ldq, ldq, beta, dkh, ldk);
     }
   });
 }
