@@ -26,9 +26,22 @@ void tsan_gemm_access(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T
   tsan_matrix_access(c, m, n, ldc, true);
 }
 
+// beta = 0: C's rows zeroed here, then BLAS adds the product with beta = 1. OpenBLAS's own
+// beta pass (sgemm_beta) is a scalar loop over C: measured on the dev machine, one thread,
+// [768, 384] = [768, 128] · [128, 384] took 1045 us with beta 0 against 930 us zeroed first, and
+// a [64, 64] · [64, 32]-sized attention product 5.37 against 4.13 us. Zeroing writes exact
+// zeros whatever C held (NaN included), as beta = 0 does.
+template <class T>
+T zero_rows_for_beta(T beta, int64_t m, int64_t n, T* c, int64_t ldc) {
+  if (beta != T(0)) return beta;
+  for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+  return T(1);
+}
+
 void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  beta = zero_rows_for_beta(beta, m, n, c, ldc);
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               blasint(m), blasint(n), blasint(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
   tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
@@ -37,6 +50,7 @@ void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
 void blas(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+  beta = zero_rows_for_beta(beta, m, n, c, ldc);
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               blasint(m), blasint(n), blasint(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
   tsan_gemm_access(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);

@@ -3,6 +3,7 @@
 // allocating only its output, and thread-count independence (bitwise). Finite-difference
 // gradchecks of the same cases live in tools/gradcheck/cases_matmul.cpp.
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/parallel.h"
 #include "test_util.h"
 
 namespace tg {
@@ -229,6 +230,38 @@ TEST(GemmKernel, SingleRowAndColumnProductsMatchLoopsForEveryFlag) {
           for (int64_t i = 0; i < m; ++i)
             for (int64_t j = n; j < ldc; ++j) EXPECT_EQ(got[i * ldc + j], c[i * ldc + j]);
         }
+}
+
+TEST(GemmKernel, BetaZeroOverwritesNaNAndLeavesPaddingForEveryFlag) {
+  // kernels::gemm zeroes C itself for beta 0 and calls BLAS with beta 1: NaN in C must not
+  // survive, padding columns stay as they were, beta 1 still adds. 96 x 80 x 160 (2.5 MFLOP)
+  // splits into panels on 2 threads.
+  struct Size { int64_t m, n, k; };
+  const int saved = get_num_threads();
+  for (Size sz : {Size{3, 4, 5}, Size{96, 80, 160}})
+    for (int threads : {1, 2})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true})
+          for (double beta : {0.0, 1.0}) {
+            SCOPED_TRACE(fmt::format("{}x{}x{} threads {} ta {} tb {} beta {}", sz.m, sz.n, sz.k, threads, ta, tb, beta));
+            set_num_threads(threads);
+            const int64_t m = sz.m, n = sz.n, k = sz.k;
+            const int64_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 2, ldc = n + 3;
+            std::vector<double> a = uniform({(ta ? k : m) * lda}, 4).to_vector();
+            std::vector<double> b = uniform({(tb ? n : k) * ldb}, 5).to_vector();
+            std::vector<double> c = uniform({m * ldc}, 6).to_vector();
+            std::vector<double> got = c;
+            if (beta == 0)
+              for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < n; ++j) got[i * ldc + j] = std::nan("");
+            kernels::gemm<double>(ta, tb, m, n, k, 0.5, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+            std::vector<double> want = naive_gemm(ta, tb, m, n, k, 0.5, a, lda, b, ldb, beta, c, ldc);
+            for (int64_t i = 0; i < m; ++i) {
+              for (int64_t j = 0; j < n; ++j) ASSERT_NEAR(got[i * ldc + j], want[i * ldc + j], 1e-11) << i << "," << j;
+              for (int64_t j = n; j < ldc; ++j) ASSERT_EQ(got[i * ldc + j], c[i * ldc + j]);
+            }
+          }
+  set_num_threads(saved);
 }
 
 // --- linear ---------------------------------------------------------------------------------
