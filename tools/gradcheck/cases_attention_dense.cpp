@@ -35,9 +35,11 @@ std::vector<Case> specs() {
   c.push_back({"dropout 0.3 + causal", 1, 4, 4, 2, 2, 2, {}});
   c.back().spec.dropout_p = 0.3;
   c.back().spec.causal = true;
-  // Past one causal row block (64 rows): the blocks above the diagonal are skipped; odd S puts
-  // rows at odd flat indices for dropout's Philox pairs.
+  // Past one causal row block (32 rows up to T = 128, 64 beyond): the blocks above the diagonal
+  // are skipped; odd S puts rows at odd flat indices for dropout's Philox pairs.
   c.push_back({"causal, two row blocks, T < S", 1, 70, 73, 1, 2, 1, {}});
+  c.back().spec.causal = true;
+  c.push_back({"causal, 64-row blocks (T > 128)", 1, 131, 131, 1, 1, 1, {}});
   c.back().spec.causal = true;
   c.push_back({"dropout 0.2 + causal, two row blocks, odd S", 1, 67, 67, 1, 1, 1, {}});
   c.back().spec.dropout_p = 0.2;
