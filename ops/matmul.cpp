@@ -221,9 +221,11 @@ Tensor affine(const char* op, const Tensor& x, const Tensor& weight, const Tenso
 
   Node* node = record(op, y, {&x, &weight, &bias}, [rows, in, out_features, ldw, w_in_out](Node& node, const Tensor& dy) {
     // dy [rows, out]. dx and dW are independent products of the same FLOPs (rows·in·out): with
-    // both needed they run side by side, each whole on its thread (parallel_invoke).
+    // both needed they run side by side, each whole on its thread (parallel_invoke); the bias
+    // gradient's column sums ride with dW.
     Tensor dx = node.needs_grad(0) ? empty(node.input_shape(0), dy.dtype()) : Tensor();
     Tensor dw = node.needs_grad(1) ? empty(node.input_shape(1), dy.dtype()) : Tensor();
+    Tensor db = node.needs_grad(2) ? empty({out_features}, dy.dtype()) : Tensor();
     Tensor w = dx.defined() ? node.saved("weight") : Tensor();
     Tensor x = dw.defined() ? node.saved("x") : Tensor();
     dispatch(dy.dtype(), [&]<class T>() {
@@ -233,7 +235,8 @@ Tensor affine(const char* op, const Tensor& x, const Tensor& weight, const Tenso
         kernels::gemm<T>(false, w_in_out, rows, in, out_features, T(1), pdy, out_features, w.data<T>(), ldw, T(0),
                          dx.data<T>(), in);
       };
-      auto weight_grad = [&] {  // dW [out, in] = dyᵀ · x, or [in, out] = xᵀ · dy
+      auto weight_grad = [&] {  // dW [out, in] = dyᵀ · x, or [in, out] = xᵀ · dy; db [out] = dy's row sums
+        if (db.defined()) kernels::column_sums<T>(pdy, rows, out_features, db.data<T>());
         if (!dw.defined()) return;
         if (w_in_out)
           kernels::gemm<T>(true, false, in, out_features, rows, T(1), x.data<T>(), in, pdy, out_features, T(0),
@@ -246,14 +249,10 @@ Tensor affine(const char* op, const Tensor& x, const Tensor& weight, const Tenso
         kernels::parallel_invoke(input_grad, weight_grad);
       else
         input_grad(), weight_grad();
-      if (node.needs_grad(2)) {  // db [out] = sum of dy's rows
-        Tensor db = empty({out_features}, dy.dtype());
-        kernels::column_sums<T>(pdy, rows, out_features, db.data<T>());
-        node.accumulate(2, std::move(db));
-      }
     });
     if (dx.defined()) node.accumulate(0, std::move(dx));
     if (dw.defined()) node.accumulate(1, std::move(dw));
+    if (db.defined()) node.accumulate(2, std::move(db));
   });
   if (node) {
     if (node->needs_grad(0)) node->save("weight", weight);
