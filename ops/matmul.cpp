@@ -209,14 +209,13 @@ Tensor affine(const char* op, const Tensor& x, const Tensor& weight, const Tenso
   const int64_t ldw = w_in_out ? out_features : in;
 
   dispatch(x.dtype(), [&]<class T>() {
-    // y [rows, out] = x [rows, in] · op(W) (+ bias, written first and kept by beta = 1).
-    T beta = T(0);
-    if (bias.defined()) {
-      kernels::fill_rows<T>(bias.data<T>(), rows, out_features, y.data<T>());
-      beta = T(1);
-    }
-    kernels::gemm<T>(false, !w_in_out, rows, out_features, in, T(1), x.data<T>(), in, weight.data<T>(), ldw,
-                     beta, y.data<T>(), out_features);
+    // y [rows, out] = x [rows, in] · op(W) (+ bias, written by each panel before its product).
+    if (bias.defined())
+      kernels::gemm_bias<T>(false, !w_in_out, rows, out_features, in, x.data<T>(), in, weight.data<T>(), ldw,
+                            bias.data<T>(), y.data<T>(), out_features);
+    else
+      kernels::gemm<T>(false, !w_in_out, rows, out_features, in, T(1), x.data<T>(), in, weight.data<T>(), ldw,
+                       T(0), y.data<T>(), out_features);
   });
 
   Node* node = record(op, y, {&x, &weight, &bias}, [rows, in, out_features, ldw, w_in_out](Node& node, const Tensor& dy) {

@@ -252,6 +252,35 @@ TEST(GemmKernel, BetaZeroOverwritesNaNAndLeavesPaddingForEveryFlag) {
   set_num_threads(saved);
 }
 
+TEST(GemmKernel, GemmBiasIsBiasRowsPlusProductForEverySplit) {
+  // gemm_bias writes the bias into each panel's rows, then adds the product: C's NaN start does
+  // not survive; row panels (m >= n), column panels (n > m), gemv (m or n = 1) and k = 0.
+  struct Size { int64_t m, n, k; };
+  const int saved = get_num_threads();
+  for (Size sz : {Size{160, 96, 160}, Size{64, 200, 192}, Size{1, 7, 5}, Size{6, 1, 5}, Size{3, 4, 0}})
+    for (int threads : {1, 2})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          SCOPED_TRACE(fmt::format("{}x{}x{} threads {} ta {} tb {}", sz.m, sz.n, sz.k, threads, ta, tb));
+          set_num_threads(threads);
+          const int64_t m = sz.m, n = sz.n, k = sz.k;
+          const int64_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 2, ldc = n + 3;
+          std::vector<double> a = uniform({std::max<int64_t>(1, (ta ? k : m) * lda)}, 7).to_vector();
+          std::vector<double> b = uniform({std::max<int64_t>(1, (tb ? n : k) * ldb)}, 8).to_vector();
+          std::vector<double> bias = uniform({n}, 9).to_vector();
+          std::vector<double> c = uniform({m * ldc}, 10).to_vector(), got = c;
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) got[i * ldc + j] = std::nan("");
+          kernels::gemm_bias<double>(ta, tb, m, n, k, a.data(), lda, b.data(), ldb, bias.data(), got.data(), ldc);
+          std::vector<double> want = naive_gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) ASSERT_NEAR(got[i * ldc + j], want[i * ldc + j] + bias[j], 1e-11) << i << "," << j;
+            for (int64_t j = n; j < ldc; ++j) ASSERT_EQ(got[i * ldc + j], c[i * ldc + j]);
+          }
+        }
+  set_num_threads(saved);
+}
+
 // --- linear ---------------------------------------------------------------------------------
 
 // x [..., in] · W[out, in]ᵀ + b by loops.
