@@ -39,12 +39,10 @@ Tensor EncoderSelfAttention::forward(const Tensor& x, const AttentionSpec& spec,
            "EncoderSelfAttention: x must be [B, T, C] with C = {}, got {}", in_proj_weight.size(1),
            shape_str(x.shape()));
   int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head;
-  std::vector<Tensor> qkv = chunk(linear(x, in_proj_weight, in_proj_bias), 3, -1);  // 3 x [B, T, C]
-  // [B, T, H, D] is the layout attention reads directly: no permute.
-  Tensor q = reshape(qkv[0], {B, T, H, C / H});
-  Tensor k = reshape(qkv[1], {B, T, H, C / H});
-  Tensor v = reshape(qkv[2], {B, T, H, C / H});
-  Tensor y = attention(q, k, v, spec, weights);  // [B, T, H, D]
+  // The packed projection [B, T, 3C] seen as [B, T, 3, H, D]: attention_qkv reads q, k, v in
+  // place (no split copies, no permute).
+  Tensor qkv = reshape(linear(x, in_proj_weight, in_proj_bias), {B, T, 3, H, C / H});
+  Tensor y = attention_qkv(qkv, spec, weights);  // [B, T, H, D]
   return out_proj->forward(reshape(y, {B, T, C}));
 }
 

@@ -59,15 +59,16 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const BlockStep& step) {
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head, D = C / H;
   // c_attn -> [B, T, 3C] = [B, T, 3, H, D]: q, k, v each [B, T, H, D], the layout attention reads.
   Tensor qkv = reshape(c_attn->forward(x), {B, T, 3, H, D});
-  Tensor q = reshape(narrow(qkv, 2, 0, 1), {B, T, H, D});
-  Tensor k = reshape(narrow(qkv, 2, 1, 1), {B, T, H, D});
-  Tensor v = reshape(narrow(qkv, 2, 2, 1), {B, T, H, D});
+  Tensor q, k, v;  // split from qkv only for the KV cache; attention_qkv reads qkv in place
 
   const int64_t pos = step.pos;
   TG_CHECK(step.cache_k || pos == 0, "GPT: a forward at position {} needs the KV cache of positions 0..{}", pos,
            pos - 1);
   if (step.cache_k) {
     TG_CHECK(!is_grad_enabled(), "GPT: the KV cache is for inference; run it under NoGradGuard");
+    q = reshape(narrow(qkv, 2, 0, 1), {B, T, H, D});
+    k = reshape(narrow(qkv, 2, 1, 1), {B, T, H, D});
+    v = reshape(narrow(qkv, 2, 2, 1), {B, T, H, D});
     write_cache(*step.cache_k, k, pos);
     write_cache(*step.cache_v, v, pos);
     k = narrow(*step.cache_k, 1, 0, pos + T);  // [B, S, H, D], S = pos + T
@@ -102,7 +103,8 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const BlockStep& step) {
       spec.attn_mask = query_mask(pos, T, S, [](int64_t t, int64_t s) { return s <= t; });
     }
   }
-  Tensor y = tg::attention(q, k, v, spec, step.weights);  // [B, T, H, D]
+  Tensor y = step.cache_k ? tg::attention(q, k, v, spec, step.weights)  // [B, T, H, D]
+                         : tg::attention_qkv(qkv, spec, step.weights);
   y = c_proj->forward(reshape(y, {B, T, C}));
   return dropout(y, dropout_p, is_training(), step.gen ? *step.gen : default_generator());
 }

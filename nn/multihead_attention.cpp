@@ -171,9 +171,9 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
     return reshape(narrow(reshape(packed, {B, n, parts, H, D}), 2, i, 1), {B, n, H, D});
   };
   Tensor q, k, v;  // [B, T, H, D], [B, S, H, D], [B, S, H, D]
+  Tensor qkv;      // self-attention: the packed projection [B, T, 3, H, D], read in place
   if (fused() && same_tensor(query, key) && same_tensor(key, value)) {
-    Tensor qkv = linear(query, in_proj_weight, in_proj_bias);  // [B, T, 3C]
-    q = piece(qkv, T, 3, 0), k = piece(qkv, T, 3, 1), v = piece(qkv, T, 3, 2);
+    qkv = reshape(linear(query, in_proj_weight, in_proj_bias), {B, T, 3, H, D});
   } else if (fused() && same_tensor(key, value)) {
     q = reshape(linear(query, rows(0, 1), bias(0, 1)), {B, T, H, D});
     Tensor kv = linear(key, rows(1, 2), bias(1, 2));  // [B, S, 2C]
@@ -186,7 +186,8 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
 
   AttentionSpec spec = make_spec(B, T, S, key_padding_mask, attn_mask, is_causal);
   Tensor weights;                                                            // [B, H, T, S]
-  Tensor out = attention(q, k, v, spec, need_weights ? &weights : nullptr);  // [B, T, H, D]
+  Tensor* w = need_weights ? &weights : nullptr;
+  Tensor out = qkv.defined() ? attention_qkv(qkv, spec, w) : attention(q, k, v, spec, w);  // [B, T, H, D]
   MultiheadAttentionOutput result;
   result.output = out_proj->forward(reshape(out, {B, T, C}));
   if (need_weights) result.weights = average_attn_weights ? mean(weights, {1}) : weights;

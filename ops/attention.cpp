@@ -8,6 +8,7 @@
 
 #include "autograd/error.h"
 #include "ops/attention/problem.h"
+#include "ops/shape_ops.h"
 
 namespace tg {
 namespace {
@@ -68,18 +69,18 @@ void resolve_attn_mask(const AttentionSpec& spec, detail::AttentionProblem& p) {
   for (int i = 0; i < 4; ++i) p.mask_strides[i] = padded[size_t(i)] == 1 ? 0 : strides[size_t(i)];
 }
 
-}  // namespace
-
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
-                 Tensor* weights) {
-  check_inputs(q, k, v);
+// The problem of q, k, v (tensors of the sizes in `dims`) under `spec`: masks resolved and
+// checked, dropout's Philox blocks reserved.
+detail::AttentionProblem make_problem(const Tensor& q, const Tensor& k, const Tensor& v,
+                                      const kernels::AttnDims& dims, const AttentionSpec& spec,
+                                      const Tensor* weights) {
   detail::AttentionProblem p;
   p.q = q, p.k = k, p.v = v;
-  p.dims = {q.size(0), q.size(1), k.size(1), q.size(2), q.size(3), v.size(3)};
+  p.dims = dims;
   p.spec = &spec;
   p.causal = spec.causal;
-  TG_CHECK(q.size(3) > 0, "attention: head width D must be positive, got shape {}", shape_str(q.shape()));
-  p.scale = spec.scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(3))));
+  TG_CHECK(dims.D > 0, "attention: head width D must be positive, got shape {}", shape_str(q.shape()));
+  p.scale = spec.scale.value_or(1.0 / std::sqrt(static_cast<double>(dims.D)));
   p.key_padding = resolve_key_padding(spec, p.dims.B, p.dims.S);
   resolve_attn_mask(spec, p);
   TG_CHECK(spec.dropout_p >= 0.0 && spec.dropout_p <= 1.0, "attention: dropout_p must be in [0, 1], got {}",
@@ -91,6 +92,16 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   TG_CHECK(weights == nullptr || spec.variant == AttentionVariant::dense,
            "attention: only the dense variant returns its weights (asked of {})",
            attention_variant_name(spec.variant));
+  return p;
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
+                 Tensor* weights) {
+  check_inputs(q, k, v);
+  const kernels::AttnDims dims{q.size(0), q.size(1), k.size(1), q.size(2), q.size(3), v.size(3)};
+  detail::AttentionProblem p = make_problem(q, k, v, dims, spec, weights);
   bool general = p.attn_mask.defined();
   switch (spec.variant) {
     case AttentionVariant::dense: return detail::dense_attention(p, weights);
@@ -108,6 +119,23 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
       return detail::linear_attention(p);
   }
   fail("attention: unknown variant");
+}
+
+Tensor attention_qkv(const Tensor& qkv, const AttentionSpec& spec, Tensor* weights) {
+  TG_CHECK(qkv.defined() && qkv.dim() == 5 && qkv.size(2) == 3,
+           "attention_qkv: qkv must be [B, T, 3, H, D], got {}", qkv.defined() ? shape_str(qkv.shape()) : "undefined");
+  TG_CHECK(is_floating(qkv.dtype()), "attention_qkv: qkv must be floating, got {}", qkv.dtype());
+  const int64_t B = qkv.size(0), T = qkv.size(1), H = qkv.size(3), D = qkv.size(4);
+  if (spec.variant != AttentionVariant::dense) {
+    // The other kernels read contiguous q, k, v: split the packed tensor (copies).
+    auto piece = [&](int64_t i) { return reshape(narrow(qkv, 2, i, 1), {B, T, H, D}); };
+    return attention(piece(0), piece(1), piece(2), spec, weights);
+  }
+  kernels::AttnDims dims{B, T, T, H, D, D};
+  dims.q_row = dims.k_row = dims.v_row = 3 * H * D;  // q, k, v interleaved in each row of qkv
+  detail::AttentionProblem p = make_problem(qkv, qkv, qkv, dims, spec, weights);
+  p.packed = true;
+  return detail::dense_attention(p, weights);
 }
 
 AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* spec) {

@@ -75,6 +75,13 @@ struct AttentionSpec {
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec = {},
                  Tensor* weights = nullptr);
 
+/// Self-attention over a packed projection qkv [B, T, 3, H, D] (q, k, v interleaved per row,
+/// as a fused [C, 3C] projection writes them viewed as [B, T, 3, H, D]) -> [B, T, H, D]. The
+/// same numbers as attention(q, k, v) on the three pieces; the dense kernels read the pieces in
+/// place and write the gradient of qkv in one buffer (no split copies, no zero-filled
+/// gradients); the other variants split qkv into q, k, v first.
+Tensor attention_qkv(const Tensor& qkv, const AttentionSpec& spec = {}, Tensor* weights = nullptr);
+
 /// "dense", "flash", "sliding:W" (sets window), "sparse", "sparse:B" or "sparse:B:W:G:R" (sets
 /// the layout's block size, window, global and random blocks), "linear" -> the variant;
 /// tg::Error naming the text otherwise.

@@ -6,6 +6,7 @@
 
 #include "autograd/tape.h"
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/parallel.h"
 
 namespace tg {
 namespace {
@@ -208,44 +209,49 @@ Tensor affine(const char* op, const Tensor& x, const Tensor& weight, const Tenso
   const int64_t ldw = w_in_out ? out_features : in;
 
   dispatch(x.dtype(), [&]<class T>() {
-    // y [rows, out] = x [rows, in] · op(W) (+ bias, written first and kept by beta = 1).
-    T beta = T(0);
-    if (bias.defined()) {
-      kernels::fill_rows<T>(bias.data<T>(), rows, out_features, y.data<T>());
-      beta = T(1);
-    }
-    kernels::gemm<T>(false, !w_in_out, rows, out_features, in, T(1), x.data<T>(), in, weight.data<T>(), ldw,
-                     beta, y.data<T>(), out_features);
+    // y [rows, out] = x [rows, in] · op(W) (+ bias, written by each panel before its product).
+    if (bias.defined())
+      kernels::gemm_bias<T>(false, !w_in_out, rows, out_features, in, x.data<T>(), in, weight.data<T>(), ldw,
+                            bias.data<T>(), y.data<T>(), out_features);
+    else
+      kernels::gemm<T>(false, !w_in_out, rows, out_features, in, T(1), x.data<T>(), in, weight.data<T>(), ldw,
+                       T(0), y.data<T>(), out_features);
   });
 
   Node* node = record(op, y, {&x, &weight, &bias}, [rows, in, out_features, ldw, w_in_out](Node& node, const Tensor& dy) {
-    // dy [rows, out]
+    // dy [rows, out]. dx and dW are independent products of the same FLOPs (rows·in·out): with
+    // both needed they run side by side, each whole on its thread (parallel_invoke); the bias
+    // gradient's column sums ride with dW.
+    Tensor dx = node.needs_grad(0) ? empty(node.input_shape(0), dy.dtype()) : Tensor();
+    Tensor dw = node.needs_grad(1) ? empty(node.input_shape(1), dy.dtype()) : Tensor();
+    Tensor db = node.needs_grad(2) ? empty({out_features}, dy.dtype()) : Tensor();
+    Tensor w = dx.defined() ? node.saved("weight") : Tensor();
+    Tensor x = dw.defined() ? node.saved("x") : Tensor();
     dispatch(dy.dtype(), [&]<class T>() {
       const T* pdy = dy.data<T>();
-      if (node.needs_grad(0)) {  // dx [rows, in] = dy · op(W)ᵀ
-        Tensor w = node.saved("weight");
-        Tensor dx = empty(node.input_shape(0), dy.dtype());
+      auto input_grad = [&] {  // dx [rows, in] = dy · op(W)ᵀ
+        if (!dx.defined()) return;
         kernels::gemm<T>(false, w_in_out, rows, in, out_features, T(1), pdy, out_features, w.data<T>(), ldw, T(0),
                          dx.data<T>(), in);
-        node.accumulate(0, dx);
-      }
-      if (node.needs_grad(1)) {  // dW [out, in] = dyᵀ · x, or [in, out] = xᵀ · dy
-        Tensor x = node.saved("x");
-        Tensor dw = empty(node.input_shape(1), dy.dtype());
+      };
+      auto weight_grad = [&] {  // dW [out, in] = dyᵀ · x, or [in, out] = xᵀ · dy; db [out] = dy's row sums
+        if (db.defined()) kernels::column_sums<T>(pdy, rows, out_features, db.data<T>());
+        if (!dw.defined()) return;
         if (w_in_out)
           kernels::gemm<T>(true, false, in, out_features, rows, T(1), x.data<T>(), in, pdy, out_features, T(0),
                            dw.data<T>(), out_features);
         else
           kernels::gemm<T>(true, false, out_features, in, rows, T(1), pdy, out_features, x.data<T>(), in, T(0),
                            dw.data<T>(), in);
-        node.accumulate(1, dw);
-      }
-      if (node.needs_grad(2)) {  // db [out] = sum of dy's rows
-        Tensor db = empty({out_features}, dy.dtype());
-        kernels::column_sums<T>(pdy, rows, out_features, db.data<T>());
-        node.accumulate(2, db);
-      }
+      };
+      if (dx.defined() && dw.defined())
+        kernels::parallel_invoke(input_grad, weight_grad);
+      else
+        input_grad(), weight_grad();
     });
+    if (dx.defined()) node.accumulate(0, std::move(dx));
+    if (dw.defined()) node.accumulate(1, std::move(dw));
+    if (db.defined()) node.accumulate(2, std::move(db));
   });
   if (node) {
     if (node->needs_grad(0)) node->save("weight", weight);

@@ -9,6 +9,9 @@ namespace tg::detail {
 
 struct AttentionProblem {
   Tensor q, k, v;  // [B, T, H, D], [B, S, H, D], [B, S, H, Dv]
+  /// q, k and v are one tensor qkv [B, T, 3, H, D] (attention_qkv; dims' row strides say so):
+  /// k and v start H * D and 2 * H * D elements into it. Dense only.
+  bool packed = false;
   kernels::AttnDims dims;
   double scale = 1.0;
   bool causal = false;

@@ -5,7 +5,8 @@
 
 namespace tg::kernels {
 
-/// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] -> out [B, T, H, Dv] and weights [B, H, T, S]
+/// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] (rows of the strides in d, see AttnDims)
+/// -> out [B, T, H, Dv] (contiguous) and weights [B, H, T, S]
 /// (after masking, before dropout). Rows whose keys are all masked get zero weights. A causal
 /// mask skips the score blocks above the diagonal (their weights are written as zeros).
 template <class T>
@@ -14,7 +15,8 @@ void dense_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
                              T* out, T* weights);
 
 /// Gradients of dense attention given dout [B, T, H, Dv] and the saved weights [B, H, T, S]:
-/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting). `causal` says the
+/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting; rows of the strides
+/// of q, k, v, so a packed q/k/v gets a packed gradient). `causal` says the
 /// forward was causal, so the weights above the diagonal are zero and their blocks are skipped.
 template <class T>
 void dense_attention_backward(const AttnDims& d, T scale, bool causal, const AttnDropout& dropout,

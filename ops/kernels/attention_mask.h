@@ -9,10 +9,19 @@
 
 namespace tg::kernels {
 
-/// Sizes of one attention problem. q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv], all
-/// contiguous: row t of head h in batch b starts at ((b * T + t) * H + h) * D.
+/// Sizes of one attention problem. q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv]: row t of
+/// head h in batch b of q starts at (b * T + t) * q_row + h * D (k and v alike, with S).
+/// The row strides are 0 for contiguous tensors (H * D, H * Dv); the packed layout
+/// [B, T, 3, H, D] of a fused q/k/v projection has 3 * H * D for all three (attention_qkv).
+/// Only the dense kernels read strided rows; the others need contiguous q, k, v.
 struct AttnDims {
   int64_t B = 0, T = 0, S = 0, H = 0, D = 0, Dv = 0;
+  int64_t q_row = 0, k_row = 0, v_row = 0;
+
+  int64_t ldq() const { return q_row ? q_row : H * D; }
+  int64_t ldk() const { return k_row ? k_row : H * D; }
+  int64_t ldv() const { return v_row ? v_row : H * Dv; }
+  bool contiguous() const { return q_row == 0 && k_row == 0 && v_row == 0; }
 };
 
 /// Runs fn(b, h) for every head: in parallel over heads (each head's GEMMs whole on its thread)

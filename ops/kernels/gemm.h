@@ -18,6 +18,13 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
 
+/// C[m, n] = op(A) · op(B) + bias broadcast over the rows (bias [n]; torch.addmm), whatever C
+/// held. Each panel writes its rows of bias and adds its product (beta = 1) in one task, so the
+/// rows are still in that core's cache; the same panels, so the same results, as gemm().
+template <class T>
+void gemm_bias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+               const T* b, int64_t ldb, const T* bias, T* c, int64_t ldc);
+
 /// `batch` products of the same sizes and flags as gemm():
 ///   C[i] = alpha * op(A[i]) · op(B[i]) + beta * C[i]   for i in [0, batch).
 /// A and B pointers may repeat (a broadcast operand). C pointers may repeat too: products that
@@ -38,11 +45,6 @@ inline constexpr int64_t kParallelBatchFlops = int64_t(1) << 24;
 /// A single product splits into parallel panels from this many floating-point operations (2·m·n·k);
 /// below, a task's start-up (a few microseconds) would cost more than it saves.
 inline constexpr int64_t kSplitGemmFlops = int64_t(1) << 21;
-
-/// out[r, :] = bias[:] for each of `rows` rows of width `cols` (the bias of linear, written before
-/// a beta = 1 GEMM adds x · Wᵀ on top).
-template <class T>
-void fill_rows(const T* bias, int64_t rows, int64_t cols, T* out);
 
 /// out[j] (+)= sum over r of in[r, j]: column sums of a [rows, cols] matrix, summed in row order
 /// whatever the thread count (the bias gradient of linear). Adds to out when `accumulate`.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 namespace tg {
 
@@ -44,6 +45,28 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
     detail::ParallelRegion region;
     fn(r.begin(), r.end());
   });
+}
+
+/// Runs f() and g() at the same time, each as one task (a GEMM inside runs whole on its
+/// thread, not split into panels); one after the other with one thread or inside a task.
+/// For two independent pieces of work of about the same cost, such as the two products of a
+/// linear layer's backward: each GEMM then packs its operands once instead of once per panel.
+template <class F, class G>
+void parallel_invoke(F&& f, G&& g) {
+  if (get_num_threads() == 1 || in_parallel_region()) {
+    f();
+    g();
+    return;
+  }
+  tbb::parallel_invoke(
+      [&] {
+        detail::ParallelRegion region;
+        f();
+      },
+      [&] {
+        detail::ParallelRegion region;
+        g();
+      });
 }
 
 /// Grain for elementwise loops: about this many scalar operations per task.

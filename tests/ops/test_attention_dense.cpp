@@ -254,12 +254,13 @@ TEST(AttentionDense, DropoutMatchesComposedWithTheSameKeepMask) {
   }
 }
 
-// Causal heads longer than one row block (64 rows) skip the score blocks above the diagonal in
-// forward and backward; with T != S the skipped keys differ (S > T: keys no query sees get zero
+// Causal heads longer than one row block (32 rows up to T = 128, 64 rows beyond) skip the score
+// blocks above the diagonal in forward and backward; with T != S the skipped keys differ (S > T: keys no query sees get zero
 // gradients). Checked against the composition, with masks and with dropout.
 TEST(AttentionDense, CausalBlocksMatchComposedOpsPastOneRowBlock) {
   // Odd S puts rows at odd flat indices: dropout's Philox pairs then straddle rows.
-  const std::vector<Dims> dims = {{1, 150, 150, 2, 4, 3}, {2, 130, 201, 1, 3, 2}, {1, 200, 99, 1, 3, 2}};
+  const std::vector<Dims> dims = {{1, 150, 150, 2, 4, 3}, {2, 130, 201, 1, 3, 2}, {1, 200, 99, 1, 3, 2},
+                                  {2, 64, 64, 2, 4, 4},   {1, 70, 75, 1, 3, 2}};
   for (const Dims& d : dims)
     for (std::string kind : {"causal", "causal+padding", "causal+additive"})
       for (double p : {0.0, 0.25}) {

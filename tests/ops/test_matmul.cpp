@@ -3,6 +3,7 @@
 // allocating only its output, and thread-count independence (bitwise). Finite-difference
 // gradchecks of the same cases live in tools/gradcheck/cases_matmul.cpp.
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/parallel.h"
 #include "test_util.h"
 
 namespace tg {
@@ -206,29 +207,78 @@ std::vector<double> naive_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k
   return c;
 }
 
+// kernels::gemm on padded operands (leading dimensions + 2, C's + pad_c) against the loops:
+// with beta 0, C starts as NaN, which must not survive; C's padding columns are never touched.
+void check_gemm_against_loops(int64_t m, int64_t n, int64_t k, bool ta, bool tb, double alpha, double beta,
+                              int64_t pad_c, uint64_t seed) {
+  SCOPED_TRACE(fmt::format("{}x{}x{} ta {} tb {} beta {}", m, n, k, ta, tb, beta));
+  const int64_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 2, ldc = n + pad_c;
+  std::vector<double> a = uniform({(ta ? k : m) * lda}, seed).to_vector();
+  std::vector<double> b = uniform({(tb ? n : k) * ldb}, seed + 1).to_vector();
+  std::vector<double> c = uniform({m * ldc}, seed + 2).to_vector();
+  std::vector<double> got = c;
+  if (beta == 0)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) got[i * ldc + j] = std::nan("");
+  kernels::gemm<double>(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
+  std::vector<double> want = naive_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) ASSERT_NEAR(got[i * ldc + j], want[i * ldc + j], 1e-11) << i << "," << j;
+    for (int64_t j = n; j < ldc; ++j) ASSERT_EQ(got[i * ldc + j], c[i * ldc + j]);
+  }
+}
+
 TEST(GemmKernel, SingleRowAndColumnProductsMatchLoopsForEveryFlag) {
-  // Padded leading dimensions (+2) so strides are exercised; beta 0 must ignore NaN in C.
   for (auto [m, n] : {std::pair<int64_t, int64_t>{1, 5}, {4, 1}, {1, 1}})
     for (bool ta : {false, true})
       for (bool tb : {false, true})
-        for (double beta : {0.0, 0.5}) {
-          SCOPED_TRACE(fmt::format("m {} n {} ta {} tb {} beta {}", m, n, ta, tb, beta));
-          const int64_t k = 3, lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 2, ldc = n + 2;
-          std::vector<double> a = uniform({(ta ? k : m) * lda}, 1).to_vector();
-          std::vector<double> b = uniform({(tb ? n : k) * ldb}, 2).to_vector();
-          std::vector<double> c = uniform({m * ldc}, 3).to_vector();
-          std::vector<double> got = c;
-          if (beta == 0)
-            for (int64_t i = 0; i < m; ++i)
-              for (int64_t j = 0; j < n; ++j) got[i * ldc + j] = std::nan("");
-          kernels::gemm<double>(ta, tb, m, n, k, 1.5, a.data(), lda, b.data(), ldb, beta, got.data(), ldc);
-          std::vector<double> want = naive_gemm(ta, tb, m, n, k, 1.5, a, lda, b, ldb, beta, c, ldc);
+        for (double beta : {0.0, 0.5}) check_gemm_against_loops(m, n, 3, ta, tb, 1.5, beta, 2, 1);
+}
+
+TEST(GemmKernel, BetaZeroOverwritesNaNAndLeavesPaddingForEveryFlag) {
+  // kernels::gemm zeroes C itself for beta 0 and calls BLAS with beta 1; beta 1 still adds.
+  // 96 x 80 x 160 (2.5 MFLOP) splits into panels on 2 threads.
+  struct Size { int64_t m, n, k; };
+  const int saved = get_num_threads();
+  for (Size sz : {Size{3, 4, 5}, Size{96, 80, 160}})
+    for (int threads : {1, 2})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true})
+          for (double beta : {0.0, 1.0}) {
+            SCOPED_TRACE(fmt::format("threads {}", threads));
+            set_num_threads(threads);
+            check_gemm_against_loops(sz.m, sz.n, sz.k, ta, tb, 0.5, beta, 3, 4);
+          }
+  set_num_threads(saved);
+}
+
+TEST(GemmKernel, GemmBiasIsBiasRowsPlusProductForEverySplit) {
+  // gemm_bias writes the bias into each panel's rows, then adds the product: C's NaN start does
+  // not survive; row panels (m >= n), column panels (n > m), gemv (m or n = 1) and k = 0.
+  struct Size { int64_t m, n, k; };
+  const int saved = get_num_threads();
+  for (Size sz : {Size{160, 96, 160}, Size{64, 200, 192}, Size{1, 7, 5}, Size{6, 1, 5}, Size{3, 4, 0}})
+    for (int threads : {1, 2})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          SCOPED_TRACE(fmt::format("{}x{}x{} threads {} ta {} tb {}", sz.m, sz.n, sz.k, threads, ta, tb));
+          set_num_threads(threads);
+          const int64_t m = sz.m, n = sz.n, k = sz.k;
+          const int64_t lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 2, ldc = n + 3;
+          std::vector<double> a = uniform({std::max<int64_t>(1, (ta ? k : m) * lda)}, 7).to_vector();
+          std::vector<double> b = uniform({std::max<int64_t>(1, (tb ? n : k) * ldb)}, 8).to_vector();
+          std::vector<double> bias = uniform({n}, 9).to_vector();
+          std::vector<double> c = uniform({m * ldc}, 10).to_vector(), got = c;
           for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(got[i * ldc + j], want[i * ldc + j], 1e-12) << i << "," << j;
-          // Padding columns of C are never touched.
-          for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = n; j < ldc; ++j) EXPECT_EQ(got[i * ldc + j], c[i * ldc + j]);
+            for (int64_t j = 0; j < n; ++j) got[i * ldc + j] = std::nan("");
+          kernels::gemm_bias<double>(ta, tb, m, n, k, a.data(), lda, b.data(), ldb, bias.data(), got.data(), ldc);
+          std::vector<double> want = naive_gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) ASSERT_NEAR(got[i * ldc + j], want[i * ldc + j] + bias[j], 1e-11) << i << "," << j;
+            for (int64_t j = n; j < ldc; ++j) ASSERT_EQ(got[i * ldc + j], c[i * ldc + j]);
+          }
         }
+  set_num_threads(saved);
 }
 
 // --- linear ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Gradcheck cases of dense attention: each mask (causal, key lengths, key padding, bool and
 // additive attn_mask, a fully masked row), T != S, D != Dv, dropout (a fresh generator of
 // the same seed per evaluation, so every evaluation drops the same weights), and causal heads
-// longer than one row block.
+// longer than one row block; and attention_qkv on the self-attention cases.
 #include "ops/attention.h"
 #include "tools/gradcheck/catalogue.h"
 
@@ -35,9 +35,11 @@ std::vector<Case> specs() {
   c.push_back({"dropout 0.3 + causal", 1, 4, 4, 2, 2, 2, {}});
   c.back().spec.dropout_p = 0.3;
   c.back().spec.causal = true;
-  // Past one causal row block (64 rows): the blocks above the diagonal are skipped; odd S puts
-  // rows at odd flat indices for dropout's Philox pairs.
+  // Past one causal row block (32 rows up to T = 128, 64 beyond): the blocks above the diagonal
+  // are skipped; odd S puts rows at odd flat indices for dropout's Philox pairs.
   c.push_back({"causal, two row blocks, T < S", 1, 70, 73, 1, 2, 1, {}});
+  c.back().spec.causal = true;
+  c.push_back({"causal, 64-row blocks (T > 128)", 1, 131, 131, 1, 1, 1, {}});
   c.back().spec.causal = true;
   c.push_back({"dropout 0.2 + causal, two row blocks, odd S", 1, 67, 67, 1, 1, 1, {}});
   c.back().spec.dropout_p = 0.2;
@@ -64,6 +66,22 @@ std::vector<catalogue::OpCase> attention_dense_cases() {
                      {uniform({c.B, c.T, c.H, c.D}, seed), uniform({c.B, c.S, c.H, c.D}, seed + 1),
                       uniform({c.B, c.S, c.H, c.Dv}, seed + 2)}});
     seed += 3;
+  }
+  // attention_qkv: the packed projection [B, T, 3, H, D] read in place; its gradient is written
+  // in one buffer. Self-attention only (T == S, Dv == D).
+  for (const Case& c : specs()) {
+    if (c.T != c.S || c.D != c.Dv) continue;
+    AttentionSpec spec = c.spec;
+    cases.push_back({"attention_dense_qkv",
+                     "qkv " + shape_str({c.B, c.T, 3, c.H, c.D}) + (c.what.empty() ? "" : " " + c.what),
+                     [spec](const std::vector<Tensor>& in) {
+                       AttentionSpec s = spec;
+                       Generator gen(41);
+                       s.generator = &gen;
+                       return attention_qkv(in[0], s);
+                     },
+                     {uniform({c.B, c.T, 3, c.H, c.D}, seed)}});
+    seed += 1;
   }
   return cases;
 }
