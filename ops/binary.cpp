@@ -2,6 +2,8 @@
 // pass full (output-shaped) gradients to accumulate(), which sums them back to each input's shape.
 #include "ops/binary.h"
 
+#include <utility>
+
 #include "autograd/tape.h"
 #include "ops/kernels/broadcast.h"
 #include "ops/kernels/unary.h"
@@ -106,7 +108,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
       dispatch(dout.dtype(), [&]<class T>() {
         kernels::div_grad_divisor<T>(plan, dout.data<T>(), a.data<T>(), b.data<T>(), db.data<T>());
       });
-      n.accumulate(1, db);
+      n.accumulate(1, std::move(db));
     }
   });
   if (node) {
@@ -168,7 +170,7 @@ Tensor rdiv(const Tensor& a, double b) {
       kernels::rdiv_backward<T>(a.data<T>(), static_cast<T>(b), dout.data<T>(), da.data<T>(),
                                 a.numel());
     });
-    n.accumulate(0, da);
+    n.accumulate(0, std::move(da));
   });
   if (node) node->save("a", a);
   return out;

@@ -3,6 +3,8 @@
 // needs no second draw.
 #include "ops/dropout.h"
 
+#include <utility>
+
 #include "autograd/tape.h"
 #include "ops/kernels/dropout.h"
 #include "ops/kernels/philox.h"
@@ -39,7 +41,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
           kernels::dropout_apply<T>(dout.data<T>(), mask.data<bool>(), static_cast<T>(scale),
                                     dx.data<T>(), dx.numel());
         });
-        n.accumulate(0, dx);
+        n.accumulate(0, std::move(dx));
       }))
     n->save("mask", mask);
   return y;

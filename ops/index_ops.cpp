@@ -1,6 +1,8 @@
 // index_select and embedding (declared in ops/shape_ops.h): row gathers forward, and a
 // deterministic scatter-add backward (ids that repeat add up in order, whatever the threads).
 #include "autograd/tape.h"
+
+#include <utility>
 #include "ops/kernels/copy.h"
 #include "ops/shape_ops.h"
 
@@ -48,7 +50,7 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
           kernels::scatter_add_rows<T>(dout.data<T>(), outer, n, inner, idx.data<int64_t>(), size,
                                        dx.data<T>());
         });
-        nd.accumulate(0, dx);
+        nd.accumulate(0, std::move(dx));
       });
   if (node) node->save("index", index);
   return out;
@@ -76,7 +78,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
       kernels::scatter_add_rows<T>(dout.data<T>(), 1, n, C, ids.data<int64_t>(), V,
                                    dweight.data<T>());
     });
-    nd.accumulate(0, dweight);
+    nd.accumulate(0, std::move(dweight));
   });
   if (node) node->save("indices", indices);
   return out;

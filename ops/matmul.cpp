@@ -3,6 +3,7 @@
 #include "ops/matmul.h"
 
 #include <climits>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/kernels/gemm.h"
@@ -150,7 +151,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           kernels::gemm_batched<T>(false, true, p.n, p.k, p.m, T(1), dcs.data(), p.m, bs.data(),
                                    p.m, T(0), das.data(), p.k, count);
         }
-        node.accumulate(0, da);
+        node.accumulate(0, std::move(da));
       }
       if (node.needs_grad(1)) {  // db = aᵀ · dc
         Tensor a = node.saved("a");
@@ -167,7 +168,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           kernels::gemm_batched<T>(true, false, p.k, p.m, p.n, T(1), as.data(), p.k, dcs.data(),
                                    p.m, T(0), dbs.data(), p.m, count);
         }
-        node.accumulate(1, db);
+        node.accumulate(1, std::move(db));
       }
     });
   });

@@ -4,6 +4,7 @@
 #include "ops/reduce.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/kernels/reduce.h"
@@ -117,7 +118,7 @@ Tensor max(const Tensor& x, const Axes& axes, bool keepdim) {
           kernels::max_backward<T>(dout.data<T>(), idx.data<int64_t>(), idx.numel(), dx.data<T>(),
                                    dx.numel());
         });
-        n.accumulate(0, dx);
+        n.accumulate(0, std::move(dx));
       }))
     n->save("indices", indices);
   return out;
@@ -143,7 +144,7 @@ Tensor var(const Tensor& x, const Axes& axes, int64_t correction, bool keepdim) 
                                                     dx.data<T>(), x.shape(), keep_shape,
                                                     static_cast<T>(scale));
                          });
-                         n.accumulate(0, dx);
+                         n.accumulate(0, std::move(dx));
                        })) {
     n->save("x", x);
     n->save("mean", mu);
@@ -167,7 +168,7 @@ Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdim) {
                                                           dout.data<T>(), dx.data<T>(), x.shape(),
                                                           keep_shape);
                          });
-                         n.accumulate(0, dx);
+                         n.accumulate(0, std::move(dx));
                        })) {
     n->save("x", x);
     n->save("lse", keep);  // the output itself, in the keep shape

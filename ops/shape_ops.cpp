@@ -3,6 +3,7 @@
 #include "ops/shape_ops.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/kernels/copy.h"
@@ -105,7 +106,7 @@ Tensor narrow_checked(const char* op, const Tensor& x, int64_t axis, int64_t sta
   record(op, out, {&x}, [=, in_shape = s](Node& n, const Tensor& dout) {
     Tensor dx = zeros(in_shape, dout.dtype());
     copy_strided(dout, 0, out_strides, dx, start * inner, x_strides, rows);
-    n.accumulate(0, dx);
+    n.accumulate(0, std::move(dx));
   });
   return out;
 }
@@ -136,7 +137,7 @@ Tensor join(const char* op, const std::vector<Tensor>& xs, const std::vector<Sha
       Tensor dx = empty(n.input_shape(i), dout.dtype());
       copy_strided(dout, off * inner, {total * inner, 1}, dx, 0, {lens[i] * inner, 1},
                    {outer, lens[i] * inner});
-      n.accumulate(i, dx);
+      n.accumulate(i, std::move(dx));
     }
   });
   return out;
@@ -235,7 +236,7 @@ Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t 
   record("slice", out, {&x}, [=, in_shape = s](Node& n, const Tensor& dout) {
     Tensor dx = zeros(in_shape, dout.dtype());
     copy_strided(dout, 0, out_strides, dx, start * inner, x_strides, grid);
-    n.accumulate(0, dx);
+    n.accumulate(0, std::move(dx));
   });
   return out;
 }

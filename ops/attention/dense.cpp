@@ -1,6 +1,8 @@
 // Dense attention as an op: forward through the dense kernels, saving q, k, v and the weights.
 // A packed problem (attention_qkv) has one input, qkv [B, T, 3, H, D]: the kernels read q, k, v
 // in place and write its gradient in one buffer.
+#include <utility>
+
 #include "autograd/tape.h"
 #include "ops/attention/problem.h"
 #include "ops/kernels/attention_dense.h"
@@ -49,9 +51,9 @@ Tensor dense_attention(const AttentionProblem& p, Tensor* weights_out) {
                                            v.data<T>(), w.data<T>(), dout.data<T>(), dq.data<T>(),
                                            dk.data<T>(), dv.data<T>());
     });
-    n.accumulate(0, dq);
-    n.accumulate(1, dk);
-    n.accumulate(2, dv);
+    n.accumulate(0, std::move(dq));
+    n.accumulate(1, std::move(dk));
+    n.accumulate(2, std::move(dv));
   });
   if (n) {
     n->save("q", p.q);
