@@ -8,18 +8,6 @@
 namespace tg {
 namespace {
 
-/// Turns grad mode on for its scope (a gradient rule runs with it off).
-class EnableGradGuard {
- public:
-  EnableGradGuard() : prev_(is_grad_enabled()) { set_grad_enabled(true); }
-  ~EnableGradGuard() { set_grad_enabled(prev_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool prev_;
-};
-
 /// Puts a generator at a saved state for its scope, then back where it was.
 class GeneratorAt {
  public:
@@ -98,7 +86,7 @@ Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs, Gen
         const uint64_t first_seq = detail::next_seq();
         Tensor recomputed;
         {
-          EnableGradGuard grad_on;
+          AutoGradMode grad_on(true);  // a gradient rule runs with grad mode off
           GeneratorAt replay_rng(g, seed, offset);
           recomputed = fn(again);
         }

@@ -12,16 +12,21 @@ namespace tg {
 bool is_grad_enabled();
 void set_grad_enabled(bool enabled);
 
-/// Turns recording off for its scope (evaluation, generation), as torch::NoGradGuard.
-class NoGradGuard {
+/// Sets grad mode for its scope, then puts back the previous one, as c10::AutoGradMode.
+class AutoGradMode {
  public:
-  NoGradGuard() : prev_(is_grad_enabled()) { set_grad_enabled(false); }
-  ~NoGradGuard() { set_grad_enabled(prev_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit AutoGradMode(bool enabled) : prev_(is_grad_enabled()) { set_grad_enabled(enabled); }
+  ~AutoGradMode() { set_grad_enabled(prev_); }
+  AutoGradMode(const AutoGradMode&) = delete;
+  AutoGradMode& operator=(const AutoGradMode&) = delete;
 
  private:
   bool prev_;
+};
+
+/// Turns recording off for its scope (evaluation, generation), as torch::NoGradGuard.
+struct NoGradGuard : AutoGradMode {
+  NoGradGuard() : AutoGradMode(false) {}
 };
 
 /// True when an op over these inputs would be recorded: grad mode is on and some input

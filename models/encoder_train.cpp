@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <numeric>
+
 #include "autograd/autograd.h"
 #include "models/classification_data.h"
 #include "models/encoder.h"
@@ -93,10 +95,13 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   TrainLoopHooks hooks;
   hooks.items_per_step = o.optim.batch_size;
   hooks.items_name = "ex";
+  int64_t batch_tokens = 0;  // real (non-padding) tokens of the last batch
   hooks.loss_on_next_batch = [&] {
     data::ClassificationBatch b = train.batch(sampler.next());
+    batch_tokens = std::accumulate(b.lengths.begin(), b.lengths.end(), int64_t(0));
     return cross_entropy(model.forward(b.ids, b.lengths), b.labels);
   };
+  hooks.tokens_in_last_batch = [&] { return batch_tokens; };
   hooks.evaluate = [&] {
     last = evaluate_classifier(model, val_eval, o.optim.batch_size);
     return last.loss;

@@ -42,9 +42,9 @@ class CsvLog {
     TG_CHECK(out_.good(), "--log: cannot open {} for writing", path);
     if (fresh) out_ << "step,loss,lr,tokens_per_s,val_loss\n";
   }
-  void row(int64_t step, double loss, double lr, double rate, std::optional<double> val) {
+  void row(int64_t step, double loss, double lr, double tokens_per_s, std::optional<double> val) {
     if (!out_.is_open()) return;
-    out_ << fmt::format("{},{:.6f},{:.6g},{:.1f},{}\n", step, loss, lr, rate, val ? fmt::format("{:.6f}", *val) : "");
+    out_ << fmt::format("{},{:.6f},{:.6g},{:.1f},{}\n", step, loss, lr, tokens_per_s, val ? fmt::format("{:.6f}", *val) : "");
     out_.flush();
   }
 
@@ -121,6 +121,7 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     opt.step();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double rate = double(hooks.items_per_step) / std::max(secs, 1e-9);
+    double tokens = hooks.tokens_in_last_batch ? double(hooks.tokens_in_last_batch()) : double(hooks.items_per_step);
     rates.push_back(rate);
     result.last_loss = loss_value;
 
@@ -136,7 +137,7 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
       }
       result.last_val_loss = val;
     }
-    log.row(step, loss_value, lr, rate, val);
+    log.row(step, loss_value, lr, tokens / std::max(secs, 1e-9), val);
     result.steps_done = step + 1;
     if (bar) {
       bar->update(step + 1, fmt::format("loss {:.4f} | {}", loss_value, rate_str(rate, hooks.items_name)));

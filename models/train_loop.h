@@ -40,9 +40,12 @@ struct TrainLoopHooks {
   std::function<std::string()> eval_summary;
   /// Writes a checkpoint for `step` steps done (the model's training state included).
   std::function<void(int64_t step)> save_checkpoint;
-  /// Tokens (or examples) per step, for the throughput column.
+  /// Tokens (or examples) per step, for the progress bar and items_per_s.
   int64_t items_per_step = 1;
   std::string items_name = "tok";
+  /// Tokens in the batch loss_on_next_batch last drew, for the log's tokens_per_s column, where
+  /// batches differ in tokens (the encoder's); empty: items_per_step are the tokens.
+  std::function<int64_t()> tokens_in_last_batch;
 };
 
 struct TrainLoopResult {

@@ -1,6 +1,7 @@
 #include "ops/kernels/broadcast.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <tuple>
 #include <utility>
 
@@ -38,10 +39,13 @@ void run(std::index_sequence<K...>, const Op& op, Out* out, int64_t n, const P*.
   loop(op, out, n, Arg<((Mask >> K) & 1u) != 0, P>(in)...);
 }
 
-// Calls f.template operator()<M>() with M == mask, for a mask of N bits.
+// Calls f.template operator()<M>() with M == mask, for a non-zero mask of N bits. (Along the
+// innermost folded axis, of size > 1, some operand advances: the output is their broadcast.)
 template <int N, class F>
 void with_mask(unsigned mask, F&& f) {
-  [&]<unsigned... M>(std::integer_sequence<unsigned, M...>) {
+  if (mask == 0 || mask >= (1u << N))
+    throw std::logic_error("broadcast: a plan whose innermost axis advances no operand");
+  [&]<unsigned... M>(std::integer_sequence<unsigned, 0, M...>) {
     (void)((mask == M && (f.template operator()<M>(), true)) || ...);
   }(std::make_integer_sequence<unsigned, (1u << N)>{});
 }

@@ -1,6 +1,7 @@
 #include "ops/kernels/gemm.h"
 
 #include <cblas.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <functional>

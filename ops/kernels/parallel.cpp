@@ -1,7 +1,10 @@
 #include "ops/kernels/parallel.h"
 
 #include <cblas.h>
+#include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
 
 #include <atomic>
 #include <memory>
@@ -55,4 +58,27 @@ int get_num_threads() {
   return s.n;
 }
 
+namespace kernels::detail {
+
+void parallel_chunks(int64_t begin, int64_t end, int64_t grain, ChunkBody body, const void* ctx) {
+  tbb::parallel_for(tbb::blocked_range<int64_t>(begin, end, grain),
+                    [&](const tbb::blocked_range<int64_t>& r) {
+                      ParallelRegion region;
+                      body(ctx, r.begin(), r.end());
+                    });
+}
+
+void parallel_pair(TaskBody f, const void* fctx, TaskBody g, const void* gctx) {
+  tbb::parallel_invoke(
+      [&] {
+        ParallelRegion region;
+        f(fctx);
+      },
+      [&] {
+        ParallelRegion region;
+        g(gctx);
+      });
+}
+
+}  // namespace kernels::detail
 }  // namespace tg

@@ -3,10 +3,15 @@
 // single-threaded on the calling thread (its own threads would spin in sched_yield against the
 // TBB workers on every GEMM), and gemm() splits a large product into panels run as TBB tasks.
 // A loop too small to pay for a task runs serially on the calling thread.
+//
+// The TBB loops themselves are compiled once, in parallel.cpp: parallel_for and parallel_invoke
+// hand them a type-erased body (a function pointer and the caller's lambda), so a kernel file
+// with many loops does not instantiate TBB's templates once per loop. The body is still inlined
+// into its trampoline, so each chunk runs the caller's code at full speed; what is indirect is
+// one call per chunk.
 #include <cstdint>
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/parallel_invoke.h>
+#include <memory>
+#include <type_traits>
 
 namespace tg {
 
@@ -24,6 +29,13 @@ struct ParallelRegion {
   ParallelRegion() { ++parallel_depth; }
   ~ParallelRegion() { --parallel_depth; }
 };
+
+/// Runs body(ctx, lo, hi) over chunks of [begin, end) of at least `grain` iterations as TBB tasks.
+using ChunkBody = void (*)(const void* ctx, int64_t lo, int64_t hi);
+void parallel_chunks(int64_t begin, int64_t end, int64_t grain, ChunkBody body, const void* ctx);
+/// Runs f(fctx) and g(gctx) as two TBB tasks.
+using TaskBody = void (*)(const void* ctx);
+void parallel_pair(TaskBody f, const void* fctx, TaskBody g, const void* gctx);
 }  // namespace detail
 
 /// True inside a task of a parallel_for: the cores are already shared out, so a GEMM runs
@@ -41,10 +53,11 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
     fn(begin, end);
     return;
   }
-  tbb::parallel_for(tbb::blocked_range<int64_t>(begin, end, grain), [&](const tbb::blocked_range<int64_t>& r) {
-    detail::ParallelRegion region;
-    fn(r.begin(), r.end());
-  });
+  using Fn = std::remove_reference_t<F>;
+  detail::parallel_chunks(
+      begin, end, grain,
+      [](const void* ctx, int64_t lo, int64_t hi) { (*static_cast<Fn*>(const_cast<void*>(ctx)))(lo, hi); },
+      std::addressof(fn));
 }
 
 /// Runs f() and g() at the same time, each as one task (a GEMM inside runs whole on its
@@ -58,15 +71,12 @@ void parallel_invoke(F&& f, G&& g) {
     g();
     return;
   }
-  tbb::parallel_invoke(
-      [&] {
-        detail::ParallelRegion region;
-        f();
-      },
-      [&] {
-        detail::ParallelRegion region;
-        g();
-      });
+  using FnF = std::remove_reference_t<F>;
+  using FnG = std::remove_reference_t<G>;
+  detail::parallel_pair([](const void* ctx) { (*static_cast<FnF*>(const_cast<void*>(ctx)))(); },
+                        std::addressof(f),
+                        [](const void* ctx) { (*static_cast<FnG*>(const_cast<void*>(ctx)))(); },
+                        std::addressof(g));
 }
 
 /// Grain for elementwise loops: about this many scalar operations per task.

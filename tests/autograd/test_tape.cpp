@@ -71,6 +71,16 @@ TEST(Tape, NoGradGuardStopsRecording) {
   EXPECT_TRUE(square(x).requires_grad());
 }
 
+TEST(Tape, AutoGradModeSetsAndRestores) {
+  Tensor x = leaf({1.0, 2.0});
+  NoGradGuard off;
+  {
+    AutoGradMode on(true);  // recording inside a no-grad region, as checkpoint's recompute does
+    EXPECT_TRUE(square(x).requires_grad());
+  }
+  EXPECT_FALSE(is_grad_enabled());
+}
+
 TEST(Backward, ChainAndAccumulation) {
   Tensor x = leaf({1.0, -2.0, 3.0});
   // L = sum(x^2) + sum(x^2 ^2): x used in two branches; dL/dx = 2x + 4x^3.

@@ -1,6 +1,11 @@
 // train_encoder / evaluate_encoder: ListOps files in, a checkpoint and an accuracy out; the
 // options are validated with messages naming the flag.
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "models/encoder_train.h"
 #include "models/listops.h"
@@ -38,6 +43,34 @@ TEST(EncoderTrain, TrainsSavesAndEvaluates) {
   double test_accuracy = models::evaluate_encoder(dir / "ck", dir / "test.tsv");
   EXPECT_GT(test_accuracy, r.majority_accuracy);
   EXPECT_TG_ERROR(models::evaluate_encoder(dir / "nowhere", dir / "test.tsv"), "nowhere");
+}
+
+// The log's tokens_per_s counts tokens, not examples: with every example 4 tokens long each
+// step's tokens/s is 4x its examples/s, so the column's median is 4x the median examples/s.
+TEST(EncoderTrain, LogCountsTokensPerSecond) {
+  TempDir dir;
+  for (const char* name : {"train.tsv", "val.tsv"}) {
+    std::ofstream f(dir / name);
+    f << "Source\tTarget\n";
+    for (int i = 0; i < 64; ++i) f << "[MAX " << i % 10 << ' ' << i / 10 % 10 << " ]\t" << std::max(i % 10, i / 10 % 10) << '\n';
+  }
+  models::EncoderTrainOptions o = tiny(dir);
+  o.optim.max_iters = 9, o.optim.eval_interval = 0, o.optim.log = dir / "log.csv";
+  models::EncoderTrainResult r = models::train_encoder(o);
+  std::ifstream log(dir / "log.csv");
+  std::string line;
+  std::getline(log, line);
+  ASSERT_EQ(line, "step,loss,lr,tokens_per_s,val_loss");
+  std::vector<double> tokens_per_s;
+  while (std::getline(log, line)) {
+    std::stringstream row(line);
+    std::string cell;
+    for (int c = 0; c < 4; ++c) std::getline(row, cell, ',');
+    tokens_per_s.push_back(std::stod(cell));
+  }
+  ASSERT_EQ(tokens_per_s.size(), 9u);
+  std::sort(tokens_per_s.begin(), tokens_per_s.end());
+  EXPECT_NEAR(tokens_per_s[4], 4 * r.examples_per_s, 1e-3 * tokens_per_s[4] + 0.1);
 }
 
 TEST(EncoderTrain, EveryBadOptionNamesItsFlag) {
