@@ -41,7 +41,7 @@ if [ "${SANITIZE:-1}" != 0 ]; then
     exit 1
   fi
   echo "asan+ubsan: $(grep 'tests passed' "$ASAN_DIR/ctest.log")"
-  FUZZ_BUILD_DIR="$ASAN_DIR" tools/fuzz.sh "${FUZZ_TIME:-10}"
+  FUZZ_BUILD_DIR="$ASAN_DIR" tools/fuzz.sh "${FUZZ_TIME:-6}"
 fi
 
 # GoogleTest suites (ends with CTest's summary line).
