@@ -4,7 +4,7 @@ AdamW (0.9, 0.99) lr 1e-3 with 100 warmup steps and cosine decay to 1e-4, weight
 2-D weights, clip 1.0, dropout 0; characters of the text, the last 10% held out; random windows
 drawn with torch.randint as nanoGPT's get_batch does. Prints per seed nanoGPT's estimate_loss on
 val (20 batches) after the last step, and the mean loss over the whole validation split in
-consecutive windows of 64 (what `tapegrad gpt eval` reports).
+consecutive windows of 64 (as `tapegrad gpt eval` reports it, less its last partial window).
 
     python3 bench/nanogpt_reference.py --seeds 1,2,3 [--threads 1] [--data data/tinyshakespeare.txt]
 """
