@@ -119,8 +119,8 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     loss = Tensor();
     if (o.grad_clip > 0) optim::clip_grad_norm_(params, o.grad_clip);
     opt.step();
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    double rate = double(hooks.items_per_step) / std::max(secs, 1e-9);
+    double secs = std::max(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1e-9);
+    double rate = double(hooks.items_per_step) / secs;
     double tokens = hooks.tokens_in_last_batch ? double(hooks.tokens_in_last_batch()) : double(hooks.items_per_step);
     rates.push_back(rate);
     result.last_loss = loss_value;
@@ -137,7 +137,7 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
       }
       result.last_val_loss = val;
     }
-    log.row(step, loss_value, lr, tokens / std::max(secs, 1e-9), val);
+    log.row(step, loss_value, lr, tokens / secs, val);
     result.steps_done = step + 1;
     if (bar) {
       bar->update(step + 1, fmt::format("loss {:.4f} | {}", loss_value, rate_str(rate, hooks.items_name)));
