@@ -54,6 +54,15 @@ inline T erf_of(T x) {
     return std::erf(x);
 }
 
+// erf(z) where e = e^(-z^2) is already computed (float's formula uses it; double's does not).
+template <class T>
+inline T erf_given_exp(T z, T e) {
+  if constexpr (std::is_same_v<T, float>)
+    return fast_erf_given_exp(z, e);
+  else
+    return std::erf(z);
+}
+
 template <class T> constexpr T kSqrtHalf = T(0.70710678118654752440);     // 1 / sqrt(2)
 template <class T> constexpr T kInvSqrt2Pi = T(0.39894228040143267794);   // 1 / sqrt(2 pi)
 template <class T> constexpr T kSqrt2OverPi = T(0.79788456080286535588);  // sqrt(2 / pi)
@@ -101,11 +110,12 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int6
       return map(kCheap, y, dy, dx, n, [](T v, T g) { return g * ((T(1) - v) * v); });
     case UnaryOp::relu:
       return map(kCheap, y, dy, dx, n, [](T v, T g) { return v > T(0) ? g : T(0); });
-    case UnaryOp::gelu:  // d/dx x Phi(x) = Phi(x) + x phi(x)
+    case UnaryOp::gelu:  // d/dx x Phi(x) = Phi(x) + x phi(x); phi's exponential is erf's too
       return map(kCostly, x, dy, dx, n, [](T v, T g) {
-        T cdf = T(0.5) * (T(1) + erf_of(v * kSqrtHalf<T>));
-        T pdf = kInvSqrt2Pi<T> * exp_of(T(-0.5) * v * v);
-        return g * (cdf + v * pdf);
+        T z = v * kSqrtHalf<T>;
+        T e = exp_of(-z * z);  // e^(-x^2 / 2)
+        T cdf = T(0.5) * (T(1) + erf_given_exp(z, e));
+        return g * (cdf + v * (kInvSqrt2Pi<T> * e));
       });
     case UnaryOp::gelu_tanh:
       // Product rule on x * s with s = sigmoid(2u) = 0.5 (1 + tanh(u)): s + 2 x s (1 - s) u'.

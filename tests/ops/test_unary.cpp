@@ -128,6 +128,31 @@ TEST(Unary, GeluF32Accuracy) {
   }
 }
 
+TEST(Unary, GeluF32GradientAccuracy) {
+  // f32 GELU's derivative (its own erf and exp, the exact form's exponential shared by erf and
+  // the normal density) against the f64 formulas, relative to max(1, |x|).
+  const double pi = 3.14159265358979323846;
+  auto d_erf = [&](double v) { return 0.5 * (1 + std::erf(v / std::sqrt(2.0))) + v * std::exp(-v * v / 2) / std::sqrt(2 * pi); };
+  auto d_tanh = [&](double v) {
+    double u = std::sqrt(2 / pi) * (v + 0.044715 * v * v * v), t = std::tanh(u);
+    return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * std::sqrt(2 / pi) * (1 + 3 * 0.044715 * v * v);
+  };
+  Tensor x0 = arange(-8.0, 8.0, 0.00377, DType::f32);
+  std::vector<double> xs = x0.to_vector();
+  for (const char* approx : {"none", "tanh"}) {
+    Tensor x = x0.detach().clone();
+    x.requires_grad_();
+    backward(gelu(x, approx), ones(x.shape()));
+    std::vector<double> gs = x.grad().to_vector();
+    double worst = 0;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      double want = std::string(approx) == "none" ? d_erf(xs[i]) : d_tanh(xs[i]);
+      worst = std::max(worst, std::fabs(gs[i] - want) / std::max(1.0, std::fabs(xs[i])));
+    }
+    EXPECT_LE(worst, 1e-6) << approx;
+  }
+}
+
 TEST(Unary, GeluReferenceValues) {
   Tensor x = tensor({-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0}, {7}, DType::f64);
   expect_close(gelu(x, "none"), ref(x, gelu_erf), 1e-15, 1e-15);
