@@ -1,12 +1,18 @@
 // GEMM: tapegrad's matmul against a direct cblas_sgemm call on the same buffers, square sizes,
 // 1 and 2 threads. Target: matmul within 5% of cblas_sgemm (the op adds only its bookkeeping).
 // Results are checked before timing. Run: build/bench_gemm --benchmark_repetitions=5
+//
+// BM_train_linear_gemms: every product the linear layers of one training step of bench/compare's
+// GPT and encoder workloads run, at their shapes, as a rate: what the GEMMs alone reach on this
+// machine, the ceiling of a train step's model FLOPs per second (bench/README.md, "What issue 5's
+// training targets need").
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
 #include <cmath>
 #include <stdexcept>
 
+#include "bench/train_linear_gemms.h"
 #include "tapegrad.h"
 
 namespace {
@@ -69,6 +75,29 @@ void sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_matmul)->Apply(sizes);
 BENCHMARK(BM_cblas_sgemm)->Apply(sizes);
+
+// bench/compare's training workloads (bench/compare_py/workloads.py).
+const tg::bench::TrainShapes kTrainShapes[] = {
+    {12 * 64, 128, 4, 65},   // gpt_baby_train: B12 T64 C128 L4, 65 characters
+    {16 * 256, 384, 6, 65},  // gpt_shakespeare_train: B16 T256 C384 L6
+    {8 * 50, 128, 2, 0},     // encoder_train: B8 T50 C128 L2
+};
+
+void BM_train_linear_gemms(benchmark::State& state) {
+  const tg::bench::TrainShapes& t = kTrainShapes[state.range(0)];
+  tg::set_num_threads(int(state.range(1)));
+  tg::bench::TrainLinearGemms gemms(t);
+  for (auto _ : state) {
+    gemms.run();
+    benchmark::DoNotOptimize(gemms.result());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(t.flops() * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_train_linear_gemms)
+    ->ArgsProduct({{0, 1, 2}, {1, 2}})
+    ->ArgNames({"workload", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -127,6 +127,7 @@ def markdown(results, peak_gflops, header_lines):
             gen.append(f"{k} {nc[k]['median_s'] / kv[k]['median_s']:.2f}×")
     if gen:
         lines += ["", "KV cache ÷ no cache, generation tokens/s: " + ", ".join(gen) + " (target for tapegrad: ≥ 5×)"]
+    lines += ceiling_lines(rows(results, peak_gflops))
     lines += checkpointing_lines(by_name)
     lines += same_init_lines(by_name)
     lines += ["", f"sgemm peak (tapegrad's matmul, OpenBLAS, all cores, [1024²]·[1024²]): **{peak_gflops:.1f} GFLOP/s**"]
@@ -146,6 +147,27 @@ def markdown(results, peak_gflops, header_lines):
                              "same weights tapegrad's losses match the references')" if not problems else "")]
     lines += problems
     return "\n".join(lines) + "\n", problems
+
+
+def ceiling_lines(rows_):
+    """The training workloads' ceiling: their linear layers' GEMMs alone, timed in tapegrad in the
+    same rounds (runner.run_workload), against the best reference."""
+    out = []
+    for w, res, s in rows_:
+        tg = res.get("tapegrad", {})
+        if "gemm_median_s" not in tg or "median_s" not in tg or not s["best"]:
+            continue
+        best = res[s["best"]]["median_s"]
+        out.append(f"| {w.name} | {f'≥ {w.target:g}×' if w.target else '—'} | {s['ratio']:.2f}× | "
+                   f"**{best / tg['gemm_median_s']:.2f}×** | {tg['gemm_median_s'] / tg['median_s'] * 100:.0f}% | "
+                   f"{tg['gemm_flops'] / tg['gemm_median_s'] / 1e9:.1f} |")
+    if not out:
+        return []
+    return ["", "The ceiling of each training workload: the products of its linear layers alone (forward and "
+            "both backward GEMMs at its shapes, bench/train_linear_gemms.h), timed in tapegrad in the same rounds. "
+            "Were attention, norms, activations, the loss and AdamW free, tapegrad's step would take that long:", "",
+            "| workload | target | tapegrad ÷ best | linear-layer GEMMs alone ÷ best | their share of tapegrad's step "
+            "| their GFLOP/s |", "|---|---|---|---|---|---|"] + out
 
 
 def checkpointing_lines(by_name):

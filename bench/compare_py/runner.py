@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+from compare_py.workloads import linear_gemms_request
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -152,9 +154,19 @@ def run_workload(w, workers, log):
                 for k in ("params", "loss_first", "loss_last"):
                     r.setdefault(k, reply.get(k))
                 r.setdefault("losses", reply["extra"].get("losses"))
+                gemms = linear_gemms_request(w)
+                if gemms:  # the same round: the machine's speed drifts between rounds
+                    try:
+                        g = worker.request(gemms)
+                        r.setdefault("gemm_runs", []).append(statistics.median(g["step_s"]))
+                        r["gemm_flops"] = g["extra"]["flops"]
+                    except WorkerError as e:
+                        r["gemm_error"] = str(e)
         log(f"  round {rnd + 1}/{w.rounds}: " + ", ".join(
             f"{label} {res[label]['runs'][-1] * 1e3:.2f} ms" for label, _, _ in cols if res[label]["runs"]))
     for r in res.values():
+        if r.get("gemm_runs"):
+            r["gemm_median_s"] = statistics.median(r["gemm_runs"])
         if r["runs"]:
             r["median_s"] = statistics.median(r["runs"])
             r.pop("error", None)

@@ -137,6 +137,18 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
     return out
 
 
+def linear_gemms_request(w):
+    """For a training workload (not the checkpointed ones): its linear layers' GEMMs of one step
+    alone in tapegrad (bench/train_linear_gemms.h), the ceiling of its step's speed; else None."""
+    if not w.trains or w.name.endswith(CHECKPOINTED):
+        return None
+    c = w.config
+    config = dict(rows=c["batch_size"] * c["block_size"], n_embd=c["n_embd"], n_layer=c["n_layer"])
+    if w.kind == "gpt_train":  # the tied head; the encoder's 2-class head on pooled rows is left out
+        config["head"] = CHAR_VOCAB
+    return dict(workload="linear_gemms", config=config, warmup=2, steps=max(3, w.steps // 3))
+
+
 def sgemm_request(smoke=False):
     """The peak probe: tapegrad's matmul (OpenBLAS sgemm) of two [n, n] matrices on all cores."""
     n = 64 if smoke else 1024

@@ -52,6 +52,7 @@ Reply run_mha(const Request& r);
 Reply run_single_op(const Request& r);  ///< layer_norm, softmax, gelu, cross_entropy
 Reply run_adamw_step(const Request& r);
 Reply run_sgemm_peak(const Request& r);
+Reply run_linear_gemms(const Request& r);  ///< a training step's linear-layer GEMMs alone
 
 // --- helpers shared by the workloads ----------------------------------------------------------
 /// Seconds since `start`.

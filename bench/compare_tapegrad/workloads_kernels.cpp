@@ -1,8 +1,10 @@
 // bench/compare's layer and op workloads on tapegrad: MultiheadAttention forward + backward,
 // single ops forward + backward (LayerNorm, softmax, GELU, cross-entropy), one AdamW step over a
-// GPT's parameters, and the sgemm peak (tg::matmul, within 1-3% of cblas_sgemm: see bench_gemm).
+// GPT's parameters, the sgemm peak (tg::matmul, within 1-3% of cblas_sgemm: see bench_gemm), and
+// a training step's linear-layer GEMMs alone (the ceiling of its speed).
 #include "autograd/autograd.h"
 #include "bench/compare_tapegrad/workloads.h"
+#include "bench/train_linear_gemms.h"
 #include "models/gpt.h"
 #include "nn/multihead_attention.h"
 #include "nn/optim/adamw.h"
@@ -108,6 +110,17 @@ Reply run_adamw_step(const Request& r) {
   optim::AdamW opt(optim::decay_groups(model, 0.1), optim::AdamWOptions(1e-3).beta1(0.9).beta2(0.99).weight_decay(0.1));
   Reply reply = time_inner(r, [&] { opt.step(); });
   reply.params = model.num_parameters();
+  return reply;
+}
+
+// The linear layers' products of one training step alone (bench/train_linear_gemms.h), timed
+// beside each training workload: config rows (batch · block), n_embd, n_layer, head (0: none).
+Reply run_linear_gemms(const Request& r) {
+  bench::TrainShapes t{config_int(r, "rows"), config_int(r, "n_embd"), config_int(r, "n_layer"), 0};
+  if (r.config.contains("head")) t.head = config_int(r, "head");  // absent: no head
+  bench::TrainLinearGemms gemms(t);
+  Reply reply = time_inner(r, [&] { gemms.run(); });
+  reply.extra["flops"] = t.flops();
   return reply;
 }
 

@@ -1,0 +1,63 @@
+#pragma once
+// The products the linear layers of one training step run, at a workload's shapes: a GPT's or
+// the encoder's blocks (q/k/v C -> 3C, output projection C -> C, MLP C -> 4C and 4C -> C) and
+// a head (C -> V), each forward y = x · Wᵀ and backward dx = dy · W, dW = dyᵀ · x, through
+// kernels::gemm (split into panels over the threads, as tg::matmul). Timed alone, they are the
+// ceiling of a train step's speed: a step also runs attention, norms, activations, the loss and
+// the optimizer. Used by bench_gemm (BM_train_linear_gemms) and bench/compare's tapegrad worker
+// (its "linear_gemms" request, timed beside each training workload).
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "ops/kernels/gemm.h"
+
+namespace tg::bench {
+
+struct TrainShapes {
+  int64_t rows;    ///< tokens per step: batch · block
+  int64_t C;       ///< n_embd
+  int64_t layers;  ///< blocks
+  int64_t head;    ///< head outputs (vocabulary); 0: none (the encoder's 2-class head on pooled rows)
+
+  /// Model FLOPs of the products: 3 GEMMs of 2 · rows · in · out per linear layer.
+  double flops() const {
+    double per_layer = 2.0 * rows * C * (3 * C + C + 4 * C + 4 * C);
+    return 3 * (layers * per_layer + 2.0 * rows * C * head);
+  }
+};
+
+/// Buffers for run(): inputs filled once and never written (no value grows over repeats).
+class TrainLinearGemms {
+ public:
+  explicit TrainLinearGemms(const TrainShapes& t) : t_(t) {
+    const int64_t wide = std::max(4 * t.C, t.head);
+    x_.assign(t.rows * wide, 0.5f), w_.assign(wide * wide, 0.25f);
+    y_.resize(t.rows * wide), dx_.resize(t.rows * wide), dw_.resize(wide * wide);
+  }
+
+  /// One training step's linear-layer products.
+  void run() {
+    const int64_t C = t_.C;
+    for (int64_t l = 0; l < t_.layers; ++l) {
+      linear(C, 3 * C), linear(C, C), linear(C, 4 * C), linear(4 * C, C);
+    }
+    if (t_.head) linear(C, t_.head);
+  }
+
+  const float* result() const { return dw_.data(); }
+
+ private:
+  void linear(int64_t in, int64_t out) {
+    using kernels::gemm;
+    const int64_t m = t_.rows;
+    gemm<float>(false, true, m, out, in, 1.f, x_.data(), in, w_.data(), in, 0.f, y_.data(), out);
+    gemm<float>(false, false, m, in, out, 1.f, y_.data(), out, w_.data(), in, 0.f, dx_.data(), in);
+    gemm<float>(true, false, out, in, m, 1.f, y_.data(), out, x_.data(), in, 0.f, dw_.data(), in);
+  }
+
+  TrainShapes t_;
+  std::vector<float> x_, w_, y_, dx_, dw_;
+};
+
+}  // namespace tg::bench
