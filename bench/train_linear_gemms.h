@@ -1,8 +1,9 @@
 #pragma once
 // The products the linear layers of one training step run, at a workload's shapes: a GPT's or
 // the encoder's blocks (q/k/v C -> 3C, output projection C -> C, MLP C -> 4C and 4C -> C) and
-// a head (C -> V), each forward y = x · Wᵀ and backward dx = dy · W, dW = dyᵀ · x, through
-// kernels::gemm (split into panels over the threads, as tg::matmul). Timed alone, they are the
+// a head (C -> V), each forward y = x · Wᵀ and backward dx = dy · W, dW = dyᵀ · x, run as
+// tg::linear runs them (ops/matmul.cpp): the forward product split into panels over the threads,
+// the two backward ones side by side, each whole on its thread. Timed alone, they are the
 // ceiling of a train step's speed: a step also runs attention, norms, activations, the loss and
 // the optimizer. Used by bench_gemm (BM_train_linear_gemms) and bench/compare's tapegrad worker
 // (its "linear_gemms" request, timed beside each training workload).
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/parallel.h"
 
 namespace tg::bench {
 
@@ -52,8 +54,9 @@ class TrainLinearGemms {
     using kernels::gemm;
     const int64_t m = t_.rows;
     gemm<float>(false, true, m, out, in, 1.f, x_.data(), in, w_.data(), in, 0.f, y_.data(), out);
-    gemm<float>(false, false, m, in, out, 1.f, y_.data(), out, w_.data(), in, 0.f, dx_.data(), in);
-    gemm<float>(true, false, out, in, m, 1.f, y_.data(), out, x_.data(), in, 0.f, dw_.data(), in);
+    kernels::parallel_invoke(
+        [&] { gemm<float>(false, false, m, in, out, 1.f, y_.data(), out, w_.data(), in, 0.f, dx_.data(), in); },
+        [&] { gemm<float>(true, false, out, in, m, 1.f, y_.data(), out, x_.data(), in, 0.f, dw_.data(), in); });
   }
 
   TrainShapes t_;

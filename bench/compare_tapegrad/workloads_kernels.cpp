@@ -114,10 +114,10 @@ Reply run_adamw_step(const Request& r) {
 }
 
 // The linear layers' products of one training step alone (bench/train_linear_gemms.h), timed
-// beside each training workload: config rows (batch · block), n_embd, n_layer, head (0: none).
+// beside each training workload: config rows (batch · block), n_embd, n_layer, head (absent: none).
 Reply run_linear_gemms(const Request& r) {
   bench::TrainShapes t{config_int(r, "rows"), config_int(r, "n_embd"), config_int(r, "n_layer"), 0};
-  if (r.config.contains("head")) t.head = config_int(r, "head");  // absent: no head
+  if (r.config.contains("head")) t.head = config_int(r, "head");
   bench::TrainLinearGemms gemms(t);
   Reply reply = time_inner(r, [&] { gemms.run(); });
   reply.extra["flops"] = t.flops();
