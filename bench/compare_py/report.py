@@ -37,6 +37,8 @@ def summarise(w, res, peak_gflops):
             a, b = r.get("loss_first"), r.get("loss_last")
             if a is None or b is None or not (math.isfinite(a) and math.isfinite(b) and b < a):
                 out["checks"].append(f"{label}: loss did not fall ({a} -> {b})")
+    if "gemm_error" in tg:  # the ceiling's request failed: say so rather than leave its row out
+        out["checks"].append(f"tapegrad linear_gemms: {tg['gemm_error'].splitlines()[0][:160]}")
     out["checks"] += same_init_checks(res)
     return out
 

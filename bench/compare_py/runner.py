@@ -162,6 +162,7 @@ def run_workload(w, workers, log):
                         r["gemm_flops"] = g["extra"]["flops"]
                     except WorkerError as e:
                         r["gemm_error"] = str(e)
+                        log(f"  tapegrad linear_gemms: {e}")
         log(f"  round {rnd + 1}/{w.rounds}: " + ", ".join(
             f"{label} {res[label]['runs'][-1] * 1e3:.2f} ms" for label, _, _ in cols if res[label]["runs"]))
     for r in res.values():
