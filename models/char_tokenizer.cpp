@@ -9,18 +9,14 @@
 #include "nn/file_io.h"
 
 namespace tg::models {
-namespace {
-
 // 'a' for printable ASCII, '\n' and friends by name, else the byte in hex.
-std::string describe(uint8_t c) {
+std::string CharTokenizer::describe(uint8_t c) {
   if (c == '\n') return "'\\n'";
   if (c == '\t') return "'\\t'";
   if (c == '\r') return "'\\r'";
   if (c < 128 && std::isprint(c)) return fmt::format("'{}' (0x{:02x})", char(c), c);
   return fmt::format("byte 0x{:02x}", c);
 }
-
-}  // namespace
 
 void CharTokenizer::index() {
   std::fill(std::begin(id_of_), std::end(id_of_), int16_t(-1));
@@ -58,6 +54,12 @@ std::vector<int64_t> CharTokenizer::encode(std::string_view text) const {
     ids[i] = id;
   }
   return ids;
+}
+
+std::optional<size_t> CharTokenizer::first_unknown(std::string_view text) const {
+  for (size_t i = 0; i < text.size(); ++i)
+    if (id_of_[uint8_t(text[i])] < 0) return i;
+  return std::nullopt;
 }
 
 std::string CharTokenizer::decode(const std::vector<int64_t>& ids) const {

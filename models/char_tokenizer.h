@@ -3,6 +3,7 @@
 // distinct bytes of a corpus (65 for tiny Shakespeare); id i is the i-th smallest byte. Text is
 // handled as bytes, so UTF-8 text works (a multi-byte character is several tokens).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,10 @@ class CharTokenizer {
   int64_t vocab_size() const { return int64_t(bytes_.size()); }
   /// text -> ids; a byte outside the vocabulary is a tg::Error naming it and its offset.
   std::vector<int64_t> encode(std::string_view text) const;
+  /// The offset of the first byte of `text` outside the vocabulary, if any.
+  std::optional<size_t> first_unknown(std::string_view text) const;
+  /// "'x' (0x78)", "'\\n'", "byte 0xc3": a byte as messages show it.
+  static std::string describe(uint8_t byte);
   /// ids -> text; an id outside [0, vocab_size) is a tg::Error.
   std::string decode(const std::vector<int64_t>& ids) const;
   /// The vocabulary's bytes, in id order.

@@ -10,6 +10,7 @@
 #include "models/listops.h"
 #include "models/train_loop.h"
 #include "nn/file_io.h"
+#include "nn/finite_check.h"
 #include "ops/loss.h"
 
 namespace tg::models {
@@ -21,6 +22,15 @@ std::pair<data::ClassificationDataset, data::ClassificationDataset> split_tail(c
   size_t n = all.size() * 9 / 10;
   std::vector<data::ListOpsExample> train(all.begin(), all.begin() + int64_t(n)), val(all.begin() + int64_t(n), all.end());
   return {data::encode_listops(train, vocab, max_len), data::encode_listops(val, vocab, max_len)};
+}
+
+// The first label of `examples` (read from `path`) that a classifier of `n_classes` cannot give,
+// named with its line; `bound` says where n_classes came from ("--n-classes 5").
+void check_labels(const std::vector<data::ListOpsExample>& examples, const std::string& path, int64_t n_classes,
+                  const std::string& bound) {
+  for (const data::ListOpsExample& e : examples)
+    TG_CHECK(e.target < n_classes, "{}:{}: the label {} is beyond {} (labels are 0..{})", path, e.line, e.target,
+             bound, n_classes - 1);
 }
 
 }  // namespace
@@ -53,11 +63,16 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   DetectAnomalyGuard anomaly(o.optim.detect_anomaly || is_anomaly_enabled());
   data::Vocab vocab = data::listops_vocab();
   data::ClassificationDataset train, val;
+  const std::string bound = fmt::format("--n-classes {}", o.n_classes);
+  std::vector<data::ListOpsExample> examples = data::read_listops_tsv(o.data);
+  check_labels(examples, o.data, o.n_classes, bound);
   if (o.val_data.empty()) {
-    std::tie(train, val) = split_tail(data::read_listops_tsv(o.data), vocab, o.max_len);
+    std::tie(train, val) = split_tail(examples, vocab, o.max_len);
   } else {
-    train = data::load_listops(o.data, vocab, o.max_len);
-    val = data::load_listops(o.val_data, vocab, o.max_len);
+    std::vector<data::ListOpsExample> val_examples = data::read_listops_tsv(o.val_data);
+    check_labels(val_examples, o.val_data, o.n_classes, bound);
+    train = data::encode_listops(examples, vocab, o.max_len);
+    val = data::encode_listops(val_examples, vocab, o.max_len);
   }
   TG_CHECK(train.size() > 0 && val.size() > 0, "--data: {} gives {} training and {} validation examples", o.data,
            train.size(), val.size());
@@ -130,9 +145,14 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   return result;
 }
 
-double evaluate_encoder(const std::string& checkpoint, const std::string& data, int64_t batch_size) {
+double evaluate_encoder(const std::string& checkpoint, const std::string& data, int64_t batch_size,
+                        const std::function<void(const std::string&)>& warn) {
   TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
   EncoderCheckpoint ck = load_encoder(checkpoint);
+  check_labels(data::read_listops_tsv(data), data, ck.config.n_classes,
+               fmt::format("the checkpoint's n_classes {} ({}/config.json)", ck.config.n_classes, checkpoint));
+  if (std::optional<std::string> bad = nn::first_non_finite_parameter(*ck.model); bad && warn)
+    warn(fmt::format("{}/model.safetensors: {}; the accuracy is meaningless", checkpoint, *bad));
   data::ClassificationDataset ds = data::load_listops(data, ck.vocab, ck.config.max_len);
   TG_CHECK(ds.size() > 0, "--data: {} has no examples", data);
   return evaluate_classifier(*ck.model, ds, batch_size).accuracy;

@@ -4,6 +4,7 @@
 // cosine LR, clipping, validation accuracy, checkpoints at every evaluation and at the end.
 #include <cstdint>
 #include <optional>
+#include <functional>
 #include <string>
 
 #include "models/encoder_config.h"
@@ -49,7 +50,10 @@ struct EncoderTrainResult {
 
 EncoderTrainResult train_encoder(const EncoderTrainOptions& options);
 
-/// Accuracy of a checkpoint on a TSV file (what `tapegrad encoder eval` prints).
-double evaluate_encoder(const std::string& checkpoint, const std::string& data, int64_t batch_size = 64);
+/// Accuracy of a checkpoint on a TSV file (what `tapegrad encoder eval` prints). A label beyond the
+/// checkpoint's classes is an error naming its line; weights holding NaN or Inf are evaluated
+/// anyway, `warn` told which tensor first.
+double evaluate_encoder(const std::string& checkpoint, const std::string& data, int64_t batch_size = 64,
+                        const std::function<void(const std::string&)>& warn = {});
 
 }  // namespace tg::models

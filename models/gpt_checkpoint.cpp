@@ -133,10 +133,16 @@ LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options) {
   return out;
 }
 
-std::optional<CharTokenizer> load_tokenizer(const std::string& dir) {
+std::optional<CharTokenizer> load_tokenizer(const std::string& dir, int64_t model_vocab_size) {
   const std::string path = in_dir(dir, kTokenizerFile);
-  if (!fs::exists(path)) return std::nullopt;
-  return CharTokenizer::load(path);
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) return std::nullopt;
+  CharTokenizer tok = CharTokenizer::load(path);
+  TG_CHECK(model_vocab_size <= 0 || tok.vocab_size() <= model_vocab_size,
+           "{} has {} tokens, but the model's embedding has {} rows (vocab_size in {}): the tokenizer does not "
+           "belong to this model",
+           path, tok.vocab_size(), model_vocab_size, in_dir(dir, kConfigFile));
+  return tok;
 }
 
 void save_training_state(const std::string& dir, const nn::StateDict& tensors, const std::string& json) {

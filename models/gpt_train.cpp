@@ -12,6 +12,7 @@
 #include "models/token_data.h"
 #include "models/train_loop.h"
 #include "nn/file_io.h"
+#include "nn/finite_check.h"
 #include "nn/parallel/distributed_data_parallel.h"
 
 namespace tg::models {
@@ -21,11 +22,20 @@ using json = nlohmann::json;
 
 bool is_bin(const std::string& path) { return path.ends_with(".bin"); }
 
-// Token ids of a file: a .bin as it is, a text through the tokenizer.
-std::vector<uint16_t> load_tokens(const std::string& path, const CharTokenizer* tokenizer) {
+// Token ids of a file: a .bin as it is, a text through the tokenizer (read from `tokenizer_file`,
+// named when the text holds a character it lacks, with the line and column).
+std::vector<uint16_t> load_tokens(const std::string& path, const CharTokenizer* tokenizer,
+                                  const std::string& tokenizer_file) {
   if (is_bin(path)) return data::read_tokens(path);
   TG_CHECK(tokenizer, "{}: a text file needs a character tokenizer (the checkpoint has none)", path);
   std::string text = read_file_bytes(path);
+  if (std::optional<size_t> at = tokenizer->first_unknown(text)) {
+    const int64_t line = 1 + std::count(text.begin(), text.begin() + int64_t(*at), '\n');
+    const size_t line_start = text.rfind('\n', *at == 0 ? 0 : *at - 1);
+    const size_t column = *at == 0 || line_start == std::string::npos ? *at + 1 : *at - line_start;
+    fail("{}:{}:{}: character {} is not in the vocabulary of {} ({} characters)", path, line, column,
+         CharTokenizer::describe(uint8_t(text[*at])), tokenizer_file, tokenizer->vocab_size());
+  }
   std::vector<uint16_t> out;
   out.reserve(text.size());
   for (int64_t id : tokenizer->encode(text)) out.push_back(static_cast<uint16_t>(id));
@@ -38,7 +48,8 @@ struct Corpus {
   int64_t vocab_size = 0;
 };
 
-Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokenizer) {
+// `tokenizer_file`: where `tokenizer` came from (a checkpoint's tokenizer.json), for messages.
+Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokenizer, const std::string& tokenizer_file) {
   Corpus c;
   if (!is_bin(o.data) && !tokenizer) {
     std::string text = read_file_bytes(o.data);
@@ -47,9 +58,9 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
   }
   c.tokenizer = tokenizer;
   const CharTokenizer* tok = c.tokenizer ? &*c.tokenizer : nullptr;
-  c.train = load_tokens(o.data, tok);
+  c.train = load_tokens(o.data, tok, tokenizer_file);
   if (!o.val_data.empty()) {
-    c.val = load_tokens(o.val_data, tok);
+    c.val = load_tokens(o.val_data, tok, tokenizer_file);
   } else {
     size_t n = c.train.size() * 9 / 10;  // nanoGPT's split: the last 10% for validation
     c.val.assign(c.train.begin() + int64_t(n), c.train.end());
@@ -191,12 +202,14 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     lo.attention = attention;
     lo.dropout = o.dropout;
     model = load_gpt(from, lo).model;
-    tokenizer = load_tokenizer(from);
+    if (std::optional<std::string> bad = nn::first_non_finite_parameter(*model))
+      fail("{}/{}: {}; training from it would give a loss of nan", from, kModelFile, *bad);
+    tokenizer = load_tokenizer(from, model->config.vocab_size);
     TG_CHECK(o.block_size <= model->config.n_positions,
              "--block-size {} is beyond the checkpoint's n_positions {} ({})", o.block_size,
              model->config.n_positions, from);
   }
-  Corpus corpus = load_corpus(o, tokenizer);
+  Corpus corpus = load_corpus(o, tokenizer, (std::filesystem::path(from) / kTokenizerFile).string());
   if (!model) {
     GPTConfig cfg;
     cfg.vocab_size = corpus.vocab_size;
@@ -298,19 +311,23 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   return result;
 }
 
-double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size, int64_t batch_size) {
+double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size, int64_t batch_size,
+                    const std::function<void(const std::string&)>& warn) {
   LoadedGPT loaded = load_gpt(checkpoint);
   GPT& model = *loaded.model;
   if (block_size == 0) block_size = model.config.n_positions;
   TG_CHECK(block_size > 0 && block_size <= model.config.n_positions,
            "--block-size {} must be in [1, the model's n_positions {}]", block_size, model.config.n_positions);
   TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
-  std::optional<CharTokenizer> tokenizer = load_tokenizer(checkpoint);
-  std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr);
+  std::optional<CharTokenizer> tokenizer = load_tokenizer(checkpoint, model.config.vocab_size);
+  std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr,
+                                             (std::filesystem::path(checkpoint) / kTokenizerFile).string());
   TG_CHECK(tokens.size() >= 2, "{}: needs at least 2 tokens to evaluate, has {}", data, tokens.size());
   for (uint16_t t : tokens)
     TG_CHECK(t < model.config.vocab_size, "{}: token id {} is outside the model's vocabulary of {}", data, t,
              model.config.vocab_size);
+  if (std::optional<std::string> bad = nn::first_non_finite_parameter(model); bad && warn)
+    warn(fmt::format("{}/{}: {}; the loss will not be finite", checkpoint, kModelFile, *bad));
   model.eval();
   NoGradGuard no_grad;
   data::WindowBatches windows(tokens, block_size, batch_size);

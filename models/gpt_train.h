@@ -59,8 +59,9 @@ GPTTrainResult train_gpt(const GPTTrainOptions& options);
 
 /// Mean cross-entropy of a checkpoint over consecutive non-overlapping windows of `block_size`
 /// tokens (0 = the model's n_positions) covering `data` (.bin or text with the checkpoint's
-/// tokenizer), as `tapegrad gpt eval` prints.
+/// tokenizer), as `tapegrad gpt eval` prints. Weights holding NaN or Inf are evaluated anyway (the
+/// loss is then nan, as PyTorch's would be), but `warn` is told which tensor first.
 double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size = 0,
-                    int64_t batch_size = 8);
+                    int64_t batch_size = 8, const std::function<void(const std::string&)>& warn = {});
 
 }  // namespace tg::models

@@ -263,6 +263,7 @@ std::vector<ListOpsExample> read_listops_tsv(const std::string& path) {
     ListOpsExample e;
     e.source = std::string(line.substr(0, tab));
     e.target = value;
+    e.line = line_no;
     e.length = static_cast<int64_t>(listops_tokens(e.source).size());
     TG_CHECK(e.length > 0, "{}:{}: the source is empty", path, line_no);
     out.push_back(std::move(e));

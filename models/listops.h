@@ -26,6 +26,7 @@ struct ListOpsExample {
   std::string source;  ///< LRA's text with parentheses
   int target = 0;      ///< the expression's value, 0..9
   int64_t length = 0;  ///< tokens without parentheses (LRA's length)
+  int64_t line = 0;    ///< the line of the TSV file it was read from (1 = the header), 0 if generated
 };
 
 /// Called as generation proceeds with (examples kept so far, examples wanted).

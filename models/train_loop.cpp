@@ -35,9 +35,11 @@ struct SigintScope {
 // The CSV log: a header when the file is new, one flushed row per step.
 class CsvLog {
  public:
-  explicit CsvLog(const std::string& path) {
+  explicit CsvLog(const std::string& path) : path_(path) {
     if (path.empty()) return;
-    bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);  // ec: a new file
+    bool fresh = ec || size == 0;
     out_.open(path, std::ios::app);
     TG_CHECK(out_.good(), "--log: cannot open {} for writing", path);
     if (fresh) out_ << "step,loss,lr,tokens_per_s,val_loss\n";
@@ -46,9 +48,12 @@ class CsvLog {
     if (!out_.is_open()) return;
     out_ << fmt::format("{},{:.6f},{:.6g},{:.1f},{}\n", step, loss, lr, tokens_per_s, val ? fmt::format("{:.6f}", *val) : "");
     out_.flush();
+    // A full disk must not lose the log silently.
+    TG_CHECK(out_.good(), "--log: writing {} failed at step {} (disk full?)", path_, step);
   }
 
  private:
+  std::string path_;
   std::ofstream out_;
 };
 
@@ -158,7 +163,10 @@ TrainLoopResult run_train_loop(nn::Module& model, optim::Optimizer& opt, const T
     std::sort(rates.begin(), rates.end());
     result.items_per_s = rates[rates.size() / 2];
   }
-  if (hooks.save_checkpoint && !result.interrupted && result.steps_done == o.max_iters && !hooks.evaluate)
+  // Saved at the end unless an evaluation just saved it; with no step to run (--max-iters 0, or a
+  // resumed run already at max_iters) the model as it stands, so the announced checkpoint exists.
+  const bool no_steps = start_step == o.max_iters;
+  if (hooks.save_checkpoint && !result.interrupted && result.steps_done == o.max_iters && (!hooks.evaluate || no_steps))
     save(result.steps_done);
   return result;
 }

@@ -16,7 +16,11 @@ void OptimOptions::validate() const {
            lr_schedule);
   TG_CHECK(beta1 >= 0 && beta1 < 1, "--beta1 must be in [0, 1), got {}", beta1);
   TG_CHECK(beta2 >= 0 && beta2 < 1, "--beta2 must be in [0, 1), got {}", beta2);
-  TG_CHECK(weight_decay >= 0, "--weight-decay must be >= 0, got {}", weight_decay);
+  TG_CHECK(effective_weight_decay() >= 0, "--weight-decay must be >= 0, got {}", effective_weight_decay());
+  TG_CHECK(momentum >= 0, "--momentum must be >= 0, got {}", momentum);
+  TG_CHECK(optimizer == "sgd" || (momentum == 0 && !nesterov),
+           "--momentum and --nesterov are SGD's; AdamW's momentum is --beta1 (give --optimizer sgd)");
+  TG_CHECK(!nesterov || momentum > 0, "--nesterov needs --momentum > 0, as torch.optim.SGD");
   TG_CHECK(grad_clip >= 0, "--grad-clip must be >= 0 (0 = off), got {}", grad_clip);
   TG_CHECK(max_iters >= 0, "--max-iters must be >= 0, got {}", max_iters);
   TG_CHECK(lr_decay_iters >= 0, "--lr-decay-iters must be >= 0 (0 = --max-iters), got {}", lr_decay_iters);
@@ -28,11 +32,12 @@ void OptimOptions::validate() const {
 }
 
 std::unique_ptr<optim::Optimizer> OptimOptions::make_optimizer(const nn::Module& model) const {
-  std::vector<optim::ParamGroup> groups = optim::decay_groups(model, weight_decay);
+  const double decay = effective_weight_decay();
+  std::vector<optim::ParamGroup> groups = optim::decay_groups(model, decay);
   if (optimizer == "sgd")
-    return std::make_unique<optim::SGD>(groups, optim::SGDOptions(lr).momentum(0.9).weight_decay(weight_decay));
-  return std::make_unique<optim::AdamW>(groups,
-                                        optim::AdamWOptions(lr).beta1(beta1).beta2(beta2).weight_decay(weight_decay));
+    return std::make_unique<optim::SGD>(
+        groups, optim::SGDOptions(lr).momentum(momentum).nesterov(nesterov).weight_decay(decay));
+  return std::make_unique<optim::AdamW>(groups, optim::AdamWOptions(lr).beta1(beta1).beta2(beta2).weight_decay(decay));
 }
 
 optim::LRSchedule OptimOptions::schedule() const {

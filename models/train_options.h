@@ -3,6 +3,7 @@
 // they mean, their checks, and the optimizer and LR schedule they make.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "nn/module.h"
@@ -13,11 +14,14 @@ namespace tg::models {
 
 struct OptimOptions {
   int64_t batch_size = 12;
-  std::string optimizer = "adamw";  ///< "adamw" or "sgd" (momentum 0.9)
+  std::string optimizer = "adamw";  ///< "adamw" or "sgd" (torch.optim.SGD: momentum 0 unless set)
   double lr = 1e-3, min_lr = 1e-4;
   int64_t warmup_iters = 100;
   std::string lr_schedule = "cosine";  ///< "cosine" or "constant"
-  double beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1;
+  double beta1 = 0.9, beta2 = 0.99;
+  std::optional<double> weight_decay;  ///< unset: 0.1 for AdamW (nanoGPT), 0 for SGD (PyTorch)
+  double momentum = 0;                 ///< SGD only, as torch.optim.SGD
+  bool nesterov = false;               ///< SGD only; needs momentum > 0
   double grad_clip = 1.0;       ///< 0 = off
   int64_t max_iters = 2000;
   int64_t lr_decay_iters = 0;   ///< where the cosine reaches min_lr (0 = max_iters), as nanoGPT
@@ -33,6 +37,8 @@ struct OptimOptions {
   double bucket_cap_mb = 25.0;  ///< gradient bucket size of DistributedDataParallel
   double dist_timeout = 300.0;  ///< seconds to wait for the other ranks before tg::Error
 
+  /// The weight decay in effect: the one given, else the optimizer's default.
+  double effective_weight_decay() const { return weight_decay.value_or(optimizer == "sgd" ? 0.0 : 0.1); }
   /// tg::Error naming the first bad flag.
   void validate() const;
   /// AdamW or SGD over nanoGPT's groups of `model` (decay on rank >= 2 parameters only).

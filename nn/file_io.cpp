@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "autograd/error.h"
+#include "nn/file_checks.h"
 
 namespace tg {
 namespace fs = std::filesystem;
@@ -70,12 +71,27 @@ void carry_over(const fs::path& from, const fs::path& to) {
 }  // namespace
 
 std::string read_file_bytes(const std::string& path) {
-  std::error_code ec;
-  TG_CHECK(!std::filesystem::is_directory(path, ec), "cannot read {}: it is a directory", path);
-  std::ifstream in(path, std::ios::binary);
-  TG_CHECK(in.good(), "cannot open {}: {}", path, std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  TG_CHECK(!in.bad(), "error reading {}", path);
+  // Checked first: a directory, a FIFO (which would wait for a writer) or /dev/zero (which never
+  // ends) is refused by name instead of hanging or filling the memory.
+  check_input_file(path, "");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  TG_CHECK(fd >= 0, "cannot read {}: {}", path, describe_path_error(errno));
+  struct stat st {};
+  std::string bytes;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) bytes.reserve(size_t(st.st_size));
+  char buffer[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n == 0) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      fail("error reading {}: {}", path, describe_path_error(err));
+    }
+    bytes.append(buffer, size_t(n));
+  }
+  ::close(fd);
   return bytes;
 }
 

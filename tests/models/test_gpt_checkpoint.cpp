@@ -268,7 +268,7 @@ TEST(CharTokenizer, SavesAndLoadsAnyByte) {
   EXPECT_TG_ERROR(CharTokenizer::from_json(R"({"type": "bpe"})", "t.json"), "t.json: \"type\" must be \"char\"");
   EXPECT_TG_ERROR(CharTokenizer::from_json(R"({"type": "char", "bytes": [1, 300]})"), "not a byte value");
   EXPECT_TG_ERROR(CharTokenizer::from_json(R"({"type": "char", "bytes": [65, 65]})"), "'A' (0x41) appears twice");
-  EXPECT_TG_ERROR(CharTokenizer::load(dir.file("absent.json")), "cannot open");
+  EXPECT_TG_ERROR(CharTokenizer::load(dir.file("absent.json")), "cannot read");
 }
 
 TEST(CharTokenizer, TinyShakespeareHas65Characters) {

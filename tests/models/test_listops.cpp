@@ -178,7 +178,7 @@ TEST(ListOps, TsvErrorsNameFileAndLine) {
   EXPECT_TG_ERROR(data::read_listops_tsv(f), ":2: expected two tab-separated fields");
   f = bad("e.tsv", "");
   EXPECT_TG_ERROR(data::read_listops_tsv(f), "the file is empty");
-  EXPECT_TG_ERROR(data::read_listops_tsv(dir.file("none.tsv")), "cannot open " + dir.file("none.tsv"));
+  EXPECT_TG_ERROR(data::read_listops_tsv(dir.file("none.tsv")), "cannot read " + dir.file("none.tsv"));
 }
 
 TEST(ListOps, SplitsAreDisjoint) {

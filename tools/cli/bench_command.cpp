@@ -8,6 +8,7 @@
 #include "autograd/autograd.h"
 #include "ops/attention.h"
 #include "tools/bench/attention_sweep.h"
+#include "nn/file_checks.h"
 #include "nn/file_io.h"
 #include "tools/cli/commands.h"
 #include "tools/plot/svg_plot.h"
@@ -66,6 +67,13 @@ int run_bench_attention(const BenchAttentionArgs& a) {
   c.batch = a.batch, c.heads = a.heads, c.head_dim = a.head_dim;
   c.causal = a.causal, c.mode = a.mode, c.reps = a.reps, c.check = !a.no_check;
   c.max_memory = parse_bytes(a.max_memory);
+  // The outputs are checked before the sweep, not after it has run for minutes.
+  if (!a.csv.empty()) check_output_file(a.csv, "--csv");
+  if (!a.plot_file.empty()) {
+    TG_CHECK(a.plot_file.ends_with(".svg"), "--plot: the picture is written as SVG; give a .svg file name, got {}",
+             a.plot_file);
+    check_output_file(a.plot_file, "--plot");
+  }
 
   bool tty = isatty(STDERR_FILENO);
   auto progress = [&](const std::string& line) {
@@ -98,8 +106,6 @@ int run_bench_attention(const BenchAttentionArgs& a) {
     fmt::print("wrote {}\n", a.csv);
   }
   if (!a.plot_file.empty()) {
-    TG_CHECK(a.plot_file.ends_with(".svg"), "--plot: the picture is written as SVG; give a .svg file name, got {}",
-             a.plot_file);
     write_file_atomically(a.plot_file, bench::attention_svg(c, cells));
     fmt::print("wrote {}\n", a.plot_file);
   }

@@ -10,6 +10,7 @@
 
 #include "autograd/error.h"
 #include "models/listops.h"
+#include "nn/file_checks.h"
 #include "tools/cli/commands.h"
 
 namespace tg::cli {
@@ -26,7 +27,8 @@ struct ListOpsArgs {
 // Flag checks with messages that name the flag (the library's would name its arguments).
 void check_flags(const ListOpsArgs& a) {
   TG_CHECK(!a.out.empty(), "--out: give the directory to write train.tsv, val.tsv and test.tsv to");
-  TG_CHECK(!std::filesystem::exists(a.out) || std::filesystem::is_directory(a.out),
+  std::error_code ec;
+  TG_CHECK(!std::filesystem::exists(a.out, ec) || std::filesystem::is_directory(a.out, ec),
            "--out: {} exists and is not a directory", a.out);
   TG_CHECK(a.train >= 0, "--train must be >= 0, got {}", a.train);
   TG_CHECK(a.val >= 0, "--val must be >= 0, got {}", a.val);
@@ -49,6 +51,12 @@ void check_flags(const ListOpsArgs& a) {
 
 int run_listops(const ListOpsArgs& a) {
   check_flags(a);
+  // Before generating: the three files can be written there.
+  std::error_code ec;
+  std::filesystem::create_directories(a.out, ec);
+  TG_CHECK(!ec, "--out: cannot create the directory {}: {}", a.out, ec.message());
+  for (const char* name : {"train.tsv", "val.tsv", "test.tsv"})
+    check_output_file((std::filesystem::path(a.out) / name).string(), "--out");
   bool tty = isatty(STDERR_FILENO);
   auto start = std::chrono::steady_clock::now();
   auto last = start;

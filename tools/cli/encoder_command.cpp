@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "models/encoder_train.h"
+#include "nn/file_checks.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/train_flags.h"
 
@@ -27,6 +28,10 @@ void add_train(CLI::App& encoder) {
   c->add_option("--pos", o->pos, "learned or sinusoidal positions")->capture_default_str();
   add_optim_flags(c, o->optim);
   c->callback([o] {
+    // Before anything is loaded or trained: the files named on the command line are usable.
+    check_input_file(o->data, "--data");
+    if (!o->val_data.empty()) check_input_file(o->val_data, "--val-data");
+    if (!o->optim.log.empty()) check_output_file(o->optim.log, "--log");
     models::EncoderTrainResult r = models::train_encoder(*o);
     fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val accuracy {} (majority class {:.4f}), "
                "{:.1f} examples/s (median){}\n",
@@ -48,7 +53,12 @@ void add_eval(CLI::App& encoder) {
   c->add_option("--checkpoint", a->checkpoint, "Checkpoint directory")->required();
   c->add_option("--data", a->data, "Examples (test.tsv)")->required();
   c->add_option("--batch-size", a->batch_size, "Examples per forward pass")->capture_default_str();
-  c->callback([a] { fmt::print("accuracy {:.6f}\n", models::evaluate_encoder(a->checkpoint, a->data, a->batch_size)); });
+  c->callback([a] {
+    check_input_dir(a->checkpoint, "--checkpoint");
+    check_input_file(a->data, "--data");
+    auto warn = [](const std::string& why) { fmt::print(stderr, "tapegrad encoder eval: warning: {}\n", why); };
+    fmt::print("accuracy {:.6f}\n", models::evaluate_encoder(a->checkpoint, a->data, a->batch_size, warn));
+  });
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 #include "models/generate.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_train.h"
+#include "nn/file_checks.h"
 #include "nn/file_io.h"
+#include "nn/finite_check.h"
 #include "nn/parallel/process_group.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/train_flags.h"
@@ -18,6 +20,12 @@
 
 namespace tg::cli {
 namespace {
+
+// Weights holding NaN or Inf would print noise (sample) or blank pictures (attention): refused.
+void refuse_non_finite(const models::GPT& model, const std::string& checkpoint) {
+  if (std::optional<std::string> bad = nn::first_non_finite_parameter(model))
+    fail("--checkpoint: {}/{}: {}; the model's outputs would be meaningless", checkpoint, models::kModelFile, *bad);
+}
 
 void add_train(CLI::App& gpt) {
   auto o = std::make_shared<models::GPTTrainOptions>();
@@ -36,6 +44,12 @@ void add_train(CLI::App& gpt) {
   c->add_option("--attention", o->attention, "dense, flash, sliding:W, sparse or linear")->capture_default_str();
   add_optim_flags(c, o->optim);
   c->callback([o, c] {
+    // Before anything is loaded or trained: the files named on the command line are usable.
+    check_input_file(o->data, "--data");
+    if (!o->val_data.empty()) check_input_file(o->val_data, "--val-data");
+    if (!o->optim.log.empty()) check_output_file(o->optim.log, "--log");
+    if (!o->init_from.empty()) check_input_dir(o->init_from, "--init-from");
+    if (!o->resume.empty()) check_input_dir(o->resume, "--resume");
     models::adopt_resumed_options(*o, [c](const std::string& flag) { return c->count(flag) > 0; });
     // Under mpirun every rank runs this command: data-parallel training, rank 0 reporting.
     if (distributed::launched_by_mpirun()) distributed::init_process_group();
@@ -66,7 +80,12 @@ void add_eval(CLI::App& gpt) {
   c->add_option("--data", a->data, "A .bin token file or a text file")->required();
   c->add_option("--block-size", a->block_size, "Window length (default: the model's n_positions)");
   c->add_option("--batch-size", a->batch_size, "Windows per forward pass")->capture_default_str();
-  c->callback([a] { fmt::print("loss {:.6f}\n", models::evaluate_gpt(a->checkpoint, a->data, a->block_size, a->batch_size)); });
+  c->callback([a] {
+    check_input_dir(a->checkpoint, "--checkpoint");
+    check_input_file(a->data, "--data");
+    auto warn = [](const std::string& why) { fmt::print(stderr, "tapegrad gpt eval: warning: {}\n", why); };
+    fmt::print("loss {:.6f}\n", models::evaluate_gpt(a->checkpoint, a->data, a->block_size, a->batch_size, warn));
+  });
 }
 
 void add_sample(CLI::App& gpt) {
@@ -89,8 +108,10 @@ void add_sample(CLI::App& gpt) {
               "Recompute the whole context for every token instead of caching keys and values (slower; "
               "for comparison)");
   c->callback([a] {
+    check_input_dir(a->checkpoint, "--checkpoint");
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
-    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint);
+    refuse_non_finite(*loaded.model, a->checkpoint);
+    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
     TG_CHECK(tok, "gpt sample: {} has no tokenizer.json, so text cannot be encoded", a->checkpoint);
     TG_CHECK(!a->prompt.empty(), "--prompt: give at least one character");
     Generator gen(a->seed);
@@ -126,9 +147,12 @@ void add_attention(CLI::App& gpt) {
     TG_CHECK(a->out.ends_with(".svg"), "--out: the heatmaps are written as SVG; give a .svg file, got {}", a->out);
     models::LoadGPTOptions lo;
     lo.attention = models::GPTAttention{};  // dense: the only variant whose weights exist
+    check_input_dir(a->checkpoint, "--checkpoint");
+    check_output_file(a->out, "--out");
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint, lo);
     models::GPT& model = *loaded.model;
-    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint);
+    refuse_non_finite(model, a->checkpoint);
+    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
     TG_CHECK(tok, "gpt attention: {} has no tokenizer.json", a->checkpoint);
     std::vector<int64_t> ids = tok->encode(a->prompt);
     TG_CHECK(!ids.empty(), "--prompt: empty");

@@ -3,10 +3,52 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <exception>
+#include <filesystem>
+#include <new>
+#include <stdexcept>
+
 #include "autograd/error.h"
 #include "tools/cli/commands.h"
 
 namespace tg::cli {
+namespace {
+
+// The flags whose value is a path: an error that names the path but no flag gets the flag put
+// in front ("--data: cannot read x.txt: ..."), since the library below speaks of files, not flags.
+constexpr const char* kPathFlags[] = {"--data", "--val-data", "--out", "--log",  "--checkpoint",
+                                      "--init-from", "--resume", "--csv", "--plot"};
+
+// The chosen subcommands, outermost first: {"gpt", "train"}.
+std::vector<const CLI::App*> chosen(const CLI::App& app) {
+  std::vector<const CLI::App*> path;
+  for (const CLI::App* at = &app;;) {
+    std::vector<const CLI::App*> subs = at->get_subcommands([](const CLI::App* s) { return s->parsed(); });
+    if (subs.empty()) return path;
+    at = subs.front();
+    path.push_back(at);
+  }
+}
+
+std::string command_name(const std::vector<const CLI::App*>& path) {
+  std::string name = "tapegrad";
+  for (const CLI::App* s : path) name += " " + s->get_name();
+  return name;
+}
+
+// `message` with the path flag whose value it names put in front, unless it names a flag already.
+std::string with_flag(std::string message, const std::vector<const CLI::App*>& path) {
+  if (path.empty() || message.find("--") != std::string::npos) return message;
+  for (const char* flag : kPathFlags) {
+    const CLI::Option* opt = path.back()->get_option_no_throw(flag);
+    if (opt == nullptr || opt->count() == 0) continue;
+    for (const std::string& value : opt->results())
+      if (!value.empty() && message.find(value) != std::string::npos) return fmt::format("{}: {}", flag, message);
+  }
+  return message;
+}
+
+}  // namespace
 
 int run(int argc, const char* const* argv, std::ostream& err) {
   CLI::App app("tapegrad: tape-based reverse-mode autograd for the CPU, with a transformer zoo");
@@ -31,13 +73,35 @@ int run(int argc, const char* const* argv, std::ostream& err) {
       return 2;
     }
   }
+  // The one error path: whatever a subcommand throws becomes one line naming the command, and
+  // exit status 1; nothing reaches std::terminate.
+  auto report = [&](const std::string& what) {
+    std::vector<const CLI::App*> path = chosen(app);
+    err << fmt::format("{}: {}\n", command_name(path), with_flag(what, path));
+    return 1;
+  };
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a subcommand's own exit status (130: interrupted)
   } catch (const CLI::ParseError& e) {
-    return app.exit(e, std::cout, err);  // also carries the subcommands' exit codes (RuntimeError)
+    // --help prints and gives 0; a bad command line gives 2, as argparse and getopt tools do.
+    return app.exit(e, std::cout, err) == 0 ? 0 : 2;
   } catch (const tg::Error& e) {
-    err << fmt::format("tapegrad: {}\n", e.what());
-    return 1;
+    return report(e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    return report(e.what());
+  } catch (const std::bad_alloc&) {
+    return report("out of memory: an allocation failed (std::bad_alloc); ask for a smaller model, batch or "
+                  "sequence length");
+  } catch (const std::length_error& e) {
+    return report(fmt::format("a size beyond what can be allocated ({})", e.what()));
+  } catch (const std::logic_error& e) {
+    return report(fmt::format("internal error (a bug in tapegrad; please report it): {}", e.what()));
+  } catch (const std::exception& e) {
+    return report(e.what());
+  } catch (...) {
+    return report("internal error (a bug in tapegrad; please report it): an exception of unknown type");
   }
   return 0;
 }

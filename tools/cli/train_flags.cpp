@@ -4,7 +4,8 @@ namespace tg::cli {
 
 void add_optim_flags(CLI::App* c, models::OptimOptions& o) {
   c->add_option("--batch-size", o.batch_size, "Sequences per step B")->capture_default_str();
-  c->add_option("--optimizer", o.optimizer, "adamw or sgd (momentum 0.9)")->capture_default_str();
+  c->add_option("--optimizer", o.optimizer, "adamw or sgd (torch.optim.SGD: no momentum unless --momentum)")
+      ->capture_default_str();
   c->add_option("--lr", o.lr, "Peak learning rate")->capture_default_str();
   c->add_option("--min-lr", o.min_lr, "Final learning rate of the cosine decay")->capture_default_str();
   c->add_option("--warmup-iters", o.warmup_iters, "Linear warmup steps")->capture_default_str();
@@ -13,7 +14,10 @@ void add_optim_flags(CLI::App* c, models::OptimOptions& o) {
       ->capture_default_str();
   c->add_option("--beta1", o.beta1, "AdamW beta1")->capture_default_str();
   c->add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
-  c->add_option("--weight-decay", o.weight_decay, "Weight decay (on 2-D weights only)")->capture_default_str();
+  c->add_option("--weight-decay", o.weight_decay,
+                "Weight decay, on 2-D weights only (default: 0.1 for adamw, 0 for sgd)");
+  c->add_option("--momentum", o.momentum, "SGD momentum, as torch.optim.SGD")->capture_default_str();
+  c->add_flag("--nesterov", o.nesterov, "SGD with Nesterov momentum (needs --momentum > 0)");
   c->add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
   c->add_option("--max-iters", o.max_iters, "Training steps")->capture_default_str();
   c->add_option("--eval-interval", o.eval_interval, "Steps between evaluations (0 = never)")->capture_default_str();
