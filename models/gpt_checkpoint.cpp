@@ -138,7 +138,7 @@ std::optional<CharTokenizer> load_tokenizer(const std::string& dir, int64_t mode
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(path, ec))) return std::nullopt;
   CharTokenizer tok = CharTokenizer::load(path);
-  TG_CHECK(model_vocab_size <= 0 || tok.vocab_size() <= model_vocab_size,
+  TG_CHECK(model_vocab_size <= 0 || tok.vocab_size() == model_vocab_size,
            "{} has {} tokens, but the model's embedding has {} rows (vocab_size in {}): the tokenizer does not "
            "belong to this model",
            path, tok.vocab_size(), model_vocab_size, in_dir(dir, kConfigFile));

@@ -60,7 +60,8 @@ GPTConfig load_gpt_config(const std::string& dir);
 void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::string& source);
 
 /// dir/tokenizer.json, or nothing when the checkpoint has none. With `model_vocab_size` > 0, a
-/// tokenizer with more tokens than the model's embedding has rows is refused, naming both files.
+/// tokenizer whose size is not the model's embedding rows is refused, naming both files (a
+/// character tokenizer and its model are made together: one id per character).
 std::optional<CharTokenizer> load_tokenizer(const std::string& dir, int64_t model_vocab_size = 0);
 
 /// Writes dir/training_state.safetensors and dir/train_state.json (`json` must be a JSON object).

@@ -53,6 +53,7 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
   Corpus c;
   if (!is_bin(o.data) && !tokenizer) {
     std::string text = read_file_bytes(o.data);
+    TG_CHECK(!text.empty(), "--data: {} is empty", o.data);
     if (!o.val_data.empty() && !is_bin(o.val_data)) text += read_file_bytes(o.val_data);
     tokenizer = CharTokenizer::from_text(text);
   }
@@ -69,7 +70,7 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
   int64_t max_id = 0;
   for (uint16_t t : c.train) max_id = std::max<int64_t>(max_id, t);
   for (uint16_t t : c.val) max_id = std::max<int64_t>(max_id, t);
-  c.vocab_size = tok ? tok->vocab_size() : max_id + 1;
+  c.vocab_size = std::max<int64_t>(tok ? tok->vocab_size() : 0, max_id + 1);  // .bin ids need not fit a tokenizer
   TG_CHECK(int64_t(c.train.size()) > o.block_size, "--data: {} has {} training tokens, fewer than one block of {} + 1",
            o.data, c.train.size(), o.block_size);
   TG_CHECK(int64_t(c.val.size()) > o.block_size, "--val-data: {} validation tokens, fewer than one block of {} + 1",
@@ -129,7 +130,23 @@ nn::StateDict unprefixed(const std::string& prefix, const nn::StateDict& s) {
 }  // namespace
 
 void adopt_resumed_options(GPTTrainOptions& o, const std::function<bool(const std::string& flag)>& given) {
-  if (o.resume.empty() || !o.init_from.empty()) return;  // validate() reports --init-from with --resume
+  if (!o.resume.empty() && !o.init_from.empty()) return;  // validate() reports --init-from with --resume
+  if (!o.init_from.empty()) {
+    // Fine-tuning keeps the checkpoint's architecture: a size flag given that differs is refused,
+    // one not given takes the checkpoint's value (so that what is stored and estimated is true).
+    const GPTConfig c = load_gpt_config(o.init_from);
+    std::vector<std::string> differ;
+    auto take = [&](const char* flag, auto& field, auto value) {
+      if (given(flag) && field != value) differ.push_back(fmt::format("{} {} (the checkpoint's is {})", flag, field, value));
+      field = value;
+    };
+    take("--n-layer", o.n_layer, c.n_layer), take("--n-head", o.n_head, c.n_head);
+    take("--n-embd", o.n_embd, c.n_embd), take("--bias", o.bias, c.bias);
+    TG_CHECK(differ.empty(), "--init-from: {}/{} fixes the architecture, and {} differ{}: leave them out to fine-tune",
+             o.init_from, kConfigFile, fmt::join(differ, ", "), differ.size() == 1 ? "s" : "");
+    return;
+  }
+  if (o.resume.empty()) return;
   json state = read_train_state_json(o.resume);
   json stored = stored_run_options(state, load_gpt_config(o.resume));
   auto take = [&](const char* key, auto& field) {
@@ -219,8 +236,9 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     Generator init(o.optim.seed);
     model = std::make_shared<GPT>(cfg, init);
   }
-  TG_CHECK(corpus.vocab_size <= model->config.vocab_size, "--data: token ids reach {}, the model's vocab_size is {}",
-           corpus.vocab_size - 1, model->config.vocab_size);
+  TG_CHECK(corpus.vocab_size <= model->config.vocab_size, "--data: {}: token ids reach {}, the model's vocab_size is {}{}",
+           o.data, corpus.vocab_size - 1, model->config.vocab_size,
+           from.empty() ? "" : fmt::format(" ({}/{})", from, kConfigFile));
 
   std::unique_ptr<optim::Optimizer> opt = o.optim.make_optimizer(*model);
   {
@@ -240,11 +258,15 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
       json j = json::parse(st.json);
       start = j.at("step").get<int64_t>();
       TG_CHECK(start >= 0, "--resume: {}/{}: step {} is negative", o.resume, kTrainingJsonFile, start);
+      TG_CHECK(start <= o.optim.max_iters, "--max-iters {}: the run in {} is at step {} already; give more steps",
+               o.optim.max_iters, o.resume, start);
       data_gen.set_offset(j.at("data_offset").get<uint64_t>());
       dropout_gen.set_offset(j.at("dropout_offset").get<uint64_t>());
     } catch (const json::exception& e) {  // a field missing or of the wrong type
       fail("--resume: {}/{}: {}", o.resume, kTrainingJsonFile, e.what());
     }
+    if (std::optional<std::string> bad = nn::first_non_finite(st.tensors))
+      fail("--resume: {}/{}: {}; resuming would give a loss of nan", o.resume, kTrainingTensorsFile, *bad);
     opt->load_state_dict(unprefixed("optimizer.", st.tensors));
   }
 

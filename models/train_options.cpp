@@ -1,5 +1,8 @@
 #include "models/train_options.h"
 
+#include <cmath>
+#include <utility>
+
 #include "autograd/error.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/sgd.h"
@@ -7,6 +10,12 @@
 namespace tg::models {
 
 void OptimOptions::validate() const {
+  // inf and nan pass the range checks below (nan fails every comparison): named here.
+  for (auto [flag, value] : {std::pair{"--lr", lr}, {"--min-lr", min_lr}, {"--beta1", beta1}, {"--beta2", beta2},
+                             {"--weight-decay", effective_weight_decay()}, {"--momentum", momentum},
+                             {"--grad-clip", grad_clip}, {"--bucket-cap-mb", bucket_cap_mb},
+                             {"--dist-timeout", dist_timeout}})
+    TG_CHECK(std::isfinite(value), "{} must be a finite number, got {}", flag, value);
   TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
   TG_CHECK(optimizer == "adamw" || optimizer == "sgd", "--optimizer must be adamw or sgd, got '{}'", optimizer);
   TG_CHECK(lr > 0, "--lr must be positive, got {}", lr);

@@ -68,6 +68,23 @@ void check_input_dir(const std::string& path, const std::string& flag) {
            describe_path_error(errno));
 }
 
+bool same_or_inside(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return false;
+  std::error_code ec;
+  const fs::path pa = fs::weakly_canonical(fs::absolute(a, ec), ec);
+  if (ec) return false;
+  const fs::path pb = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  if (ec) return false;
+  // pb's elements must begin pa's (an empty last element is a trailing separator).
+  auto ia = pa.begin();
+  for (const fs::path& element : pb) {
+    if (element.empty()) break;
+    if (ia == pa.end() || *ia != element) return false;
+    ++ia;
+  }
+  return true;
+}
+
 void check_output_file(const std::string& path, const std::string& flag) {
   TG_CHECK(!path.empty(), "{}: the path is empty", flag);
   struct stat st {};

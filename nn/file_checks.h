@@ -18,6 +18,11 @@ void check_input_dir(const std::string& path, const std::string& flag);
 /// an existing directory where a probe file can be created and removed. Nothing is left behind.
 void check_output_file(const std::string& path, const std::string& flag);
 
+/// Whether the path `a` names the file or directory `b`, or something inside the directory `b`
+/// (symlinks and `..` resolved; neither need exist yet). An output that is also an input, or
+/// lies inside a checkpoint directory, would destroy it.
+bool same_or_inside(const std::string& a, const std::string& b);
+
 /// strerror(err), with what the common codes mean for a path ("a symlink loop", ...).
 std::string describe_path_error(int err);
 

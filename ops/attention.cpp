@@ -2,6 +2,7 @@
 // variant's op in ops/attention/.
 #include "ops/attention.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <vector>
@@ -151,8 +152,9 @@ AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* s
       size_t end = std::min(rest.find(':', start), rest.size());
       std::string part = rest.substr(start, end - start);
       char* stop = nullptr;
+      errno = 0;
       long long x = std::strtoll(part.c_str(), &stop, 10);
-      TG_CHECK(!part.empty() && stop && *stop == '\0' && x >= 0,
+      TG_CHECK(!part.empty() && stop && *stop == '\0' && x >= 0 && errno != ERANGE,
                "attention variant '{}': expected sparse:BLOCK or sparse:BLOCK:WINDOW:GLOBAL:RANDOM with "
                "non-negative integers",
                text);
@@ -175,9 +177,10 @@ AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* s
   if (text.starts_with("sliding:")) {
     std::string w(text.substr(8));
     char* end = nullptr;
+    errno = 0;
     long long window = std::strtoll(w.c_str(), &end, 10);
-    TG_CHECK(!w.empty() && end && *end == '\0' && window >= 1,
-             "attention variant '{}': the window after 'sliding:' must be a positive integer", text);
+    TG_CHECK(!w.empty() && end && *end == '\0' && window >= 1 && errno != ERANGE,
+             "attention variant '{}': the window after 'sliding:' must be a positive integer below 2^63", text);
     if (spec) spec->window = window;
     return AttentionVariant::sliding_window;
   }

@@ -137,6 +137,8 @@ const std::vector<BadCommandLine> kCases = {
      "--data: {dir}/unknown_char.txt:2:3: character 'z' (0x7a) is not in the vocabulary of {dir}/small_tokenizer/tokenizer.json"},
     {{"encoder", "train", "--data", "{dir}/train.tsv", "--out", "{dir}/e", "--n-classes", "5"},
      "{dir}/train.tsv:2: the label 9 is beyond --n-classes 5"},
+    {{"gpt", "sample", "--checkpoint", "{dir}/small_tokenizer", "--prompt", "abz"},
+     "--prompt: character 'z' (0x7a) at offset 2 is not in the vocabulary of {dir}/small_tokenizer/tokenizer.json"},
     // weights that hold NaN: refused where they would print noise
     {{"gpt", "sample", "--checkpoint", "{dir}/nan_weights"}, "--checkpoint: {dir}/nan_weights/model.safetensors: wte.weight holds NaN"},
     {{"gpt", "attention", "--checkpoint", "{dir}/nan_weights", "--prompt", "ab", "--out", "{dir}/a.svg"}, "wte.weight holds NaN"},
@@ -151,7 +153,7 @@ const std::vector<BadCommandLine> kCases = {
     {{"train"}, "unknown command 'train'"},
 };
 
-// A copy of the tiny GPT-2 fixture in `dir`, with a character tokenizer of `chars`.
+// A copy of the tiny GPT-2 fixture (vocab_size 17) in `dir`, with a character tokenizer of `chars`.
 void checkpoint_with_tokenizer(const fs::path& dir, const std::string& chars) {
   fs::create_directories(dir);
   for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(fs::path(kFixture) / f, dir / f);
@@ -177,8 +179,8 @@ class CliFlags : public ::testing::Test {
     fs::create_symlink(dir_ / "loop2", dir_ / "loop");
     fs::create_symlink(dir_ / "loop", dir_ / "loop2");
     checkpoint_with_tokenizer(dir_ / "big_tokenizer", "abcdefghijklmnopqrst");  // 20 > the model's 17
-    checkpoint_with_tokenizer(dir_ / "small_tokenizer", "abc\n");
-    checkpoint_with_tokenizer(dir_ / "nan_weights", "to be or not to be, that is the question.\n");  // text.txt's 16
+    checkpoint_with_tokenizer(dir_ / "small_tokenizer", "abc\ndefghijklmnop");  // 17, without 'z'
+    checkpoint_with_tokenizer(dir_ / "nan_weights", "to be or not to be, that is the question.\nX");  // text.txt's 16 + 1
     models::LoadedGPT nan_model = models::load_gpt(kFixture);
     {
       NoGradGuard no_grad;

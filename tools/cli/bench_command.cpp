@@ -73,6 +73,7 @@ int run_bench_attention(const BenchAttentionArgs& a) {
     TG_CHECK(a.plot_file.ends_with(".svg"), "--plot: the picture is written as SVG; give a .svg file name, got {}",
              a.plot_file);
     check_output_file(a.plot_file, "--plot");
+    TG_CHECK(!same_or_inside(a.csv, a.plot_file), "--csv and --plot name the same file, {}", a.csv);
   }
 
   bool tty = isatty(STDERR_FILENO);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include "autograd/autograd.h"
@@ -20,6 +21,16 @@
 
 namespace tg::cli {
 namespace {
+
+// The prompt's ids; a character the checkpoint's tokenizer lacks is named before anything runs.
+std::vector<int64_t> encode_prompt(const models::CharTokenizer& tok, const std::string& prompt,
+                                   const std::string& checkpoint) {
+  if (std::optional<size_t> at = tok.first_unknown(prompt))
+    fail("--prompt: character {} at offset {} is not in the vocabulary of {}/{} ({} characters)",
+         models::CharTokenizer::describe(uint8_t(prompt[*at])), *at, checkpoint, models::kTokenizerFile,
+         tok.vocab_size());
+  return tok.encode(prompt);
+}
 
 // Weights holding NaN or Inf would print noise (sample) or blank pictures (attention): refused.
 void refuse_non_finite(const models::GPT& model, const std::string& checkpoint) {
@@ -48,6 +59,8 @@ void add_train(CLI::App& gpt) {
     check_input_file(o->data, "--data");
     if (!o->val_data.empty()) check_input_file(o->val_data, "--val-data");
     if (!o->optim.log.empty()) check_output_file(o->optim.log, "--log");
+    check_log_apart(o->optim.log, {{"--data", o->data}, {"--val-data", o->val_data}, {"--out", o->out},
+                                   {"--init-from", o->init_from}, {"--resume", o->resume}});
     if (!o->init_from.empty()) check_input_dir(o->init_from, "--init-from");
     if (!o->resume.empty()) check_input_dir(o->resume, "--resume");
     models::adopt_resumed_options(*o, [c](const std::string& flag) { return c->count(flag) > 0; });
@@ -109,15 +122,16 @@ void add_sample(CLI::App& gpt) {
               "for comparison)");
   c->callback([a] {
     check_input_dir(a->checkpoint, "--checkpoint");
+    TG_CHECK(std::isfinite(a->temperature), "--temperature must be a finite number, got {}", a->temperature);
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
     refuse_non_finite(*loaded.model, a->checkpoint);
     std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
     TG_CHECK(tok, "gpt sample: {} has no tokenizer.json, so text cannot be encoded", a->checkpoint);
     TG_CHECK(!a->prompt.empty(), "--prompt: give at least one character");
     Generator gen(a->seed);
+    std::vector<int64_t> ids = encode_prompt(*tok, a->prompt, a->checkpoint);
     fmt::print("{}", a->prompt);
     std::fflush(stdout);
-    std::vector<int64_t> ids = tok->encode(a->prompt);
     Tensor prompt = empty({1, int64_t(ids.size())}, DType::i64);
     std::copy(ids.begin(), ids.end(), prompt.data<int64_t>());
     const auto start = std::chrono::steady_clock::now();
@@ -154,7 +168,7 @@ void add_attention(CLI::App& gpt) {
     refuse_non_finite(model, a->checkpoint);
     std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
     TG_CHECK(tok, "gpt attention: {} has no tokenizer.json", a->checkpoint);
-    std::vector<int64_t> ids = tok->encode(a->prompt);
+    std::vector<int64_t> ids = encode_prompt(*tok, a->prompt, a->checkpoint);
     TG_CHECK(!ids.empty(), "--prompt: empty");
     if (int64_t(ids.size()) > model.config.n_positions)
       ids.erase(ids.begin(), ids.end() - model.config.n_positions);

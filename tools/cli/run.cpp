@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <new>
 #include <stdexcept>
+#include <string_view>
 
 #include "autograd/error.h"
 #include "tools/cli/commands.h"
@@ -36,6 +37,20 @@ std::string command_name(const std::vector<const CLI::App*>& path) {
   return name;
 }
 
+// Whether `message` names the path `value` as a word of its own (or a directory of a path it
+// names: "o/config.json" names o), not as a piece of another word ("o" in "resuming").
+bool names_path(const std::string& message, const std::string& value) {
+  auto bounds = [](char c) { return std::string_view(" \t'\"`([:,;=").find(c) != std::string_view::npos; };
+  for (size_t at = message.find(value); at != std::string::npos; at = message.find(value, at + 1)) {
+    const size_t end = at + value.size();
+    const bool before = at == 0 || bounds(message[at - 1]);
+    const bool after = end == message.size() || bounds(message[end]) || message[end] == '/' || message[end] == ')' ||
+                       (message[end] == '.' && (end + 1 == message.size() || message[end + 1] == ' '));
+    if (before && after) return true;
+  }
+  return false;
+}
+
 // `message` with the path flag whose value it names put in front, unless it names a flag already.
 std::string with_flag(std::string message, const std::vector<const CLI::App*>& path) {
   if (path.empty() || message.find("--") != std::string::npos) return message;
@@ -43,7 +58,7 @@ std::string with_flag(std::string message, const std::vector<const CLI::App*>& p
     const CLI::Option* opt = path.back()->get_option_no_throw(flag);
     if (opt == nullptr || opt->count() == 0) continue;
     for (const std::string& value : opt->results())
-      if (!value.empty() && message.find(value) != std::string::npos) return fmt::format("{}: {}", flag, message);
+      if (!value.empty() && names_path(message, value)) return fmt::format("{}: {}", flag, message);
   }
   return message;
 }

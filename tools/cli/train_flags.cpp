@@ -1,5 +1,8 @@
 #include "tools/cli/train_flags.h"
 
+#include "autograd/error.h"
+#include "nn/file_checks.h"
+
 namespace tg::cli {
 
 void add_optim_flags(CLI::App* c, models::OptimOptions& o) {
@@ -34,6 +37,13 @@ void add_optim_flags(CLI::App* c, models::OptimOptions& o) {
       ->capture_default_str();
   c->add_flag("--detect-anomaly", o.detect_anomaly,
               "Stop at the first op whose forward or backward produces NaN/Inf, naming it (slow)");
+}
+
+void check_log_apart(const std::string& log, const std::vector<std::pair<std::string, std::string>>& places) {
+  if (log.empty()) return;
+  for (const auto& [flag, path] : places)
+    TG_CHECK(!same_or_inside(log, path), "--log: {} is {} {} {}; the log would write over it", log,
+             flag == "--data" || flag == "--val-data" ? "the file of" : "inside the directory of", flag, path);
 }
 
 }  // namespace tg::cli
