@@ -206,12 +206,17 @@ std::string EncoderClassifier::extra_repr() const {
                      config.n_head, config.n_embd, config.norm, config.pos, config.pooling, config.attention);
 }
 
+const OwnNames& encoder_checkpoint_files() {
+  static const OwnNames names{"config.json", "model.safetensors", "vocab.json"};
+  return names;
+}
+
 void save_encoder(const std::string& dir, const EncoderClassifier& model, const data::Vocab& vocab) {
   TG_CHECK(vocab.size() == model.config.vocab_size, "save_encoder: the vocabulary has {} tokens, the model {}",
            vocab.size(), model.config.vocab_size);
   // All files into a new directory swapped in at once (see write_directory_atomically).
   try {
-    write_directory_atomically(dir, [&](const std::string& tmp) {
+    write_directory_atomically(dir, encoder_checkpoint_files(), [&](const std::string& tmp) {
       std::filesystem::path d(tmp);
       nn::save_safetensors((d / "model.safetensors").string(), model.state_dict(), {{"format", "pt"}});
       vocab.save((d / "vocab.json").string());

@@ -15,6 +15,7 @@
 #include "models/encoder_config.h"
 #include "models/vocab.h"
 #include "nn/embedding.h"
+#include "nn/file_io.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/sequential.h"
@@ -100,8 +101,12 @@ Tensor sinusoidal_positions(int64_t n, int64_t C, DType dtype = DType::f32);
 
 // --- checkpoints --------------------------------------------------------------------------------
 /// A checkpoint directory holds config.json, model.safetensors (names as the model's
-/// state_dict) and vocab.json. Each file is written to a temporary name and renamed.
+/// state_dict) and vocab.json: encoder_checkpoint_files(). They are written into a new directory
+/// swapped in as a whole: tg::Error, before anything is written, when `dir` holds anything else
+/// (e.g. a GPT checkpoint's tokenizer.json; see write_directory_atomically).
 void save_encoder(const std::string& dir, const EncoderClassifier& model, const data::Vocab& vocab);
+/// The names an encoder checkpoint directory may hold.
+const OwnNames& encoder_checkpoint_files();
 
 struct EncoderCheckpoint {
   EncoderConfig config;

@@ -58,7 +58,11 @@ void EncoderTrainOptions::validate() const {
 
 EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   o.validate();
-  check_writable_dir(o.out, "--out");  // before any training step, not at the first checkpoint
+  TG_CHECK(o.optim.log.empty() || !is_inside(o.optim.log, o.out),
+           "--log: {} is inside --out {}, which holds the checkpoint's files only; write the log elsewhere", o.optim.log,
+           o.out);
+  // Before any training step, not at the first checkpoint.
+  check_writable_dir(o.out, "--out", encoder_checkpoint_files());
   if (o.optim.threads > 0) set_num_threads(o.optim.threads);
   DetectAnomalyGuard anomaly(o.optim.detect_anomaly || is_anomaly_enabled());
   data::Vocab vocab = data::listops_vocab();
@@ -95,7 +99,8 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   {
     uint64_t param_bytes = 0;
     for (const Tensor& p : model.parameters()) param_bytes += p.nbytes();
-    check_writable_dir(o.out, "--out", param_bytes + (64 << 10));  // the checkpoint holds the weights only
+    // The checkpoint holds the weights only.
+    check_writable_dir(o.out, "--out", encoder_checkpoint_files(), param_bytes + (64 << 10));
   }
 
   data::EpochSampler sampler(train.size(), o.optim.batch_size, /*shuffle=*/true, o.optim.seed + 1);

@@ -37,12 +37,17 @@ std::string list(const std::vector<std::string>& names) {
 
 }  // namespace
 
+const OwnNames& gpt_checkpoint_files() {
+  static const OwnNames names{kConfigFile, kModelFile, kTokenizerFile, kTrainingTensorsFile, kTrainingJsonFile};
+  return names;
+}
+
 void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer,
                      const TrainingState* state) {
   // All files into a new directory swapped in at once: a kill at any moment leaves the previous
   // checkpoint or this one, never config.json of one and model.safetensors of the other.
   try {
-    write_directory_atomically(dir, [&](const std::string& tmp) {
+    write_directory_atomically(dir, gpt_checkpoint_files(), [&](const std::string& tmp) {
       // {"format": "pt"}: what Hugging Face's loader expects in the safetensors metadata.
       nn::save_safetensors(in_dir(tmp, kModelFile), model.state_dict(), {{"format", "pt"}});
       write_file_atomically(in_dir(tmp, kConfigFile), model.config.to_json());

@@ -14,6 +14,7 @@
 #include "models/char_tokenizer.h"
 #include "models/gpt.h"
 #include "models/gpt_config.h"
+#include "nn/file_io.h"
 #include "nn/module.h"
 
 namespace tg::models {
@@ -24,6 +25,10 @@ inline constexpr const char* kTokenizerFile = "tokenizer.json";
 inline constexpr const char* kTrainingTensorsFile = "training_state.safetensors";
 inline constexpr const char* kTrainingJsonFile = "train_state.json";
 
+/// Every name a GPT checkpoint directory may hold (the five above): save_checkpoint refuses a
+/// directory holding anything else (see write_directory_atomically).
+const OwnNames& gpt_checkpoint_files();
+
 /// What a training loop needs to resume: tensors (e.g. prefixed "optimizer." from
 /// Optimizer::state_dict()) and a JSON object as text (e.g. {"step": 1200, "seed": 1, ...}).
 struct TrainingState {
@@ -32,7 +37,9 @@ struct TrainingState {
 };
 
 /// Creates `dir` if needed and writes config.json and model.safetensors, tokenizer.json when
-/// `tokenizer` is given, and the training state when `state` is given.
+/// `tokenizer` is given, and the training state when `state` is given, as a whole directory
+/// swapped in: tg::Error, before anything is written, when `dir` holds files other than
+/// gpt_checkpoint_files() (e.g. an encoder checkpoint's vocab.json).
 void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer = nullptr,
                      const TrainingState* state = nullptr);
 

@@ -187,7 +187,10 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   const int rank = distributed::get_rank(), world = distributed::get_world_size();
   // Before hours of training: the output directory must take files (a full disk is checked once
   // the model's size is known, below).
-  if (rank == 0) check_writable_dir(o.out, "--out");
+  TG_CHECK(o.optim.log.empty() || !is_inside(o.optim.log, o.out),
+           "--log: {} is inside --out {}, which holds the checkpoint's files only; write the log elsewhere", o.optim.log,
+           o.out);
+  if (rank == 0) check_writable_dir(o.out, "--out", gpt_checkpoint_files());
   if (o.optim.threads > 0)
     set_num_threads(o.optim.threads);
   else if (dist)  // the ranks on one machine share its cores instead of oversubscribing them
@@ -245,7 +248,9 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     // A checkpoint: the parameters, AdamW's two moments (SGD's one), and some slack for the rest.
     uint64_t param_bytes = 0;
     for (const Tensor& p : model->parameters()) param_bytes += p.nbytes();
-    if (rank == 0) check_writable_dir(o.out, "--out", param_bytes * (o.optim.optimizer == "sgd" ? 2 : 3) + (64 << 10));
+    if (rank == 0)
+      check_writable_dir(o.out, "--out", gpt_checkpoint_files(),
+                         param_bytes * (o.optim.optimizer == "sgd" ? 2 : 3) + (64 << 10));
   }
   // Each rank its own dropout stream (rank 0's is a single process's); data_gen is shared, see below.
   Generator data_gen(o.optim.seed + 1), dropout_gen(o.optim.seed + 2 + 0x9E3779B97F4A7C15ull * uint64_t(rank));
