@@ -9,6 +9,7 @@
 #include "models/encoder.h"
 #include "models/listops.h"
 #include "models/train_loop.h"
+#include "nn/file_checks.h"
 #include "nn/file_io.h"
 #include "nn/finite_check.h"
 #include "ops/loss.h"
@@ -58,7 +59,7 @@ void EncoderTrainOptions::validate() const {
 
 EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   o.validate();
-  TG_CHECK(o.optim.log.empty() || !is_inside(o.optim.log, o.out),
+  TG_CHECK(o.optim.log.empty() || !same_or_inside(o.optim.log, o.out),
            "--log: {} is inside --out {}, which holds the checkpoint's files only; write the log elsewhere", o.optim.log,
            o.out);
   // Before any training step, not at the first checkpoint.

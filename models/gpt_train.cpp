@@ -11,6 +11,7 @@
 #include "models/gpt_checkpoint.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
+#include "nn/file_checks.h"
 #include "nn/file_io.h"
 #include "nn/finite_check.h"
 #include "nn/parallel/distributed_data_parallel.h"
@@ -187,7 +188,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   const int rank = distributed::get_rank(), world = distributed::get_world_size();
   // Before hours of training: the output directory must take files (a full disk is checked once
   // the model's size is known, below).
-  TG_CHECK(o.optim.log.empty() || !is_inside(o.optim.log, o.out),
+  TG_CHECK(o.optim.log.empty() || !same_or_inside(o.optim.log, o.out),
            "--log: {} is inside --out {}, which holds the checkpoint's files only; write the log elsewhere", o.optim.log,
            o.out);
   if (rank == 0) check_writable_dir(o.out, "--out", gpt_checkpoint_files());

@@ -176,14 +176,6 @@ std::vector<std::string> foreign_entries(const std::string& dir, const OwnNames&
   return entries_outside(fs::path(dir), own, /*temporaries_are_own=*/true);
 }
 
-bool is_inside(const std::string& path, const std::string& dir) {
-  const fs::path p = normal_dir(path), d = normal_dir(dir);
-  auto pi = p.begin();
-  for (auto di = d.begin(); di != d.end(); ++di, ++pi)
-    if (pi == p.end() || *pi != *di) return false;
-  return true;
-}
-
 std::string read_file_bytes(const std::string& path) {
   // Checked first: a directory, a FIFO (which would wait for a writer) or /dev/zero (which never
   // ends) is refused by name instead of hanging or filling the memory.

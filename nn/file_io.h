@@ -58,10 +58,6 @@ void write_directory_atomically(const std::string& dir, const OwnNames& own,
 void check_writable_dir(const std::string& dir, const std::string& flag, const OwnNames& own,
                         uint64_t bytes_needed = 0);
 
-/// True when `path` is `dir` or lies inside it (symbolic links of existing parts resolved), e.g.
-/// a log file that would be a foreign file in a checkpoint directory.
-bool is_inside(const std::string& path, const std::string& dir);
-
 /// For tests only: when set, called with the step's name (e.g. "exchange the directories") before
 /// each step of write_directory_atomically and write_file_atomically that changes the disk; a hook
 /// that throws makes that step fail as its system call would (errno EIO), and the code goes on as

@@ -32,7 +32,7 @@ void add_train(CLI::App& encoder) {
     check_input_file(o->data, "--data");
     if (!o->val_data.empty()) check_input_file(o->val_data, "--val-data");
     if (!o->optim.log.empty()) check_output_file(o->optim.log, "--log");
-    check_log_apart(o->optim.log, {{"--data", o->data}, {"--val-data", o->val_data}, {"--out", o->out}});
+    check_log_apart(o->optim.log, {{"--data", o->data}, {"--val-data", o->val_data}});
     models::EncoderTrainResult r = models::train_encoder(*o);
     fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val accuracy {} (majority class {:.4f}), "
                "{:.1f} examples/s (median){}\n",

@@ -59,7 +59,7 @@ void add_train(CLI::App& gpt) {
     check_input_file(o->data, "--data");
     if (!o->val_data.empty()) check_input_file(o->val_data, "--val-data");
     if (!o->optim.log.empty()) check_output_file(o->optim.log, "--log");
-    check_log_apart(o->optim.log, {{"--data", o->data}, {"--val-data", o->val_data}, {"--out", o->out},
+    check_log_apart(o->optim.log, {{"--data", o->data}, {"--val-data", o->val_data},
                                    {"--init-from", o->init_from}, {"--resume", o->resume}});
     if (!o->init_from.empty()) check_input_dir(o->init_from, "--init-from");
     if (!o->resume.empty()) check_input_dir(o->resume, "--resume");
