@@ -8,7 +8,11 @@ namespace tg {
 
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape) {
+    if (s < 0) fail("numel: negative size in shape {}", shape_str(shape));
+    if (__builtin_mul_overflow(n, s, &n))
+      fail("numel: the shape {} has more elements than int64 can count", shape_str(shape));
+  }
   return n;
 }
 

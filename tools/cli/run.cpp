@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <new>
+
 #include "autograd/error.h"
 #include "tools/cli/commands.h"
 
@@ -37,6 +39,9 @@ int run(int argc, const char* const* argv, std::ostream& err) {
     return app.exit(e, std::cout, err);  // also carries the subcommands' exit codes (RuntimeError)
   } catch (const tg::Error& e) {
     err << fmt::format("tapegrad: {}\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {  // sizes are checked up front; this is the last line of defence
+    err << "tapegrad: out of memory: an allocation failed (lower the sizes given)\n";
     return 1;
   }
   return 0;
