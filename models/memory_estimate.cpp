@@ -118,7 +118,8 @@ void check_checkpoint_fits(int64_t num_parameters, int64_t element_size, const s
                            const std::string& weights_path) {
   std::error_code ec;
   const uintmax_t file_bytes = std::filesystem::file_size(weights_path, ec);
-  if (ec) return;  // the loader names a missing or unreadable file
+  // The loader names a missing or unreadable file, and one too short for its 8-byte header length.
+  if (ec || file_bytes < 8) return;
   // F16 and BF16 are the narrowest dtypes read: every parameter takes at least 2 bytes of the file.
   TG_CHECK(d(num_parameters) * 2 <= double(file_bytes),
            "{} claims a model of {} parameters, but {} has only {} bytes (at least 2 per parameter): the config "

@@ -76,8 +76,28 @@ double check_against_dense(const Inputs& in, const AttentionSpec& spec) {
 int64_t attention_cell_bytes(const AttentionBenchConfig& c, const std::string& variant, int64_t T, bool with_check) {
   const std::string sizes = fmt::format("--seq-lens {} with --batch {} --heads {} --head-dim {}", T, c.batch,
                                         c.heads, c.head_dim);
-  const AttentionVariant v = parse_attention_variant(variant);
+  AttentionSpec spec;
+  const AttentionVariant v = parse_attention_variant(variant, &spec);
   const int64_t B = c.batch, H = c.heads, D = c.head_dim, f32 = 4, f64 = 8;
+  // Sliding window and sparse save their weights (and backward their score gradients) for the
+  // visible pairs of each head only: at most T·(64 + 2·window) pairs for the band in block-rows
+  // of up to 64 queries; for BigBird's blocks, each block-row's window, global and random
+  // blocks plus the global rows' full width. Never more than T·T.
+  const std::string layout = "--variants " + variant;
+  int64_t banded_pairs = 0;
+  if (v == AttentionVariant::sliding_window) {
+    const int64_t band = sum_or_fail({64, product_or_fail({2, spec.window}, layout)}, layout);
+    banded_pairs = product_or_fail({T, std::min(T, band)}, sizes + ": sliding window's visible pairs");
+  } else if (v == AttentionVariant::sparse) {
+    const SparseLayout& l = spec.sparse;
+    const int64_t blocks = sum_or_fail({l.window_blocks, l.global_blocks, l.random_blocks}, layout);
+    const int64_t width = std::min(T, product_or_fail({l.block_size, blocks}, layout));
+    const int64_t global_rows = std::min(T, product_or_fail({l.block_size, l.global_blocks}, layout));
+    const int64_t pairs = sum_or_fail({product_or_fail({T, width}, sizes + ": sparse's visible pairs"),
+                                       product_or_fail({global_rows, T}, sizes + ": sparse's global rows")},
+                                      sizes + ": sparse's visible pairs");
+    banded_pairs = std::min(pairs, product_or_fail({T, T}, sizes + ": [T, T]"));
+  }
   // Each product overflow-checked, naming the sizes; a part a cell does not allocate is 0.
   auto part = [&](bool allocated, std::initializer_list<int64_t> factors, const char* what) {
     return allocated ? product_or_fail(factors, sizes + ": " + what) : 0;
@@ -87,8 +107,10 @@ int64_t attention_cell_bytes(const AttentionBenchConfig& c, const std::string& v
        // [T, T] visibility mask that counts the useful FLOPs.
        part(true, {8, B, T, H, D, f32}, "the cell's inputs and outputs"),
        part(true, {T, T}, "the cell's [T, T] visibility mask"),
-       // Dense: its [B, H, T, T] weights and their gradient in backward.
+       // Dense: its [B, H, T, T] weights and their gradient in backward; sliding window and
+       // sparse: the same for their visible pairs.
        part(v == AttentionVariant::dense, {2, B, H, T, T, f32}, "dense's [B, H, T, T] weights"),
+       part(banded_pairs > 0, {2, B, H, banded_pairs, f32}, "the weights of the visible pairs"),
        // The check: the reference's [T, T] pattern and dense [B, H, T, T] weights (linear's
        // reference: its complement mask and three [B, H, T, T] products instead), and both
        // results as doubles.
