@@ -119,7 +119,7 @@ WindowBatches::WindowBatches(std::span<const uint16_t> tokens, int64_t block_siz
   TG_CHECK(targets >= 1, "WindowBatches: the data has {} tokens; evaluation needs at least 2", tokens.size());
   full_windows_ = targets / block_size;
   tail_ = targets % block_size;
-  full_batches_ = (full_windows_ + batch_size - 1) / batch_size;
+  full_batches_ = full_windows_ / batch_size + (full_windows_ % batch_size != 0);  // no overflow for any batch_size
 }
 
 int64_t WindowBatches::num_targets() const { return full_windows_ * block_size_ + tail_; }
@@ -128,8 +128,9 @@ TokenBatch WindowBatches::batch(int64_t i) const {
   TG_CHECK(i >= 0 && i < num_batches(), "WindowBatches: batch {} is outside [0, {})", i, num_batches());
   if (i == full_batches_) return make_batch(tokens_, {full_windows_ * block_size_}, tail_);
   std::vector<int64_t> starts;
-  for (int64_t w = i * batch_size_; w < std::min(full_windows_, (i + 1) * batch_size_); ++w)
-    starts.push_back(w * block_size_);
+  // i < full_batches_, so i·batch_size < full_windows_; the end is clipped before it can overflow.
+  const int64_t first = i * batch_size_, end = first + std::min(batch_size_, full_windows_ - first);
+  for (int64_t w = first; w < end; ++w) starts.push_back(w * block_size_);
   return make_batch(tokens_, starts, block_size_);
 }
 

@@ -5,10 +5,12 @@
 #include <fstream>
 
 #include "models/encoder.h"
+#include "models/generate.h"
 #include "models/gpt.h"
 #include "models/gpt_checkpoint.h"
 #include "models/memory_estimate.h"
 #include "models/parameter_count.h"
+#include "models/token_data.h"
 #include "nn/file_io.h"
 #include "test_util.h"
 
@@ -111,6 +113,23 @@ TEST(TrainingMemory, TrainGPTRefusesUpFrontNamingTheFlagsAndTheEstimate) {
   EXPECT_TG_ERROR(check_gpt_training_fits(o, 65, nullptr), "--batch-size × --block-size");
   o = GPTTrainOptions{};
   check_gpt_training_fits(o, 65, nullptr);  // the defaults fit
+}
+
+TEST(GenerationSizes, MaxNewTokensBeyondMemoryOrInt64IsRefused) {
+  GPT model(tiny_gpt(true));
+  Generator gen(0);
+  const Tensor prompt = zeros({1, 2}, DType::i64);
+  EXPECT_TG_ERROR(generate(model, prompt, INT64_MAX, 1.0, 0, gen), "the prompt's length + max_new_tokens");
+  EXPECT_TG_ERROR(generate(model, prompt, int64_t(1) << 60, 1.0, 0, gen), "max_new_tokens 1152921504606846976");
+}
+
+TEST(GenerationSizes, EvaluationWindowsTakeAnyBatchSize) {
+  std::vector<uint16_t> tokens(100, 1);
+  data::WindowBatches windows(tokens, 16, INT64_MAX);
+  EXPECT_EQ(windows.num_batches(), 2);  // 6 full windows in one batch, and the tail
+  data::TokenBatch b;
+  ASSERT_TRUE(windows.next(b));
+  EXPECT_EQ(b.x.shape(), (Shape{6, 16}));
 }
 
 }  // namespace
