@@ -11,7 +11,7 @@ namespace tg {
 
 struct AvailableMemory {
   int64_t bytes = 0;   ///< what can still be allocated
-  std::string source;  ///< where the figure comes from: "MemAvailable in /proc/meminfo" or "RLIMIT_AS"
+  std::string source;  ///< where it comes from: "MemAvailable in /proc/meminfo" or "RLIMIT_AS of .. less the .. mapped"
 };
 
 /// The smaller of /proc/meminfo's MemAvailable and, when RLIMIT_AS is set, the limit minus what

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <string>
 
 #include "autograd/error.h"
@@ -22,6 +23,10 @@ std::optional<int64_t> checked_add(int64_t a, int64_t b) {
 }
 
 std::optional<int64_t> checked_product(std::span<const int64_t> sizes) {
+  // A zero anywhere makes the product 0, however large the sizes before it.
+  if (std::find(sizes.begin(), sizes.end(), 0) != sizes.end() &&
+      std::none_of(sizes.begin(), sizes.end(), [](int64_t s) { return s < 0; }))
+    return 0;
   int64_t out = 1;
   for (int64_t s : sizes) {
     std::optional<int64_t> next = checked_mul(out, s);

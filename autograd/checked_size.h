@@ -16,7 +16,7 @@ namespace tg {
 std::optional<int64_t> checked_mul(int64_t a, int64_t b);
 /// a + b, or std::nullopt when a or b is negative or the sum exceeds INT64_MAX.
 std::optional<int64_t> checked_add(int64_t a, int64_t b);
-/// The product of `sizes` (1 for none), or std::nullopt as checked_mul.
+/// The product of `sizes` (1 for none; 0 when one is 0), or std::nullopt as checked_mul.
 std::optional<int64_t> checked_product(std::span<const int64_t> sizes);
 
 /// The product of `sizes`; throws tg::Error "{what}: the product 3 × 5 × ... is negative or

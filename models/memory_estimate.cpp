@@ -15,9 +15,9 @@ namespace {
 
 // Every product below is taken in double: an estimate cannot overflow (it may reach infinity,
 // which is refused like any other figure above the memory available).
-double d(int64_t v) { return static_cast<double>(v); }
+double as_double(int64_t v) { return static_cast<double>(v); }
 
-std::string breakdown(const TrainingMemory& m) {
+std::string memory_breakdown(const TrainingMemory& m) {
   return fmt::format("{} for parameters, gradients and optimizer state, {} for one step's activations",
                      format_gb(m.parameters), format_gb(m.activations));
 }
@@ -26,7 +26,7 @@ std::string breakdown(const TrainingMemory& m) {
 
 double parameter_state_bytes(int64_t num_parameters, int64_t element_size, const std::string& optimizer) {
   const double copies = 2 + (optimizer == "sgd" ? 1 : 2);  // the values, their gradients, the moments
-  return copies * d(num_parameters) * d(element_size);
+  return copies * as_double(num_parameters) * as_double(element_size);
 }
 
 // Activations saved by one training step, in elements (B batch, T block, C width, H heads,
@@ -41,15 +41,15 @@ double parameter_state_bytes(int64_t num_parameters, int64_t element_size, const
 // activations at a time. Transient buffers of backward are not counted: the estimate is a floor.
 TrainingMemory gpt_training_memory(const GPTConfig& c, int64_t B, int64_t T, const std::string& optimizer,
                                    bool activation_checkpointing) {
-  const double elem = d(int64_t(element_size(c.dtype)));
-  const double BTC = d(B) * d(T) * d(c.n_embd);
+  const double elem = as_double(int64_t(element_size(c.dtype)));
+  const double BTC = as_double(B) * as_double(T) * as_double(c.n_embd);
   const double attention_weights =
-      c.attention.variant == AttentionVariant::dense ? d(B) * d(c.n_head) * d(T) * d(T) : 0.0;
+      c.attention.variant == AttentionVariant::dense ? as_double(B) * as_double(c.n_head) * as_double(T) * as_double(T) : 0.0;
   const double per_layer = 16 * BTC + attention_weights;
-  const double layers = activation_checkpointing ? d(c.n_layer) * BTC + per_layer : d(c.n_layer) * per_layer;
+  const double layers = activation_checkpointing ? as_double(c.n_layer) * BTC + per_layer : as_double(c.n_layer) * per_layer;
   TrainingMemory m;
   m.parameters = parameter_state_bytes(gpt_parameter_count(c), int64_t(element_size(c.dtype)), optimizer);
-  m.activations = elem * (2 * BTC + layers + 2 * d(B) * d(T) * d(c.vocab_size));
+  m.activations = elem * (2 * BTC + layers + 2 * as_double(B) * as_double(T) * as_double(c.vocab_size));
   return m;
 }
 
@@ -58,11 +58,11 @@ TrainingMemory gpt_training_memory(const GPTConfig& c, int64_t B, int64_t T, con
 TrainingMemory encoder_training_memory(const EncoderConfig& c, int64_t B, int64_t T, const std::string& optimizer,
                                        bool activation_checkpointing) {
   const double elem = 4;  // train_encoder builds the model in f32
-  const double BTC = d(B) * d(T) * d(c.n_embd);
+  const double BTC = as_double(B) * as_double(T) * as_double(c.n_embd);
   const double attention_weights =
-      c.attention_spec().variant == AttentionVariant::dense ? d(B) * d(c.n_head) * d(T) * d(T) : 0.0;
-  const double per_layer = 8 * BTC + 2 * d(B) * d(T) * d(c.ffn_width()) + attention_weights;
-  const double layers = activation_checkpointing ? d(c.n_layer) * BTC + per_layer : d(c.n_layer) * per_layer;
+      c.attention_spec().variant == AttentionVariant::dense ? as_double(B) * as_double(c.n_head) * as_double(T) * as_double(T) : 0.0;
+  const double per_layer = 8 * BTC + 2 * as_double(B) * as_double(T) * as_double(c.ffn_width()) + attention_weights;
+  const double layers = activation_checkpointing ? as_double(c.n_layer) * BTC + per_layer : as_double(c.n_layer) * per_layer;
   TrainingMemory m;
   m.parameters = parameter_state_bytes(encoder_parameter_count(c), 4, optimizer);
   m.activations = elem * (2 * BTC + layers);
@@ -94,7 +94,7 @@ void check_gpt_training_fits(const GPTTrainOptions& o, int64_t vocab_size, const
   TrainingMemory m = gpt_training_memory(c, B, T, o.optim.optimizer, o.optim.activation_checkpointing);
   check_memory_fits(m.total(),
                     fmt::format("gpt train with {}, --batch-size {} --block-size {}, --optimizer {} ({})", sizes, B,
-                                T, o.optim.optimizer, breakdown(m)));
+                                T, o.optim.optimizer, memory_breakdown(m)));
 }
 
 void check_encoder_training_fits(const EncoderTrainOptions& o, const EncoderConfig& c, int64_t longest_example,
@@ -111,7 +111,7 @@ void check_encoder_training_fits(const EncoderTrainOptions& o, const EncoderConf
   check_memory_fits(m.total(), fmt::format("encoder train with --n-embd {} --n-layer {} --n-head {} --max-len {}, "
                                            "--batch-size {} (batches of {} × {} tokens), --optimizer {} ({})",
                                            o.n_embd, o.n_layer, o.n_head, o.max_len, o.optim.batch_size, B, T,
-                                           o.optim.optimizer, breakdown(m)));
+                                           o.optim.optimizer, memory_breakdown(m)));
 }
 
 void check_checkpoint_fits(int64_t num_parameters, int64_t element_size, const std::string& config_path,
@@ -121,12 +121,12 @@ void check_checkpoint_fits(int64_t num_parameters, int64_t element_size, const s
   // The loader names a missing or unreadable file, and one too short for its 8-byte header length.
   if (ec || file_bytes < 8) return;
   // F16 and BF16 are the narrowest dtypes read: every parameter takes at least 2 bytes of the file.
-  TG_CHECK(d(num_parameters) * 2 <= double(file_bytes),
+  TG_CHECK(as_double(num_parameters) * 2 <= double(file_bytes),
            "{} claims a model of {} parameters, but {} has only {} bytes (at least 2 per parameter): the config "
            "does not belong to these weights",
            config_path, num_parameters, weights_path, file_bytes);
   // While loading, the model and the file's tensors (at least the file's size) are both held.
-  check_memory_fits(d(num_parameters) * d(element_size) + double(file_bytes),
+  check_memory_fits(as_double(num_parameters) * as_double(element_size) + double(file_bytes),
                     fmt::format("loading the {} parameters of {} with the weights of {}", num_parameters,
                                 config_path, weights_path));
 }

@@ -34,6 +34,8 @@ TEST(CheckedSize, MulAndAddRefuseOverflowAndNegatives) {
   EXPECT_EQ(checked_product(fits), 1000000000);
   EXPECT_FALSE(checked_product(overflows));
   EXPECT_EQ(checked_product(std::vector<int64_t>{}), 1);
+  EXPECT_EQ(checked_product(std::vector<int64_t>{kMax, kMax, 0}), 0);
+  EXPECT_FALSE(checked_product(std::vector<int64_t>{kMax, -1, 0}));
 }
 
 TEST(CheckedSize, ProductAndSumOrFailNameWhatSetTheSizes) {
@@ -49,6 +51,7 @@ TEST(CheckedSize, NumelOverflowAndNegativeSizesNameTheShape) {
   EXPECT_EQ(numel({}), 1);
   EXPECT_EQ(numel({2, 3, 4}), 24);
   EXPECT_EQ(numel({0, kMax, kMax}), 0);
+  EXPECT_EQ(numel({kMax, kMax, 0}), 0);
   EXPECT_TG_ERROR(numel({int64_t(1) << 32, int64_t(1) << 32}), "[4294967296, 4294967296]");
   EXPECT_TG_ERROR(numel({kMax, 2}), "more elements than int64 can count");
   EXPECT_TG_ERROR(numel({2, -1}), "negative size in shape [2, -1]");

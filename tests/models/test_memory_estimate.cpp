@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-const std::string kFixture = std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/fixtures/gpt2_tiny";
+const std::string kTinyCheckpoint = std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/fixtures/gpt2_tiny";
 
 GPTConfig tiny_gpt(bool bias) {
   GPTConfig c;
@@ -64,7 +64,7 @@ TEST(ParameterCount, OverflowNamesTheFields) {
 
 // A copy of the fixture checkpoint whose config.json claims vocab_size 2^40.
 void write_huge_vocab_checkpoint(const std::string& dir) {
-  fs::copy(kFixture, dir, fs::copy_options::recursive);
+  fs::copy(kTinyCheckpoint, dir, fs::copy_options::recursive);
   std::string config = read_file_bytes(dir + "/config.json");
   size_t at = config.find("\"vocab_size\": 17");
   ASSERT_NE(at, std::string::npos);
@@ -79,7 +79,7 @@ TEST(CheckpointSizes, AConfigClaimingMoreThanItsWeightsIsRefusedBeforeBuilding) 
   EXPECT_TG_ERROR(load_gpt(dir), "config.json claims a model of");
   EXPECT_TG_ERROR(load_gpt(dir), "model.safetensors has only");
   // The fixture itself still loads.
-  EXPECT_EQ(load_gpt(kFixture).model->num_parameters(), gpt_parameter_count(load_gpt_config(kFixture)));
+  EXPECT_EQ(load_gpt(kTinyCheckpoint).model->num_parameters(), gpt_parameter_count(load_gpt_config(kTinyCheckpoint)));
 }
 
 TEST(CheckpointSizes, ParametersMustBeBackedByTheWeightsFile) {

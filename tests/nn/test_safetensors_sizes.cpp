@@ -11,7 +11,7 @@ namespace {
 
 using testing::TempDir;
 
-void write_file(const std::string& path, const std::string& header, const std::string& data,
+void write_with_claimed_header(const std::string& path, const std::string& header, const std::string& data,
                 uint64_t claimed_header_bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(&claimed_header_bytes), 8);
@@ -43,20 +43,20 @@ TEST(SafetensorsSizes, HostileHeadersAreRefusedNamingTheFile) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string path = dir.file("hostile.safetensors");
-    write_file(path, c.header, f8, c.header.size());
+    write_with_claimed_header(path, c.header, f8, c.header.size());
     EXPECT_TG_ERROR(nn::load_safetensors(path), c.message);
     EXPECT_TG_ERROR(nn::load_safetensors(path), path);
   }
   // A header length beyond the file, up to 2^64 - 1.
   for (uint64_t claimed : {uint64_t(1) << 40, ~uint64_t(0), ~uint64_t(0) - 7}) {
     const std::string path = dir.file("long_header.safetensors");
-    write_file(path, "{}", "", claimed);
+    write_with_claimed_header(path, "{}", "", claimed);
     EXPECT_TG_ERROR(nn::load_safetensors(path), "header claims");
   }
   // Zero-sized tensors of huge but countable shapes are fine: nothing is allocated.
   const std::string path = dir.file("empty.safetensors");
   const std::string header = R"({"a":{"dtype":"F32","shape":[0,4611686018427387904,2],"data_offsets":[0,0]}})";
-  write_file(path, header, "", header.size());
+  write_with_claimed_header(path, header, "", header.size());
   EXPECT_EQ(nn::load_safetensors(path).at("a").numel(), 0);
 }
 
