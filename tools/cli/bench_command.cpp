@@ -134,7 +134,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--csv", a->csv, "Write the results as CSV to this file");
   cmd->add_option("--plot", a->plot_file, "Draw time and memory against T to this .svg file");
-  cmd->add_option("--max-memory", a->max_memory, "Skip cells estimated above this many bytes (suffix K, M, G)")
+  cmd->add_option("--max-memory", a->max_memory, "Skip cells whose buffers, masks included, need more bytes (suffix K, M, G)")
       ->capture_default_str();
   cmd->add_flag("--no-check", a->no_check, "Do not compare with dense before timing");
   cmd->callback([a] { throw CLI::RuntimeError(run_bench_attention(*a)); });
