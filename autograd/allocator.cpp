@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -43,6 +44,8 @@ Pool& pool() {
 }  // namespace
 
 void* allocate(size_t bytes) {
+  // round_up must not wrap around, and no block beyond PTRDIFF_MAX can be indexed anyway.
+  if (bytes > size_t(PTRDIFF_MAX) - kAlign) fail("allocate: {} bytes is more than can be allocated", bytes);
   size_t size = round_up(std::max<size_t>(bytes, 1));
   Pool& p = pool();
   void* ptr = nullptr;

@@ -8,7 +8,15 @@ namespace tg {
 
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  bool empty = false;  // a zero size makes the count 0, however large the other sizes
+  for (int64_t s : shape) {
+    if (s < 0) fail("numel: negative size in shape {}", shape_str(shape));
+    empty |= s == 0;
+  }
+  if (empty) return 0;
+  for (int64_t s : shape)
+    if (__builtin_mul_overflow(n, s, &n))
+      fail("numel: the shape {} has more elements than int64 can count", shape_str(shape));
   return n;
 }
 
@@ -19,7 +27,9 @@ std::vector<int64_t> contiguous_strides(const Shape& shape) {
   int64_t s = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = s;
-    s *= shape[i];
+    // Only a shape with a zero size can overflow here (numel() refuses the others), and a
+    // tensor without elements never uses its strides: the wrapped value is harmless, not UB.
+    (void)__builtin_mul_overflow(s, shape[i], &s);
   }
   return strides;
 }

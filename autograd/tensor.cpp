@@ -6,6 +6,7 @@
 #include <cstring>
 #include <ostream>
 
+#include "autograd/checked_size.h"
 #include "autograd/tape.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/philox.h"
@@ -15,7 +16,9 @@ namespace {
 
 std::shared_ptr<detail::TensorImpl> new_impl(const Shape& shape, DType dtype) {
   auto impl = std::make_shared<detail::TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(tg::numel(shape)) * element_size(dtype));
+  // Overflow-checked: a shape from a file or a flag must not wrap around to a small allocation.
+  const int64_t bytes = shape_bytes(shape, int64_t(element_size(dtype)), "empty");
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(bytes));
   impl->shape = shape;
   impl->dtype = dtype;
   return impl;
@@ -176,8 +179,11 @@ void Tensor::bump_version() { ++checked("bump_version").storage->version; }
 
 Tensor Tensor::view_of(const Shape& shape, int64_t offset) const {
   auto& i = checked("view");
-  TG_CHECK(offset >= 0 && (i.offset + offset + tg::numel(shape)) * int64_t(element_size(i.dtype)) <=
-                              int64_t(i.storage->nbytes),
+  // The view's last byte, overflow-checked: a wrapped sum must not pass for a small one.
+  std::optional<int64_t> end = checked_add(i.offset, offset);
+  if (end) end = checked_add(*end, tg::numel(shape));
+  if (end) end = checked_mul(*end, int64_t(element_size(i.dtype)));
+  TG_CHECK(offset >= 0 && end && *end <= int64_t(i.storage->nbytes),
            "view: a view of shape {} at offset {} does not fit in the storage", shape_str(shape),
            offset);
   auto impl = std::make_shared<detail::TensorImpl>();

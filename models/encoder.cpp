@@ -7,6 +7,8 @@
 #include "autograd/checkpoint.h"
 #include "autograd/error.h"
 #include "autograd/tape.h"
+#include "models/memory_estimate.h"
+#include "models/parameter_count.h"
 #include "nn/file_io.h"
 #include "nn/init.h"
 #include "nn/safetensors.h"
@@ -235,6 +237,9 @@ EncoderCheckpoint load_encoder(const std::string& dir, DType dtype) {
     TG_CHECK(std::filesystem::exists(d / name, ec), "load_encoder: {} is missing", (d / name).string());
   EncoderCheckpoint ck;
   ck.config = EncoderConfig::load((d / "config.json").string());
+  // What config.json claims is checked against the weights file and memory before it is built.
+  check_checkpoint_fits(encoder_parameter_count(ck.config), int64_t(element_size(dtype)), (d / "config.json").string(),
+                        (d / "model.safetensors").string());
   ck.vocab = data::Vocab::load((d / "vocab.json").string());
   TG_CHECK(ck.vocab.size() == ck.config.vocab_size, "load_encoder: {} has {} tokens but config.json says vocab_size {}",
            (d / "vocab.json").string(), ck.vocab.size(), ck.config.vocab_size);

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+
 #include "autograd/error.h"
+#include "models/parameter_count.h"
 #include "models/token_data.h"
 
 namespace tg::models {
@@ -30,6 +33,10 @@ void EncoderConfig::validate() const {
   TG_CHECK(pooling == "mean" || pooling == "cls", "EncoderConfig: pooling must be 'mean' or 'cls', got '{}'",
            pooling);
   attention_spec();  // names a bad variant
+  // ffn_width() (4·n_embd) and n_positions() (max_len + 1) must not overflow on the way.
+  TG_CHECK(n_embd <= INT64_MAX / 4, "EncoderConfig: n_embd {} is too large", n_embd);
+  TG_CHECK(max_len < INT64_MAX, "EncoderConfig: max_len {} is too large", max_len);
+  encoder_parameter_count(*this);  // names the fields when the count overflows int64
 }
 
 AttentionSpec EncoderConfig::attention_spec() const {

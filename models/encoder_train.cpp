@@ -8,6 +8,7 @@
 #include "models/classification_data.h"
 #include "models/encoder.h"
 #include "models/listops.h"
+#include "models/memory_estimate.h"
 #include "models/train_loop.h"
 #include "nn/file_checks.h"
 #include "nn/file_io.h"
@@ -91,6 +92,7 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   cfg.dropout = o.dropout, cfg.bias = o.bias;
   cfg.attention = o.attention, cfg.pooling = o.pooling, cfg.norm = o.norm, cfg.pos = o.pos;
   manual_seed(o.optim.seed);  // dropout draws from the default generator
+  check_encoder_training_fits(o, cfg, train.max_length(), train.size());  // refused before it is built
   EncoderClassifier model(cfg);
   Generator init(o.optim.seed);
   model.reset_parameters(init);

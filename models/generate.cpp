@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "autograd/available_memory.h"
+#include "autograd/checked_size.h"
 #include "autograd/error.h"
 #include "autograd/tape.h"
 #include "ops/shape_ops.h"
@@ -89,7 +91,9 @@ Tensor generate(GPT& model, const Tensor& prompt, int64_t max_new_tokens, double
   NoGradGuard no_grad;
   EvalScope eval(model);
   const int64_t B = prompt.size(0), T0 = prompt.size(1), P = model.config.n_positions;
-  const int64_t N = T0 + max_new_tokens;
+  const int64_t N = sum_or_fail({T0, max_new_tokens}, "generate: the prompt's length + max_new_tokens");
+  check_memory_fits(double(B) * double(N) * sizeof(int64_t),
+                    fmt::format("generate: {} sequences of {} prompt tokens + max_new_tokens {}", B, T0, max_new_tokens));
   Tensor seq = zeros({B, N}, DType::i64);  // [B, N]: the prompt, then the samples as they come
   for (int64_t b = 0; b < B; ++b)
     std::memcpy(seq.data<int64_t>() + b * N, prompt.data<int64_t>() + b * T0, size_t(T0) * sizeof(int64_t));

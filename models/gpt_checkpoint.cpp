@@ -10,6 +10,8 @@
 
 #include "autograd/error.h"
 #include "autograd/tape.h"
+#include "models/memory_estimate.h"
+#include "models/parameter_count.h"
 #include "nn/file_io.h"
 #include "nn/safetensors.h"
 
@@ -131,6 +133,9 @@ LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options) {
   out.config.validate();
   const std::string path = in_dir(dir, kModelFile);
   TG_CHECK(fs::is_regular_file(path), "load_gpt: {} has no {}", dir, kModelFile);
+  // What config.json claims is checked against the weights file and memory before it is built.
+  check_checkpoint_fits(gpt_parameter_count(out.config), int64_t(element_size(out.config.dtype)),
+                        in_dir(dir, kConfigFile), path);
   nn::StateDict tensors = nn::load_safetensors(path);
   Generator gen(0);  // the start is overwritten by the file's values
   out.model = std::make_shared<GPT>(out.config, gen);

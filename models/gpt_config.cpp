@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/error.h"
+#include "models/parameter_count.h"
 
 namespace tg::models {
 namespace {
@@ -78,6 +79,7 @@ void GPTConfig::validate() const {
            "GPTConfig: attention.sparse needs block_size > 0, window_blocks > 0, global_blocks >= 0 and "
            "random_blocks >= 0, got {}, {}, {}, {}",
            s.block_size, s.window_blocks, s.global_blocks, s.random_blocks);
+  gpt_parameter_count(*this);  // names the fields when the count overflows int64
 }
 
 std::string GPTConfig::to_json() const {

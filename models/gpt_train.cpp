@@ -9,6 +9,7 @@
 
 #include "autograd/autograd.h"
 #include "models/gpt_checkpoint.h"
+#include "models/memory_estimate.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
 #include "nn/file_checks.h"
@@ -231,6 +232,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
              model->config.n_positions, from);
   }
   Corpus corpus = load_corpus(o, tokenizer, (std::filesystem::path(from) / kTokenizerFile).string());
+  check_gpt_training_fits(o, corpus.vocab_size, model ? &model->config : nullptr);  // refused before it is built
   if (!model) {
     GPTConfig cfg;
     cfg.vocab_size = corpus.vocab_size;

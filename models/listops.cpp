@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "autograd/available_memory.h"
+#include "autograd/checked_size.h"
 #include "autograd/error.h"
 #include "models/token_data.h"
 #include "ops/kernels/philox.h"
@@ -233,6 +235,10 @@ void write_listops_tsv(const std::string& path, const std::vector<ListOpsExample
 }
 
 std::vector<ListOpsExample> read_listops_tsv(const std::string& path) {
+  // The file's text and the examples' copies of it are held at once.
+  std::error_code ec;
+  if (uintmax_t size = std::filesystem::file_size(path, ec); !ec)
+    check_memory_fits(2.0 * double(size), fmt::format("read_listops_tsv: reading {}", path));
   std::string text = read_file_bytes(path);
   std::vector<ListOpsExample> out;
   size_t pos = 0;
@@ -307,7 +313,7 @@ void write_listops_splits(const std::string& dir, const ListOpsSplitSizes& sizes
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   TG_CHECK(!ec && std::filesystem::is_directory(dir), "cannot create the directory {}: {}", dir, ec.message());
-  int64_t total = sizes.train + sizes.val + sizes.test;
+  int64_t total = sum_or_fail({sizes.train, sizes.val, sizes.test}, "write_listops_splits: train + val + test");
   std::vector<ListOpsExample> all =
       generate_listops(total, min_len, max_len, max_depth, max_args, seed, progress);
   auto piece = [&](int64_t start, int64_t count) {

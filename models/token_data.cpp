@@ -10,6 +10,8 @@
 #include <fstream>
 #include <utility>
 
+#include "autograd/available_memory.h"
+#include "autograd/checked_size.h"
 #include "autograd/error.h"
 #include "ops/kernels/philox.h"
 
@@ -18,6 +20,9 @@ namespace tg::data {
 std::vector<uint16_t> read_tokens(const std::string& path) {
   std::error_code ec;
   TG_CHECK(std::filesystem::exists(path, ec), "read_tokens: {} does not exist", path);
+  // The file's bytes and the tokens made of them are held at once.
+  if (uintmax_t size = std::filesystem::file_size(path, ec); !ec)
+    check_memory_fits(2.0 * double(size), fmt::format("read_tokens: reading {}", path));
   std::string bytes = read_file_bytes(path);
   TG_CHECK(bytes.size() % 2 == 0,
            "read_tokens: {} has {} bytes, an odd count; a token file holds little-endian uint16 ids "
@@ -93,8 +98,9 @@ TokenBatch sample_batch(std::span<const uint16_t> tokens, int64_t block_size, in
                         Generator& gen) {
   TG_CHECK(block_size >= 1 && batch_size >= 1,
            "sample_batch: block_size and batch_size must be positive, got {} and {}", block_size, batch_size);
+  product_or_fail({batch_size, block_size, 2 * int64_t(sizeof(int64_t))}, "sample_batch: bytes of x and y");
   int64_t N = static_cast<int64_t>(tokens.size());
-  TG_CHECK(N >= block_size + 1,
+  TG_CHECK(N > block_size,
            "sample_batch: the data has {} tokens, fewer than block_size + 1 = {} (one window and its "
            "next-token target)",
            N, block_size + 1);
@@ -113,7 +119,7 @@ WindowBatches::WindowBatches(std::span<const uint16_t> tokens, int64_t block_siz
   TG_CHECK(targets >= 1, "WindowBatches: the data has {} tokens; evaluation needs at least 2", tokens.size());
   full_windows_ = targets / block_size;
   tail_ = targets % block_size;
-  full_batches_ = (full_windows_ + batch_size - 1) / batch_size;
+  full_batches_ = full_windows_ / batch_size + (full_windows_ % batch_size != 0);  // no overflow for any batch_size
 }
 
 int64_t WindowBatches::num_targets() const { return full_windows_ * block_size_ + tail_; }
@@ -122,8 +128,9 @@ TokenBatch WindowBatches::batch(int64_t i) const {
   TG_CHECK(i >= 0 && i < num_batches(), "WindowBatches: batch {} is outside [0, {})", i, num_batches());
   if (i == full_batches_) return make_batch(tokens_, {full_windows_ * block_size_}, tail_);
   std::vector<int64_t> starts;
-  for (int64_t w = i * batch_size_; w < std::min(full_windows_, (i + 1) * batch_size_); ++w)
-    starts.push_back(w * block_size_);
+  // i < full_batches_, so i·batch_size < full_windows_; the end is clipped before it can overflow.
+  const int64_t first = i * batch_size_, end = first + std::min(batch_size_, full_windows_ - first);
+  for (int64_t w = first; w < end; ++w) starts.push_back(w * block_size_);
   return make_batch(tokens_, starts, block_size_);
 }
 

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <vector>
 
+#include "autograd/available_memory.h"
 #include "autograd/error.h"
 
 namespace tg::nn {
@@ -92,6 +94,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   for (const json& s : v["shape"]) {
     if (!s.is_number_unsigned()) return bad("shape sizes must be non-negative integers");
     uint64_t n = s.get<uint64_t>();
+    // Sizes become int64 shapes; a zero elsewhere in the shape must not let a huge one through.
+    if (n > uint64_t(INT64_MAX)) return bad(fmt::format("shape size {} is beyond int64", n));
     if (n != 0 && count > data_bytes / n) return bad("shape is larger than the file");
     count *= n;
     e.shape.push_back(static_cast<int64_t>(n));
@@ -227,6 +231,13 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata) {
   }
   TG_CHECK(covered == data_bytes, "load_safetensors: {}: {} trailing data bytes belong to no tensor", path,
            data_bytes - covered);
+
+  // The tensors in memory: the file's bytes, F16 and BF16 doubled to f32; every size above was
+  // checked against the file, so nothing a header merely claims is allocated unchecked.
+  double tensor_bytes = 0;
+  for (const Entry& e : entries)
+    tensor_bytes += double(e.end - e.begin) * (e.dtype == "F16" || e.dtype == "BF16" ? 2 : 1);
+  check_memory_fits(tensor_bytes, fmt::format("load_safetensors: {}: its tensors", path));
 
   StateDict out;
   for (const Entry& e : entries) out[e.name] = read_tensor(in, path, data_start, e);

@@ -46,7 +46,8 @@ Tensor reshape_as(const char* op, const Tensor& x, const Shape& shape) {
       infer = int64_t(i);
     } else {
       TG_CHECK(shape[i] >= 0, "{}: invalid size {} in shape {}", op, shape[i], shape_str(shape));
-      known *= shape[i];
+      TG_CHECK(!__builtin_mul_overflow(known, shape[i], &known), "{}: the shape {} has more elements than int64 can count",
+               op, shape_str(shape));
     }
   }
   if (infer >= 0) {

@@ -151,6 +151,34 @@ const std::vector<BadCommandLine> kCases = {
     // the app itself
     {{}, "subcommand"},
     {{"train"}, "unknown command 'train'"},
+    // sizes (issue 15): products that overflow int64 and runs that cannot fit in memory are
+    // refused before anything is built, naming the flags or files. {dir}/huge_vocab is the
+    // fixture checkpoint with a config.json claiming vocab_size 2^40.
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--n-embd", "1000000", "--n-layer", "1000"},
+     "gpt train with --n-embd 1000000 --n-layer 1000 --n-head 4 (vocabulary"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--n-embd", "1000000", "--n-layer", "1000"},
+     "GB available"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--n-embd", "4611686018427387904"},
+     "--n-embd 4611686018427387904, --n-layer 4: GPTConfig: the parameter count"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--batch-size", "4611686018427387904"},
+     "--batch-size × --block-size (tokens per step): the product 4611686018427387904 × 64"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--batch-size", "100000000", "--block-size", "100"},
+     "--batch-size 100000000 --block-size 100"},
+    {{"gpt", "eval", "--checkpoint", "{dir}/huge_vocab", "--data", "{dir}/text.txt"}, "huge_vocab/config.json claims a model of"},
+    {{"gpt", "sample", "--checkpoint", "{dir}/huge_vocab"}, "huge_vocab/model.safetensors has only"},
+    {{"gpt", "attention", "--checkpoint", "{dir}/huge_vocab", "--prompt", "ab", "--out", "{dir}/x.svg"}, "config.json claims"},
+    {{"encoder", "train", "--data", "{dir}/train.tsv", "--out", "{dir}/e", "--n-embd", "1000000", "--n-layer", "1000"},
+     "encoder train with --n-embd 1000000 --n-layer 1000"},
+    {{"encoder", "train", "--data", "{dir}/train.tsv", "--out", "{dir}/e", "--batch-size", "4611686018427387904",
+      "--max-len", "4"},
+     "--batch-size × --max-len"},
+    {{"data", "listops", "--out", "{dir}/l", "--train", "1000000000000"}, "data listops with --train 1000000000000"},
+    {{"data", "listops", "--out", "{dir}/l", "--train", "9223372036854775807", "--val", "1"}, "--train + --val + --test"},
+    {{"bench", "attention", "--seq-lens", "10000000000"}, "--seq-lens 10000000000 with --batch 1 --heads 8"},
+    {{"bench", "attention", "--seq-lens", "99999999999999999999"}, "--seq-lens: '99999999999999999999' is too large"},
+    {{"bench", "attention", "--seq-lens", "8", "--max-memory", "99999999999G"},
+     "--max-memory: '99999999999G' is too large to represent"},
+    {{"bench", "attention", "--seq-lens", "8", "--max-memory", "1e30"}, "--max-memory: '1e30' is not a positive integer"},
 };
 
 // A copy of the tiny GPT-2 fixture (vocab_size 17) in `dir`, with a character tokenizer of `chars`.
@@ -191,6 +219,12 @@ class CliFlags : public ::testing::Test {
     }
     nn::save_safetensors((dir_ / "nan_weights/model.safetensors").string(), nan_model.model->state_dict());
     ::chmod((dir_ / "ro").c_str(), 0555);
+    // sizes (issue 15): the fixture checkpoint with a config.json that claims vocab_size 2^40.
+    fs::copy(kFixture, dir_ / "huge_vocab", fs::copy_options::recursive);
+    std::ifstream in(dir_ / "huge_vocab" / "config.json");
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    config.replace(config.find("\"vocab_size\": 17"), 16, "\"vocab_size\": 1099511627776");
+    std::ofstream(dir_ / "huge_vocab" / "config.json") << config;
   }
   static void TearDownTestSuite() {
     ::chmod((dir_ / "ro").c_str(), 0755);

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "autograd/available_memory.h"
+#include "autograd/checked_size.h"
 #include "tapegrad.h"
 #include "ops/attention.h"
 #include "ops/attention_reference.h"
@@ -69,19 +71,73 @@ double check_against_dense(const Inputs& in, const AttentionSpec& spec) {
   return std::isnan(err) ? INFINITY : err / std::max(mag, 1e-30);
 }
 
-// Bytes a cell may need at most: materialised [B, H, T, T] weights for dense (and their
-// gradient in backward) or a dense reference for the check; O(T) for the others.
-int64_t estimate_bytes(const AttentionBenchConfig& c, const std::string& variant, int64_t T, bool quadratic) {
-  int64_t io = 8 * c.batch * T * c.heads * c.head_dim * 4;
-  if (!quadratic && variant != "dense") return io;
-  return io + 2 * c.batch * c.heads * T * T * 4;
+}  // namespace
+
+int64_t attention_cell_bytes(const AttentionBenchConfig& c, const std::string& variant, int64_t T, bool with_check) {
+  const std::string sizes = fmt::format("--seq-lens {} with --batch {} --heads {} --head-dim {}", T, c.batch,
+                                        c.heads, c.head_dim);
+  AttentionSpec spec;
+  const AttentionVariant v = parse_attention_variant(variant, &spec);
+  const int64_t B = c.batch, H = c.heads, D = c.head_dim, f32 = 4, f64 = 8;
+  // Sliding window and sparse save their weights (and backward their score gradients) for the
+  // visible pairs of each head only: at most T·(64 + 2·window) pairs for the band in block-rows
+  // of up to 64 queries; for BigBird's blocks, each block-row's window, global and random
+  // blocks plus the global rows' full width. Never more than T·T.
+  const std::string layout = "--variants " + variant;
+  int64_t banded_pairs = 0;
+  if (v == AttentionVariant::sliding_window) {
+    const int64_t band = sum_or_fail({64, product_or_fail({2, spec.window}, layout)}, layout);
+    banded_pairs = product_or_fail({T, std::min(T, band)}, sizes + ": sliding window's visible pairs");
+  } else if (v == AttentionVariant::sparse) {
+    const SparseLayout& l = spec.sparse;
+    const int64_t blocks = sum_or_fail({l.window_blocks, l.global_blocks, l.random_blocks}, layout);
+    const int64_t width = std::min(T, product_or_fail({l.block_size, blocks}, layout));
+    const int64_t global_rows = std::min(T, product_or_fail({l.block_size, l.global_blocks}, layout));
+    const int64_t pairs = sum_or_fail({product_or_fail({T, width}, sizes + ": sparse's visible pairs"),
+                                       product_or_fail({global_rows, T}, sizes + ": sparse's global rows")},
+                                      sizes + ": sparse's visible pairs");
+    banded_pairs = std::min(pairs, product_or_fail({T, T}, sizes + ": [T, T]"));
+  }
+  // Each product overflow-checked, naming the sizes; a part a cell does not allocate is 0.
+  auto part = [&](bool allocated, std::initializer_list<int64_t> factors, const char* what) {
+    return allocated ? product_or_fail(factors, sizes + ": " + what) : 0;
+  };
+  return sum_or_fail(
+      {// Every cell: q, k, v, dout, the output and dq, dk, dv ([B, T, H, D] each), and the
+       // [T, T] visibility mask that counts the useful FLOPs.
+       part(true, {8, B, T, H, D, f32}, "the cell's inputs and outputs"),
+       part(true, {T, T}, "the cell's [T, T] visibility mask"),
+       // Dense: its [B, H, T, T] weights and their gradient in backward; sliding window and
+       // sparse: the same for their visible pairs.
+       part(v == AttentionVariant::dense, {2, B, H, T, T, f32}, "dense's [B, H, T, T] weights"),
+       part(banded_pairs > 0, {2, B, H, banded_pairs, f32}, "the weights of the visible pairs"),
+       // The check: the reference's [T, T] pattern and dense [B, H, T, T] weights (linear's
+       // reference: its complement mask and three [B, H, T, T] products instead), and both
+       // results as doubles.
+       part(with_check, {T, T}, "the reference's [T, T] pattern"),
+       part(with_check && v != AttentionVariant::linear, {B, H, T, T, f32}, "the reference's weights"),
+       part(with_check && v == AttentionVariant::linear, {T, T}, "the reference's complement mask"),
+       part(with_check && v == AttentionVariant::linear, {3, B, H, T, T, f32}, "the reference's products"),
+       part(with_check, {2, B, T, H, D, f64}, "the check's values")},
+      sizes + ": the cell's bytes");
 }
 
-}  // namespace
+std::optional<std::string> attention_cell_skip_reason(const AttentionBenchConfig& c, int64_t bytes) {
+  if (bytes > c.max_memory)
+    return fmt::format("needs about {} MB, above --max-memory", bytes >> 20);
+  std::optional<AvailableMemory> available = available_memory();
+  if (available && bytes > available->bytes)
+    return fmt::format("needs about {} MB, above the {} MB available ({})", bytes >> 20, available->bytes >> 20,
+                       available->source);
+  return std::nullopt;
+}
 
 std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
                                                const std::function<void(const std::string&)>& progress) {
   bool bwd = c.mode == "fwdbwd";
+  // Every cell's size is representable, or the sweep is refused before it starts.
+  for (int64_t T : c.seq_lens)
+    for (const std::string& variant : c.variants) attention_cell_bytes(c, variant, T, c.check);
   std::vector<AttentionCell> cells;
   size_t total = c.variants.size() * c.seq_lens.size(), index = 0;
   for (int64_t T : c.seq_lens) {
@@ -92,16 +148,15 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
       cell.seq_len = T;
       progress(fmt::format("[{}/{}] {} T={}", index, total, variant, T));
       AttentionSpec spec = spec_for(variant, c.causal);
-      if (estimate_bytes(c, variant, T, false) > c.max_memory) {
+      if (std::optional<std::string> skip = attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, false))) {
         cell.ok = false;
-        cell.note = fmt::format("skipped: needs about {} MB, above --max-memory",
-                                estimate_bytes(c, variant, T, false) >> 20);
+        cell.note = "skipped: " + *skip;
         cells.push_back(cell);
         continue;
       }
       Inputs in = make_inputs(c, T, bwd);
       Tensor vis = attention_pattern(spec, T, T);
-      if (c.check && estimate_bytes(c, variant, T, true) <= c.max_memory) {
+      if (c.check && !attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, true))) {
         cell.check_error = check_against_dense(in, spec);
         if (!(cell.check_error <= 1e-4)) {
           cell.ok = false;

@@ -4,6 +4,7 @@
 // memory the allocator saw above the inputs.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@ struct AttentionBenchConfig {
   bool causal = false;
   std::string mode = "fwdbwd";  ///< "fwd" or "fwdbwd"
   int reps = 5;
-  int64_t max_memory = int64_t(8) << 30;  ///< cells estimated above this are skipped
+  int64_t max_memory = int64_t(8) << 30;  ///< cells estimated above this (or the memory available) are skipped
   bool check = true;                      ///< compare with the dense reference before timing
 };
 
@@ -31,7 +32,18 @@ struct AttentionCell {
   std::string note;         ///< why a cell was skipped or failed
 };
 
-/// Runs the sweep; `progress` receives a line before each cell.
+/// Bytes a cell allocates at most (with the dense reference of its check when `with_check`),
+/// every buffer counted, masks included: see the list in attention_sweep.cpp. Throws tg::Error
+/// naming --seq-lens (and --batch, --heads, --head-dim) when a product overflows int64.
+int64_t attention_cell_bytes(const AttentionBenchConfig& config, const std::string& variant, int64_t seq_len,
+                             bool with_check);
+
+/// Why a cell of `bytes` is skipped: above config.max_memory or above the memory available now;
+/// std::nullopt when it may run.
+std::optional<std::string> attention_cell_skip_reason(const AttentionBenchConfig& config, int64_t bytes);
+
+/// Runs the sweep (refused before any cell runs when a cell's size overflows, see
+/// attention_cell_bytes); `progress` receives a line before each cell.
 std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& config,
                                                const std::function<void(const std::string&)>& progress);
 

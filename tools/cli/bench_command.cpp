@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 
 #include "autograd/autograd.h"
+#include "autograd/checked_size.h"
 #include "ops/attention.h"
 #include "tools/bench/attention_sweep.h"
 #include "nn/file_checks.h"
@@ -41,8 +45,10 @@ std::vector<std::string> split_list(const std::string& text) {
 
 int64_t parse_positive(const std::string& text, const char* flag) {
   char* end = nullptr;
+  errno = 0;
   long long v = std::strtoll(text.c_str(), &end, 10);
   TG_CHECK(!text.empty() && end && *end == '\0' && v > 0, "{}: '{}' is not a positive integer", flag, text);
+  TG_CHECK(errno != ERANGE, "{}: '{}' is too large to represent (above {})", flag, text, INT64_MAX);
   return v;
 }
 
@@ -52,7 +58,9 @@ int64_t parse_bytes(const std::string& text) {
   char unit = text.back();
   int64_t scale = unit == 'K' ? 1 << 10 : unit == 'M' ? 1 << 20 : unit == 'G' ? int64_t(1) << 30 : 1;
   std::string digits = scale == 1 ? text : text.substr(0, text.size() - 1);
-  return parse_positive(digits, "--max-memory") * scale;
+  std::optional<int64_t> bytes = checked_mul(parse_positive(digits, "--max-memory"), scale);
+  TG_CHECK(bytes, "--max-memory: '{}' is too large to represent (above {} bytes)", text, INT64_MAX);
+  return *bytes;
 }
 
 int run_bench_attention(const BenchAttentionArgs& a) {
@@ -133,7 +141,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--csv", a->csv, "Write the results as CSV to this file");
   cmd->add_option("--plot", a->plot_file, "Draw time and memory against T to this .svg file");
-  cmd->add_option("--max-memory", a->max_memory, "Skip cells estimated above this many bytes (suffix K, M, G)")
+  cmd->add_option("--max-memory", a->max_memory, "Skip cells whose buffers, masks included, need more bytes (suffix K, M, G)")
       ->capture_default_str();
   cmd->add_flag("--no-check", a->no_check, "Do not compare with dense before timing");
   cmd->callback([a] { throw CLI::RuntimeError(run_bench_attention(*a)); });

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "autograd/available_memory.h"
+#include "autograd/checked_size.h"
 #include "autograd/error.h"
 #include "models/listops.h"
 #include "nn/file_checks.h"
@@ -24,6 +26,25 @@ struct ListOpsArgs {
   uint64_t seed = 0;
 };
 
+// The examples are all generated in memory, then written: refuses up front a request that
+// cannot fit in memory or on the disk of --out. Each example is longer than --min-len tokens,
+// and a token takes at least 2 characters (itself and a space), so N·2·(min_len + 1) bytes of
+// text is a floor for both, plus each example's bookkeeping in memory.
+void check_room_for_examples(const ListOpsArgs& a, int64_t total) {
+  const double text_bytes = double(total) * 2.0 * (double(a.min_len) + 1.0);
+  const std::string what = fmt::format("data listops with --train {} --val {} --test {} (examples longer than --min-len {})",
+                                       a.train, a.val, a.test, a.min_len);
+  check_memory_fits(text_bytes + double(total) * double(sizeof(data::ListOpsExample)), what);
+  // The disk: of --out, or of its nearest existing parent when it is still to be created.
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::absolute(a.out, ec);
+  while (!std::filesystem::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir) dir = dir.parent_path();
+  std::filesystem::space_info disk = std::filesystem::space(dir, ec);
+  if (!ec)
+    TG_CHECK(text_bytes <= double(disk.available), "{} writes at least {}, more than the {} free on {}", what,
+             format_gb(text_bytes), format_gb(double(disk.available)), dir.string());
+}
+
 // Flag checks with messages that name the flag (the library's would name its arguments).
 void check_flags(const ListOpsArgs& a) {
   TG_CHECK(!a.out.empty(), "--out: give the directory to write train.tsv, val.tsv and test.tsv to");
@@ -33,7 +54,8 @@ void check_flags(const ListOpsArgs& a) {
   TG_CHECK(a.train >= 0, "--train must be >= 0, got {}", a.train);
   TG_CHECK(a.val >= 0, "--val must be >= 0, got {}", a.val);
   TG_CHECK(a.test >= 0, "--test must be >= 0, got {}", a.test);
-  TG_CHECK(a.train + a.val + a.test >= 1, "--train, --val, --test: ask for at least one example");
+  const int64_t total = sum_or_fail({a.train, a.val, a.test}, "--train + --val + --test");
+  TG_CHECK(total >= 1, "--train, --val, --test: ask for at least one example");
   TG_CHECK(a.min_len >= 0, "--min-len must be >= 0, got {}", a.min_len);
   TG_CHECK(a.max_len >= a.min_len + 2,
            "--max-len must be at least --min-len + 2: examples keep min-len < length < max-len, as LRA "
@@ -47,6 +69,7 @@ void check_flags(const ListOpsArgs& a) {
            "--min-len {} is out of reach: with --max-depth {} and --max-args {} the longest expression has {} "
            "tokens",
            a.min_len, a.max_depth, a.max_args, longest);
+  check_room_for_examples(a, total);
 }
 
 int run_listops(const ListOpsArgs& a) {
