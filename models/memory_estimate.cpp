@@ -105,13 +105,15 @@ void check_encoder_training_fits(const EncoderTrainOptions& o, const EncoderConf
   try {
     encoder_parameter_count(c);
   } catch (const Error& e) {
-    fail("--n-embd {}, --n-layer {}, --max-len {}: {}", o.n_embd, o.n_layer, o.max_len, e.what());
+    fail("--n-embd {}, --n-layer {}, --max-len {}, --n-classes {}: {}", o.n_embd, o.n_layer, o.max_len, o.n_classes,
+         e.what());
   }
   TrainingMemory m = encoder_training_memory(c, B, T, o.optim.optimizer, o.optim.activation_checkpointing);
-  check_memory_fits(m.total(), fmt::format("encoder train with --n-embd {} --n-layer {} --n-head {} --max-len {}, "
-                                           "--batch-size {} (batches of {} × {} tokens), --optimizer {} ({})",
-                                           o.n_embd, o.n_layer, o.n_head, o.max_len, o.optim.batch_size, B, T,
-                                           o.optim.optimizer, memory_breakdown(m)));
+  check_memory_fits(m.total(), fmt::format("encoder train with --n-embd {} --n-layer {} --n-head {} --max-len {} "
+                                           "--n-classes {}, --batch-size {} (batches of {} × {} tokens), --optimizer "
+                                           "{} ({})",
+                                           o.n_embd, o.n_layer, o.n_head, o.max_len, o.n_classes, o.optim.batch_size,
+                                           B, T, o.optim.optimizer, memory_breakdown(m)));
 }
 
 void check_checkpoint_fits(int64_t num_parameters, int64_t element_size, const std::string& config_path,

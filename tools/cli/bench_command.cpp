@@ -68,7 +68,13 @@ int run_bench_attention(const BenchAttentionArgs& a) {
   bench::AttentionBenchConfig c;
   c.variants = split_list(a.variants);
   TG_CHECK(!c.variants.empty(), "--variants: no variant given");
-  for (const std::string& v : c.variants) parse_attention_variant(v);  // names a bad one
+  for (const std::string& v : c.variants) {
+    try {
+      parse_attention_variant(v);  // names a bad one
+    } catch (const Error& e) {
+      fail("--variants: {}", e.what());
+    }
+  }
   c.seq_lens.clear();
   for (const std::string& s : split_list(a.seq_lens)) c.seq_lens.push_back(parse_positive(s, "--seq-lens"));
   TG_CHECK(!c.seq_lens.empty(), "--seq-lens: no length given");

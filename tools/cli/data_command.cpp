@@ -41,7 +41,7 @@ void check_room_for_examples(const ListOpsArgs& a, int64_t total) {
   while (!std::filesystem::exists(dir, ec) && dir.has_parent_path() && dir.parent_path() != dir) dir = dir.parent_path();
   std::filesystem::space_info disk = std::filesystem::space(dir, ec);
   if (!ec)
-    TG_CHECK(text_bytes <= double(disk.available), "{} writes at least {}, more than the {} free on {}", what,
+    TG_CHECK(text_bytes <= double(disk.available), "--out: {} writes at least {}, more than the {} free on {}", what,
              format_gb(text_bytes), format_gb(double(disk.available)), dir.string());
 }
 
@@ -69,6 +69,13 @@ void check_flags(const ListOpsArgs& a) {
            "--min-len {} is out of reach: with --max-depth {} and --max-args {} the longest expression has {} "
            "tokens",
            a.min_len, a.max_depth, a.max_args, longest);
+  // One expression is built whole before its length is judged: up to this many tokens of a few
+  // bytes each (a word, a space, the tree's bookkeeping).
+  const int64_t one_expression = std::min(a.max_len, longest);
+  check_memory_fits(double(one_expression) * 16.0,
+                    fmt::format("data listops with --max-len {} --max-depth {} --max-args {} (one expression can "
+                                "reach {} tokens while it is built)",
+                                a.max_len, a.max_depth, a.max_args, one_expression));
   check_room_for_examples(a, total);
 }
 
