@@ -39,29 +39,32 @@ std::string describe_path_error(int err) {
   }
 }
 
-void check_input_file(const std::string& path, const std::string& flag_arg) {
-  const std::string flag = flag_arg.empty() ? std::string() : flag_arg + ": ";
-  TG_CHECK(!path.empty(), "{}the path is empty", flag);
-  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+namespace {
+
+// The status of `path` as opening it for reading finds it (symlinks followed; O_NONBLOCK, so a
+// FIFO does not wait for a writer); tg::Error "{lead}cannot read {what}PATH: why" otherwise.
+struct stat stat_by_opening(const std::string& path, const std::string& lead, const char* what) {
+  TG_CHECK(!path.empty(), "{}the path is empty", lead);
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  TG_CHECK(fd >= 0, "{}cannot read {}: {}", flag, path, describe_path_error(errno));
+  TG_CHECK(fd >= 0, "{}cannot read {}{}: {}", lead, what, path, describe_path_error(errno));
   struct stat st {};
   int rc = ::fstat(fd, &st);
   int err = errno;
   ::close(fd);
-  TG_CHECK(rc == 0, "{}cannot read {}: {}", flag, path, describe_path_error(err));
-  TG_CHECK(S_ISREG(st.st_mode), "{}cannot read {}: it is {}, not a regular file", flag, path, kind_of(st.st_mode));
+  TG_CHECK(rc == 0, "{}cannot read {}{}: {}", lead, what, path, describe_path_error(err));
+  return st;
+}
+
+}  // namespace
+
+void check_input_file(const std::string& path, const std::string& flag) {
+  const std::string lead = flag.empty() ? std::string() : flag + ": ";
+  struct stat st = stat_by_opening(path, lead, "");
+  TG_CHECK(S_ISREG(st.st_mode), "{}cannot read {}: it is {}, not a regular file", lead, path, kind_of(st.st_mode));
 }
 
 void check_input_dir(const std::string& path, const std::string& flag) {
-  TG_CHECK(!path.empty(), "{}: the path is empty", flag);
-  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  TG_CHECK(fd >= 0, "{}: cannot read the directory {}: {}", flag, path, describe_path_error(errno));
-  struct stat st {};
-  int rc = ::fstat(fd, &st);
-  int err = errno;
-  ::close(fd);
-  TG_CHECK(rc == 0, "{}: cannot read the directory {}: {}", flag, path, describe_path_error(err));
+  struct stat st = stat_by_opening(path, flag + ": ", "the directory ");
   TG_CHECK(S_ISDIR(st.st_mode), "{}: {} is {}, not a checkpoint directory", flag, path,
            S_ISREG(st.st_mode) ? "a file" : kind_of(st.st_mode));
   TG_CHECK(::access(path.c_str(), R_OK | X_OK) == 0, "{}: cannot read the directory {}: {}", flag, path,
