@@ -44,5 +44,9 @@ if [ "${SANITIZE:-1}" != 0 ]; then
   FUZZ_BUILD_DIR="$ASAN_DIR" tools/fuzz.sh "${FUZZ_TIME:-6}"
 fi
 
-# GoogleTest suites (ends with CTest's summary line).
+# GoogleTest suites.
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+
+# The real binary on mistaken and hostile inputs: no signal, no hang, no lost file, every message
+# naming its flag or file (prints a table; its last line is the count).
+python3 tools/hostile_sweep.py --tapegrad "$BUILD_DIR/tapegrad"
