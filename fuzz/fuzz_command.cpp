@@ -60,6 +60,11 @@ const Scratch& scratch() {
     t.root = fs::path(tmp && *tmp ? tmp : "/tmp") / ("tapegrad-fuzz-command-" + std::to_string(getpid()));
     fs::remove_all(t.root);
     fs::create_directories(t.root);
+    static std::string root_to_remove = t.root.string();  // at a normal exit (a crash leaves it to look at)
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(root_to_remove, ec);
+    });
     t.gpt = t.root / "gpt";
     t.enc = t.root / "enc";
     t.work = t.root / "work";
