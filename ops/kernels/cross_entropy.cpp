@@ -30,8 +30,6 @@ T row_logsumexp(const T* x, T* p, int64_t C) {
 // --- float: a row is short (65 classes for characters), so it is computed eight lanes at a
 // time in Float8 registers, the last partial group padded with -inf (whose exp is 0) -----------
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
 template <>
 float row_logsumexp<float>(const float* x, float* p, int64_t C) {
   const int64_t full = C / 8 * 8;

@@ -5,8 +5,13 @@
 // row's result never depends on how rows are spread over threads.
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace tg::kernels {
+
+/// -inf as a float: what a row's last partial group of lanes is padded with for a max (and whose
+/// exp is 0).
+inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 using Float8 = float __attribute__((vector_size(32)));
 using Int8 = int32_t __attribute__((vector_size(32)));

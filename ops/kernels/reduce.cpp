@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
+#include "ops/kernels/fold_axes.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/reduce_sum.h"
 
@@ -16,26 +18,17 @@ int64_t count(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// The input's axes with size-1 axes dropped and neighbours of the same kind (kept or reduced)
-// merged, with the strides of each merged axis in the input and in the output.
-struct Folded {
+// The folded axes (fold_axes.h) with the strides of each merged axis in the input and in the
+// output.
+struct StridedAxes {
   std::vector<int64_t> size, in_stride, out_stride;
   std::vector<bool> reduced;
   size_t rank() const { return size.size(); }
 };
 
-Folded fold(const std::vector<int64_t>& in_shape, const std::vector<int64_t>& out_shape) {
-  Folded f;
-  for (size_t i = 0; i < in_shape.size(); ++i) {
-    if (in_shape[i] == 1) continue;
-    bool red = out_shape[i] == 1;
-    if (!f.size.empty() && f.reduced.back() == red) {
-      f.size.back() *= in_shape[i];
-    } else {
-      f.size.push_back(in_shape[i]);
-      f.reduced.push_back(red);
-    }
-  }
+StridedAxes strided_fold(const std::vector<int64_t>& in_shape, const std::vector<int64_t>& out_shape) {
+  FoldedAxes axes = fold_axes(in_shape, out_shape);
+  StridedAxes f{std::move(axes.size), {}, {}, std::move(axes.reduced)};
   size_t r = f.rank();
   f.in_stride.assign(r, 1);
   f.out_stride.assign(r, 1);
@@ -50,7 +43,7 @@ Folded fold(const std::vector<int64_t>& in_shape, const std::vector<int64_t>& ou
 // axis: fn.reduced(i, n, j) for inputs i..i+n-1 that all map to output j, fn.kept(i, n, j) for
 // inputs i..i+n-1 that map to outputs j..j+n-1. Depth is at most the rank.
 template <class Fn>
-void visit(const Folded& f, size_t axis, int64_t i, int64_t j, const Fn& fn) {
+void visit(const StridedAxes& f, size_t axis, int64_t i, int64_t j, const Fn& fn) {
   int64_t n = f.size[axis];
   if (axis + 1 == f.rank()) {
     if (f.reduced[axis])
@@ -68,7 +61,7 @@ void visit(const Folded& f, size_t axis, int64_t i, int64_t j, const Fn& fn) {
 // along a kept axis when it writes outputs. Each output is then still accumulated by one task
 // in a fixed order, so the thread count never changes a result.
 template <class Fn>
-void run(const Folded& f, const Fn& fn, bool writes_input) {
+void run(const StridedAxes& f, const Fn& fn, bool writes_input) {
   if (f.rank() == 0) {  // a single element
     fn.kept(0, 1, 0);
     return;
@@ -224,7 +217,7 @@ void max_reduce(const T* in, const std::vector<int64_t>& in_shape, T* out, int64
   int64_t out_n = count(out_shape);
   std::fill(out, out + out_n, -std::numeric_limits<T>::infinity());
   std::fill(indices, indices + out_n, int64_t(-1));
-  run(fold(in_shape, out_shape), MaxFn<T, true>{in, out, indices}, false);
+  run(strided_fold(in_shape, out_shape), MaxFn<T, true>{in, out, indices}, false);
 }
 
 template <class T>
@@ -238,7 +231,7 @@ void var_reduce(const T* in, const std::vector<int64_t>& in_shape, T* mean, T* o
   sum_to_shape(in, in_shape, mean, out_shape);
   for (int64_t j = 0; j < out_n; ++j) mean[j] /= static_cast<T>(n);
   std::fill(out, out + out_n, T(0));
-  if (in_n > 0) run(fold(in_shape, out_shape), SquaredDeviationFn<T>{in, mean, out}, false);
+  if (in_n > 0) run(strided_fold(in_shape, out_shape), SquaredDeviationFn<T>{in, mean, out}, false);
   for (int64_t j = 0; j < out_n; ++j) out[j] /= divisor;
 }
 
@@ -250,7 +243,7 @@ void logsumexp_reduce(const T* in, const std::vector<int64_t>& in_shape, T* out,
   std::fill(out, out + out_n, -std::numeric_limits<T>::infinity());
   std::vector<T> sum(static_cast<size_t>(out_n), T(0));
   if (in_n > 0) {
-    Folded f = fold(in_shape, out_shape);
+    StridedAxes f = strided_fold(in_shape, out_shape);
     run(f, MaxFn<T, false>{in, out, nullptr}, false);
     // An infinite max (all -inf, or some +inf) is not subtracted: x - max would be NaN.
     for (int64_t j = 0; j < out_n; ++j)
@@ -266,7 +259,7 @@ template <class T>
 void broadcast_scaled(const T* dout, const std::vector<int64_t>& out_shape, T* dx,
                       const std::vector<int64_t>& in_shape, T scale) {
   if (count(in_shape) == 0) return;
-  run(fold(in_shape, out_shape), BroadcastFn<T>{dout, dx, scale}, true);
+  run(strided_fold(in_shape, out_shape), BroadcastFn<T>{dout, dx, scale}, true);
 }
 
 template <class T>
@@ -274,7 +267,7 @@ void var_backward(const T* x, const T* mean, const T* dout, T* dx,
                   const std::vector<int64_t>& in_shape, const std::vector<int64_t>& out_shape,
                   T scale) {
   if (count(in_shape) == 0) return;
-  run(fold(in_shape, out_shape), VarBackwardFn<T>{x, mean, dout, dx, scale}, true);
+  run(strided_fold(in_shape, out_shape), VarBackwardFn<T>{x, mean, dout, dx, scale}, true);
 }
 
 template <class T>
@@ -282,7 +275,7 @@ void logsumexp_backward(const T* x, const T* lse, const T* dout, T* dx,
                         const std::vector<int64_t>& in_shape,
                         const std::vector<int64_t>& out_shape) {
   if (count(in_shape) == 0) return;
-  run(fold(in_shape, out_shape), LogsumexpBackwardFn<T>{x, lse, dout, dx}, true);
+  run(strided_fold(in_shape, out_shape), LogsumexpBackwardFn<T>{x, lse, dout, dx}, true);
 }
 
 template <class T>

@@ -2,36 +2,16 @@
 
 #include <algorithm>
 
+#include "ops/kernels/fold_axes.h"
 #include "ops/kernels/parallel.h"
 
 namespace tg::kernels {
 namespace {
 
-// Axes merged so that neighbours of the same kind (kept or reduced) form one axis.
-struct Folded {
-  std::vector<int64_t> size;
-  std::vector<bool> reduced;
-};
-
-Folded fold(const std::vector<int64_t>& in_shape, const std::vector<int64_t>& out_shape) {
-  Folded f;
-  for (size_t i = 0; i < in_shape.size(); ++i) {
-    if (in_shape[i] == 1) continue;  // size-1 axes change nothing
-    bool red = out_shape[i] == 1;
-    if (!f.size.empty() && f.reduced.back() == red) {
-      f.size.back() *= in_shape[i];
-    } else {
-      f.size.push_back(in_shape[i]);
-      f.reduced.push_back(red);
-    }
-  }
-  return f;
-}
-
 // Sums one outer slice: axes [axis, rank) of `f`, adding into out (whose strides skip reduced
 // axes). Depth is the number of folded axes, at most the rank.
 template <class T>
-void sum_rec(const Folded& f, size_t axis, const T* in, T* out) {
+void sum_rec(const FoldedAxes& f, size_t axis, const T* in, T* out) {
   int64_t n = f.size[axis];
   int64_t in_stride = 1, out_stride = 1;
   for (size_t j = axis + 1; j < f.size.size(); ++j) {
@@ -62,7 +42,7 @@ void sum_to_shape(const T* in, const std::vector<int64_t>& in_shape, T* out,
   for (int64_t s : in_shape) in_n *= s;
   std::fill(out, out + out_n, T(0));
   if (in_n == 0) return;
-  Folded f = fold(in_shape, out_shape);
+  FoldedAxes f = fold_axes(in_shape, out_shape);
   if (f.size.empty()) {  // every axis has size 1
     out[0] = in[0];
     return;
@@ -72,7 +52,7 @@ void sum_to_shape(const T* in, const std::vector<int64_t>& in_shape, T* out,
     int64_t in_stride = in_n / f.size[0], out_stride = out_n / f.size[0];
     parallel_for(0, f.size[0], rows_grain(in_stride), [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
-        Folded inner{{f.size.begin() + 1, f.size.end()}, {f.reduced.begin() + 1, f.reduced.end()}};
+        FoldedAxes inner{{f.size.begin() + 1, f.size.end()}, {f.reduced.begin() + 1, f.reduced.end()}};
         sum_rec(inner, 0, in + i * in_stride, out + i * out_stride);
       }
     });

@@ -38,8 +38,7 @@ void backward_row(const T* y, const T* dy, T* dx, int64_t n) {
 }
 
 // float rows: eight lanes at a time in Float8 registers (the lane_sum accumulators above live
-// on the stack), the last partial group padded with -inf for the max and the exponentials.
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+// on the stack), the last partial group padded with -inf (kNegInf) for the max and the exponentials.
 
 template <>
 void forward_row<float, false>(const float* x, float* y, int64_t n) {
