@@ -101,6 +101,37 @@ ScoreMod score_mod(std::string name, F f, std::vector<Tensor> captured = {}) {
   return m;
 }
 
+namespace detail {
+template <class Apply, class Backward>
+struct LambdaMod {
+  Apply apply;
+  Backward grad;
+  template <class T>
+  T operator()(T s, int64_t b, int64_t h, int64_t q, int64_t k, const ScoreCtx<T>& c) const {
+    return apply(s, b, h, q, k, c);
+  }
+  template <class T>
+  T backward(T s, T g, int64_t b, int64_t h, int64_t q, int64_t k, const ScoreCtx<T>& c) const {
+    return grad(s, g, b, h, q, k, c);
+  }
+};
+}  // namespace detail
+
+/// The same from two generic lambdas (which, unlike a local struct, may be written inside a
+/// function):
+///   apply(auto score, int64_t b, int64_t h, int64_t q, int64_t k, const auto& c) -> score'
+///   backward(auto score, auto dscore, int64_t b, int64_t h, int64_t q, int64_t k, const auto& c)
+/// e.g. a learned per-head bias:
+///   score_mod("head_bias", [](auto s, int64_t, int64_t h, int64_t, int64_t, const auto& c) { return s + c[0][h]; },
+///             [](auto, auto g, int64_t, int64_t h, int64_t, int64_t, const auto& c) {
+///               if (auto* d = c.grad(0)) d[h] += g;
+///               return g; }, {bias});
+template <class Apply, class Backward>
+ScoreMod score_mod(std::string name, Apply apply, Backward backward, std::vector<Tensor> captured = {}) {
+  return score_mod(std::move(name), detail::LambdaMod<Apply, Backward>{std::move(apply), std::move(backward)},
+                   std::move(captured));
+}
+
 struct FlexOptions {
   /// Multiplies q·k before the score_mod; 1/sqrt(D) when not set.
   std::optional<double> scale;

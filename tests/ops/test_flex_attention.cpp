@@ -157,6 +157,26 @@ std::vector<Pattern> score_patterns() {
   p.push_back({"softcap 2 + sliding", [](const Dims&) { return sliding_window_mask(6); },
                [](const std::vector<Tensor>&) { return softcap(2.0); },
                [](const std::vector<Tensor>&, const Dims&) { return testing::softcap_reference(2.0); }, nullptr});
+  // A user's score_mod written inline as two generic lambdas: a learned bias per (head, key),
+  // table [H, S].
+  p.push_back({"key bias (lambdas, learned) + prefix_lm", [](const Dims&) { return prefix_lm_mask(5); },
+               [](const std::vector<Tensor>& c) {
+                 const int64_t S = c[0].size(1);
+                 return score_mod(
+                     "key_bias",
+                     [S](auto s, int64_t, int64_t h, int64_t, int64_t k, const auto& ctx) { return s + ctx[0][h * S + k]; },
+                     [S](auto, auto g, int64_t, int64_t h, int64_t, int64_t k, const auto& ctx) {
+                       if (auto* d = ctx.grad(0)) d[h * S + k] += g;
+                       return g;
+                     },
+                     {c[0]});
+               },
+               [](const std::vector<Tensor>& c, const Dims& d) {
+                 Tensor bias = c[0];
+                 Shape shape = {1, d.H, 1, d.S};
+                 return ScoreFn([bias, shape](const Tensor& s) { return s + reshape(bias, shape); });
+               },
+               [](const Dims& d) { return std::vector<Tensor>{uniform({d.H, d.S}, 78, -2, 2)}; }});
   for (bool bidirectional : {true, false})
     p.push_back({bidirectional ? "T5 bias (learned), bidirectional" : "T5 bias (learned) + causal",
                  bidirectional ? std::function<MaskMod(const Dims&)>{} : [](const Dims&) { return causal_mask(); },
@@ -314,7 +334,7 @@ TEST(FlexAttention, EqualsFlashAndSlidingWindow) {
 // Captured gradients are summed in fixed slots: the same bits with 1 and 2 threads.
 TEST(FlexAttention, ResultsDoNotDependOnThreads) {
   Dims d{2, 40, 40, 2, 1, 8, 8, 8, 0};
-  Pattern p = score_patterns()[3];  // T5 bias, bidirectional
+  Pattern p = score_patterns()[4];  // T5 bias, bidirectional
   int saved = get_num_threads();
   std::vector<Result> r;
   for (int threads : {1, 2}) {
