@@ -346,6 +346,40 @@ TEST(FlexAttention, ResultsDoNotDependOnThreads) {
   for (size_t i = 0; i < r[0].t.size(); ++i) EXPECT_EQ(max_abs_diff(r[0].t[i], r[1].t[i]), 0.0) << i;
 }
 
+// Grouped-query heads read their kv head in place: the forward allocates its output and lse
+// only (an expanded k and v would add 2 · B·S·H·D elements); the backward returns kv-shaped dk, dv.
+TEST(FlexAttention, GroupedQueryHeadsDoNotCopyKeysAndValues) {
+  const int64_t B = 1, T = 96, H = 8, Hkv = 2, D = 16;
+  Tensor q = uniform({B, T, H, D}, 1, -1, 1, DType::f32).requires_grad_();
+  Tensor k = uniform({B, T, Hkv, D}, 2, -1, 1, DType::f32).requires_grad_();
+  Tensor v = uniform({B, T, Hkv, D}, 3, -1, 1, DType::f32).requires_grad_();
+  BlockMask bm = create_block_mask(causal_mask(), 1, 1, T, T, 32);
+  FlexOptions o;
+  o.enable_gqa = true;
+  reset_peak_memory_stats();
+  const int64_t before = memory_allocated();
+  Tensor out = flex_attention(q, k, v, {}, bm, o);
+  const int64_t out_bytes = int64_t(out.nbytes()) + B * H * T * 4;  // out and lse
+  EXPECT_LE(max_memory_allocated() - before, out_bytes + 2 * 64);     // 64-byte rounding
+  backward(sum(out));
+  EXPECT_EQ(k.grad().shape(), k.shape());
+  EXPECT_EQ(v.grad().shape(), v.shape());
+}
+
+// Empty axes: no batch, no queries, no keys (every row sees nothing: zeros).
+TEST(FlexAttention, EmptyAxes) {
+  for (Dims d : {Dims{0, 3, 4, 2, 2, 3, 3, 4, 0}, Dims{1, 0, 4, 2, 2, 3, 3, 4, 0}, Dims{1, 3, 0, 2, 1, 3, 2, 4, 0}}) {
+    SCOPED_TRACE(dims_str(d));
+    Pattern p{"none", nullptr, nullptr, nullptr, nullptr};
+    Inputs in = make_inputs(d, p, 900, DType::f32);
+    Result r = run_flex(p, d, in);
+    expect_agree(r, run_reference(p, d, to_f64(in)));
+    if (d.S == 0) {
+      EXPECT_EQ(max_abs(r.t[0]) + max_abs(r.t[1]), 0.0);
+    }
+  }
+}
+
 TEST(FlexAttention, BadInputIsNamed) {
   Tensor q = uniform({1, 8, 4, 4}, 1, -1, 1, DType::f32), k = uniform({1, 8, 4, 4}, 2, -1, 1, DType::f32);
   Tensor k3 = uniform({1, 8, 3, 4}, 2, -1, 1, DType::f32), k2 = uniform({1, 8, 2, 4}, 2, -1, 1, DType::f32);
