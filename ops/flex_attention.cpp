@@ -4,6 +4,7 @@
 // slots, summed here into one gradient per captured tensor.
 #include "ops/flex_attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/error.h"
@@ -70,6 +71,12 @@ kernels::FlexMods<T> mods_of(const ScoreMod& mod, const BlockMask& mask,
   return m;
 }
 
+// Keys under which the first captured tensors are saved, so backward through one modified in
+// place since the forward throws (as for q, k, v); further ones are only held.
+constexpr const char* kCapturedKeys[] = {"captured0", "captured1", "captured2", "captured3",
+                                         "captured4", "captured5", "captured6", "captured7"};
+constexpr size_t kSavedCaptured = sizeof(kCapturedKeys) / sizeof(kCapturedKeys[0]);
+
 template <class T>
 std::vector<const T*> captured_data(const std::vector<Tensor>& captured) {
   std::vector<const T*> p;
@@ -108,6 +115,7 @@ Tensor flex_attention(const Tensor& q, const Tensor& k, const Tensor& v, const S
   // The rule keeps the block mask and the score_mod (shared data, cheap copies).
   auto rule = [d, mask, score_mod, dropout, scale](Node& n, const Tensor& dout) {
     Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), o = n.saved("out"), lse = n.saved("lse");
+    for (size_t i = 0; i < std::min(kSavedCaptured, score_mod.captured.size()); ++i) n.saved(kCapturedKeys[i]);
     Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()), dv = empty(v.shape(), v.dtype());
     Tensor delta = empty({d.B, d.H, d.T}, q.dtype());  // workspace: rowsum(dO ∘ O) [B, H, T]
     const kernels::FlexBlocks blocks = mask.view();
@@ -152,6 +160,8 @@ Tensor flex_attention(const Tensor& q, const Tensor& k, const Tensor& v, const S
     n->save("v", v);
     n->save("out", out);
     n->save("lse", lse);
+    for (size_t i = 0; i < std::min(kSavedCaptured, score_mod.captured.size()); ++i)
+      n->save(kCapturedKeys[i], score_mod.captured[i]);
   }
   return out;
 }

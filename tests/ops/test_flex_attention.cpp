@@ -380,6 +380,15 @@ TEST(FlexAttention, EmptyAxes) {
   }
 }
 
+// A captured tensor changed in place between forward and backward: backward refuses, naming it.
+TEST(FlexAttention, CapturedTensorModifiedInPlaceIsRefused) {
+  Tensor q = uniform({1, 6, 2, 4}, 1, -1, 1).requires_grad_(), k = uniform({1, 6, 2, 4}, 2, -1, 1);
+  Tensor table = uniform({2, 8}, 3, -1, 1).requires_grad_();
+  Tensor out = flex_attention(q, k, k, relative_position_bias(table, true, 16));
+  table.set({0, 0}, 5.0);
+  EXPECT_TG_ERROR(backward(sum(out)), "flex_attention backward: the tensor saved as 'captured0' (shape [2, 8])");
+}
+
 TEST(FlexAttention, BadInputIsNamed) {
   Tensor q = uniform({1, 8, 4, 4}, 1, -1, 1, DType::f32), k = uniform({1, 8, 4, 4}, 2, -1, 1, DType::f32);
   Tensor k3 = uniform({1, 8, 3, 4}, 2, -1, 1, DType::f32), k2 = uniform({1, 8, 2, 4}, 2, -1, 1, DType::f32);
