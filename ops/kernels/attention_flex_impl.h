@@ -208,7 +208,8 @@ struct Grad {
   const T *lse, *delta, *dout;
   T *dq, *dk, *dv;
 
-  void key_block(int64_t b, int64_t hk, int64_t j, int64_t slot, BwdScratch<T>& s) const {
+  // with_dq: also dQ_i += scale · dS K_j (the one-pass backward; dq zeroed beforehand).
+  void key_block(int64_t b, int64_t hk, int64_t j, int64_t slot, bool with_dq, BwdScratch<T>& s) const {
     const FlexDims& d = f.d;
     const FlexBlocks& mb = f.m;
     const int64_t s0 = j * mb.bk, cols = std::min(mb.bk, d.S - s0);
@@ -231,6 +232,9 @@ struct Grad {
                 f.ldv());
         gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), mb.bk, f.qh(b, h, t0), f.ldq(),
                 T(1), dkj, f.ldk());
+        if (with_dq)
+          gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), mb.bk, f.kh(b, hk, s0), f.ldk(),
+                  T(1), dq + ((b * d.T + t0) * d.H + h) * d.D, f.ldq());
       }
     }
   }
@@ -273,9 +277,25 @@ void backward(const FlexDims& d, const FlexBlocks& blocks, const Mods& mods, T s
   });
   Grad<T, Mods> g{f, lse, delta, dout, dq, dk, dv};
   const bool score = mods.has_score();
+  // With a kv head per thread or more (and no captured gradients, whose slots follow the
+  // two-pass split): one task per (b, kv head) does dK, dV and dQ, 5 GEMMs per block pair.
+  // Otherwise two passes (7 GEMMs per pair, every thread busy). Each element of dq, dk, dv is
+  // summed over the same blocks in the same order either way: the same bits.
+  if (!captured_grads && d.B * d.Hkv >= get_num_threads()) {
+    parallel_for(0, d.B * d.Hkv, 1, [&](int64_t lo, int64_t hi) {
+      BwdScratch<T> s(blocks, dropout.active(), score);
+      for (int64_t x = lo; x < hi; ++x) {
+        const int64_t b = x / d.Hkv, hk = x % d.Hkv;
+        for (int64_t h = hk * f.G(); h < (hk + 1) * f.G(); ++h)
+          for (int64_t t = 0; t < d.T; ++t) std::fill_n(dq + ((b * d.T + t) * d.H + h) * d.D, d.D, T(0));
+        for (int64_t j = 0; j < blocks.nk; ++j) g.key_block(b, hk, j, -1, true, s);
+      }
+    });
+    return;
+  }
   const int64_t units = d.B * d.Hkv * blocks.nk;
   auto unit = [&](int64_t u, int64_t slot, BwdScratch<T>& s) {
-    g.key_block(u / blocks.nk / d.Hkv, u / blocks.nk % d.Hkv, u % blocks.nk, slot, s);
+    g.key_block(u / blocks.nk / d.Hkv, u / blocks.nk % d.Hkv, u % blocks.nk, slot, false, s);
   };
   if (captured_grads) {  // fixed groups of units, each on one task, into its own slot
     const int64_t slots = grad_slots(d, blocks);
