@@ -25,6 +25,16 @@ namespace {
 
 int64_t block_count(int64_t n, int64_t b) { return (n + b - 1) / b; }
 
+// A row of n flags for combining two mask rows: on the stack for a tile row (n <= 256), on the
+// heap for longer ones (create_block_mask's whole rows). Each call has its own, so nested
+// and_masks / or_masks do not share one.
+struct RowScratch {
+  bool small[256];
+  std::unique_ptr<bool[]> big;
+  bool* data;
+  explicit RowScratch(int64_t n) : data(n <= 256 ? small : (big.reset(new bool[size_t(n)]), big.get())) {}
+};
+
 // Fills the index lists and counts from `kind`.
 void index_blocks(BlockMask::Data& m) {
   const int64_t bh = m.B * m.H;
@@ -57,10 +67,10 @@ MaskMod and_masks(const MaskMod& a, const MaskMod& b) {
   MaskMod m;
   m.name = "and(" + a.name + ", " + b.name + ")";
   m.row = [ra = a.row, rb = b.row](int64_t bb, int64_t h, int64_t q, int64_t k0, int64_t n, bool* out) {
-    std::vector<char> tmp(static_cast<size_t>(n));
+    RowScratch tmp(n);
     ra(bb, h, q, k0, n, out);
-    rb(bb, h, q, k0, n, reinterpret_cast<bool*>(tmp.data()));
-    for (int64_t c = 0; c < n; ++c) out[c] = out[c] && tmp[size_t(c)];
+    rb(bb, h, q, k0, n, tmp.data);
+    for (int64_t c = 0; c < n; ++c) out[c] = out[c] && tmp.data[c];
   };
   m.check = [ca = a.check, cb = b.check](int64_t B, int64_t H, int64_t T, int64_t S, int64_t off) {
     if (ca) ca(B, H, T, S, off);
@@ -74,10 +84,10 @@ MaskMod or_masks(const MaskMod& a, const MaskMod& b) {
   MaskMod m = and_masks(a, b);  // for check
   m.name = "or(" + a.name + ", " + b.name + ")";
   m.row = [ra = a.row, rb = b.row](int64_t bb, int64_t h, int64_t q, int64_t k0, int64_t n, bool* out) {
-    std::vector<char> tmp(static_cast<size_t>(n));
+    RowScratch tmp(n);
     ra(bb, h, q, k0, n, out);
-    rb(bb, h, q, k0, n, reinterpret_cast<bool*>(tmp.data()));
-    for (int64_t c = 0; c < n; ++c) out[c] = out[c] || tmp[size_t(c)];
+    rb(bb, h, q, k0, n, tmp.data);
+    for (int64_t c = 0; c < n; ++c) out[c] = out[c] || tmp.data[c];
   };
   return m;
 }
@@ -102,15 +112,15 @@ BlockMask create_block_mask(const MaskMod& mask_mod, int64_t B, int64_t H, int64
   const int64_t nq = m->nq, nk = m->nk;
   // One task per query block: evaluate each of its rows over all keys, count visible per block.
   kernels::parallel_for(0, B * H * nq, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<char> row(static_cast<size_t>(S));
+    std::unique_ptr<bool[]> row(new bool[size_t(S)]);
     std::vector<int64_t> visible(static_cast<size_t>(nk));
     for (int64_t x = lo; x < hi; ++x) {
       int64_t b = x / nq / H, h = x / nq % H, i = x % nq;
       int64_t t0 = i * block_size, rows = std::min(block_size, T - t0);
       std::fill(visible.begin(), visible.end(), 0);
       for (int64_t r = 0; r < rows; ++r) {
-        mask_mod.row(b, h, q_offset + t0 + r, 0, S, reinterpret_cast<bool*>(row.data()));
-        for (int64_t s = 0; s < S; ++s) visible[size_t(s / block_size)] += row[size_t(s)] != 0;
+        mask_mod.row(b, h, q_offset + t0 + r, 0, S, row.get());
+        for (int64_t s = 0; s < S; ++s) visible[size_t(s / block_size)] += row[size_t(s)];
       }
       for (int64_t j = 0; j < nk; ++j) {
         int64_t cells = rows * std::min(block_size, S - j * block_size);

@@ -8,6 +8,7 @@
 // with the type-erased FlexMods; a caller may instantiate it with mods compiled in.
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "ops/kernels/attention_flex.h"
@@ -65,10 +66,10 @@ struct Ctx {
 template <class T>
 struct FwdScratch {
   std::vector<T> sc, acc, m, l;
-  std::vector<char> vis;
+  std::unique_ptr<bool[]> vis;  // a partial tile row's mask
   FwdScratch(const FlexBlocks& b, int64_t Dv)
       : sc(size_t(b.bq * b.bk)), acc(size_t(b.bq * Dv)), m(size_t(b.bq)), l(size_t(b.bq)),
-        vis(size_t(b.bk)) {}
+        vis(new bool[size_t(b.bk)]) {}
 };
 
 // Forward of query block i of head (b, h): online softmax over its non-empty key blocks.
@@ -88,7 +89,7 @@ void forward_block(const Ctx<T, Mods>& f, int64_t b, int64_t h, int64_t i, T* ou
   for (int64_t x = mb.kv_start[row_id]; x < mb.kv_start[row_id + 1]; ++x) {
     const int64_t j = mb.kv_index[x], s0 = j * mb.bk, cols = std::min(mb.bk, d.S - s0);
     f.scores(b, h, t0, rows, s0, cols, mb.kind_of(b, h, i, j), sc, nullptr,
-             reinterpret_cast<bool*>(s.vis.data()));
+             s.vis.get());
     for (int64_t r = 0; r < rows; ++r) {
       T* row = sc + r * ld;
       T mx = std::max(m[r], row_max(row, cols));
@@ -143,12 +144,12 @@ void forward(const FlexDims& d, const FlexBlocks& blocks, const Mods& mods, T sc
 
 template <class T>
 struct BwdScratch {
-  std::vector<T> p, raw, keep, w, ds;
-  std::vector<char> vis;
+  std::vector<T> p, raw, w, ds;  // P, scores before the score_mod, P∘Z, dS
+  std::unique_ptr<bool[]> vis;
   BwdScratch(const FlexBlocks& b, bool dropout, bool score)
       : p(size_t(b.bq * b.bk)), raw(score ? size_t(b.bq * b.bk) : 0),
-        keep(dropout ? size_t(b.bq * b.bk) : 0), w(dropout ? size_t(b.bq * b.bk) : 0),
-        ds(size_t(b.bq * b.bk)), vis(size_t(b.bk)) {}
+        w(dropout ? size_t(b.bq * b.bk) : 0),
+        ds(size_t(b.bq * b.bk)), vis(new bool[size_t(b.bk)]) {}
 };
 
 // The gradient tiles of (query block at t0, key block at s0) of head h: s.p = P, s.ds = dS
@@ -162,7 +163,7 @@ const T* grad_tile(const Ctx<T, Mods>& f, int64_t b, int64_t h, int64_t t0, int6
   const int64_t ld = f.m.bk;
   const bool score = f.mods.has_score();
   f.scores(b, h, t0, rows, s0, cols, kind, s.p.data(), score ? s.raw.data() : nullptr,
-           reinterpret_cast<bool*>(s.vis.data()));
+           s.vis.get());
   for (int64_t r = 0; r < rows; ++r) {  // P = exp(s' - lse); 0 for a row that sees no key
     T* row = s.p.data() + r * ld;
     T l = lse[t0 + r];

@@ -2,7 +2,9 @@
 // What flex_attention must compute, composed of plain differentiable ops (matmul, softmax,
 // masked_fill, index_select): the mask materialised as a [B, H, T, S] tensor, the score_mod as
 // tensor ops on the [B, H, T, S] scores. Shared by the flex tests.
+#include <algorithm>
 #include <functional>
+#include <memory>
 
 #include "ops/attention.h"
 #include "ops/flex_attention.h"
@@ -23,11 +25,12 @@ inline DenseMask materialise(const MaskMod& mask, int64_t B, int64_t H, int64_t 
   m.none = zeros({B, H, T, 1}, DType::b8);
   bool* hp = m.hidden.data<bool>();
   bool* np = m.none.data<bool>();
-  std::vector<char> row(static_cast<size_t>(S), 1);
+  std::unique_ptr<bool[]> row(new bool[size_t(S)]);
+  std::fill_n(row.get(), S, true);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t t = 0; t < T; ++t) {
-        if (mask.defined()) mask.row(b, h, q_offset + t, 0, S, reinterpret_cast<bool*>(row.data()));
+        if (mask.defined()) mask.row(b, h, q_offset + t, 0, S, row.get());
         bool any = false;
         for (int64_t s = 0; s < S; ++s) {
           hp[((b * H + h) * T + t) * S + s] = !row[size_t(s)];
