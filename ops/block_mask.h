@@ -31,7 +31,8 @@ struct MaskMod {
 };
 
 /// A MaskMod from f(int64_t b, int64_t h, int64_t q, int64_t k) -> bool. f is inlined into the
-/// row loop: one indirect call per tile row, none per element.
+/// row loop: one indirect call per tile row, none per element. Tiles run on several threads at
+/// once, so f must only read what it captures (as must a score_mod).
 template <class F>
 MaskMod mask_mod(std::string name, F f) {
   MaskMod m;
