@@ -15,7 +15,15 @@
 // The mods are reached through a policy type `Mods` (see FlexMods below): the library's kernel
 // is compiled once per scalar with type-erased mods called once per tile row
 // (attention_flex.cpp); attention_flex_impl.h holds the templated kernel, so a caller may also
-// compile its own mods into it.
+// compile its own mods into it. Measured (B 1, H 4, T = S = 2048, D 64, f32, block 128, one
+// thread, CPU time, best of 9; causal documents of 100 tokens: 31 partial and 225 empty blocks):
+//                             score_mod s - c               score_mod 20·tanh(s/20)
+//                             fwd    bwd    mods alone      fwd    bwd    mods alone
+//   compiled in (template)    21.0   45.2   2.1 ms          43     72     15.6 ms
+//   type-erased per tile row  20.6   46.3   1.9 ms          41     72     15.4 ms
+//   type-erased per element   27.3   54.5   8.0 ms          48     80     20.1 ms
+// One indirect call per row costs nothing measurable next to compiling the mods in; a call per
+// element costs 4x on the mods themselves (+30% forward with a cheap mod). Hence per row.
 #include <cstdint>
 #include <functional>
 
