@@ -3,7 +3,8 @@
 // included (f32 flex against the reference in f64: max|a - b| <= 1e-5 · max|ref| + 1e-7), and
 // passes gradcheck in f64. Also: T != S and a query offset, grouped-query attention, rows that
 // see no key, dropout against dense with the same seed, lse, flex causal = flash causal and flex
-// sliding = sliding_window, thread-count independence, and bad input.
+// sliding = sliding_window, every pattern in f64 to 1e-12, thread-count independence, and bad
+// input.
 #include <cmath>
 
 #include "flex_reference.h"
@@ -215,6 +216,19 @@ TEST(FlexAttention, ScoreModsAgreeWithDense) {
       Inputs in = make_inputs(d, p, 200, DType::f32);
       expect_agree(run_flex(p, d, in), run_reference(p, d, to_f64(in)));
     }
+}
+
+// Every pattern in f64 against the f64 reference, to 1e-12 (T < S, a query offset, GQA).
+TEST(FlexAttention, AgreesWithDenseInF64) {
+  std::vector<Pattern> all = mask_patterns();
+  for (const Pattern& p : score_patterns()) all.push_back(p);
+  const Dims d = kDims[1];
+  for (const Pattern& p : all) {
+    if (p.name.starts_with("bigbird") || p.name.starts_with("longformer")) continue;  // q_offset 0 only
+    SCOPED_TRACE(p.name);
+    Inputs in = make_inputs(d, p, 250, DType::f64);
+    expect_agree(run_flex(p, d, in), run_reference(p, d, to_f64(in)), 1e-12, 1e-14);
+  }
 }
 
 // Every pattern, f64, gradients of q, k, v and captured tensors by finite differences.
