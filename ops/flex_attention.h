@@ -43,7 +43,9 @@ struct ScoreCtx {
 struct ScoreMod {
   std::string name;
   /// Tensors the mod reads (a bias table, slopes), f32/f64 like q: those requiring gradients
-  /// get them (they are inputs of flex_attention's node).
+  /// get them (they are inputs of flex_attention's node, so a table computed by other ops passes
+  /// its gradient on). Data that takes no gradient (document ids) may instead be held by the
+  /// functor itself.
   std::vector<Tensor> captured;
   kernels::ScoreRows<float> f32;
   kernels::ScoreRows<double> f64;

@@ -398,6 +398,18 @@ TEST(FlexAttention, EmptyAxes) {
   }
 }
 
+// A captured tensor computed by other ops passes its gradient on (table = 2 · param).
+TEST(FlexAttention, CapturedGradientReachesTheTensorsItCameFrom) {
+  Tensor q = uniform({1, 9, 2, 4}, 1, -1, 1), k = uniform({1, 9, 2, 4}, 2, -1, 1), v = uniform({1, 9, 2, 4}, 3);
+  Tensor param = uniform({2, 8}, 4, -1, 1).requires_grad_();
+  Tensor table = (param.detach() * 2.0).requires_grad_();  // the same values, as a leaf
+  BlockMask bm = create_block_mask(causal_mask(), 1, 1, 9, 9, 4);
+  backward(sum(flex_attention(q, k, v, relative_position_bias(param * 2.0, true, 16), bm)));
+  backward(sum(flex_attention(q, k, v, relative_position_bias(table, true, 16), bm)));
+  EXPECT_GT(max_abs(table.grad()), 0.0);
+  EXPECT_LE(max_abs_diff(param.grad(), table.grad() * 2.0), 1e-15);
+}
+
 // A captured tensor changed in place between forward and backward: backward refuses, naming it.
 TEST(FlexAttention, CapturedTensorModifiedInPlaceIsRefused) {
   Tensor q = uniform({1, 6, 2, 4}, 1, -1, 1).requires_grad_(), k = uniform({1, 6, 2, 4}, 2, -1, 1);
