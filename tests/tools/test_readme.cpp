@@ -1,10 +1,12 @@
-// The two programs of README.md, as they are written there (keep them in sync).
+// The programs of README.md, as they are written there (keep them in sync).
 #include "models/char_tokenizer.h"
 #include "models/generate.h"
 #include "models/gpt.h"
 #include "models/token_data.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/clip_grad.h"
+#include "ops/flex_attention.h"
+#include "ops/flex_patterns.h"
 #include "test_util.h"
 
 namespace tg {
@@ -42,6 +44,25 @@ TEST(Readme, TrainingStepExampleLearns) {
   }
   EXPECT_NEAR(first, std::log(4.0), 0.5);  // chance level at the start
   EXPECT_LT(last, 0.5 * first);            // it memorises the labels
+}
+
+TEST(Readme, ProgrammableAttentionExample) {
+  Generator gen(0);
+  Tensor q = randn({2, 256, 8, 32}, gen).requires_grad_();
+  Tensor k = randn({2, 256, 2, 32}, gen).requires_grad_(), v = randn({2, 256, 2, 32}, gen).requires_grad_();
+  Tensor doc_ids = empty({256}, DType::i64);
+  for (int64_t s = 0; s < 256; ++s) doc_ids.data<int64_t>()[s] = s / 100;
+  BlockMask mask = create_block_mask(and_masks(causal_mask(), document_mask(doc_ids)), 1, 1, 256, 256, 64);
+  EXPECT_EQ(mask.to_string().substr(mask.to_string().find('\n') + 1), "+...\n++..\n.++.\n.+++\n");
+  Tensor table = zeros({8, 32}).requires_grad_();
+  FlexOptions options;
+  options.enable_gqa = true;
+  Tensor out = flex_attention(q, k, v, relative_position_bias(table), mask, options);
+  EXPECT_EQ(out.shape(), Shape({2, 256, 8, 32}));
+  backward(sum(out * out));
+  EXPECT_EQ(table.grad().shape(), Shape({8, 32}));
+  EXPECT_GT(testing::max_abs(table.grad()), 0.0);
+  EXPECT_EQ(k.grad().shape(), k.shape());
 }
 
 TEST(Readme, GPTTrainingProgramLearns) {
