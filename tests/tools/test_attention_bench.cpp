@@ -24,13 +24,35 @@ TEST(AttentionBench, SweepsChecksAndWrites) {
     EXPECT_GT(cell.peak_bytes, 0);
   }
   std::string csv = bench::attention_csv(c, cells);
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes,blocks_run");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 11);
   std::string svg = bench::attention_svg(c, cells);
   EXPECT_EQ(svg.substr(0, 4), "<svg");
   size_t lines = 0;
   for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
   EXPECT_EQ(lines, 10u);  // a line per variant in each of the two panels
+}
+
+// flex:PATTERN rows: checked against the plain computation, with the share of tiles that run.
+TEST(AttentionBench, FlexRowsCheckAndCountTheBlocksThatRun) {
+  bench::AttentionBenchConfig c;
+  c.variants = {"flex:causal", "flex:document:4", "flex:sliding:8", "flex:alibi", "flex:softcap:5"};
+  c.seq_lens = {256};
+  c.heads = 2, c.head_dim = 8, c.reps = 1, c.causal = true;
+  auto cells = bench::run_attention_bench(c, [](const std::string&) {});
+  ASSERT_EQ(cells.size(), 5u);
+  for (const auto& cell : cells) {
+    SCOPED_TRACE(cell.variant);
+    EXPECT_TRUE(cell.ok) << cell.note;
+    EXPECT_GE(cell.check_error, 0.0);
+    EXPECT_LT(cell.check_error, 1e-5);
+  }
+  // 256 keys in blocks of 128: causal runs 3 of 4 tiles; 4 documents of 64 keys, the 2 diagonal.
+  EXPECT_DOUBLE_EQ(cells[0].blocks_run, 0.75);
+  EXPECT_DOUBLE_EQ(cells[1].blocks_run, 0.5);
+  std::string csv = bench::attention_csv(c, cells);
+  EXPECT_NE(csv.find("flex:document:4,256,1,2,8,1,fwdbwd,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",0.5000\n"), std::string::npos) << csv;
 }
 
 TEST(AttentionBench, SkipsCellsAboveTheMemoryLimit) {

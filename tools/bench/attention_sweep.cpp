@@ -11,6 +11,8 @@
 #include "tapegrad.h"
 #include "ops/attention.h"
 #include "ops/attention_reference.h"
+#include "ops/flex_spec.h"
+#include "tools/bench/flex_cell.h"
 #include "tools/plot/svg_plot.h"
 
 namespace tg::bench {
@@ -39,14 +41,17 @@ AttentionSpec spec_for(const std::string& variant, bool causal) {
   return spec;
 }
 
+// A cell's computation: the attention (or flex_attention) it times, and what it is checked against.
+using Forward = std::function<Tensor(const Inputs&)>;
+
 // One forward (and backward) pass, as timed.
-void run_once(const Inputs& in, const AttentionSpec& spec, bool backward_too) {
+void run_once(const Inputs& in, const Forward& forward, bool backward_too) {
   if (!backward_too) {
     NoGradGuard no_grad;
-    attention(in.q, in.k, in.v, spec);
+    forward(in);
     return;
   }
-  Tensor out = attention(in.q, in.k, in.v, spec);
+  Tensor out = forward(in);
   backward(out, in.dout);
   for (const Tensor* t : {&in.q, &in.k, &in.v}) const_cast<Tensor*>(t)->set_grad(Tensor());
 }
@@ -58,11 +63,11 @@ int64_t visible_pairs(const Tensor& vis) {
   return n;
 }
 
-// Relative error of `variant` against the same computation done the plain way.
-double check_against_dense(const Inputs& in, const AttentionSpec& spec) {
+// Relative error of the cell against the same computation done the plain way.
+double check_against_reference(const Inputs& in, const Forward& forward, const Forward& reference) {
   NoGradGuard no_grad;
-  std::vector<double> a = attention(in.q, in.k, in.v, spec).to_vector();
-  std::vector<double> b = attention_reference(in.q, in.k, in.v, spec).to_vector();
+  std::vector<double> a = forward(in).to_vector();
+  std::vector<double> b = reference(in).to_vector();
   double err = 0, mag = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     err = std::max(err, std::fabs(a[i] - b[i]));
@@ -76,9 +81,19 @@ double check_against_dense(const Inputs& in, const AttentionSpec& spec) {
 int64_t attention_cell_bytes(const AttentionBenchConfig& c, const std::string& variant, int64_t T, bool with_check) {
   const std::string sizes = fmt::format("--seq-lens {} with --batch {} --heads {} --head-dim {}", T, c.batch,
                                         c.heads, c.head_dim);
+  const int64_t B = c.batch, H = c.heads, D = c.head_dim, f32 = 4, f64 = 8;
+  if (is_flex_pattern(variant)) {
+    parse_flex_pattern(variant);  // names a bad one
+    // q, k, v, dout, out, dq, dk, dv; the log-sum-exp and its gradient's row sums; the [T]
+    // mask row that counts the visible pairs; the check's [B, H, T, T] scores and values.
+    return sum_or_fail({product_or_fail({8, B, T, H, D, f32}, sizes + ": the cell's inputs and outputs"),
+                        product_or_fail({2, B, H, T, f32}, sizes + ": the log-sum-exp"),
+                        with_check ? product_or_fail({B, H, T, T, f32}, sizes + ": the reference's scores") : 0,
+                        with_check ? product_or_fail({2, B, T, H, D, f64}, sizes + ": the check's values") : 0},
+                       sizes + ": the cell's bytes");
+  }
   AttentionSpec spec;
   const AttentionVariant v = parse_attention_variant(variant, &spec);
-  const int64_t B = c.batch, H = c.heads, D = c.head_dim, f32 = 4, f64 = 8;
   // Sliding window and sparse save their weights (and backward their score gradients) for the
   // visible pairs of each head only: at most T·(64 + 2·window) pairs for the band in block-rows
   // of up to 64 queries; for BigBird's blocks, each block-row's window, global and random
@@ -147,7 +162,6 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
       cell.variant = variant;
       cell.seq_len = T;
       progress(fmt::format("[{}/{}] {} T={}", index, total, variant, T));
-      AttentionSpec spec = spec_for(variant, c.causal);
       if (std::optional<std::string> skip = attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, false))) {
         cell.ok = false;
         cell.note = "skipped: " + *skip;
@@ -155,9 +169,26 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
         continue;
       }
       Inputs in = make_inputs(c, T, bwd);
-      Tensor vis = attention_pattern(spec, T, T);
+      // flex:PATTERN runs flex_attention with its block mask; the rest, attention() with a spec.
+      const bool flex = is_flex_pattern(variant);
+      AttentionSpec spec;
+      FlexCell flex_cell;
+      double pairs = 0;
+      Forward forward, reference;
+      if (flex) {
+        flex_cell = make_flex_cell(variant, c.heads, T, c.causal);
+        cell.blocks_run = flex_cell.blocks_run;
+        pairs = double(flex_cell.visible_pairs);
+        forward = [&](const Inputs& x) { return run_flex_cell(flex_cell, x.q, x.k, x.v); };
+        reference = [&](const Inputs& x) { return flex_cell_reference(flex_cell, x.q, x.k, x.v); };
+      } else {
+        spec = spec_for(variant, c.causal);
+        pairs = double(visible_pairs(attention_pattern(spec, T, T)));
+        forward = [&](const Inputs& x) { return attention(x.q, x.k, x.v, spec); };
+        reference = [&](const Inputs& x) { return attention_reference(x.q, x.k, x.v, spec); };
+      }
       if (c.check && !attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, true))) {
-        cell.check_error = check_against_dense(in, spec);
+        cell.check_error = check_against_reference(in, forward, reference);
         if (!(cell.check_error <= 1e-4)) {
           cell.ok = false;
           cell.note = fmt::format("CHECK FAILED: relative error {:.2e} against dense", cell.check_error);
@@ -168,19 +199,18 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
       // Peak memory of one pass, above the inputs.
       int64_t base = memory_allocated();
       reset_peak_memory_stats();
-      run_once(in, spec, bwd);
+      run_once(in, forward, bwd);
       cell.peak_bytes = max_memory_allocated() - base;
       // Timing: one warm-up (the pass above), then the median of `reps`.
       std::vector<double> ms;
       for (int r = 0; r < c.reps; ++r) {
         auto start = std::chrono::steady_clock::now();
-        run_once(in, spec, bwd);
+        run_once(in, forward, bwd);
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
       }
       std::sort(ms.begin(), ms.end());
       cell.time_ms = ms[ms.size() / 2];
-      double pairs = static_cast<double>(visible_pairs(vis));
-      double fwd_flops = spec.variant == AttentionVariant::linear
+      double fwd_flops = !flex && spec.variant == AttentionVariant::linear
                              ? 4.0 * c.batch * c.heads * T * c.head_dim * c.head_dim
                              : 4.0 * c.batch * c.heads * pairs * c.head_dim;
       cell.gflops = fwd_flops * (bwd ? 3.5 : 1.0) / (cell.time_ms * 1e-3) / 1e9;
@@ -191,11 +221,12 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
 }
 
 std::string attention_csv(const AttentionBenchConfig& c, const std::vector<AttentionCell>& cells) {
-  std::string csv = "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes\n";
+  std::string csv = "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes,blocks_run\n";
   for (const AttentionCell& cell : cells) {
     if (!cell.ok) continue;
-    csv += fmt::format("{},{},{},{},{},{},{},{:.4f},{:.3f},{}\n", cell.variant, cell.seq_len, c.batch, c.heads,
-                       c.head_dim, c.causal ? 1 : 0, c.mode, cell.time_ms, cell.gflops, cell.peak_bytes);
+    csv += fmt::format("{},{},{},{},{},{},{},{:.4f},{:.3f},{},{}\n", cell.variant, cell.seq_len, c.batch, c.heads,
+                       c.head_dim, c.causal ? 1 : 0, c.mode, cell.time_ms, cell.gflops, cell.peak_bytes,
+                       cell.blocks_run < 0 ? "" : fmt::format("{:.4f}", cell.blocks_run));
   }
   return csv;
 }

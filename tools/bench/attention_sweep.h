@@ -1,5 +1,6 @@
 #pragma once
-// The attention bench: variants × sequence lengths, each cell checked against dense (where
+// The attention bench: variants (attention's, and flex:PATTERN of ops/flex_spec.h) × sequence
+// lengths, each cell checked against dense (where
 // dense fits) before it is timed; the median time after warm-up, achieved GFLOP/s, and the peak
 // memory the allocator saw above the inputs.
 #include <cstdint>
@@ -30,6 +31,7 @@ struct AttentionCell {
   double check_error = -1;  ///< max|out - ref| / max|ref|; -1 when not checked
   bool ok = true;           ///< false when skipped or the check failed
   std::string note;         ///< why a cell was skipped or failed
+  double blocks_run = -1;   ///< flex:PATTERN: the share of (query block, key block) tiles that run
 };
 
 /// Bytes a cell allocates at most (with the dense reference of its check when `with_check`),
@@ -48,8 +50,8 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& confi
                                                const std::function<void(const std::string&)>& progress);
 
 /// The CSV the bench writes: header
-/// variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes and a row per
-/// measured cell.
+/// variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes,blocks_run and a
+/// row per measured cell (blocks_run empty but for flex:PATTERN cells).
 std::string attention_csv(const AttentionBenchConfig& config, const std::vector<AttentionCell>& cells);
 
 /// Two log-log panels: time vs T and peak memory vs T, one line per variant.

@@ -11,6 +11,7 @@
 #include "autograd/autograd.h"
 #include "autograd/checked_size.h"
 #include "ops/attention.h"
+#include "ops/flex_spec.h"
 #include "tools/bench/attention_sweep.h"
 #include "nn/file_checks.h"
 #include "nn/file_io.h"
@@ -70,7 +71,10 @@ int run_bench_attention(const BenchAttentionArgs& a) {
   TG_CHECK(!c.variants.empty(), "--variants: no variant given");
   for (const std::string& v : c.variants) {
     try {
-      parse_attention_variant(v);  // names a bad one
+      if (is_flex_pattern(v))
+        parse_flex_pattern(v);
+      else
+        parse_attention_variant(v);  // names a bad one
     } catch (const Error& e) {
       fail("--variants: {}", e.what());
     }
@@ -103,18 +107,20 @@ int run_bench_attention(const BenchAttentionArgs& a) {
   std::vector<bench::AttentionCell> cells = bench::run_attention_bench(c, progress);
   if (tty) fmt::print(stderr, "\r\033[K");
 
-  fmt::print("{:<14} {:>7} {:>11} {:>9} {:>12} {:>10}  {}\n", "variant", "T", "time ms", "GFLOP/s", "peak MB",
-             "check", "note");
+  fmt::print("{:<18} {:>7} {:>11} {:>9} {:>12} {:>10} {:>7}  {}\n", "variant", "T", "time ms", "GFLOP/s", "peak MB",
+             "check", "blocks", "note");
   bool failed = false;
   for (const auto& cell : cells) {
     failed |= cell.note.starts_with("CHECK FAILED");
     std::string check = cell.check_error < 0 ? "-" : fmt::format("{:.1e}", cell.check_error);
+    // flex: the share of tiles that run.
+    std::string blocks = cell.blocks_run < 0 ? "-" : fmt::format("{:.1f}%", 100 * cell.blocks_run);
     if (cell.ok)
-      fmt::print("{:<14} {:>7} {:>11.2f} {:>9.1f} {:>12.1f} {:>10}\n", cell.variant, cell.seq_len, cell.time_ms,
-                 cell.gflops, double(cell.peak_bytes) / (1 << 20), check);
+      fmt::print("{:<18} {:>7} {:>11.2f} {:>9.1f} {:>12.1f} {:>10} {:>7}\n", cell.variant, cell.seq_len, cell.time_ms,
+                 cell.gflops, double(cell.peak_bytes) / (1 << 20), check, blocks);
     else
-      fmt::print("{:<14} {:>7} {:>11} {:>9} {:>12} {:>10}  {}\n", cell.variant, cell.seq_len, "-", "-", "-", check,
-                 cell.note);
+      fmt::print("{:<18} {:>7} {:>11} {:>9} {:>12} {:>10} {:>7}  {}\n", cell.variant, cell.seq_len, "-", "-", "-",
+                 check, blocks, cell.note);
   }
   if (!a.csv.empty()) {
     write_file_atomically(a.csv, bench::attention_csv(c, cells));
@@ -134,7 +140,9 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   auto a = std::make_shared<BenchAttentionArgs>();
   CLI::App* cmd = bench->add_subcommand("attention", "Attention variants: time and peak memory against T");
-  cmd->add_option("--variants", a->variants, "Comma-separated: dense,flash,sliding:W,sparse,linear")
+  cmd->add_option("--variants", a->variants,
+                  "Comma-separated: dense,flash,sliding:W,sparse,linear, and flex:PATTERN (flex:causal, "
+                  "flex:sliding:W, flex:document:N, flex:prefix:N, flex:alibi, flex:softcap:C, ...)")
       ->capture_default_str();
   cmd->add_option("--seq-lens", a->seq_lens, "Comma-separated sequence lengths")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Batch size B")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();

@@ -1,0 +1,55 @@
+#pragma once
+// A flex_attention pattern named in words, as the command line gives it ("flex:sliding:256",
+// "flex:document:8", "flex:alibi"), and what it builds for a problem size: the mask_mod (as a
+// BlockMask) and the score_mod. One parser for `tapegrad bench attention --variants` and the
+// models' attention option.
+//
+// Patterns (each intersected with causal masking when the caller's problem is causal):
+//   full                every key (the caller's causal flag alone decides)
+//   causal              k <= q, whatever the caller says
+//   sliding:W           the W-key window (flex_patterns' sliding_window_mask)
+//   prefix:N            prefix-LM: the first N keys for every query, the rest causally
+//   document:N          T split into N equal documents, a query sees its own document only
+//   sinks:W:N           attention sinks: the last W keys and the first N
+//   dilated:W:D         dilated sliding window, W steps of D keys
+//   bigbird[:B:W:G:R]   BigBird's block layout (the sparse variant's defaults when no numbers)
+//   longformer:B:W:G    Longformer's layout: a window of W blocks of B keys, G global blocks
+//   alibi               ALiBi with the paper's slopes for H heads
+//   softcap:C           Gemma 2's C · tanh(score / C)
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "autograd/tensor.h"
+#include "ops/block_mask.h"
+#include "ops/flex_attention.h"
+
+namespace tg {
+
+struct FlexPattern {
+  std::string name;           ///< "sliding", "document", ...
+  std::vector<int64_t> ints;  ///< its integer arguments
+  double real = 0;            ///< softcap's cap
+};
+
+/// Parses "flex:NAME[:ARGS]" (the "flex:" prefix required); tg::Error naming the text and the
+/// patterns there are.
+FlexPattern parse_flex_pattern(std::string_view text);
+/// True when `text` starts with "flex:".
+bool is_flex_pattern(std::string_view text);
+
+/// The pattern built for H heads of T queries over S keys (q_offset: the queries' first position);
+/// its mask is one for every batch and head.
+struct FlexProblem {
+  BlockMask block_mask;  ///< undefined when every key is visible and there is no causal mask
+  ScoreMod score_mod;    ///< undefined when the pattern has none
+};
+
+/// Builds `pattern` for the sizes; `causal` intersects its mask with k <= q. Tensors a score_mod
+/// captures (ALiBi's slopes) are made in `dtype`.
+FlexProblem build_flex_problem(const FlexPattern& pattern, int64_t H, int64_t T, int64_t S, bool causal,
+                               DType dtype = DType::f32, int64_t block_size = kFlexDefaultBlock,
+                               int64_t q_offset = 0);
+
+}  // namespace tg
