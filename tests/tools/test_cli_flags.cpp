@@ -130,6 +130,10 @@ const std::vector<BadCommandLine> kCases = {
     {{"bench", "attention", "--seq-lens", "8", "--plot", "{dir}/nowhere/b.svg"}, "--plot: cannot write {dir}/nowhere/b.svg"},
     {{"data", "listops", "--out", "{dir}/loop"}, "--out: cannot create the directory {dir}/loop"},
     {{"data", "listops", "--out", "{dir}/ro/l"}, "--out: cannot create the directory {dir}/ro/l"},
+    // the one error path: a file-system exception (not a tg::Error) from deep inside a load
+    {{"gpt", "eval", "--checkpoint", "{dir}/looping_config", "--data", "{dir}/text.txt"},
+     "tapegrad gpt eval: --checkpoint: filesystem error: status: Too many levels of symbolic links "
+     "[{dir}/looping_config/config.json]"},
     // model and data files that disagree
     {{"gpt", "eval", "--checkpoint", "{dir}/big_tokenizer", "--data", "{dir}/text.txt"},
      "{dir}/big_tokenizer/tokenizer.json has 20 tokens, but the model's embedding has 17 rows"},
@@ -218,6 +222,8 @@ class CliFlags : public ::testing::Test {
       wte.copy_(tensor(values, wte.shape(), DType::f64));
     }
     nn::save_safetensors((dir_ / "nan_weights/model.safetensors").string(), nan_model.model->state_dict());
+    fs::create_directories(dir_ / "looping_config");
+    fs::create_symlink(dir_ / "loop", dir_ / "looping_config/config.json");
     ::chmod((dir_ / "ro").c_str(), 0555);
     // sizes (issue 15): the fixture checkpoint with a config.json that claims vocab_size 2^40.
     fs::copy(kFixture, dir_ / "huge_vocab", fs::copy_options::recursive);
