@@ -26,6 +26,7 @@ struct AttentionProblem {
   kernels::AttnMask<T> mask() const {
     kernels::AttnMask<T> m;
     m.causal = causal;
+    m.offset = dims.query_offset;
     m.S = dims.S;
     if (key_padding.defined()) m.key_padding = key_padding.data<bool>();
     if (attn_mask.defined()) {

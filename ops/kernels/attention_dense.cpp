@@ -25,13 +25,14 @@ constexpr int64_t kShortHead = 128;  // T at most this: kShortCausalRowBlock
 // The row blocks of a head: one block of all T rows, or causal row blocks (above).
 struct RowBlocks {
   bool causal;
-  int64_t S, step;
+  int64_t S, offset, step;
   RowBlocks(const AttnDims& d, bool c)
       : causal(c),
         S(d.S),
+        offset(d.query_offset),
         step(!c ? std::max<int64_t>(d.T, 1) : d.T <= kShortHead ? kShortCausalRowBlock : kCausalRowBlock) {}
-  /// Rows [t0, t1) see keys [0, cols(t1)).
-  int64_t cols(int64_t t1) const { return causal ? std::min(S, t1) : S; }
+  /// Rows [t0, t1) see keys [0, cols(t1)) (query t sits at key position offset + t).
+  int64_t cols(int64_t t1) const { return causal ? std::min(S, t1 + offset) : S; }
 };
 
 // Softmax of row[0, n) in place after adding the mask; zero from n to S (keys the causal blocks
@@ -39,7 +40,7 @@ struct RowBlocks {
 template <class T>
 void masked_softmax_row(const AttnMask<T>& mask, bool general, int64_t b, int64_t h, int64_t t,
                         int64_t n, int64_t S, T* row) {
-  if (mask.causal) n = std::min(n, t + 1);  // the rest of the row is masked: exp(-inf) = 0
+  if (mask.causal) n = std::min(n, t + 1 + mask.offset);  // the rest is masked: exp(-inf) = 0
   std::fill(row + n, row + S, T(0));
   if (general)
     for (int64_t s = 0; s < n; ++s) row[s] += mask.bias(b, h, t, s);

@@ -34,12 +34,14 @@ struct Flash {
     return v + ((b * d.S + s) * d.H + h) * d.Dv;
   }
 
-  // Key tiles a query tile ending at t1 (exclusive) needs: causal stops at key t1 - 1.
+  // Key tiles a query tile ending at t1 (exclusive) needs: causal stops at key t1 - 1 + offset.
   int64_t key_tiles_for(int64_t t1) const {
-    return tiles(mask.causal ? std::min(d.S, t1) : d.S, kBc);
+    return tiles(mask.causal ? std::min(d.S, t1 + mask.offset) : d.S, kBc);
   }
-  // First query tile that sees key s0 (causal: query s0; none when s0 >= T).
-  int64_t first_query_tile(int64_t s0) const { return mask.causal ? s0 / kBr : 0; }
+  // First query tile that sees key s0 (causal: query s0 - offset; none when that is >= T).
+  int64_t first_query_tile(int64_t s0) const {
+    return mask.causal ? std::max<int64_t>(0, s0 - mask.offset) / kBr : 0;
+  }
 
   // True when every key of [s0, s0 + cols) is padding: the tile contributes nothing.
   bool all_padding(int64_t b, int64_t s0, int64_t cols) const {
@@ -65,9 +67,9 @@ struct Flash {
         for (int64_t c = 0; c < cols; ++c)
           if (kp[c]) sc[r * kBc + c] = kNegInf;
     }
-    if (mask.causal && s0 + cols - 1 > t0) {  // only tiles crossing the diagonal
+    if (mask.causal && s0 + cols - 1 > t0 + mask.offset) {  // only tiles crossing the diagonal
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = std::max<int64_t>(0, t0 + r + 1 - s0); c < cols; ++c)
+        for (int64_t c = std::max<int64_t>(0, t0 + r + 1 + mask.offset - s0); c < cols; ++c)
           sc[r * kBc + c] = kNegInf;
     }
   }

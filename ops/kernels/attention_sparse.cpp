@@ -130,7 +130,7 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
       int64_t t = t0 + rr;
       int64_t a = std::max<int64_t>(0, t - band.left);
       int64_t e = std::min(d.S, t + band.right + 1);
-      if (mask.causal) e = std::min(e, t + 1);
+      if (mask.causal) e = std::min(e, t + 1 + mask.offset);
       masked_softmax_row(lo, hi, nr, a, e, padding, w, p + rr * w);
     }
     const T* pw = p;

@@ -1,0 +1,196 @@
+// The attention op's query_offset (queries at key positions query_offset + t, as cached
+// decoding places them) and grouped kv heads (k, v with Hkv < H heads), for every variant,
+// against the composed reference (ops/attention_reference.h): outputs and the gradients of q,
+// k and v; the packed projection with kv heads; cache_write_; the errors users get.
+#include "ops/attention.h"
+#include "ops/attention_reference.h"
+#include "ops/binary.h"
+#include "ops/cache_write.h"
+#include "ops/reduce.h"
+#include "ops/shape_ops.h"
+#include "test_util.h"
+
+namespace tg {
+namespace {
+
+using testing::expect_close;
+using testing::uniform;
+
+struct Grads {
+  Tensor out, dq, dk, dv;
+};
+
+// out = f(q, k, v), loss = sum(out · r) with a fixed random r.
+template <class F>
+Grads run(F f, const Tensor& q0, const Tensor& k0, const Tensor& v0) {
+  Tensor q = q0.detach().clone().requires_grad_(), k = k0.detach().clone().requires_grad_(),
+         v = v0.detach().clone().requires_grad_();
+  Grads g;
+  g.out = f(q, k, v);
+  backward(sum(mul(g.out, uniform(g.out.shape(), 9, -1, 1, g.out.dtype()))));
+  g.dq = q.grad(), g.dk = k.grad(), g.dv = v.grad();
+  return g;
+}
+
+void expect_same(const Grads& got, const Grads& want, double tol) {
+  expect_close(got.out, want.out, tol, tol);
+  expect_close(got.dq, want.dq, tol, tol);
+  expect_close(got.dk, want.dk, tol, tol);
+  expect_close(got.dv, want.dv, tol, tol);
+}
+
+// The variants, with settings small enough to give each a real pattern at S = 7.
+std::vector<AttentionSpec> variants() {
+  std::vector<AttentionSpec> specs;
+  for (AttentionVariant v : {AttentionVariant::dense, AttentionVariant::flash, AttentionVariant::sliding_window,
+                             AttentionVariant::sparse, AttentionVariant::linear}) {
+    AttentionSpec s;
+    s.variant = v;
+    s.window = 2;
+    s.sparse = {2, 1, 1, 1, 3};
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+TEST(AttentionQueryOffset, EveryVariantMatchesTheReference) {
+  Tensor q = uniform({2, 3, 2, 4}, 1), k = uniform({2, 7, 2, 4}, 2), v = uniform({2, 7, 2, 3}, 3);
+  for (AttentionSpec spec : variants()) {
+    for (bool causal : {true, false}) {
+      SCOPED_TRACE(attention_variant_name(spec.variant) + (causal ? " causal" : ""));
+      spec.causal = causal;
+      spec.query_offset = 4;  // queries at key positions 4, 5, 6
+      if (spec.variant == AttentionVariant::linear && causal) {
+        EXPECT_TG_ERROR(attention(q, k, v, spec), "linear with causal takes a query_offset only for one query");
+        // One query at the last key sees every key: that works.
+        spec.query_offset = 6;
+        Tensor q1 = narrow(q, 1, 0, 1).clone();
+        Grads got = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q1, k, v);
+        Grads want = run([&](auto& a, auto& b, auto& c) { return attention_reference(a, b, c, spec); }, q1, k, v);
+        expect_same(got, want, 1e-10);
+        continue;
+      }
+      Grads got = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q, k, v);
+      Grads want = run([&](auto& a, auto& b, auto& c) { return attention_reference(a, b, c, spec); }, q, k, v);
+      expect_same(got, want, 1e-10);
+    }
+  }
+}
+
+// Causal with an offset equals the rows offset.. of the causal attention of all S positions.
+TEST(AttentionQueryOffset, CausalRowsOfTheFullAttention) {
+  Tensor k = uniform({1, 9, 2, 3}, 4), v = uniform({1, 9, 2, 3}, 5), qall = uniform({1, 9, 2, 3}, 6);
+  for (AttentionSpec spec : variants()) {
+    if (spec.variant == AttentionVariant::linear) continue;  // T > 1 with an offset: not taken
+    SCOPED_TRACE(attention_variant_name(spec.variant));
+    spec.causal = true;
+    Tensor full = attention(qall, k, v, spec);
+    for (int64_t offset : {5, 8}) {  // 8: one query at the last key
+      spec.query_offset = offset;
+      Tensor rows = attention(narrow(qall, 1, offset, 9 - offset).clone(), k, v, spec);
+      expect_close(rows, narrow(full, 1, offset, 9 - offset), 1e-12, 1e-12);
+    }
+  }
+}
+
+// Flash over several tiles (128 x 128): a query tile starting mid-way through the keys.
+TEST(AttentionQueryOffset, FlashAcrossTiles) {
+  Tensor q = uniform({1, 70, 1, 4}, 7), k = uniform({1, 200, 1, 4}, 8), v = uniform({1, 200, 1, 4}, 9);
+  AttentionSpec spec;
+  spec.variant = AttentionVariant::flash;
+  spec.causal = true;
+  spec.query_offset = 100;
+  Grads got = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q, k, v);
+  spec.variant = AttentionVariant::dense;
+  Grads want = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q, k, v);
+  expect_same(got, want, 1e-10);
+}
+
+// k, v [B, S, Hkv, D] repeated by hand: head h reads kv head h / (H / Hkv).
+Tensor repeat_by_hand(const Tensor& x, int64_t H) {
+  const int64_t B = x.size(0), S = x.size(1), Hkv = x.size(2), D = x.size(3);
+  std::vector<double> src = x.to_vector(), dst(size_t(B * S * H * D));
+  for (int64_t i = 0; i < B * S; ++i)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t d = 0; d < D; ++d) dst[size_t((i * H + h) * D + d)] = src[size_t((i * Hkv + h / (H / Hkv)) * D + d)];
+  return tensor(dst, {B, S, H, D}, x.dtype());
+}
+
+TEST(AttentionKvHeads, EveryVariantEqualsRepeatedHeads) {
+  Tensor q = uniform({2, 5, 4, 3}, 11), k = uniform({2, 5, 2, 3}, 12), v = uniform({2, 5, 2, 3}, 13);
+  Tensor kr = repeat_by_hand(k, 4), vr = repeat_by_hand(v, 4);
+  for (AttentionSpec spec : variants()) {
+    SCOPED_TRACE(attention_variant_name(spec.variant));
+    spec.causal = true;
+    Tensor got = attention(q, k, v, spec), want = attention(q, kr, vr, spec);
+    expect_close(got, want, 1e-12, 1e-12);
+    expect_close(attention_reference(q, k, v, spec), want, 1e-10, 1e-10);
+  }
+}
+
+TEST(AttentionKvHeads, GradcheckF64) {
+  for (AttentionVariant variant : {AttentionVariant::dense, AttentionVariant::flash}) {
+    AttentionSpec spec;
+    spec.variant = variant;
+    spec.causal = true;
+    spec.query_offset = 1;
+    testing::expect_gradcheck([spec](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], spec); },
+                              {uniform({1, 2, 4, 2}, 21), uniform({1, 3, 2, 2}, 22), uniform({1, 3, 2, 2}, 23)});
+  }
+}
+
+// A packed projection [B, T, H + 2·Hkv, D] equals its three pieces.
+TEST(AttentionKvHeads, PackedProjectionEqualsItsPieces) {
+  const int64_t H = 4, Hkv = 2;
+  Tensor qkv0 = uniform({2, 5, H + 2 * Hkv, 3}, 31);
+  for (AttentionSpec spec : variants()) {
+    SCOPED_TRACE(attention_variant_name(spec.variant));
+    spec.causal = true;
+    Tensor a = qkv0.clone().requires_grad_(), b = qkv0.clone().requires_grad_();
+    Tensor packed = attention_qkv(a, Hkv, spec);
+    Tensor split = attention(narrow(b, 2, 0, H), narrow(b, 2, H, Hkv), narrow(b, 2, H + Hkv, Hkv), spec);
+    expect_close(packed, split, 1e-12, 1e-12);
+    Tensor r = uniform(packed.shape(), 3);
+    backward(sum(mul(packed, r)));
+    backward(sum(mul(split, r)));
+    expect_close(a.grad(), b.grad(), 1e-12, 1e-12);
+  }
+  // Hkv = H is the old packed [B, T, 3, H, D] layout.
+  Tensor qkv = uniform({1, 4, 3, 2, 2}, 32);
+  AttentionSpec causal;
+  causal.causal = true;
+  expect_close(attention_qkv(reshape(qkv, {1, 4, 6, 2}), 2, causal), attention_qkv(qkv, causal), 0, 0);
+}
+
+TEST(AttentionQueryOffset, Errors) {
+  Tensor q = uniform({1, 3, 4, 2}, 1), k = uniform({1, 5, 2, 2}, 2), v = uniform({1, 5, 2, 2}, 3);
+  AttentionSpec spec;
+  spec.query_offset = 3;
+  EXPECT_TG_ERROR(attention(q, k, v, spec), "query_offset 3 puts the T = 3 queries beyond the S = 5 keys");
+  spec.query_offset = -1;
+  EXPECT_TG_ERROR(attention(q, k, v, spec), "query_offset -1");
+  EXPECT_TG_ERROR(attention(q, uniform({1, 5, 3, 2}, 2), uniform({1, 5, 3, 2}, 3)),
+                  "the kv heads Hkv = 3 of k [1, 5, 3, 2] must divide the query heads H = 4");
+  EXPECT_TG_ERROR(attention_qkv(uniform({1, 3, 7, 2}, 1), 2), "Hkv = 2 leaves H = 3, which Hkv must divide");
+}
+
+TEST(CacheWrite, WritesHeadsAtAPosition) {
+  Tensor cache = zeros({2, 4, 1, 2});
+  Tensor src = uniform({2, 2, 3, 2}, 1, -1, 1, DType::f32);  // heads 0..2; write head 2
+  const uint64_t version = cache.version();
+  cache_write_(cache, 1, src, 2);
+  EXPECT_GT(cache.version(), version);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t p = 0; p < 4; ++p)
+      for (int64_t d = 0; d < 2; ++d) {
+        double want = p >= 1 && p < 3 ? src.at({b, p - 1, 2, d}) : 0.0;
+        EXPECT_EQ(cache.at({b, p, 0, d}), want) << b << " " << p << " " << d;
+      }
+  EXPECT_TG_ERROR(cache_write_(cache, 3, src, 2), "holds 4 positions; cannot write positions 3..4");
+  EXPECT_TG_ERROR(cache_write_(cache, 0, src, 3), "cannot take heads 3..3 of src");
+  Tensor grad_src = src.clone().requires_grad_();
+  EXPECT_TG_ERROR(cache_write_(cache, 0, grad_src, 0), "run it under NoGradGuard");
+}
+
+}  // namespace
+}  // namespace tg
