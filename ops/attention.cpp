@@ -107,6 +107,33 @@ detail::AttentionProblem make_problem(const Tensor& q, const Tensor& k, const Te
   return p;
 }
 
+// The variant's op on a checked problem (q, k, v separate or packed in one tensor).
+Tensor run_variant(const detail::AttentionProblem& p, const AttentionSpec& spec, Tensor* weights) {
+  const bool general = p.attn_mask.defined();
+  switch (spec.variant) {
+    case AttentionVariant::dense: return detail::dense_attention(p, weights);
+    case AttentionVariant::flash: return detail::flash_attention(p);
+    case AttentionVariant::sliding_window:
+      TG_CHECK(!general, "attention: sliding_window takes causal and key padding masks, not attn_mask");
+      TG_CHECK(spec.window >= 1, "attention: sliding_window needs window >= 1, got {}", spec.window);
+      return detail::sliding_window_attention(p);
+    case AttentionVariant::sparse:
+      TG_CHECK(!general, "attention: sparse takes causal and key padding masks, not attn_mask");
+      return detail::sparse_attention(p);
+    case AttentionVariant::linear:
+      TG_CHECK(!general, "attention: linear takes causal and key padding masks, not attn_mask");
+      TG_CHECK(spec.dropout_p == 0.0, "attention: linear has no attention weights to drop out");
+      // The causal prefix sums start at the first query; keys before it would need a state the
+      // kernel does not take yet.
+      TG_CHECK(!spec.causal || spec.query_offset == 0,
+               "attention: linear with causal takes a query_offset only for one query at the last key "
+               "(T = 1, query_offset = S - 1); got T = {}, S = {}, query_offset {}",
+               p.dims.T, p.dims.S, spec.query_offset);
+      return detail::linear_attention(p);
+  }
+  fail("attention: unknown variant");
+}
+
 }  // namespace
 
 Tensor repeat_kv_heads(const Tensor& x, int64_t group) {
@@ -148,30 +175,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     return attention(q, k, v, rows, weights);
   }
   const kernels::AttnDims dims{q.size(0), T, S, H, q.size(3), v.size(3)};
-  detail::AttentionProblem p = make_problem(q, k, v, dims, spec, weights);
-  bool general = p.attn_mask.defined();
-  switch (spec.variant) {
-    case AttentionVariant::dense: return detail::dense_attention(p, weights);
-    case AttentionVariant::flash: return detail::flash_attention(p);
-    case AttentionVariant::sliding_window:
-      TG_CHECK(!general, "attention: sliding_window takes causal and key padding masks, not attn_mask");
-      TG_CHECK(spec.window >= 1, "attention: sliding_window needs window >= 1, got {}", spec.window);
-      return detail::sliding_window_attention(p);
-    case AttentionVariant::sparse:
-      TG_CHECK(!general, "attention: sparse takes causal and key padding masks, not attn_mask");
-      return detail::sparse_attention(p);
-    case AttentionVariant::linear:
-      TG_CHECK(!general, "attention: linear takes causal and key padding masks, not attn_mask");
-      TG_CHECK(spec.dropout_p == 0.0, "attention: linear has no attention weights to drop out");
-      // The causal prefix sums start at the first query; keys before it would need a state the
-      // kernel does not take yet.
-      TG_CHECK(!spec.causal || spec.query_offset == 0,
-               "attention: linear with causal takes a query_offset only for one query at the last key "
-               "(T = 1, query_offset = S - 1); got q {}, k {}, query_offset {}",
-               shape_str(q.shape()), shape_str(k.shape()), spec.query_offset);
-      return detail::linear_attention(p);
-  }
-  fail("attention: unknown variant");
+  return run_variant(make_problem(q, k, v, dims, spec, weights), spec, weights);
 }
 
 Tensor attention_qkv(const Tensor& qkv, const AttentionSpec& spec, Tensor* weights) {
@@ -191,8 +195,8 @@ Tensor attention_qkv(const Tensor& qkv, int64_t kv_heads, const AttentionSpec& s
   TG_CHECK(Hkv >= 1 && H >= 1 && H % Hkv == 0,
            "attention_qkv: qkv {} holds H + 2 * Hkv heads; Hkv = {} leaves H = {}, which Hkv must divide",
            shape_str(qkv.shape()), Hkv, H);
-  if (spec.variant != AttentionVariant::dense || Hkv != H) {
-    // The other kernels (and grouped kv heads) read contiguous q, k, v: split the packed tensor.
+  if (Hkv != H) {
+    // Grouped kv heads are repeated for the kernels (see attention()): split the packed tensor.
     auto heads = [&](int64_t first, int64_t count) { return narrow(qkv, 2, first, count); };
     return attention(heads(0, H), heads(H, Hkv), heads(H + Hkv, Hkv), spec, weights);
   }
@@ -200,8 +204,8 @@ Tensor attention_qkv(const Tensor& qkv, int64_t kv_heads, const AttentionSpec& s
   kernels::AttnDims dims{B, T, T, H, D, D};
   dims.q_row = dims.k_row = dims.v_row = 3 * H * D;  // q, k, v interleaved in each row of qkv
   detail::AttentionProblem p = make_problem(qkv, qkv, qkv, dims, spec, weights);
-  p.packed = true;
-  return detail::dense_attention(p, weights);
+  p.packed = true;  // every kernel reads q, k, v in place from the rows of qkv
+  return run_variant(p, spec, weights);
 }
 
 AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* spec) {

@@ -91,15 +91,16 @@ Tensor repeat_kv_heads(const Tensor& x, int64_t group);
 
 /// Self-attention over a packed projection qkv [B, T, 3, H, D] (q, k, v interleaved per row,
 /// as a fused [C, 3C] projection writes them viewed as [B, T, 3, H, D]) -> [B, T, H, D]. The
-/// same numbers as attention(q, k, v) on the three pieces; the dense kernels read the pieces in
-/// place and write the gradient of qkv in one buffer (no split copies, no zero-filled
-/// gradients); the other variants split qkv into q, k, v first.
+/// same numbers as attention(q, k, v) on the three pieces; every variant's kernels read the
+/// pieces in place and write the gradient of qkv in one buffer (no split copies, no zero-filled
+/// gradients).
 Tensor attention_qkv(const Tensor& qkv, const AttentionSpec& spec = {}, Tensor* weights = nullptr);
 
 /// Self-attention over a packed projection with kv heads: qkv [B, T, H + 2·Hkv, D] (each row
 /// holds the H query heads, then the Hkv key heads, then the Hkv value heads, as a fused
 /// [C, (H + 2·Hkv)·D] projection writes them) -> [B, T, H, D]. With Hkv = H the same as
-/// attention_qkv above; with Hkv < H the pieces are split and the kv heads repeated.
+/// attention_qkv above (read in place); with Hkv < H the pieces are split and the kv heads
+/// repeated (the kernels take one kv head per query head).
 Tensor attention_qkv(const Tensor& qkv, int64_t kv_heads, const AttentionSpec& spec = {},
                      Tensor* weights = nullptr);
 

@@ -10,7 +10,7 @@ namespace tg::detail {
 struct AttentionProblem {
   Tensor q, k, v;  // [B, T, H, D], [B, S, H, D], [B, S, H, Dv]
   /// q, k and v are one tensor qkv [B, T, 3, H, D] (attention_qkv; dims' row strides say so):
-  /// k and v start H * D and 2 * H * D elements into it. Dense only.
+  /// k and v start H * D and 2 * H * D elements into it. Every variant reads it in place.
   bool packed = false;
   kernels::AttnDims dims;
   double scale = 1.0;

@@ -12,7 +12,8 @@ Tensor sliding_window_attention(const AttentionProblem& p) {
   const int64_t offset = p.dims.query_offset;
   auto ranges = std::make_shared<const kernels::KeyRanges>(
       kernels::sliding_window_ranges(p.dims.T, p.dims.S, window, p.causal, offset));
-  return block_sparse_attention("attention_sliding_window", p, std::move(ranges),
+  return block_sparse_attention(p.packed ? "attention_sliding_window_qkv" : "attention_sliding_window", p,
+                                std::move(ranges),
                                 kernels::sliding_window_band(window, p.causal, offset));
 }
 

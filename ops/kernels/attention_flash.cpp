@@ -26,13 +26,13 @@ struct Flash {
   const AttnMask<T>& mask;
   const AttnDropout& dropout;
   const T *q, *k, *v;
-  int64_t ldk, ldv;  // row strides of q/k and of v/out: H*D and H*Dv
+  // Row strides of q, k, v (and of their gradients): H*D, H*D, H*Dv when contiguous, 3*H*D for
+  // a packed projection (AttnDims); out and dout are contiguous, rows of ldo = H*Dv.
+  int64_t ldq, ldk, ldv, ldo;
 
-  const T* qh(int64_t b, int64_t h, int64_t t) const { return q + ((b * d.T + t) * d.H + h) * d.D; }
-  const T* kh(int64_t b, int64_t h, int64_t s) const { return k + ((b * d.S + s) * d.H + h) * d.D; }
-  const T* vh(int64_t b, int64_t h, int64_t s) const {
-    return v + ((b * d.S + s) * d.H + h) * d.Dv;
-  }
+  const T* qh(int64_t b, int64_t h, int64_t t) const { return q + (b * d.T + t) * ldq + h * d.D; }
+  const T* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + h * d.D; }
+  const T* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + h * d.Dv; }
 
   // Key tiles a query tile ending at t1 (exclusive) needs: causal stops at key t1 - 1 + offset.
   int64_t key_tiles_for(int64_t t1) const {
@@ -53,7 +53,7 @@ struct Flash {
   // sc [rows, kBc] = scale · Q_i K_jᵀ + mask for the tile at (t0, s0).
   void scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols,
               T* sc) const {
-    gemm<T>(false, true, rows, cols, d.D, scale, qh(b, h, t0), ldk, kh(b, h, s0), ldk, T(0), sc,
+    gemm<T>(false, true, rows, cols, d.D, scale, qh(b, h, t0), ldq, kh(b, h, s0), ldk, T(0), sc,
             kBc);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     if (mask.has_general()) {  // bias() covers causal and padding too
@@ -175,7 +175,7 @@ const T* grad_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t t0, int64_t 
   const T* pz = s.p.data();
   const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
   // dW = dO_i V_jᵀ [rows, cols]
-  gemm<T>(false, true, rows, cols, d.Dv, T(1), doh, f.ldv, f.vh(b, h, s0), f.ldv, T(0), s.ds.data(),
+  gemm<T>(false, true, rows, cols, d.Dv, T(1), doh, f.ldo, f.vh(b, h, s0), f.ldv, T(0), s.ds.data(),
           kBc);
   if (f.dropout.active()) {
     f.dropout_tile(b, h, t0, rows, s0, cols, s.keep.data());
@@ -202,15 +202,10 @@ struct Grad {
   const T *lse, *delta, *dout;
   T *dq, *dk, *dv;
 
-  T* dq_rows(int64_t b, int64_t h, int64_t t) const {
-    return dq + ((b * f.d.T + t) * f.d.H + h) * f.d.D;
-  }
-  T* dk_rows(int64_t b, int64_t h, int64_t s) const {
-    return dk + ((b * f.d.S + s) * f.d.H + h) * f.d.D;
-  }
-  T* dv_rows(int64_t b, int64_t h, int64_t s) const {
-    return dv + ((b * f.d.S + s) * f.d.H + h) * f.d.Dv;
-  }
+  // dq, dk, dv have the row strides of q, k, v (a packed input gets a packed gradient).
+  T* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + (b * f.d.T + t) * f.ldq + h * f.d.D; }
+  T* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + h * f.d.D; }
+  T* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + h * f.d.Dv; }
   const T* dout_rows(int64_t b, int64_t h, int64_t t) const {
     return dout + ((b * f.d.T + t) * f.d.H + h) * f.d.Dv;
   }
@@ -233,12 +228,12 @@ struct Grad {
     for (int64_t i = f.first_query_tile(s0), nt = tiles(d.T, kBr); i < nt; ++i) {
       int64_t t0 = i * kBr, rows = std::min(kBr, d.T - t0);
       const T* pz = grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
-      gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldv, T(1),
+      gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldo, T(1),
               dv_rows(b, h, s0), f.ldv);
       if (with_dq)
         gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk,
-                T(1), dq_rows(b, h, t0), f.ldk);
-      gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldk, T(1),
+                T(1), dq_rows(b, h, t0), f.ldq);
+      gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldq, T(1),
               dk_rows(b, h, s0), f.ldk);
     }
   }
@@ -254,7 +249,7 @@ struct Grad {
       if (f.all_padding(b, s0, cols)) continue;
       grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
       gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk, T(1),
-              dq_rows(b, h, t0), f.ldk);
+              dq_rows(b, h, t0), f.ldq);
     }
   }
 };
@@ -265,7 +260,7 @@ template <class T>
 void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
                              const AttnDropout& dropout, const T* q, const T* k, const T* v, T* out,
                              T* lse) {
-  Flash<T> f{d, scale, mask, dropout, q, k, v, d.H * d.D, d.H * d.Dv};
+  Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   int64_t nt = tiles(d.T, kBr), tasks = d.B * d.H * nt;
   parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> sc(kBr * kBc), acc(kBr * d.Dv), m(kBr), l(kBr);
@@ -282,7 +277,7 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
                               const AttnDropout& dropout, const T* q, const T* k, const T* v,
                               const T* out, const T* lse, const T* dout, T* delta, T* dq, T* dk,
                               T* dv) {
-  Flash<T> f{d, scale, mask, dropout, q, k, v, d.H * d.D, d.H * d.Dv};
+  Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   // delta = rowsum(dO ∘ O), which equals rowsum(dP ∘ P) (with dropout too).
   parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
     for (int64_t x = lo; x < hi; ++x) {

@@ -13,7 +13,7 @@ namespace tg::kernels {
 /// head h in batch b of q starts at (b * T + t) * q_row + h * D (k and v alike, with S).
 /// The row strides are 0 for contiguous tensors (H * D, H * Dv); the packed layout
 /// [B, T, 3, H, D] of a fused q/k/v projection has 3 * H * D for all three (attention_qkv).
-/// Only the dense kernels read strided rows; the others need contiguous q, k, v.
+/// Every kernel reads q, k, v (and writes their gradients) with these row strides.
 /// query_offset places the queries within the keys: query t sits at key position
 /// query_offset + t, so causal means s <= query_offset + t (cached decoding: the new queries
 /// follow the cached keys). 0 is top-left aligned, as PyTorch's is_causal.

@@ -141,16 +141,33 @@ TEST(AttentionKvHeads, GradcheckF64) {
 
 // A packed projection [B, T, H + 2·Hkv, D] equals its three pieces.
 TEST(AttentionKvHeads, PackedProjectionEqualsItsPieces) {
-  const int64_t H = 4, Hkv = 2;
-  Tensor qkv0 = uniform({2, 5, H + 2 * Hkv, 3}, 31);
+  const int64_t H = 4;
+  for (int64_t Hkv : {4, 2})  // 4: dense and flash read the packed rows in place
   for (AttentionSpec spec : variants()) {
-    SCOPED_TRACE(attention_variant_name(spec.variant));
+    SCOPED_TRACE(attention_variant_name(spec.variant) + " kv heads " + std::to_string(Hkv));
+    Tensor qkv0 = uniform({2, 5, H + 2 * Hkv, 3}, 31);
     spec.causal = true;
     Tensor a = qkv0.clone().requires_grad_(), b = qkv0.clone().requires_grad_();
     Tensor packed = attention_qkv(a, Hkv, spec);
     Tensor split = attention(narrow(b, 2, 0, H), narrow(b, 2, H, Hkv), narrow(b, 2, H + Hkv, Hkv), spec);
     expect_close(packed, split, 1e-12, 1e-12);
     Tensor r = uniform(packed.shape(), 3);
+    backward(sum(mul(packed, r)));
+    backward(sum(mul(split, r)));
+    expect_close(a.grad(), b.grad(), 1e-12, 1e-12);
+  }
+  // Across flash's 128-row tiles and several sliding / sparse block-rows, read in place.
+  for (AttentionSpec spec : variants()) {
+    SCOPED_TRACE(attention_variant_name(spec.variant) + ", T = 140");
+    spec.causal = true;
+    spec.window = 40;
+    spec.sparse = {16, 3, 1, 1, 2};
+    Tensor qkv0 = uniform({1, 140, 3, 2}, 33);
+    Tensor a = qkv0.clone().requires_grad_(), b = qkv0.clone().requires_grad_();
+    Tensor packed = attention_qkv(a, 1, spec);
+    Tensor split = attention(narrow(b, 2, 0, 1), narrow(b, 2, 1, 1), narrow(b, 2, 2, 1), spec);
+    expect_close(packed, split, 1e-12, 1e-12);
+    Tensor r = uniform(packed.shape(), 4);
     backward(sum(mul(packed, r)));
     backward(sum(mul(split, r)));
     expect_close(a.grad(), b.grad(), 1e-12, 1e-12);
