@@ -31,23 +31,24 @@ Tensor block_sparse_attention(const char* name, const AttentionProblem& p,
   auto rule = [d, dropout, scale, ranges, packed, k_off, v_off](Node& n, const Tensor& dout) {
     Tensor q = n.saved("q"), w = n.saved("weights");
     Tensor k = packed ? q : n.saved("k"), v = packed ? q : n.saved("v");  // packed: q is qkv
-    // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
-    Tensor dq = empty(q.shape(), q.dtype());
-    Tensor dk = packed ? dq : empty(k.shape(), k.dtype()), dv = packed ? dq : empty(v.shape(), v.dtype());
+    // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel. Else
+    // only the gradients the inputs need (the kernel skips a null one).
+    Tensor dq = packed ? empty(q.shape(), q.dtype()) : gradient_if(n, 0, q);
+    Tensor dk = packed ? dq : gradient_if(n, 1, k), dv = packed ? dq : gradient_if(n, 2, v);
     Tensor ds = empty(w.shape(), w.dtype());  // [B, H, per_head]: the score gradients
     Tensor dropped = dropout.active() ? empty(w.shape(), w.dtype()) : Tensor();  // weights after dropout
     dispatch(q.dtype(), [&]<class T>() {
       kernels::block_sparse_attention_backward<T>(
           d, static_cast<T>(scale), dropout, *ranges, q.data<T>(), k.data<T>() + k_off, v.data<T>() + v_off,
-          w.data<T>(), dout.data<T>(), dq.data<T>(), dk.data<T>() + k_off, dv.data<T>() + v_off, ds.data<T>(),
-          dropped.defined() ? dropped.data<T>() : nullptr);
+          w.data<T>(), dout.data<T>(), data_or_null<T>(dq), data_or_null<T>(dk, k_off),
+          data_or_null<T>(dv, v_off), ds.data<T>(), dropped.defined() ? dropped.data<T>() : nullptr);
     });
     ds = Tensor();
     dropped = Tensor();
-    n.accumulate(0, std::move(dq));
-    if (packed) return;
-    n.accumulate(1, std::move(dk));
-    n.accumulate(2, std::move(dv));
+    if (packed)
+      n.accumulate(0, std::move(dq));
+    else
+      accumulate_needed(n, std::move(dq), std::move(dk), std::move(dv));
   };
   Node* n = packed ? record(name, out, {&p.q}, rule) : record(name, out, {&p.q, &p.k, &p.v}, rule);
   if (n) {

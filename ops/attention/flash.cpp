@@ -50,22 +50,23 @@ Tensor flash_attention(const AttentionProblem& p) {
     Tensor q = n.saved("q"), o = n.saved("out"), lse = n.saved("lse");
     Tensor k = packed ? q : n.saved("k"), v = packed ? q : n.saved("v");  // packed: q is qkv
     Tensor key_padding = n.saved("key_padding"), attn_mask = n.saved("attn_mask");
-    // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
-    Tensor dq = empty(q.shape(), q.dtype());
-    Tensor dk = packed ? dq : empty(k.shape(), k.dtype());
-    Tensor dv = packed ? dq : empty(v.shape(), v.dtype());
+    // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel. Else
+    // only the gradients the inputs need (the kernel skips a null one).
+    Tensor dq = packed ? empty(q.shape(), q.dtype()) : gradient_if(n, 0, q);
+    Tensor dk = packed ? dq : gradient_if(n, 1, k), dv = packed ? dq : gradient_if(n, 2, v);
     Tensor delta = empty({d.B, d.H, d.T}, q.dtype());  // workspace: rowsum(dO ∘ O) [B, H, T]
     dispatch(q.dtype(), [&]<class T>() {
       kernels::AttnMask<T> mask = mask_of<T>(d, causal, key_padding, attn_mask, strides.data());
       kernels::flash_attention_backward<T>(d, static_cast<T>(scale), mask, dropout, q.data<T>(),
                                            k.data<T>() + k_off, v.data<T>() + v_off, o.data<T>(),
                                            lse.data<T>(), dout.data<T>(), delta.data<T>(),
-                                           dq.data<T>(), dk.data<T>() + k_off, dv.data<T>() + v_off);
+                                           data_or_null<T>(dq), data_or_null<T>(dk, k_off),
+                                           data_or_null<T>(dv, v_off));
     });
-    n.accumulate(0, std::move(dq));
-    if (packed) return;
-    n.accumulate(1, std::move(dk));
-    n.accumulate(2, std::move(dv));
+    if (packed)
+      n.accumulate(0, std::move(dq));
+    else
+      accumulate_needed(n, std::move(dq), std::move(dk), std::move(dv));
   };
   Node* n = packed ? record("attention_flash_qkv", out, {&p.q}, rule)
                    : record("attention_flash", out, {&p.q, &p.k, &p.v}, rule);

@@ -109,10 +109,11 @@ Tensor linear_attention(const AttentionProblem& p) {
                                             dout.data<T>(), dq.data<T>(), dk.data<T>() + k_off,
                                             dv.data<T>() + v_off);
     });
-    n.accumulate(0, std::move(dq));
-    if (packed) return;
-    n.accumulate(1, std::move(dk));
-    n.accumulate(2, std::move(dv));
+    // The linear kernels compute dq, dk and dv together (their chunked states are shared).
+    if (packed)
+      n.accumulate(0, std::move(dq));
+    else
+      accumulate_needed(n, std::move(dq), std::move(dk), std::move(dv));
   };
   Node* n = packed ? record("attention_linear_qkv", out, {&p.q}, rule)
                    : record("attention_linear", out, {&p.q, &p.k, &p.v}, rule);

@@ -2,6 +2,9 @@
 // The attention problem after checking and resolving the spec: what each variant's op receives.
 // Each variant lives in its own file (ops/attention/<variant>.cpp): its forward, its gradient
 // rule, and the node it records.
+#include <utility>
+
+#include "autograd/node.h"
 #include "ops/attention.h"
 #include "ops/kernels/attention_mask.h"
 
@@ -39,6 +42,24 @@ struct AttentionProblem {
     return m;
   }
 };
+
+/// A gradient buffer shaped like `input` when node input i needs a gradient, else undefined.
+inline Tensor gradient_if(const Node& n, size_t i, const Tensor& input) {
+  return n.needs_grad(i) ? empty(input.shape(), input.dtype()) : Tensor();
+}
+
+/// The kernels' pointer to a gradient (`offset` elements in), or null when it is not wanted.
+template <class T>
+T* data_or_null(Tensor& grad, int64_t offset = 0) {
+  return grad.defined() ? grad.data<T>() + offset : nullptr;
+}
+
+/// Hands dq, dk, dv to inputs 0, 1, 2 of a q/k/v node, those that need them.
+inline void accumulate_needed(Node& n, Tensor dq, Tensor dk, Tensor dv) {
+  if (n.needs_grad(0)) n.accumulate(0, std::move(dq));
+  if (n.needs_grad(1)) n.accumulate(1, std::move(dk));
+  if (n.needs_grad(2)) n.accumulate(2, std::move(dv));
+}
 
 /// Variant entry points; each records its node when q, k or v requires grad.
 Tensor dense_attention(const AttentionProblem& p, Tensor* weights);

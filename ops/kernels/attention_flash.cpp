@@ -202,7 +202,8 @@ struct Grad {
   const T *lse, *delta, *dout;
   T *dq, *dk, *dv;
 
-  // dq, dk, dv have the row strides of q, k, v (a packed input gets a packed gradient).
+  // dq, dk, dv have the row strides of q, k, v (a packed input gets a packed gradient). A null
+  // one is not wanted: its products are skipped.
   T* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + (b * f.d.T + t) * f.ldq + h * f.d.D; }
   T* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + h * f.d.D; }
   T* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + h * f.d.Dv; }
@@ -211,6 +212,7 @@ struct Grad {
   }
 
   void zero_dq(int64_t b, int64_t h, int64_t i) const {
+    if (!dq) return;
     for (int64_t t = i * kBr, t1 = std::min(f.d.T, t + kBr); t < t1; ++t)
       std::fill_n(dq_rows(b, h, t), f.d.D, T(0));
   }
@@ -218,9 +220,11 @@ struct Grad {
   void key_tile(int64_t b, int64_t h, int64_t j, bool with_dq, Scratch<T>& s) const {
     const AttnDims& d = f.d;
     int64_t s0 = j * kBc, cols = std::min(kBc, d.S - s0);
+    with_dq = with_dq && dq;
+    if (!dk && !dv && !with_dq) return;
     for (int64_t x = s0; x < s0 + cols; ++x) {
-      std::fill_n(dk_rows(b, h, x), d.D, T(0));
-      std::fill_n(dv_rows(b, h, x), d.Dv, T(0));
+      if (dk) std::fill_n(dk_rows(b, h, x), d.D, T(0));
+      if (dv) std::fill_n(dv_rows(b, h, x), d.Dv, T(0));
     }
     if (f.all_padding(b, s0, cols)) return;
     const T* lh = lse + (b * d.H + h) * d.T;
@@ -228,18 +232,21 @@ struct Grad {
     for (int64_t i = f.first_query_tile(s0), nt = tiles(d.T, kBr); i < nt; ++i) {
       int64_t t0 = i * kBr, rows = std::min(kBr, d.T - t0);
       const T* pz = grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
-      gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldo, T(1),
-              dv_rows(b, h, s0), f.ldv);
+      if (dv)
+        gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldo, T(1),
+                dv_rows(b, h, s0), f.ldv);
       if (with_dq)
         gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk,
                 T(1), dq_rows(b, h, t0), f.ldq);
-      gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldq, T(1),
-              dk_rows(b, h, s0), f.ldk);
+      if (dk)
+        gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldq, T(1),
+                dk_rows(b, h, s0), f.ldk);
     }
   }
 
   void query_tile(int64_t b, int64_t h, int64_t i, Scratch<T>& s) const {
     const AttnDims& d = f.d;
+    if (!dq) return;
     zero_dq(b, h, i);
     const T* lh = lse + (b * d.H + h) * d.T;
     const T* dh = delta + (b * d.H + h) * d.T;

@@ -31,7 +31,7 @@ void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
 
 /// Gradients given dout [B, T, H, Dv], the forward's out [B, T, H, Dv] and lse [B, H, T]:
 /// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting; rows of the strides
-/// of q, k, v, so a packed q/k/v gets a packed gradient), using delta
+/// of q, k, v, so a packed q/k/v gets a packed gradient; a null one is not computed), using delta
 /// [B, H, T] as workspace (rowsum(dO ∘ O)). Every element is summed over tiles in a fixed
 /// order, so the result does not depend on the thread count.
 template <class T>

@@ -168,9 +168,9 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
     const int64_t r0 = kr.row_start[size_t(i)], nr = kr.row_start[size_t(i) + 1] - r0;
     const int64_t* lo = kr.lo.data() + r0;
     const int64_t* hi = kr.hi.data() + r0;
-    T* dqh = dq + (b * d.T + t0) * ldq + h * d.D;
+    T* dqh = dq ? dq + (b * d.T + t0) * ldq + h * d.D : nullptr;  // null: dQ not wanted
     if (w == 0) {
-      zero_rows(dqh, n, d.D, ldq);
+      if (dqh) zero_rows(dqh, n, d.D, ldq);
       return;
     }
     const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
@@ -196,6 +196,7 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
       T dot = lane_sum<T>(w, [&](int64_t c) { return gr[c] * pr[c]; });
       for (int64_t c = 0; c < w; ++c) gr[c] = pr[c] * (gr[c] - dot);
     }
+    if (!dqh) return;
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
       gemm<T>(false, false, n, d.D, hi[r] - lo[r], scale, gs + col, w,
               k + (b * d.S + lo[r]) * ldk + h * d.D, ldk, r == 0 ? T(0) : T(1), dqh, ldq);
@@ -207,21 +208,24 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
   const std::vector<std::vector<Piece>> pieces = pieces_by_key_block(kr, kb);
   const int64_t nkb = static_cast<int64_t>(pieces.size());
   const T* wsrc = dropout.active() ? dropped : weights;
+  if (!dk && !dv) return;
   for_each_task(d.B * d.H * nkb, flops, [&](int64_t task) {
     const int64_t b = task / (d.H * nkb), h = task / nkb % d.H, j = task % nkb;
     const int64_t s0 = j * kb, ns = std::min(kb, d.S - s0);
-    T* dkh = dk + (b * d.S + s0) * ldk + h * d.D;
-    T* dvh = dv + (b * d.S + s0) * ldv + h * d.Dv;
-    zero_rows(dkh, ns, d.D, ldk);
-    zero_rows(dvh, ns, d.Dv, ldv);
+    T* dkh = dk ? dk + (b * d.S + s0) * ldk + h * d.D : nullptr;  // null: not wanted
+    T* dvh = dv ? dv + (b * d.S + s0) * ldv + h * d.Dv : nullptr;
+    if (dkh) zero_rows(dkh, ns, d.D, ldk);
+    if (dvh) zero_rows(dvh, ns, d.Dv, ldv);
     for (const Piece& pc : pieces[size_t(j)]) {
       const int64_t t0 = pc.row * kr.block, n = kr.row_size(pc.row), w = kr.width[size_t(pc.row)];
       const int64_t at = (b * d.H + h) * per_head + kr.offset[size_t(pc.row)] + pc.col;
       const int64_t ko = pc.s - s0;  // the piece's first key, in rows of the block
-      gemm<T>(true, false, pc.n, d.D, n, scale, ds + at, w, q + (b * d.T + t0) * ldq + h * d.D,
-              ldq, T(1), dkh + ko * ldk, ldk);
-      gemm<T>(true, false, pc.n, d.Dv, n, T(1), wsrc + at, w,
-              dout + ((b * d.T + t0) * d.H + h) * d.Dv, ldo, T(1), dvh + ko * ldv, ldv);
+      if (dkh)
+        gemm<T>(true, false, pc.n, d.D, n, scale, ds + at, w, q + (b * d.T + t0) * ldq + h * d.D,
+                ldq, T(1), dkh + ko * ldk, ldk);
+      if (dvh)
+        gemm<T>(true, false, pc.n, d.Dv, n, T(1), wsrc + at, w,
+                dout + ((b * d.T + t0) * d.H + h) * d.Dv, ldo, T(1), dvh + ko * ldv, ldv);
     }
   });
 }

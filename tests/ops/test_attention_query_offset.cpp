@@ -211,3 +211,44 @@ TEST(CacheWrite, WritesHeadsAtAPosition) {
 
 }  // namespace
 }  // namespace tg
+
+namespace tg {
+namespace {
+
+// Only the inputs that need a gradient get one, and it equals the one computed with all three.
+TEST(AttentionNeedsGrad, OnlyTheInputsThatNeedIt) {
+  Tensor q0 = testing::uniform({2, 5, 2, 3}, 41), k0 = testing::uniform({2, 7, 2, 3}, 42),
+         v0 = testing::uniform({2, 7, 2, 3}, 43);
+  for (AttentionSpec spec : variants())
+  for (double dropout : {0.0, 0.3}) {
+    if (spec.variant == AttentionVariant::linear && dropout > 0) continue;
+    spec.causal = true;
+    spec.query_offset = 2;
+    if (spec.variant == AttentionVariant::linear) spec.query_offset = 0;
+    spec.dropout_p = dropout;
+    Generator gen(5);
+    spec.generator = &gen;  // the same dropout mask for every run: reset before each
+    Grads all = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q0, k0, v0);
+    for (int wanted : {1, 2, 4, 6}) {  // bits: q, k, v
+      SCOPED_TRACE(attention_variant_name(spec.variant) + " dropout " + std::to_string(dropout) + " wanted " +
+                   std::to_string(wanted));
+      gen.manual_seed(5);
+      gen.set_offset(0);
+      Tensor q = q0.clone(), k = k0.clone(), v = v0.clone();
+      if (wanted & 1) q.requires_grad_();
+      if (wanted & 2) k.requires_grad_();
+      if (wanted & 4) v.requires_grad_();
+      Tensor out = attention(q, k, v, spec);
+      backward(sum(mul(out, testing::uniform(out.shape(), 9, -1, 1, out.dtype()))));
+      EXPECT_EQ(q.grad().defined(), bool(wanted & 1));
+      EXPECT_EQ(k.grad().defined(), bool(wanted & 2));
+      EXPECT_EQ(v.grad().defined(), bool(wanted & 4));
+      if (wanted & 1) expect_close(q.grad(), all.dq, 1e-12, 1e-12);
+      if (wanted & 2) expect_close(k.grad(), all.dk, 1e-12, 1e-12);
+      if (wanted & 4) expect_close(v.grad(), all.dv, 1e-12, 1e-12);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tg
