@@ -240,7 +240,9 @@ Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& 
   TG_CHECK(x.defined() && x.dim() == 3 && x.size(2) == C && x.dtype() == dt,
            "MultiheadAttention: x must be {} [B, T, embed_dim={}], got {} {}", dt, C,
            x.defined() ? x.dtype() : dt, x.defined() ? shape_str(x.shape()) : "undefined");
-  TG_CHECK(fused(), "MultiheadAttention: self-attention with a cache needs kdim = vdim = embed_dim");
+  TG_CHECK(fused(), "MultiheadAttention: forward(x, options) projects q, k, v from x: it needs kdim = vdim = "
+                    "embed_dim, got kdim {}, vdim {}",
+           options.kdim(), options.vdim());
   const int64_t B = x.size(0), T = x.size(1);
   KVCache* cache = call.cache;
   const int64_t pos = cache ? cache->length() : 0;  // where the new queries sit among the keys
