@@ -123,12 +123,6 @@ Tensor run_variant(const detail::AttentionProblem& p, const AttentionSpec& spec,
     case AttentionVariant::linear:
       TG_CHECK(!general, "attention: linear takes causal and key padding masks, not attn_mask");
       TG_CHECK(spec.dropout_p == 0.0, "attention: linear has no attention weights to drop out");
-      // The causal prefix sums start at the first query; keys before it would need a state the
-      // kernel does not take yet.
-      TG_CHECK(!spec.causal || spec.query_offset == 0,
-               "attention: linear with causal takes a query_offset only for one query at the last key "
-               "(T = 1, query_offset = S - 1); got T = {}, S = {}, query_offset {}",
-               p.dims.T, p.dims.S, spec.query_offset);
       return detail::linear_attention(p);
   }
   fail("attention: unknown variant");

@@ -50,8 +50,8 @@ struct AttentionSpec {
   /// Where the queries sit among the keys: query t is at key position query_offset + t
   /// (0 <= query_offset, query_offset + T <= S). Cached decoding passes the number of cached
   /// keys before the new queries. Every variant honours it (causal and the sliding band are
-  /// measured from the query's position, the sparse layout's rows are those of the positions);
-  /// linear with causal takes T = 1 only when query_offset > 0.
+  /// measured from the query's position, the sparse layout's rows are those of the positions;
+  /// linear's causal prefix sums start from the state of keys 0..query_offset-1).
   int64_t query_offset = 0;
   /// b8 [B, S]: true marks a padding key, which no query sees (as nn.MultiheadAttention).
   Tensor key_padding_mask;

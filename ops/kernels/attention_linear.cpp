@@ -14,7 +14,7 @@ namespace tg::kernels {
 namespace {
 
 
-// One head of one batch element, read in place: rows of q/k have stride H*D, of v/out H*Dv.
+// One head of one batch element, read in place with the row strides of AttnDims.
 template <class T>
 struct Head {
   const T *q, *k, *v;
@@ -22,6 +22,10 @@ struct Head {
   int64_t T_, S, D, Dv;
   int64_t ldq, ldk, ldv;  // row strides of q, k, v and of their gradients (AttnDims)
   int64_t ldo;            // of out and dout (contiguous): H*Dv
+  // Causal: query t sits at key position offset + t. Keys [0, offset) are the prefix every
+  // query sees (one state before the first chunk); the chunks pair query c0 + i with key
+  // offset + c0 + i.
+  int64_t offset;
 };
 
 // The chunk-sized buffers of one head (C = kLinearChunk rows, M features, E = Dv + 1).
@@ -179,17 +183,16 @@ void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* 
       for (int64_t j = 0; j < Dv; ++j) out[(t0 + r) * h.ldo + j] = w.num[size_t(r * E + j)] * inv;
     }
   };
-  if (!causal) {
-    for (int64_t s0 = 0; s0 < h.S; s0 += kLinearChunk) {
-      int64_t nk = std::min(kLinearChunk, h.S - s0);
-      load_keys(f, h, &stab, s0, nk, w);
-      gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
-    }
+  // The state of the keys every query sees: all of them, or (causal) the prefix.
+  for (int64_t s0 = 0, seen = causal ? h.offset : h.S; s0 < seen; s0 += kLinearChunk) {
+    int64_t nk = std::min(kLinearChunk, seen - s0);
+    load_keys(f, h, &stab, s0, nk, w);
+    gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
   }
   for (int64_t c0 = 0; c0 < h.T_; c0 += kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S, c0) : 0;
+    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S - h.offset, c0) : 0;
     feature_rows(f, h.D, h.q + c0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
-    if (nk > 0) load_keys(f, h, &stab, c0, nk, w);
+    if (nk > 0) load_keys(f, h, &stab, h.offset + c0, nk, w);
     chunk_numerators(h, causal, M, nq, nk, w);
     emit(c0, nq);
     if (nk > 0)
@@ -207,18 +210,16 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
   std::vector<T> dnum(size_t(h.T_ * E));
 
   // Pass 1, forward in time: recompute the numerators, get dnum, and dφ(q) from the same state.
-  if (!causal) {
-    for (int64_t s0 = 0; s0 < h.S; s0 += kLinearChunk) {
-      int64_t nk = std::min(kLinearChunk, h.S - s0);
-      load_keys(f, h, &stab, s0, nk, w);
-      gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
-    }
+  for (int64_t s0 = 0, seen = causal ? h.offset : h.S; s0 < seen; s0 += kLinearChunk) {
+    int64_t nk = std::min(kLinearChunk, seen - s0);
+    load_keys(f, h, &stab, s0, nk, w);
+    gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
   }
   for (int64_t c0 = 0; c0 < h.T_; c0 += kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S, c0) : 0;
+    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S - h.offset, c0) : 0;
     const T* qc = h.q + c0 * h.ldq;
     feature_rows(f, D, qc, h.ldq, nq, nullptr, nullptr, w.fq.data());
-    if (nk > 0) load_keys(f, h, &stab, c0, nk, w);
+    if (nk > 0) load_keys(f, h, &stab, h.offset + c0, nk, w);
     chunk_numerators(h, causal, M, nq, nk, w);
     // out = num / den: dnum = dout / den, dden = -(dout · out) / den (zero when den is 0).
     T* dn = dnum.data() + c0 * E;
@@ -269,18 +270,24 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
     }
     return;
   }
-  // Keys no query reaches (s >= T) get zero gradients.
-  for (int64_t s = h.T_; s < h.S; ++s) {
+  // Keys no query reaches (s >= offset + T) get zero gradients.
+  for (int64_t s = h.offset + h.T_; s < h.S; ++s) {
     std::fill(dk + s * h.ldk, dk + s * h.ldk + D, T(0));
     std::fill(dv + s * h.ldv, dv + s * h.ldv + Dv, T(0));
   }
-  if (h.T_ == 0) return;
+  if (h.T_ == 0) {
+    for (int64_t s = 0; s < std::min(h.offset, h.S); ++s) {  // no query sees the prefix either
+      std::fill(dk + s * h.ldk, dk + s * h.ldk + D, T(0));
+      std::fill(dv + s * h.ldv, dv + s * h.ldv + Dv, T(0));
+    }
+    return;
+  }
   for (int64_t c0 = (h.T_ - 1) / kLinearChunk * kLinearChunk; c0 >= 0; c0 -= kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = chunk_keys(h.S, c0);
+    int64_t nq = chunk_queries(h.T_, c0), nk = chunk_keys(h.S - h.offset, c0);
     const T* dn = dnum.data() + c0 * E;
     feature_rows(f, D, h.q + c0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
     if (nk > 0) {
-      load_keys(f, h, &stab, c0, nk, w);
+      load_keys(f, h, &stab, h.offset + c0, nk, w);
       // dφ(k) = v' Gᵀ + Pᵀ φ(q), P = mask(dnum v'ᵀ); dv' = φ(k) G + Aᵀ dnum, A = mask(φ(q) φ(k)ᵀ).
       gemm<T>(false, true, nk, M, E, T(1), w.vp.data(), E, w.G.data(), E, T(0), w.dfk.data(), M);
       gemm<T>(false, true, nq, nk, E, T(1), dn, E, w.vp.data(), E, T(0), w.P.data(), nk);
@@ -290,9 +297,17 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
       gemm<T>(false, true, nq, nk, M, T(1), w.fq.data(), M, w.fk.data(), M, T(0), w.A.data(), nk);
       mask_upper(w.A.data(), nq, nk);
       gemm<T>(true, false, nk, E, nq, T(1), w.A.data(), nk, dn, E, T(1), w.dvp.data(), E);
-      emit_keys(c0, nk);
+      emit_keys(h.offset + c0, nk);
     }
     gemm<T>(true, false, M, E, nq, T(1), w.fq.data(), M, dn, E, T(1), w.G.data(), E);
+  }
+  // The prefix keys, seen by every query: G now sums over all of them.
+  for (int64_t s0 = 0; s0 < h.offset; s0 += kLinearChunk) {
+    int64_t nk = std::min(kLinearChunk, h.offset - s0);
+    load_keys(f, h, &stab, s0, nk, w);
+    gemm<T>(false, true, nk, M, E, T(1), w.vp.data(), E, w.G.data(), E, T(0), w.dfk.data(), M);
+    gemm<T>(false, false, nk, E, M, T(1), w.fk.data(), M, w.G.data(), E, T(0), w.dvp.data(), E);
+    emit_keys(s0, nk);
   }
 }
 
@@ -310,7 +325,8 @@ Head<T> head_of(const AttnDims& d, const bool* key_padding, const T* q, const T*
           d.ldq(),
           d.ldk(),
           d.ldv(),
-          d.H * d.Dv};
+          d.H * d.Dv,
+          d.query_offset};
 }
 
 }  // namespace

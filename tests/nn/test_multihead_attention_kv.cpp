@@ -108,11 +108,7 @@ TEST(MultiheadAttentionKv, CachedDecodingEqualsTheFullForward) {
       SCOPED_TRACE(fmt::format("{}, kv heads {}", attention_variant_name(variant), Hkv));
       nn::MultiheadAttention m(options(8, 4, Hkv).causal(true).variant(variant).window(2).sparse({2, 1, 1, 1, 5}));
       randomise(m, 30);
-      // Linear attention's causal prefix sums take one query at a time after the prompt.
-      if (variant == AttentionVariant::linear)
-        expect_cache_matches(m, {3, 1, 1, 1, 1});
-      else
-        expect_cache_matches(m, {3, 1, 2, 1});
+      expect_cache_matches(m, {3, 1, 2, 1});
     }
   }
 }

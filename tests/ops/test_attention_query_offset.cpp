@@ -60,16 +60,6 @@ TEST(AttentionQueryOffset, EveryVariantMatchesTheReference) {
       SCOPED_TRACE(attention_variant_name(spec.variant) + (causal ? " causal" : ""));
       spec.causal = causal;
       spec.query_offset = 4;  // queries at key positions 4, 5, 6
-      if (spec.variant == AttentionVariant::linear && causal) {
-        EXPECT_TG_ERROR(attention(q, k, v, spec), "linear with causal takes a query_offset only for one query");
-        // One query at the last key sees every key: that works.
-        spec.query_offset = 6;
-        Tensor q1 = narrow(q, 1, 0, 1).clone();
-        Grads got = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q1, k, v);
-        Grads want = run([&](auto& a, auto& b, auto& c) { return attention_reference(a, b, c, spec); }, q1, k, v);
-        expect_same(got, want, 1e-10);
-        continue;
-      }
       Grads got = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q, k, v);
       Grads want = run([&](auto& a, auto& b, auto& c) { return attention_reference(a, b, c, spec); }, q, k, v);
       expect_same(got, want, 1e-10);
@@ -81,7 +71,6 @@ TEST(AttentionQueryOffset, EveryVariantMatchesTheReference) {
 TEST(AttentionQueryOffset, CausalRowsOfTheFullAttention) {
   Tensor k = uniform({1, 9, 2, 3}, 4), v = uniform({1, 9, 2, 3}, 5), qall = uniform({1, 9, 2, 3}, 6);
   for (AttentionSpec spec : variants()) {
-    if (spec.variant == AttentionVariant::linear) continue;  // T > 1 with an offset: not taken
     SCOPED_TRACE(attention_variant_name(spec.variant));
     spec.causal = true;
     Tensor full = attention(qall, k, v, spec);
@@ -104,6 +93,22 @@ TEST(AttentionQueryOffset, FlashAcrossTiles) {
   spec.variant = AttentionVariant::dense;
   Grads want = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q, k, v);
   expect_same(got, want, 1e-10);
+}
+
+// Linear attention's causal chunks (64 rows) after a prefix state, forward and gradients.
+TEST(AttentionQueryOffset, LinearAcrossChunks) {
+  Tensor q = uniform({1, 70, 2, 3}, 14), k = uniform({1, 150, 2, 3}, 15), v = uniform({1, 150, 2, 2}, 16);
+  AttentionSpec spec;
+  spec.variant = AttentionVariant::linear;
+  spec.causal = true;
+  spec.key_lengths = {140};
+  for (int64_t offset : {0, 5, 70, 80}) {
+    SCOPED_TRACE(offset);
+    spec.query_offset = offset;
+    Grads got = run([&](auto& a, auto& b, auto& c) { return attention(a, b, c, spec); }, q, k, v);
+    Grads want = run([&](auto& a, auto& b, auto& c) { return attention_reference(a, b, c, spec); }, q, k, v);
+    expect_same(got, want, 1e-10);
+  }
 }
 
 // k, v [B, S, Hkv, D] repeated by hand: head h reads kv head h / (H / Hkv).
@@ -224,7 +229,6 @@ TEST(AttentionNeedsGrad, OnlyTheInputsThatNeedIt) {
     if (spec.variant == AttentionVariant::linear && dropout > 0) continue;
     spec.causal = true;
     spec.query_offset = 2;
-    if (spec.variant == AttentionVariant::linear) spec.query_offset = 0;
     spec.dropout_p = dropout;
     Generator gen(5);
     spec.generator = &gen;  // the same dropout mask for every run: reset before each
