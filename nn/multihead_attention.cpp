@@ -243,6 +243,9 @@ Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& 
   TG_CHECK(fused(), "MultiheadAttention: forward(x, options) projects q, k, v from x: it needs kdim = vdim = "
                     "embed_dim, got kdim {}, vdim {}",
            options.kdim(), options.vdim());
+  TG_CHECK(!call.weights || options.variant() == AttentionVariant::dense,
+           "MultiheadAttention: only the dense variant returns its weights (asked of {})",
+           attention_variant_name(options.variant()));
   const int64_t B = x.size(0), T = x.size(1);
   KVCache* cache = call.cache;
   const int64_t pos = cache ? cache->length() : 0;  // where the new queries sit among the keys

@@ -158,6 +158,16 @@ TEST(MultiheadAttentionKv, Errors) {
   EXPECT_EQ(cache.length(), 3);
   EXPECT_TG_ERROR(m.forward(uniform({1, 1, 8}, 1), call), "a KV cache of batch 2, 2 kv heads of width 2 does not fit");
   EXPECT_TG_ERROR(m.forward(uniform({2, 1, 6}, 1), call), "x must be f64 [B, T, embed_dim=8]");
+  // Nothing is appended when the call is refused.
+  nn::MultiheadAttention flash(options(8, 4, 2).causal(true).variant(AttentionVariant::flash));
+  nn::KVCache flash_cache = flash.make_cache(2, 4);
+  Tensor weights;
+  nn::SelfAttentionOptions asks_weights;
+  asks_weights.cache = &flash_cache;
+  asks_weights.weights = &weights;
+  EXPECT_TG_ERROR(flash.forward(uniform({2, 1, 8}, 1), asks_weights),
+                  "only the dense variant returns its weights (asked of flash)");
+  EXPECT_EQ(flash_cache.length(), 0);
 }
 
 }  // namespace
