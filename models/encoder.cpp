@@ -28,29 +28,29 @@ struct EncoderStack : nn::Module {
 
 }  // namespace
 
-EncoderSelfAttention::EncoderSelfAttention(int64_t n_embd, int64_t n_head_, bool bias, DType dtype)
-    : Module("EncoderSelfAttention"), n_head(n_head_) {
-  in_proj_weight = register_parameter("in_proj_weight", zeros({3 * n_embd, n_embd}, dtype));
-  if (bias) in_proj_bias = register_parameter("in_proj_bias", zeros({3 * n_embd}, dtype));
-  out_proj = register_module("out_proj", std::make_shared<nn::Linear>(
-                                             nn::LinearOptions(n_embd, n_embd).bias(bias).dtype(dtype)));
+namespace {
+
+// The blocks' attention: nn::MultiheadAttention in PyTorch's layout, the kernel of
+// config.attention, dropout on the weights in training (none for linear attention, which has
+// no weights). Its parameters are drawn by EncoderClassifier::reset_parameters.
+nn::MultiheadAttentionOptions attention_options(const EncoderConfig& c, DType dtype) {
+  AttentionSpec kernel = c.attention_spec();
+  return nn::MultiheadAttentionOptions(c.n_embd, c.n_head)
+      .dropout(kernel.variant == AttentionVariant::linear ? 0.0 : c.dropout)
+      .bias(c.bias)
+      .variant(kernel.variant)
+      .window(kernel.window)
+      .sparse(kernel.sparse)
+      .feature_map(kernel.feature_map)
+      .init_parameters(false)
+      .dtype(dtype);
 }
 
-Tensor EncoderSelfAttention::forward(const Tensor& x, const AttentionSpec& spec, Tensor* weights) {
-  TG_CHECK(x.dim() == 3 && x.size(2) == in_proj_weight.size(1),
-           "EncoderSelfAttention: x must be [B, T, C] with C = {}, got {}", in_proj_weight.size(1),
-           shape_str(x.shape()));
-  int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = n_head;
-  // The packed projection [B, T, 3C] seen as [B, T, 3, H, D]: attention_qkv reads q, k, v in
-  // place (no split copies, no permute).
-  Tensor qkv = reshape(linear(x, in_proj_weight, in_proj_bias), {B, T, 3, H, C / H});
-  Tensor y = attention_qkv(qkv, spec, weights);  // [B, T, H, D]
-  return out_proj->forward(reshape(y, {B, T, C}));
-}
+}  // namespace
 
 EncoderLayer::EncoderLayer(const EncoderConfig& c, DType dtype)
     : Module("EncoderLayer"), norm_first(c.norm == "pre"), dropout_p(c.dropout) {
-  self_attn = register_module("self_attn", std::make_shared<EncoderSelfAttention>(c.n_embd, c.n_head, c.bias, dtype));
+  self_attn = register_module("self_attn", std::make_shared<nn::MultiheadAttention>(attention_options(c, dtype)));
   linear1 = register_module(
       "linear1", std::make_shared<nn::Linear>(nn::LinearOptions(c.n_embd, c.ffn_width()).bias(c.bias).dtype(dtype)));
   linear2 = register_module(
@@ -63,17 +63,17 @@ EncoderLayer::EncoderLayer(const EncoderConfig& c, DType dtype)
   norm2 = register_module("norm2", ln());
 }
 
-Tensor EncoderLayer::forward(const Tensor& x, const AttentionSpec& spec, Tensor* weights) {
+Tensor EncoderLayer::forward(const Tensor& x, const nn::SelfAttentionOptions& call) {
   bool train = is_training();
   auto drop = [&](const Tensor& t) { return dropout(t, dropout_p, train); };
   auto ffn = [&](const Tensor& t) {  // [B, T, C] -> [B, T, ffn] -> [B, T, C]
     return linear2->forward(drop(gelu(linear1->forward(t))));
   };
   if (norm_first) {
-    Tensor h = x + drop(self_attn->forward(norm1->forward(x), spec, weights));
+    Tensor h = x + drop(self_attn->forward(norm1->forward(x), call));
     return h + drop(ffn(norm2->forward(h)));
   }
-  Tensor h = norm1->forward(x + drop(self_attn->forward(x, spec, weights)));
+  Tensor h = norm1->forward(x + drop(self_attn->forward(x, call)));
   return norm2->forward(h + drop(ffn(h)));
 }
 
@@ -165,23 +165,23 @@ Tensor EncoderClassifier::forward_embeddings(const Tensor& tok, const std::vecto
   x = x + narrow(table, 0, 0, Tp);                                              // [B, T', C]
   x = dropout(x, config.dropout, is_training());
 
-  AttentionSpec spec = config.attention_spec();
-  // Dropout on the attention weights; linear attention has no weights to drop.
-  if (is_training() && spec.variant != AttentionVariant::linear) spec.dropout_p = config.dropout;
   std::vector<int64_t> key_lengths(size_t(B), Tp);  // real tokens (and CLS) per sequence
   for (size_t b = 0; b < lengths.size(); ++b) key_lengths[b] = lengths[b] + (cls ? 1 : 0);
   bool padded = std::any_of(key_lengths.begin(), key_lengths.end(), [&](int64_t n) { return n < Tp; });
-  if (padded) spec.key_lengths = key_lengths;  // no mask at all when nothing is padding
+  nn::SelfAttentionOptions call;
+  if (padded) call.key_lengths = key_lengths;  // no mask at all when nothing is padding
 
   if (weights) weights->clear();
   for (size_t i = 0; i < layers->size(); ++i) {
     auto* layer = static_cast<EncoderLayer*>((*layers)[i].get());
     Tensor w;
-    if (activation_checkpointing_ && is_training() && !weights)
-      x = checkpoint([layer, spec](const std::vector<Tensor>& in) { return layer->forward(in[0], spec, nullptr); },
-                     {x});
-    else
-      x = layer->forward(x, spec, weights ? &w : nullptr);
+    if (activation_checkpointing_ && is_training() && !weights) {
+      x = checkpoint([layer, call](const std::vector<Tensor>& in) { return layer->forward(in[0], call); }, {x});
+    } else {
+      nn::SelfAttentionOptions with_weights = call;
+      with_weights.weights = weights ? &w : nullptr;
+      x = layer->forward(x, with_weights);
+    }
     if (weights) weights->push_back(w);
   }
   if (final_norm) x = final_norm->forward(x);

@@ -18,33 +18,22 @@
 #include "nn/file_io.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
+#include "nn/multihead_attention.h"
 #include "nn/sequential.h"
 
 namespace tg::models {
-
-/// Multi-head self-attention with one fused q/k/v projection, as nn.MultiheadAttention.
-class EncoderSelfAttention : public nn::Module {
- public:
-  EncoderSelfAttention(int64_t n_embd, int64_t n_head, bool bias, DType dtype);
-  /// x [B, T, C] -> [B, T, C]. spec: variant, key_lengths / key_padding_mask, dropout. With
-  /// `weights` (dense only), the attention weights [B, H, T, T] are returned there.
-  Tensor forward(const Tensor& x, const AttentionSpec& spec, Tensor* weights = nullptr);
-
-  int64_t n_head;
-  Tensor in_proj_weight;  ///< [3C, C]: the rows of q, then k, then v
-  Tensor in_proj_bias;    ///< [3C], undefined without bias
-  std::shared_ptr<nn::Linear> out_proj;  ///< C -> C
-};
 
 /// One encoder block: self-attention and a Linear-GELU-Linear FFN, each with dropout and a
 /// residual connection, LayerNorm after (post) or before (pre).
 class EncoderLayer : public nn::Module {
  public:
   EncoderLayer(const EncoderConfig& config, DType dtype);
-  /// x [B, T, C] -> [B, T, C].
-  Tensor forward(const Tensor& x, const AttentionSpec& spec, Tensor* weights = nullptr);
+  /// x [B, T, C] -> [B, T, C]. call: the padding keys (key_lengths) and, optionally, where to
+  /// return the attention weights [B, H, T, T] (dense only).
+  Tensor forward(const Tensor& x, const nn::SelfAttentionOptions& call);
 
-  std::shared_ptr<EncoderSelfAttention> self_attn;
+  /// Bidirectional, PyTorch's names and layout (self_attn.in_proj_weight [3C, C], ...).
+  std::shared_ptr<nn::MultiheadAttention> self_attn;
   std::shared_ptr<nn::Linear> linear1, linear2;  ///< C -> ffn_width -> C
   std::shared_ptr<nn::LayerNorm> norm1, norm2;
   bool norm_first;

@@ -80,10 +80,15 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
   TG_CHECK(pos0 + T <= config.n_positions,
            "GPT: positions {}..{} exceed n_positions = {} (crop the context to the last {} tokens)", pos0,
            pos0 + T - 1, config.n_positions, config.n_positions);
-  if (cache)
-    TG_CHECK(int64_t(cache->k.size()) == L && int64_t(cache->v.size()) == L && cache->batch() == B,
-             "GPT: the KV cache has {} layers for a batch of {}; the model has {} layers, idx {}", cache->k.size(),
-             cache->batch(), L, shape_str(idx.shape()));
+  if (cache) {
+    TG_CHECK(int64_t(cache->layers.size()) == L && cache->batch() == B,
+             "GPT: the KV cache has {} layers for a batch of {}; the model has {} layers, idx {}",
+             cache->layers.size(), cache->batch(), L, shape_str(idx.shape()));
+    for (size_t i = 0; i < cache->layers.size(); ++i)
+      TG_CHECK(cache->layers[i].length() == pos0,
+               "GPT: the KV cache's layer {} holds {} positions but the cache says {} (reset() it)", i,
+               cache->layers[i].length(), pos0);
+  }
   TG_CHECK(!targets.defined() || (targets.dtype() == DType::i64 && targets.shape() == idx.shape()),
            "GPT: targets must be i64 of idx's shape {}, got {} {}", shape_str(idx.shape()),
            targets.defined() ? targets.dtype() : DType::i64, targets.defined() ? shape_str(targets.shape()) : "");
@@ -97,9 +102,8 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
   if (options.attention_weights) options.attention_weights->assign(size_t(L), Tensor());
   for (int64_t i = 0; i < L; ++i) {
     BlockStep step;
-    step.pos = pos0;
     step.gen = &gen;
-    if (cache) step.cache_k = &cache->k[size_t(i)], step.cache_v = &cache->v[size_t(i)];
+    if (cache) step.cache = &cache->layers[size_t(i)];
     if (options.attention_weights) step.weights = &(*options.attention_weights)[size_t(i)];
     std::shared_ptr<Block> block = h->blocks[size_t(i)];
     if (activation_checkpointing_ && is_training() && !cache && !options.attention_weights)
@@ -122,11 +126,7 @@ Tensor GPT::forward(const Tensor& idx) { return forward(idx, Tensor(), {}).logit
 KVCache GPT::make_cache(int64_t batch) const {
   TG_CHECK(batch > 0, "GPT: make_cache needs a positive batch, got {}", batch);
   KVCache c;
-  const Shape shape = {batch, config.n_positions, config.n_head, config.head_dim()};
-  for (int64_t i = 0; i < config.n_layer; ++i) {
-    c.k.push_back(zeros(shape, config.dtype));
-    c.v.push_back(zeros(shape, config.dtype));
-  }
+  for (const auto& block : h->blocks) c.layers.push_back(block->attn->make_cache(batch, config.n_positions));
   return c;
 }
 
@@ -135,7 +135,10 @@ void GPT::set_attention(const GPTAttention& attention) {
   c.attention = attention;
   c.validate();
   config = c;
-  for (auto& block : h->blocks) block->attn->attention = attention;
+  const nn::MultiheadAttentionOptions kernel = gpt_attention_options(c);
+  for (auto& block : h->blocks)
+    block->attn->options.variant(kernel.variant()).window(kernel.window()).sparse(kernel.sparse()).dropout(
+        kernel.dropout());
 }
 
 int64_t GPT::num_parameters(bool include_position_embedding) const {

@@ -49,7 +49,7 @@ class GPT : public nn::Module {
   /// GPT-2's initialisation: weights and embeddings N(0, 0.02), residual projections
   /// (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2·n_layer)), biases 0, LayerNorms 1 and 0.
   void reset_parameters(Generator& gen);
-  /// An empty cache for a batch of B: per layer k and v [B, n_positions, H, D].
+  /// An empty cache for a batch of B: per layer keys and values [B, n_positions, H, D].
   KVCache make_cache(int64_t batch) const;
   /// The generator dropout draws from (default_generator() when null); not owned.
   void set_dropout_generator(Generator* gen) { dropout_gen_ = gen; }

@@ -44,6 +44,8 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& opts)
   TG_CHECK(C > 0 && H > 0,
            "MultiheadAttention: embed_dim and num_heads must be positive, got {} and {}", C, H);
   TG_CHECK(C % H == 0, "MultiheadAttention: embed_dim {} is not divisible by num_heads {}", C, H);
+  TG_CHECK(opts.kv_heads() >= 0 && (opts.kv_heads() == 0 || H % opts.kv_heads() == 0),
+           "MultiheadAttention: kv_heads {} must divide num_heads {} (0 = num_heads)", opts.kv_heads(), H);
   TG_CHECK(opts.kdim() >= 0 && opts.vdim() >= 0,
            "MultiheadAttention: kdim and vdim must be positive (or 0 for embed_dim), got {} and {}",
            opts.kdim(), opts.vdim());
@@ -55,23 +57,39 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& opts)
       opts.dropout());
   if (options.kdim() == 0) options.kdim(C);
   if (options.vdim() == 0) options.vdim(C);
+  if (options.kv_heads() == 0) options.kv_heads(H);
   head_dim = C / H;
+  kv_heads = options.kv_heads();
+  const int64_t width = (H + 2 * kv_heads) * head_dim;  // q, k, v features of the projection
   const DType dt = opts.dtype();
-  if (options.kdim() == C && options.vdim() == C) {
-    in_proj_weight = register_parameter("in_proj_weight", empty({3 * C, C}, dt));
+  if (opts.layout() == AttentionLayout::gpt2) {
+    TG_CHECK(options.kdim() == C && options.vdim() == C,
+             "MultiheadAttention: the gpt2 layout projects keys and values from embed_dim {}, got kdim {}, "
+             "vdim {}",
+             C, options.kdim(), options.vdim());
+    c_attn = register_module("c_attn", std::make_shared<Conv1D>(Conv1DOptions(C, width).bias(opts.bias()).dtype(dt)));
+    c_proj = register_module("c_proj", std::make_shared<Conv1D>(Conv1DOptions(C, C).bias(opts.bias()).dtype(dt)));
   } else {
-    q_proj_weight = register_parameter("q_proj_weight", empty({C, C}, dt));
-    k_proj_weight = register_parameter("k_proj_weight", empty({C, options.kdim()}, dt));
-    v_proj_weight = register_parameter("v_proj_weight", empty({C, options.vdim()}, dt));
+    if (options.kdim() == C && options.vdim() == C) {
+      in_proj_weight = register_parameter("in_proj_weight", zeros({width, C}, dt));
+    } else {
+      q_proj_weight = register_parameter("q_proj_weight", zeros({C, C}, dt));
+      k_proj_weight = register_parameter("k_proj_weight", zeros({kv_heads * head_dim, options.kdim()}, dt));
+      v_proj_weight = register_parameter("v_proj_weight", zeros({kv_heads * head_dim, options.vdim()}, dt));
+    }
+    if (opts.bias()) in_proj_bias = register_parameter("in_proj_bias", zeros({width}, dt));
+    out_proj = register_module("out_proj", std::make_shared<Linear>(LinearOptions(C, C).bias(opts.bias()).dtype(dt)));
   }
-  if (opts.bias()) in_proj_bias = register_parameter("in_proj_bias", empty({3 * C}, dt));
-  out_proj = register_module(
-      "out_proj", std::make_shared<Linear>(LinearOptions(C, C).bias(opts.bias()).dtype(dt)));
-  reset_parameters();
+  if (opts.init_parameters()) reset_parameters();
 }
 
 void MultiheadAttention::reset_parameters() {
-  if (fused()) {
+  if (c_attn) {
+    c_attn->reset_parameters(default_generator());
+    c_proj->reset_parameters(default_generator());
+    return;
+  }
+  if (in_proj_weight.defined()) {
     init::xavier_uniform_(in_proj_weight);
   } else {
     init::xavier_uniform_(q_proj_weight);
@@ -83,16 +101,44 @@ void MultiheadAttention::reset_parameters() {
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
 }
 
-AttentionSpec MultiheadAttention::make_spec(int64_t B, int64_t T, int64_t S,
-                                            const Tensor& key_padding_mask, const Tensor& attn_mask,
-                                            bool is_causal) const {
-  const int64_t H = options.num_heads();
-  const DType dt = out_proj->weight.dtype();
+KVCache MultiheadAttention::make_cache(int64_t batch, int64_t capacity) const {
+  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
+  return KVCache(batch, capacity, kv_heads, head_dim, dt);
+}
+
+Tensor MultiheadAttention::project_qkv(const Tensor& x) const {
+  return c_attn ? c_attn->forward(x) : linear(x, in_proj_weight, in_proj_bias);
+}
+
+Tensor MultiheadAttention::project_part(const Tensor& x, int64_t first, int64_t count,
+                                        const Tensor& separate) const {
+  Tensor bias = in_proj_bias.defined() ? narrow(in_proj_bias, 0, first, count) : Tensor();
+  if (c_attn) {
+    Tensor b = c_attn->bias.defined() ? narrow(c_attn->bias, 0, first, count) : Tensor();
+    return addmm(b, x, narrow(c_attn->weight, 1, first, count));  // Conv1D: weight [in, out]
+  }
+  return linear(x, separate.defined() ? separate : narrow(in_proj_weight, 0, first, count), bias);
+}
+
+Tensor MultiheadAttention::project_out(const Tensor& y) const {
+  return c_proj ? c_proj->forward(y) : out_proj->forward(y);
+}
+
+AttentionSpec MultiheadAttention::kernel_spec() const {
   AttentionSpec spec;
   spec.variant = options.variant();
   spec.window = options.window();
   spec.sparse = options.sparse();
   spec.feature_map = options.feature_map();
+  return spec;
+}
+
+AttentionSpec MultiheadAttention::make_spec(int64_t B, int64_t T, int64_t S,
+                                            const Tensor& key_padding_mask, const Tensor& attn_mask,
+                                            bool is_causal) const {
+  const int64_t H = options.num_heads();
+  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
+  AttentionSpec spec = kernel_spec();
   spec.causal = is_causal;
   spec.dropout_p = is_training() ? options.dropout() : 0.0;
 
@@ -138,7 +184,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
                                                      const Tensor& key_padding_mask,
                                                      bool need_weights, const Tensor& attn_mask,
                                                      bool average_attn_weights, bool is_causal) {
-  const int64_t C = options.embed_dim(), H = options.num_heads(), D = head_dim;
+  const int64_t C = options.embed_dim(), H = options.num_heads(), Hkv = kv_heads, D = head_dim;
   TG_CHECK(query.defined() && key.defined() && value.defined(),
            "MultiheadAttention: query, key and value must be defined");
   TG_CHECK(query.dim() == 3 && key.dim() == 3 && value.dim() == 3 && query.size(2) == C &&
@@ -149,7 +195,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
            "[B, S, kdim={}], [B, S, vdim={}]",
            shape_str(query.shape()), shape_str(key.shape()), shape_str(value.shape()), C,
            options.kdim(), options.vdim());
-  const DType dt = out_proj->weight.dtype();
+  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
   TG_CHECK(query.dtype() == dt && key.dtype() == dt && value.dtype() == dt,
            "MultiheadAttention: query, key, value are {}, {}, {} but the parameters are {}",
            query.dtype(), key.dtype(), value.dtype(), dt);
@@ -159,37 +205,27 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
            attention_variant_name(options.variant()));
   const int64_t B = query.size(0), T = query.size(1), S = key.size(1);
 
-  // Projections to [B, n, H, D], read by attention in place (no permute).
-  auto bias = [&](int64_t first, int64_t parts) {
-    return in_proj_bias.defined() ? narrow(in_proj_bias, 0, first * C, parts * C) : Tensor();
-  };
-  auto rows = [&](int64_t first, int64_t parts) {
-    return narrow(in_proj_weight, 0, first * C, parts * C);
-  };
-  // Piece i of a packed [B, n, parts * C] projection.
-  auto piece = [&](const Tensor& packed, int64_t n, int64_t parts, int64_t i) {
-    return reshape(narrow(reshape(packed, {B, n, parts, H, D}), 2, i, 1), {B, n, H, D});
-  };
-  Tensor q, k, v;  // [B, T, H, D], [B, S, H, D], [B, S, H, D]
-  Tensor qkv;      // self-attention: the packed projection [B, T, 3, H, D], read in place
+  // Projections to [B, n, heads, D], read by attention in place (no permute).
+  Tensor q, k, v;  // [B, T, H, D], [B, S, Hkv, D], [B, S, Hkv, D]
+  Tensor qkv;      // self-attention: the packed projection [B, T, H + 2·Hkv, D], read in place
   if (fused() && same_tensor(query, key) && same_tensor(key, value)) {
-    qkv = reshape(linear(query, in_proj_weight, in_proj_bias), {B, T, 3, H, D});
+    qkv = reshape(project_qkv(query), {B, T, H + 2 * Hkv, D});
   } else if (fused() && same_tensor(key, value)) {
-    q = reshape(linear(query, rows(0, 1), bias(0, 1)), {B, T, H, D});
-    Tensor kv = linear(key, rows(1, 2), bias(1, 2));  // [B, S, 2C]
-    k = piece(kv, S, 2, 0), v = piece(kv, S, 2, 1);
+    q = reshape(project_part(query, 0, H * D, Tensor()), {B, T, H, D});
+    Tensor kv = reshape(project_part(key, H * D, 2 * Hkv * D, Tensor()), {B, S, 2 * Hkv, D});
+    k = narrow(kv, 2, 0, Hkv), v = narrow(kv, 2, Hkv, Hkv);
   } else {
-    q = reshape(linear(query, fused() ? rows(0, 1) : q_proj_weight, bias(0, 1)), {B, T, H, D});
-    k = reshape(linear(key, fused() ? rows(1, 1) : k_proj_weight, bias(1, 1)), {B, S, H, D});
-    v = reshape(linear(value, fused() ? rows(2, 1) : v_proj_weight, bias(2, 1)), {B, S, H, D});
+    q = reshape(project_part(query, 0, H * D, q_proj_weight), {B, T, H, D});
+    k = reshape(project_part(key, H * D, Hkv * D, k_proj_weight), {B, S, Hkv, D});
+    v = reshape(project_part(value, (H + Hkv) * D, Hkv * D, v_proj_weight), {B, S, Hkv, D});
   }
 
   AttentionSpec spec = make_spec(B, T, S, key_padding_mask, attn_mask, is_causal);
   Tensor weights;                                                            // [B, H, T, S]
   Tensor* w = need_weights ? &weights : nullptr;
-  Tensor out = qkv.defined() ? attention_qkv(qkv, spec, w) : attention(q, k, v, spec, w);  // [B, T, H, D]
+  Tensor out = qkv.defined() ? attention_qkv(qkv, Hkv, spec, w) : attention(q, k, v, spec, w);  // [B, T, H, D]
   MultiheadAttentionOutput result;
-  result.output = out_proj->forward(reshape(out, {B, T, C}));
+  result.output = project_out(reshape(out, {B, T, C}));
   if (need_weights) result.weights = average_attn_weights ? mean(weights, {1}) : weights;
   return result;
 }
@@ -198,10 +234,52 @@ Tensor MultiheadAttention::forward(const Tensor& x) {
   return forward(x, x, x, Tensor(), false, Tensor(), true, options.causal()).output;
 }
 
+Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& call) {
+  const int64_t C = options.embed_dim(), H = options.num_heads(), Hkv = kv_heads, D = head_dim;
+  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
+  TG_CHECK(x.defined() && x.dim() == 3 && x.size(2) == C && x.dtype() == dt,
+           "MultiheadAttention: x must be {} [B, T, embed_dim={}], got {} {}", dt, C,
+           x.defined() ? x.dtype() : dt, x.defined() ? shape_str(x.shape()) : "undefined");
+  TG_CHECK(fused(), "MultiheadAttention: forward(x, options) projects q, k, v from x: it needs kdim = vdim = "
+                    "embed_dim, got kdim {}, vdim {}",
+           options.kdim(), options.vdim());
+  TG_CHECK(!call.weights || options.variant() == AttentionVariant::dense,
+           "MultiheadAttention: only the dense variant returns its weights (asked of {})",
+           attention_variant_name(options.variant()));
+  const int64_t B = x.size(0), T = x.size(1);
+  KVCache* cache = call.cache;
+  const int64_t pos = cache ? cache->length() : 0;  // where the new queries sit among the keys
+  if (cache) {
+    TG_CHECK(!is_grad_enabled(), "MultiheadAttention: the KV cache is for inference; run it under NoGradGuard");
+    TG_CHECK(cache->batch() == B && cache->kv_heads() == Hkv && cache->head_dim() == D,
+             "MultiheadAttention: a KV cache of batch {}, {} kv heads of width {} does not fit x {} ({} kv "
+             "heads of width {})",
+             cache->batch(), cache->kv_heads(), cache->head_dim(), shape_str(x.shape()), Hkv, D);
+  }
+  // The fused projection [B, T, H + 2·Hkv, D]: q heads, then k heads, then v heads per row.
+  Tensor qkv = reshape(project_qkv(x), {B, T, H + 2 * Hkv, D});
+  const int64_t S = pos + T;
+  AttentionSpec spec = make_spec(B, T, S, call.key_padding_mask, Tensor(), options.causal());
+  spec.key_lengths = call.key_lengths;
+  spec.generator = call.generator;
+  Tensor y;  // [B, T, H, D]
+  if (cache) {
+    cache->append_packed(qkv, H);  // the keys and values of positions pos..pos+T-1
+    spec.query_offset = pos;
+    y = attention(narrow(qkv, 2, 0, H), cache->keys(), cache->values(), spec, call.weights);
+  } else {
+    y = attention_qkv(qkv, Hkv, spec, call.weights);
+  }
+  return project_out(reshape(y, {B, T, C}));
+}
+
 std::string MultiheadAttention::extra_repr() const {
   std::string s =
       fmt::format("embed_dim={}, num_heads={}", options.embed_dim(), options.num_heads());
+  if (kv_heads != options.num_heads()) s += fmt::format(", kv_heads={}", kv_heads);
   if (!fused()) s += fmt::format(", kdim={}, vdim={}", options.kdim(), options.vdim());
+  if (c_attn) s += ", layout=gpt2";
+  if (options.causal()) s += ", causal=true";
   if (options.dropout() > 0) s += fmt::format(", dropout={}", options.dropout());
   if (!options.bias()) s += ", bias=false";
   if (options.variant() != AttentionVariant::dense)

@@ -17,15 +17,25 @@ namespace {
 void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v) {
   TG_CHECK(q.defined() && k.defined() && v.defined(), "attention: q, k and v must be defined");
   TG_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
-           "attention: q, k, v must be [B, T, H, D], [B, S, H, D], [B, S, H, Dv]; got {}, {}, {}",
+           "attention: q, k, v must be [B, T, H, D], [B, S, Hkv, D], [B, S, Hkv, Dv]; got {}, {}, {}",
            shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
   TG_CHECK(is_floating(q.dtype()) && q.dtype() == k.dtype() && q.dtype() == v.dtype(),
            "attention: q, k, v must share one floating dtype; got {}, {}, {}", q.dtype(), k.dtype(),
            v.dtype());
-  TG_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0) && k.size(2) == q.size(2) &&
-               v.size(2) == q.size(2) && k.size(3) == q.size(3) && v.size(1) == k.size(1),
-           "attention: shapes q {}, k {}, v {} do not fit [B, T, H, D], [B, S, H, D], [B, S, H, Dv]",
+  TG_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0) && v.size(2) == k.size(2) &&
+               k.size(3) == q.size(3) && v.size(1) == k.size(1),
+           "attention: shapes q {}, k {}, v {} do not fit [B, T, H, D], [B, S, Hkv, D], [B, S, Hkv, Dv]",
            shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
+  TG_CHECK(k.size(2) > 0 && q.size(2) % k.size(2) == 0,
+           "attention: the kv heads Hkv = {} of k {} must divide the query heads H = {} of q {}", k.size(2),
+           shape_str(k.shape()), q.size(2), shape_str(q.shape()));
+}
+
+void check_query_offset(const AttentionSpec& spec, int64_t T, int64_t S) {
+  TG_CHECK(spec.query_offset >= 0 && (spec.query_offset == 0 || spec.query_offset + T <= S),
+           "attention: query_offset {} puts the T = {} queries beyond the S = {} keys (need 0 <= "
+           "query_offset and query_offset + T <= S)",
+           spec.query_offset, T, S);
 }
 
 // key_lengths or key_padding_mask -> b8 [B, S].
@@ -80,6 +90,7 @@ detail::AttentionProblem make_problem(const Tensor& q, const Tensor& k, const Te
   p.dims = dims;
   p.spec = &spec;
   p.causal = spec.causal;
+  p.dims.query_offset = spec.query_offset;
   TG_CHECK(dims.D > 0, "attention: head width D must be positive, got shape {}", shape_str(q.shape()));
   p.scale = spec.scale.value_or(1.0 / std::sqrt(static_cast<double>(dims.D)));
   p.key_padding = resolve_key_padding(spec, p.dims.B, p.dims.S);
@@ -96,14 +107,9 @@ detail::AttentionProblem make_problem(const Tensor& q, const Tensor& k, const Te
   return p;
 }
 
-}  // namespace
-
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
-                 Tensor* weights) {
-  check_inputs(q, k, v);
-  const kernels::AttnDims dims{q.size(0), q.size(1), k.size(1), q.size(2), q.size(3), v.size(3)};
-  detail::AttentionProblem p = make_problem(q, k, v, dims, spec, weights);
-  bool general = p.attn_mask.defined();
+// The variant's op on a checked problem (q, k, v separate or packed in one tensor).
+Tensor run_variant(const detail::AttentionProblem& p, const AttentionSpec& spec, Tensor* weights) {
+  const bool general = p.attn_mask.defined();
   switch (spec.variant) {
     case AttentionVariant::dense: return detail::dense_attention(p, weights);
     case AttentionVariant::flash: return detail::flash_attention(p);
@@ -122,21 +128,78 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   fail("attention: unknown variant");
 }
 
+}  // namespace
+
+Tensor repeat_kv_heads(const Tensor& x, int64_t group) {
+  TG_CHECK(x.defined() && x.dim() == 4 && group >= 1,
+           "repeat_kv_heads: x must be [B, S, Hkv, D] and group >= 1, got {} and {}",
+           x.defined() ? shape_str(x.shape()) : "undefined", group);
+  if (group == 1) return x;
+  const int64_t B = x.size(0), S = x.size(1), Hkv = x.size(2), D = x.size(3);
+  Tensor grouped = expand(reshape(x, {B, S, Hkv, 1, D}), {B, S, Hkv, group, D});  // copies
+  return reshape(grouped, {B, S, Hkv * group, D});
+}
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec,
+                 Tensor* weights) {
+  check_inputs(q, k, v);
+  const int64_t T = q.size(1), S = k.size(1), H = q.size(2), Hkv = k.size(2);
+  check_query_offset(spec, T, S);
+  if (Hkv != H) {
+    // Grouped-query attention: the kernels take one kv head per query head, so the kv heads are
+    // repeated here (a copy of k and v; their gradients are summed back over each group).
+    return attention(q, repeat_kv_heads(k, H / Hkv), repeat_kv_heads(v, H / Hkv), spec, weights);
+  }
+  const bool positional = spec.variant == AttentionVariant::sliding_window || spec.variant == AttentionVariant::sparse;
+  if (spec.causal && spec.query_offset > 0 && spec.query_offset >= S - 1 && !positional) {
+    // One query at the last key sees every key (the band and the sparse layout depend on its
+    // position, so not for those): plain non-causal attention, the same numbers.
+    AttentionSpec all = spec;
+    all.causal = false;
+    all.query_offset = 0;
+    return attention(q, k, v, all, weights);
+  }
+  if (spec.variant == AttentionVariant::sparse && spec.query_offset > 0 && !spec.attn_mask.defined()) {
+    // The layout's rows of the query positions: query_offset.. of the layout over
+    // query_offset + T positions, run as dense attention with that mask.
+    AttentionSpec rows = spec;
+    rows.variant = AttentionVariant::dense;
+    rows.attn_mask = narrow(sparse_layout_mask(spec.sparse, spec.query_offset + T, S, spec.causal), 0,
+                            spec.query_offset, T);
+    return attention(q, k, v, rows, weights);
+  }
+  const kernels::AttnDims dims{q.size(0), T, S, H, q.size(3), v.size(3)};
+  return run_variant(make_problem(q, k, v, dims, spec, weights), spec, weights);
+}
+
 Tensor attention_qkv(const Tensor& qkv, const AttentionSpec& spec, Tensor* weights) {
   TG_CHECK(qkv.defined() && qkv.dim() == 5 && qkv.size(2) == 3,
            "attention_qkv: qkv must be [B, T, 3, H, D], got {}", qkv.defined() ? shape_str(qkv.shape()) : "undefined");
-  TG_CHECK(is_floating(qkv.dtype()), "attention_qkv: qkv must be floating, got {}", qkv.dtype());
   const int64_t B = qkv.size(0), T = qkv.size(1), H = qkv.size(3), D = qkv.size(4);
-  if (spec.variant != AttentionVariant::dense) {
-    // The other kernels read contiguous q, k, v: split the packed tensor (copies).
-    auto piece = [&](int64_t i) { return reshape(narrow(qkv, 2, i, 1), {B, T, H, D}); };
-    return attention(piece(0), piece(1), piece(2), spec, weights);
+  return attention_qkv(reshape(qkv, {B, T, 3 * H, D}), H, spec, weights);
+}
+
+Tensor attention_qkv(const Tensor& qkv, int64_t kv_heads, const AttentionSpec& spec, Tensor* weights) {
+  TG_CHECK(qkv.defined() && qkv.dim() == 4,
+           "attention_qkv: qkv must be [B, T, H + 2 * Hkv, D], got {}",
+           qkv.defined() ? shape_str(qkv.shape()) : "undefined");
+  TG_CHECK(is_floating(qkv.dtype()), "attention_qkv: qkv must be floating, got {}", qkv.dtype());
+  const int64_t B = qkv.size(0), T = qkv.size(1), n = qkv.size(2), D = qkv.size(3);
+  const int64_t Hkv = kv_heads, H = n - 2 * kv_heads;
+  TG_CHECK(Hkv >= 1 && H >= 1 && H % Hkv == 0,
+           "attention_qkv: qkv {} holds H + 2 * Hkv heads; Hkv = {} leaves H = {}, which Hkv must divide",
+           shape_str(qkv.shape()), Hkv, H);
+  if (Hkv != H) {
+    // Grouped kv heads are repeated for the kernels (see attention()): split the packed tensor.
+    auto heads = [&](int64_t first, int64_t count) { return narrow(qkv, 2, first, count); };
+    return attention(heads(0, H), heads(H, Hkv), heads(H + Hkv, Hkv), spec, weights);
   }
+  check_query_offset(spec, T, T);
   kernels::AttnDims dims{B, T, T, H, D, D};
   dims.q_row = dims.k_row = dims.v_row = 3 * H * D;  // q, k, v interleaved in each row of qkv
   detail::AttentionProblem p = make_problem(qkv, qkv, qkv, dims, spec, weights);
-  p.packed = true;
-  return detail::dense_attention(p, weights);
+  p.packed = true;  // every kernel reads q, k, v in place from the rows of qkv
+  return run_variant(p, spec, weights);
 }
 
 AttentionVariant parse_attention_variant(std::string_view text, AttentionSpec* spec) {

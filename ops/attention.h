@@ -6,8 +6,9 @@
 //   sparse          block-sparse, BigBird's layout of window, global and random blocks
 //   linear          φ(Q)(φ(K)ᵀV) / φ(Q)(φ(K)ᵀ1), φ(x) = elu(x) + 1 (Katharopoulos et al. 2020);
 //                   ignores spec.scale (FAVOR+ features use it), causal by chunked prefix sums
-// Tensors are read in the layout [B, T, H, D] (no permute): q [B, T, H, D], k [B, S, H, D],
-// v [B, S, H, Dv]; the output is [B, T, H, Dv].
+// Tensors are read in the layout [B, T, H, D] (no permute): q [B, T, H, D], k [B, S, Hkv, D],
+// v [B, S, Hkv, Dv]; the output is [B, T, H, Dv]. Hkv < H is grouped-query attention: query
+// head h reads kv head h / (H / Hkv).
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,8 +44,15 @@ Tensor sparse_layout_mask(const SparseLayout& layout, int64_t T, int64_t S, bool
 
 struct AttentionSpec {
   AttentionVariant variant = AttentionVariant::dense;
-  /// Query t sees keys s <= t (top-left aligned when T != S, as PyTorch's is_causal).
+  /// Query t sees keys s <= t + query_offset (top-left aligned when T != S and query_offset
+  /// is 0, as PyTorch's is_causal).
   bool causal = false;
+  /// Where the queries sit among the keys: query t is at key position query_offset + t
+  /// (0 <= query_offset, query_offset + T <= S). Cached decoding passes the number of cached
+  /// keys before the new queries. Every variant honours it (causal and the sliding band are
+  /// measured from the query's position, the sparse layout's rows are those of the positions;
+  /// linear's causal prefix sums start from the state of keys 0..query_offset-1).
+  int64_t query_offset = 0;
   /// b8 [B, S]: true marks a padding key, which no query sees (as nn.MultiheadAttention).
   Tensor key_padding_mask;
   /// Alternative to key_padding_mask: keys s >= key_lengths[b] are padding.
@@ -69,18 +77,32 @@ struct AttentionSpec {
   std::string feature_map = "elu";
 };
 
-/// Attention over q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] -> [B, T, H, Dv], recorded
-/// for backward. A query whose keys are all masked gets zeros (not NaN). With `weights` (dense
-/// only), the attention weights [B, H, T, S] (after masking, before dropout) are returned there.
+/// Attention over q [B, T, H, D], k [B, S, Hkv, D], v [B, S, Hkv, Dv] (Hkv divides H)
+/// -> [B, T, H, Dv], recorded for backward. A query whose keys are all masked gets zeros (not
+/// NaN). With `weights` (dense only), the attention weights [B, H, T, S] (after masking, before
+/// dropout) are returned there.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec = {},
                  Tensor* weights = nullptr);
 
+/// x [B, S, Hkv, D] -> [B, S, Hkv * group, D]: kv head j repeated for query heads
+/// j * group .. (j + 1) * group - 1 (a copy; the gradient is summed back over the group).
+/// How the kernels, which take one kv head per query head, run grouped-query attention.
+Tensor repeat_kv_heads(const Tensor& x, int64_t group);
+
 /// Self-attention over a packed projection qkv [B, T, 3, H, D] (q, k, v interleaved per row,
 /// as a fused [C, 3C] projection writes them viewed as [B, T, 3, H, D]) -> [B, T, H, D]. The
-/// same numbers as attention(q, k, v) on the three pieces; the dense kernels read the pieces in
-/// place and write the gradient of qkv in one buffer (no split copies, no zero-filled
-/// gradients); the other variants split qkv into q, k, v first.
+/// same numbers as attention(q, k, v) on the three pieces; every variant's kernels read the
+/// pieces in place and write the gradient of qkv in one buffer (no split copies, no zero-filled
+/// gradients).
 Tensor attention_qkv(const Tensor& qkv, const AttentionSpec& spec = {}, Tensor* weights = nullptr);
+
+/// Self-attention over a packed projection with kv heads: qkv [B, T, H + 2·Hkv, D] (each row
+/// holds the H query heads, then the Hkv key heads, then the Hkv value heads, as a fused
+/// [C, (H + 2·Hkv)·D] projection writes them) -> [B, T, H, D]. With Hkv = H the same as
+/// attention_qkv above (read in place); with Hkv < H the pieces are split and the kv heads
+/// repeated (the kernels take one kv head per query head).
+Tensor attention_qkv(const Tensor& qkv, int64_t kv_heads, const AttentionSpec& spec = {},
+                     Tensor* weights = nullptr);
 
 /// "dense", "flash", "sliding:W" (sets window), "sparse", "sparse:B" or "sparse:B:W:G:R" (sets
 /// the layout's block size, window, global and random blocks), "linear" -> the variant;

@@ -13,22 +13,25 @@
 namespace tg {
 
 Tensor attention_pattern(const AttentionSpec& spec, int64_t T, int64_t S) {
+  const int64_t offset = spec.query_offset;  // query t sits at key position offset + t
   if (spec.variant == AttentionVariant::sparse) {
-    Tensor m = sparse_layout_mask(spec.sparse, T, S, spec.causal);
+    // The layout's rows offset.. of a layout over offset + T query positions.
+    Tensor m = narrow(sparse_layout_mask(spec.sparse, offset + T, S, spec.causal), 0, offset, T).clone();
     if (!spec.causal) return m;
     bool* p = m.data<bool>();
     for (int64_t t = 0; t < T; ++t)
-      for (int64_t s = t + 1; s < S; ++s) p[t * S + s] = false;
+      for (int64_t s = offset + t + 1; s < S; ++s) p[t * S + s] = false;
     return m;
   }
   Tensor m = empty({T, S}, DType::b8);
   bool* p = m.data<bool>();
-  for (int64_t t = 0; t < T; ++t)
+  for (int64_t i = 0; i < T; ++i)
     for (int64_t s = 0; s < S; ++s) {
+      const int64_t t = offset + i;
       bool visible = !spec.causal || s <= t;
       if (spec.variant == AttentionVariant::sliding_window)
         visible = visible && (spec.causal ? t - s < spec.window : std::abs(t - s) <= spec.window);
-      p[t * S + s] = visible;
+      p[i * S + s] = visible;
     }
   return m;
 }
@@ -42,12 +45,15 @@ Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, co
     AttentionSpec dense = spec;
     dense.variant = AttentionVariant::dense;
     dense.causal = false;  // in the pattern
+    dense.query_offset = 0;
     dense.attn_mask = pattern;
     return attention(q, k, v, dense);
   }
   TG_CHECK(spec.feature_map == "elu", "attention_reference: linear's reference covers the elu feature map only");
   auto phi = [](const Tensor& x) { return relu(x) + exp(clamp(x, std::nullopt, 0.0)); };  // elu(x) + 1
-  Tensor qf = permute(phi(q), {0, 2, 1, 3}), kf = permute(phi(k), {0, 2, 1, 3});  // [B, H, T|S, D]
+  const int64_t group = q.size(2) / k.size(2);
+  Tensor qf = permute(phi(q), {0, 2, 1, 3});                           // [B, H, T, D]
+  Tensor kf = permute(phi(repeat_kv_heads(k, group)), {0, 2, 1, 3});   // [B, H, S, D]
   Tensor a = matmul(qf, transpose(kf, -1, -2));                                      // [B, H, T, S]
   Tensor hidden = empty({1, 1, T, S}, DType::b8);  // the pattern's complement
   for (int64_t i = 0; i < T * S; ++i) hidden.data<bool>()[i] = !pattern.data<bool>()[i];
@@ -62,7 +68,7 @@ Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, co
   a = masked_fill(a, hidden, 0.0);
   // A row that sees no key has a zero numerator: the clamp makes it 0, not 0/0.
   Tensor den = clamp(sum(a, {-1}, true), 1e-30, std::nullopt);
-  Tensor out = matmul(a, permute(v, {0, 2, 1, 3})) / den;
+  Tensor out = matmul(a, permute(repeat_kv_heads(v, group), {0, 2, 1, 3})) / den;
   return permute(out, {0, 2, 1, 3});
 }
 

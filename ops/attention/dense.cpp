@@ -45,15 +45,14 @@ Tensor dense_attention(const AttentionProblem& p, Tensor* weights_out) {
   }
   Node* n = record("attention_dense", out, {&p.q, &p.k, &p.v}, [d, dropout, scale, causal](Node& n, const Tensor& dout) {
     Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), w = n.saved("weights");
-    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype()), dv = empty(v.shape(), v.dtype());
+    // Only the gradients the inputs need are computed (the kernel skips a null one).
+    Tensor dq = gradient_if(n, 0, q), dk = gradient_if(n, 1, k), dv = gradient_if(n, 2, v);
     dispatch(q.dtype(), [&]<class T>() {
       kernels::dense_attention_backward<T>(d, static_cast<T>(scale), causal, dropout, q.data<T>(), k.data<T>(),
-                                           v.data<T>(), w.data<T>(), dout.data<T>(), dq.data<T>(),
-                                           dk.data<T>(), dv.data<T>());
+                                           v.data<T>(), w.data<T>(), dout.data<T>(), data_or_null<T>(dq),
+                                           data_or_null<T>(dk), data_or_null<T>(dv));
     });
-    n.accumulate(0, std::move(dq));
-    n.accumulate(1, std::move(dk));
-    n.accumulate(2, std::move(dv));
+    accumulate_needed(n, std::move(dq), std::move(dk), std::move(dv));
   });
   if (n) {
     n->save("q", p.q);

@@ -1,7 +1,10 @@
 // Flash attention as an op: forward through the tiled kernel, saving q, k, v, the output and
-// the log-sum-exp (no [T, S] weights); backward recomputes the weights tile by tile.
+// the log-sum-exp (no [T, S] weights); backward recomputes the weights tile by tile. A packed
+// problem (attention_qkv) has one input, qkv [B, T, 3, H, D]: the kernels read q, k, v in place
+// and write its gradient in one buffer.
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "autograd/tape.h"
 #include "ops/attention/problem.h"
@@ -28,41 +31,51 @@ kernels::AttnMask<T> mask_of(const kernels::AttnDims& d, bool causal, const Tens
 Tensor flash_attention(const AttentionProblem& p) {
   const kernels::AttnDims d = p.dims;
   DType dt = p.q.dtype();
+  // Where k and v start in their tensors: inside qkv's rows when packed.
+  const bool packed = p.packed;
+  const int64_t k_off = packed ? d.H * d.D : 0, v_off = packed ? 2 * d.H * d.D : 0;
   Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
   Tensor lse = empty({d.B, d.H, d.T}, dt);  // [B, H, T], saved for backward
   dispatch(dt, [&]<class T>() {
     kernels::flash_attention_forward<T>(d, static_cast<T>(p.scale), p.mask<T>(), p.dropout,
-                                        p.q.data<T>(), p.k.data<T>(), p.v.data<T>(), out.data<T>(),
-                                        lse.data<T>());
+                                        p.q.data<T>(), p.k.data<T>() + k_off, p.v.data<T>() + v_off,
+                                        out.data<T>(), lse.data<T>());
   });
   kernels::AttnDropout dropout = p.dropout;
   double scale = p.scale;
   bool causal = p.causal;
   std::array<int64_t, 4> strides = {p.mask_strides[0], p.mask_strides[1], p.mask_strides[2],
                                     p.mask_strides[3]};
-  auto rule = [d, dropout, scale, causal, strides](Node& n, const Tensor& dout) {
-    Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v"), o = n.saved("out");
-    Tensor lse = n.saved("lse");
+  auto rule = [d, dropout, scale, causal, strides, packed, k_off, v_off](Node& n, const Tensor& dout) {
+    Tensor q = n.saved("q"), o = n.saved("out"), lse = n.saved("lse");
+    Tensor k = packed ? q : n.saved("k"), v = packed ? q : n.saved("v");  // packed: q is qkv
     Tensor key_padding = n.saved("key_padding"), attn_mask = n.saved("attn_mask");
-    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype());
-    Tensor dv = empty(v.shape(), v.dtype());
+    // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel. Else
+    // only the gradients the inputs need (the kernel skips a null one).
+    Tensor dq = packed ? empty(q.shape(), q.dtype()) : gradient_if(n, 0, q);
+    Tensor dk = packed ? dq : gradient_if(n, 1, k), dv = packed ? dq : gradient_if(n, 2, v);
     Tensor delta = empty({d.B, d.H, d.T}, q.dtype());  // workspace: rowsum(dO ∘ O) [B, H, T]
     dispatch(q.dtype(), [&]<class T>() {
       kernels::AttnMask<T> mask = mask_of<T>(d, causal, key_padding, attn_mask, strides.data());
       kernels::flash_attention_backward<T>(d, static_cast<T>(scale), mask, dropout, q.data<T>(),
-                                           k.data<T>(), v.data<T>(), o.data<T>(), lse.data<T>(),
-                                           dout.data<T>(), delta.data<T>(), dq.data<T>(),
-                                           dk.data<T>(), dv.data<T>());
+                                           k.data<T>() + k_off, v.data<T>() + v_off, o.data<T>(),
+                                           lse.data<T>(), dout.data<T>(), delta.data<T>(),
+                                           data_or_null<T>(dq), data_or_null<T>(dk, k_off),
+                                           data_or_null<T>(dv, v_off));
     });
-    n.accumulate(0, std::move(dq));
-    n.accumulate(1, std::move(dk));
-    n.accumulate(2, std::move(dv));
+    if (packed)
+      n.accumulate(0, std::move(dq));
+    else
+      accumulate_needed(n, std::move(dq), std::move(dk), std::move(dv));
   };
-  Node* n = record("attention_flash", out, {&p.q, &p.k, &p.v}, rule);
+  Node* n = packed ? record("attention_flash_qkv", out, {&p.q}, rule)
+                   : record("attention_flash", out, {&p.q, &p.k, &p.v}, rule);
   if (n) {
-    n->save("q", p.q);
-    n->save("k", p.k);
-    n->save("v", p.v);
+    n->save("q", p.q);  // qkv [B, T, 3, H, D] when packed
+    if (!packed) {
+      n->save("k", p.k);
+      n->save("v", p.v);
+    }
     n->save("out", out);
     n->save("lse", lse);
     n->save("key_padding", p.key_padding);  // b8 [B, S] or undefined

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "autograd/error.h"
 #include "autograd/tape.h"
@@ -82,35 +83,46 @@ Tensor linear_attention(const AttentionProblem& p) {
   const int64_t M = fm.M;
   const double favor_scale = std::sqrt(p.scale);
   const bool causal = p.causal, has_padding = p.key_padding.defined(), favor = fm.favor;
+  // Where k and v start in their tensors: inside qkv's rows when packed.
+  const bool packed = p.packed;
+  const int64_t k_off = packed ? d.H * d.D : 0, v_off = packed ? 2 * d.H * d.D : 0;
 
   Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
   dispatch(dt, [&]<class T>() {
     kernels::linear_attention_forward<T>(d, causal, padding_ptr(p.key_padding),
                                          features<T>(M, favor_scale, W), p.q.data<T>(),
-                                         p.k.data<T>(), p.v.data<T>(), out.data<T>());
+                                         p.k.data<T>() + k_off, p.v.data<T>() + v_off, out.data<T>());
   });
   // Backward recomputes the features and states from q, k, v chunk by chunk.
-  auto rule = [d, causal, has_padding, favor, M, favor_scale](Node& n, const Tensor& dout) {
-    Tensor q = n.saved("q"), k = n.saved("k"), v = n.saved("v");
+  auto rule = [d, causal, has_padding, favor, M, favor_scale, packed, k_off, v_off](Node& n,
+                                                                                   const Tensor& dout) {
+    Tensor q = n.saved("q");
+    Tensor k = packed ? q : n.saved("k"), v = packed ? q : n.saved("v");  // packed: q is qkv
     Tensor pad = has_padding ? n.saved("key_padding") : Tensor();
     Tensor W = favor ? n.saved("favor_projection") : Tensor();
-    Tensor dq = empty(q.shape(), q.dtype()), dk = empty(k.shape(), k.dtype());
-    Tensor dv = empty(v.shape(), v.dtype());
+    // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
+    Tensor dq = empty(q.shape(), q.dtype());
+    Tensor dk = packed ? dq : empty(k.shape(), k.dtype()), dv = packed ? dq : empty(v.shape(), v.dtype());
     dispatch(q.dtype(), [&]<class T>() {
-      kernels::linear_attention_backward<T>(d, causal, padding_ptr(pad),
-                                            features<T>(M, favor_scale, W), q.data<T>(),
-                                            k.data<T>(), v.data<T>(), dout.data<T>(),
-                                            dq.data<T>(), dk.data<T>(), dv.data<T>());
+      kernels::linear_attention_backward<T>(d, causal, padding_ptr(pad), features<T>(M, favor_scale, W),
+                                            q.data<T>(), k.data<T>() + k_off, v.data<T>() + v_off,
+                                            dout.data<T>(), dq.data<T>(), dk.data<T>() + k_off,
+                                            dv.data<T>() + v_off);
     });
-    n.accumulate(0, std::move(dq));
-    n.accumulate(1, std::move(dk));
-    n.accumulate(2, std::move(dv));
+    // The linear kernels compute dq, dk and dv together (their chunked states are shared).
+    if (packed)
+      n.accumulate(0, std::move(dq));
+    else
+      accumulate_needed(n, std::move(dq), std::move(dk), std::move(dv));
   };
-  Node* n = record("attention_linear", out, {&p.q, &p.k, &p.v}, rule);
+  Node* n = packed ? record("attention_linear_qkv", out, {&p.q}, rule)
+                   : record("attention_linear", out, {&p.q, &p.k, &p.v}, rule);
   if (n) {
-    n->save("q", p.q);
-    n->save("k", p.k);
-    n->save("v", p.v);
+    n->save("q", p.q);  // qkv [B, T, 3, H, D] when packed
+    if (!packed) {
+      n->save("k", p.k);
+      n->save("v", p.v);
+    }
     if (has_padding) n->save("key_padding", p.key_padding);  // b8 [B, S]
     if (favor) n->save("favor_projection", W);               // [M, D]
   }

@@ -2,6 +2,9 @@
 // The attention problem after checking and resolving the spec: what each variant's op receives.
 // Each variant lives in its own file (ops/attention/<variant>.cpp): its forward, its gradient
 // rule, and the node it records.
+#include <utility>
+
+#include "autograd/node.h"
 #include "ops/attention.h"
 #include "ops/kernels/attention_mask.h"
 
@@ -10,7 +13,7 @@ namespace tg::detail {
 struct AttentionProblem {
   Tensor q, k, v;  // [B, T, H, D], [B, S, H, D], [B, S, H, Dv]
   /// q, k and v are one tensor qkv [B, T, 3, H, D] (attention_qkv; dims' row strides say so):
-  /// k and v start H * D and 2 * H * D elements into it. Dense only.
+  /// k and v start H * D and 2 * H * D elements into it. Every variant reads it in place.
   bool packed = false;
   kernels::AttnDims dims;
   double scale = 1.0;
@@ -26,6 +29,7 @@ struct AttentionProblem {
   kernels::AttnMask<T> mask() const {
     kernels::AttnMask<T> m;
     m.causal = causal;
+    m.offset = dims.query_offset;
     m.S = dims.S;
     if (key_padding.defined()) m.key_padding = key_padding.data<bool>();
     if (attn_mask.defined()) {
@@ -38,6 +42,24 @@ struct AttentionProblem {
     return m;
   }
 };
+
+/// A gradient buffer shaped like `input` when node input i needs a gradient, else undefined.
+inline Tensor gradient_if(const Node& n, size_t i, const Tensor& input) {
+  return n.needs_grad(i) ? empty(input.shape(), input.dtype()) : Tensor();
+}
+
+/// The kernels' pointer to a gradient (`offset` elements in), or null when it is not wanted.
+template <class T>
+T* data_or_null(Tensor& grad, int64_t offset = 0) {
+  return grad.defined() ? grad.data<T>() + offset : nullptr;
+}
+
+/// Hands dq, dk, dv to inputs 0, 1, 2 of a q/k/v node, those that need them.
+inline void accumulate_needed(Node& n, Tensor dq, Tensor dk, Tensor dv) {
+  if (n.needs_grad(0)) n.accumulate(0, std::move(dq));
+  if (n.needs_grad(1)) n.accumulate(1, std::move(dk));
+  if (n.needs_grad(2)) n.accumulate(2, std::move(dv));
+}
 
 /// Variant entry points; each records its node when q, k or v requires grad.
 Tensor dense_attention(const AttentionProblem& p, Tensor* weights);

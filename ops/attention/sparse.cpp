@@ -53,7 +53,8 @@ Tensor sparse_attention(const AttentionProblem& p) {
   check_layout(layout, "attention");
   auto ranges = std::make_shared<const kernels::KeyRanges>(
       kernels::key_ranges_of(build(layout, p.dims.T, p.dims.S, p.causal), p.dims.T, p.dims.S));
-  return block_sparse_attention("attention_sparse", p, std::move(ranges), kernels::kNoBand);
+  return block_sparse_attention(p.packed ? "attention_sparse_qkv" : "attention_sparse", p, std::move(ranges),
+                                kernels::kNoBand);
 }
 
 }  // namespace detail

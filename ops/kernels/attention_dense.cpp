@@ -25,13 +25,14 @@ constexpr int64_t kShortHead = 128;  // T at most this: kShortCausalRowBlock
 // The row blocks of a head: one block of all T rows, or causal row blocks (above).
 struct RowBlocks {
   bool causal;
-  int64_t S, step;
+  int64_t S, offset, step;
   RowBlocks(const AttnDims& d, bool c)
       : causal(c),
         S(d.S),
+        offset(d.query_offset),
         step(!c ? std::max<int64_t>(d.T, 1) : d.T <= kShortHead ? kShortCausalRowBlock : kCausalRowBlock) {}
-  /// Rows [t0, t1) see keys [0, cols(t1)).
-  int64_t cols(int64_t t1) const { return causal ? std::min(S, t1) : S; }
+  /// Rows [t0, t1) see keys [0, cols(t1)) (query t sits at key position offset + t).
+  int64_t cols(int64_t t1) const { return causal ? std::min(S, t1 + offset) : S; }
 };
 
 // Softmax of row[0, n) in place after adding the mask; zero from n to S (keys the causal blocks
@@ -39,7 +40,7 @@ struct RowBlocks {
 template <class T>
 void masked_softmax_row(const AttnMask<T>& mask, bool general, int64_t b, int64_t h, int64_t t,
                         int64_t n, int64_t S, T* row) {
-  if (mask.causal) n = std::min(n, t + 1);  // the rest of the row is masked: exp(-inf) = 0
+  if (mask.causal) n = std::min(n, t + 1 + mask.offset);  // the rest is masked: exp(-inf) = 0
   std::fill(row + n, row + S, T(0));
   if (general)
     for (int64_t s = 0; s < n; ++s) row[s] += mask.bias(b, h, t, s);
@@ -136,9 +137,11 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     const T* kh = k + b * d.S * ldk + h * d.D;
     const T* vh = v + b * d.S * ldv + h * d.Dv;
     const T* doh = dout + (b * d.T * d.H + h) * d.Dv;
-    T* dqh = dq + b * d.T * ldq + h * d.D;
-    T* dkh = dk + b * d.S * ldk + h * d.D;
-    T* dvh = dv + b * d.S * ldv + h * d.Dv;
+    // A null gradient is not wanted: its products are skipped.
+    T* dqh = dq ? dq + b * d.T * ldq + h * d.D : nullptr;
+    T* dkh = dk ? dk + b * d.S * ldk + h * d.D : nullptr;
+    T* dvh = dv ? dv + b * d.S * ldv + h * d.Dv : nullptr;
+    const bool need_ds = dqh || dkh;  // the score gradients serve dQ and dK
     const T* p = weights + (b * d.H + h) * d.T * d.S;
     std::vector<T> dp(static_cast<size_t>(d.T * d.S));
     std::vector<T> w(dropout.active() ? static_cast<size_t>(d.T * d.S) : 0);
@@ -147,8 +150,8 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     // into them. Keys no query reaches (no queries, or S > T causal) get zero gradients.
     const int64_t reached = d.T == 0 ? 0 : blocks.cols(d.T);
     for (int64_t s = reached; s < d.S; ++s) {
-      std::fill(dkh + s * ldk, dkh + s * ldk + d.D, T(0));
-      std::fill(dvh + s * ldv, dvh + s * ldv + d.Dv, T(0));
+      if (dkh) std::fill(dkh + s * ldk, dkh + s * ldk + d.D, T(0));
+      if (dvh) std::fill(dvh + s * ldv, dvh + s * ldv + d.Dv, T(0));
     }
     if (d.T == 0) return;
     const int64_t last = (d.T - 1) / blocks.step * blocks.step;
@@ -157,7 +160,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
       const T beta = t0 == last ? T(0) : T(1);
       T* g = dp.data() + t0 * d.S;  // dW, then dS, of rows [t0, t1)
       // dW = dO Vᵀ [rows, n]; dV += Wᵀ dO with W the weights after dropout.
-      gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldo, ldo, vh, ldv, T(0), g, d.S);
+      if (need_ds) gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldo, ldo, vh, ldv, T(0), g, d.S);
       const T* pw = p;
       if (dropout.active()) {
         // W = P · keep / (1 - p) for dV, and through dropout dP = dW · keep / (1 - p): one keep
@@ -170,12 +173,13 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
           const T* pr = p + t * d.S;
           for (int64_t s = 0; s < n; ++s) {
             wr[s] = keep[size_t(s)] ? pr[s] * sc : T(0);
-            gr[s] = keep[size_t(s)] ? gr[s] * sc : T(0);
+            if (need_ds) gr[s] = keep[size_t(s)] ? gr[s] * sc : T(0);
           }
         }
         pw = w.data();
       }
-      gemm<T>(true, false, n, d.Dv, rows, T(1), pw + t0 * d.S, d.S, doh + t0 * ldo, ldo, beta, dvh, ldv);
+      if (dvh) gemm<T>(true, false, n, d.Dv, rows, T(1), pw + t0 * d.S, d.S, doh + t0 * ldo, ldo, beta, dvh, ldv);
+      if (!need_ds) continue;
       // Through softmax, row by row: dS = P ∘ (dP - sum(dP ∘ P)).
       for (int64_t t = t0; t < t1; ++t) {
         const T* pr = p + t * d.S;
@@ -184,8 +188,8 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
         for (int64_t s = 0; s < n; ++s) gr[s] = pr[s] * (gr[s] - dot);
       }
       // dQ = scale · dS K, dK += scale · dSᵀ Q.
-      gemm<T>(false, false, rows, d.D, n, scale, g, d.S, kh, ldk, T(0), dqh + t0 * ldq, ldq);
-      gemm<T>(true, false, n, d.D, rows, scale, g, d.S, qh + t0 * ldq, ldq, beta, dkh, ldk);
+      if (dqh) gemm<T>(false, false, rows, d.D, n, scale, g, d.S, kh, ldk, T(0), dqh + t0 * ldq, ldq);
+      if (dkh) gemm<T>(true, false, n, d.D, rows, scale, g, d.S, qh + t0 * ldq, ldq, beta, dkh, ldk);
     }
   });
 }

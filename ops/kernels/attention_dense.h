@@ -18,6 +18,7 @@ void dense_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
 /// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting; rows of the strides
 /// of q, k, v, so a packed q/k/v gets a packed gradient). `causal` says the
 /// forward was causal, so the weights above the diagonal are zero and their blocks are skipped.
+/// A null dq, dk or dv is not computed (its products are skipped).
 template <class T>
 void dense_attention_backward(const AttnDims& d, T scale, bool causal, const AttnDropout& dropout,
                               const T* q, const T* k, const T* v, const T* weights, const T* dout,

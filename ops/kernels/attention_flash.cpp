@@ -26,20 +26,22 @@ struct Flash {
   const AttnMask<T>& mask;
   const AttnDropout& dropout;
   const T *q, *k, *v;
-  int64_t ldk, ldv;  // row strides of q/k and of v/out: H*D and H*Dv
+  // Row strides of q, k, v (and of their gradients): H*D, H*D, H*Dv when contiguous, 3*H*D for
+  // a packed projection (AttnDims); out and dout are contiguous, rows of ldo = H*Dv.
+  int64_t ldq, ldk, ldv, ldo;
 
-  const T* qh(int64_t b, int64_t h, int64_t t) const { return q + ((b * d.T + t) * d.H + h) * d.D; }
-  const T* kh(int64_t b, int64_t h, int64_t s) const { return k + ((b * d.S + s) * d.H + h) * d.D; }
-  const T* vh(int64_t b, int64_t h, int64_t s) const {
-    return v + ((b * d.S + s) * d.H + h) * d.Dv;
-  }
+  const T* qh(int64_t b, int64_t h, int64_t t) const { return q + (b * d.T + t) * ldq + h * d.D; }
+  const T* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + h * d.D; }
+  const T* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + h * d.Dv; }
 
-  // Key tiles a query tile ending at t1 (exclusive) needs: causal stops at key t1 - 1.
+  // Key tiles a query tile ending at t1 (exclusive) needs: causal stops at key t1 - 1 + offset.
   int64_t key_tiles_for(int64_t t1) const {
-    return tiles(mask.causal ? std::min(d.S, t1) : d.S, kBc);
+    return tiles(mask.causal ? std::min(d.S, t1 + mask.offset) : d.S, kBc);
   }
-  // First query tile that sees key s0 (causal: query s0; none when s0 >= T).
-  int64_t first_query_tile(int64_t s0) const { return mask.causal ? s0 / kBr : 0; }
+  // First query tile that sees key s0 (causal: query s0 - offset; none when that is >= T).
+  int64_t first_query_tile(int64_t s0) const {
+    return mask.causal ? std::max<int64_t>(0, s0 - mask.offset) / kBr : 0;
+  }
 
   // True when every key of [s0, s0 + cols) is padding: the tile contributes nothing.
   bool all_padding(int64_t b, int64_t s0, int64_t cols) const {
@@ -51,7 +53,7 @@ struct Flash {
   // sc [rows, kBc] = scale · Q_i K_jᵀ + mask for the tile at (t0, s0).
   void scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols,
               T* sc) const {
-    gemm<T>(false, true, rows, cols, d.D, scale, qh(b, h, t0), ldk, kh(b, h, s0), ldk, T(0), sc,
+    gemm<T>(false, true, rows, cols, d.D, scale, qh(b, h, t0), ldq, kh(b, h, s0), ldk, T(0), sc,
             kBc);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     if (mask.has_general()) {  // bias() covers causal and padding too
@@ -65,9 +67,9 @@ struct Flash {
         for (int64_t c = 0; c < cols; ++c)
           if (kp[c]) sc[r * kBc + c] = kNegInf;
     }
-    if (mask.causal && s0 + cols - 1 > t0) {  // only tiles crossing the diagonal
+    if (mask.causal && s0 + cols - 1 > t0 + mask.offset) {  // only tiles crossing the diagonal
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = std::max<int64_t>(0, t0 + r + 1 - s0); c < cols; ++c)
+        for (int64_t c = std::max<int64_t>(0, t0 + r + 1 + mask.offset - s0); c < cols; ++c)
           sc[r * kBc + c] = kNegInf;
     }
   }
@@ -173,7 +175,7 @@ const T* grad_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t t0, int64_t 
   const T* pz = s.p.data();
   const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
   // dW = dO_i V_jᵀ [rows, cols]
-  gemm<T>(false, true, rows, cols, d.Dv, T(1), doh, f.ldv, f.vh(b, h, s0), f.ldv, T(0), s.ds.data(),
+  gemm<T>(false, true, rows, cols, d.Dv, T(1), doh, f.ldo, f.vh(b, h, s0), f.ldv, T(0), s.ds.data(),
           kBc);
   if (f.dropout.active()) {
     f.dropout_tile(b, h, t0, rows, s0, cols, s.keep.data());
@@ -200,20 +202,17 @@ struct Grad {
   const T *lse, *delta, *dout;
   T *dq, *dk, *dv;
 
-  T* dq_rows(int64_t b, int64_t h, int64_t t) const {
-    return dq + ((b * f.d.T + t) * f.d.H + h) * f.d.D;
-  }
-  T* dk_rows(int64_t b, int64_t h, int64_t s) const {
-    return dk + ((b * f.d.S + s) * f.d.H + h) * f.d.D;
-  }
-  T* dv_rows(int64_t b, int64_t h, int64_t s) const {
-    return dv + ((b * f.d.S + s) * f.d.H + h) * f.d.Dv;
-  }
+  // dq, dk, dv have the row strides of q, k, v (a packed input gets a packed gradient). A null
+  // one is not wanted: its products are skipped.
+  T* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + (b * f.d.T + t) * f.ldq + h * f.d.D; }
+  T* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + h * f.d.D; }
+  T* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + h * f.d.Dv; }
   const T* dout_rows(int64_t b, int64_t h, int64_t t) const {
     return dout + ((b * f.d.T + t) * f.d.H + h) * f.d.Dv;
   }
 
   void zero_dq(int64_t b, int64_t h, int64_t i) const {
+    if (!dq) return;
     for (int64_t t = i * kBr, t1 = std::min(f.d.T, t + kBr); t < t1; ++t)
       std::fill_n(dq_rows(b, h, t), f.d.D, T(0));
   }
@@ -221,9 +220,11 @@ struct Grad {
   void key_tile(int64_t b, int64_t h, int64_t j, bool with_dq, Scratch<T>& s) const {
     const AttnDims& d = f.d;
     int64_t s0 = j * kBc, cols = std::min(kBc, d.S - s0);
+    with_dq = with_dq && dq;
+    if (!dk && !dv && !with_dq) return;
     for (int64_t x = s0; x < s0 + cols; ++x) {
-      std::fill_n(dk_rows(b, h, x), d.D, T(0));
-      std::fill_n(dv_rows(b, h, x), d.Dv, T(0));
+      if (dk) std::fill_n(dk_rows(b, h, x), d.D, T(0));
+      if (dv) std::fill_n(dv_rows(b, h, x), d.Dv, T(0));
     }
     if (f.all_padding(b, s0, cols)) return;
     const T* lh = lse + (b * d.H + h) * d.T;
@@ -231,18 +232,21 @@ struct Grad {
     for (int64_t i = f.first_query_tile(s0), nt = tiles(d.T, kBr); i < nt; ++i) {
       int64_t t0 = i * kBr, rows = std::min(kBr, d.T - t0);
       const T* pz = grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
-      gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldv, T(1),
-              dv_rows(b, h, s0), f.ldv);
+      if (dv)
+        gemm<T>(true, false, cols, d.Dv, rows, T(1), pz, kBc, dout_rows(b, h, t0), f.ldo, T(1),
+                dv_rows(b, h, s0), f.ldv);
       if (with_dq)
         gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk,
-                T(1), dq_rows(b, h, t0), f.ldk);
-      gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldk, T(1),
-              dk_rows(b, h, s0), f.ldk);
+                T(1), dq_rows(b, h, t0), f.ldq);
+      if (dk)
+        gemm<T>(true, false, cols, d.D, rows, f.scale, s.ds.data(), kBc, f.qh(b, h, t0), f.ldq, T(1),
+                dk_rows(b, h, s0), f.ldk);
     }
   }
 
   void query_tile(int64_t b, int64_t h, int64_t i, Scratch<T>& s) const {
     const AttnDims& d = f.d;
+    if (!dq) return;
     zero_dq(b, h, i);
     const T* lh = lse + (b * d.H + h) * d.T;
     const T* dh = delta + (b * d.H + h) * d.T;
@@ -252,7 +256,7 @@ struct Grad {
       if (f.all_padding(b, s0, cols)) continue;
       grad_tile(f, b, h, t0, rows, s0, cols, lh, dh, dout, s);
       gemm<T>(false, false, rows, d.D, cols, f.scale, s.ds.data(), kBc, f.kh(b, h, s0), f.ldk, T(1),
-              dq_rows(b, h, t0), f.ldk);
+              dq_rows(b, h, t0), f.ldq);
     }
   }
 };
@@ -263,7 +267,7 @@ template <class T>
 void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
                              const AttnDropout& dropout, const T* q, const T* k, const T* v, T* out,
                              T* lse) {
-  Flash<T> f{d, scale, mask, dropout, q, k, v, d.H * d.D, d.H * d.Dv};
+  Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   int64_t nt = tiles(d.T, kBr), tasks = d.B * d.H * nt;
   parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> sc(kBr * kBc), acc(kBr * d.Dv), m(kBr), l(kBr);
@@ -280,7 +284,7 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
                               const AttnDropout& dropout, const T* q, const T* k, const T* v,
                               const T* out, const T* lse, const T* dout, T* delta, T* dq, T* dk,
                               T* dv) {
-  Flash<T> f{d, scale, mask, dropout, q, k, v, d.H * d.D, d.H * d.Dv};
+  Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   // delta = rowsum(dO ∘ O), which equals rowsum(dP ∘ P) (with dropout too).
   parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
     for (int64_t x = lo; x < hi; ++x) {

@@ -19,7 +19,8 @@ namespace tg::kernels {
 inline constexpr int64_t kFlashRows = 128;
 inline constexpr int64_t kFlashCols = 128;
 
-/// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] -> out [B, T, H, Dv] and lse [B, H, T]
+/// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] (rows of the strides in d, see AttnDims)
+/// -> out [B, T, H, Dv] (contiguous) and lse [B, H, T]
 /// (log of the row's normaliser in the units of scale·score + bias; -inf for a row whose keys
 /// are all masked, whose output is zeros). Dropout drops the weights dense drops for the same
 /// (seed, offset), after normalising. Parallel over (b, h, query tile).
@@ -29,7 +30,8 @@ void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
                              T* lse);
 
 /// Gradients given dout [B, T, H, Dv], the forward's out [B, T, H, Dv] and lse [B, H, T]:
-/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting), using delta
+/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting; rows of the strides
+/// of q, k, v, so a packed q/k/v gets a packed gradient; a null one is not computed), using delta
 /// [B, H, T] as workspace (rowsum(dO ∘ O)). Every element is summed over tiles in a fixed
 /// order, so the result does not depend on the thread count.
 template <class T>

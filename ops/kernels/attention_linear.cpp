@@ -14,12 +14,18 @@ namespace tg::kernels {
 namespace {
 
 
-// One head of one batch element, read in place: rows of q/k have stride H*D, of v/out H*Dv.
+// One head of one batch element, read in place with the row strides of AttnDims.
 template <class T>
 struct Head {
   const T *q, *k, *v;
   const bool* pad;                  // [S] or null
-  int64_t T_, S, D, Dv, ldqk, ldv;  // ldqk = H*D, ldv = H*Dv
+  int64_t T_, S, D, Dv;
+  int64_t ldq, ldk, ldv;  // row strides of q, k, v and of their gradients (AttnDims)
+  int64_t ldo;            // of out and dout (contiguous): H*Dv
+  // Causal: query t sits at key position offset + t. Keys [0, offset) are the prefix every
+  // query sees (one state before the first chunk); the chunks pair query c0 + i with key
+  // offset + c0 + i.
+  int64_t offset;
 };
 
 // The chunk-sized buffers of one head (C = kLinearChunk rows, M features, E = Dv + 1).
@@ -117,7 +123,7 @@ T key_stabiliser(const LinearFeatures<T>& f, const Head<T>& h, T* scratch) {
   T c = -std::numeric_limits<T>::infinity();
   for (int64_t s0 = 0; s0 < h.S; s0 += kLinearChunk) {
     int64_t n = std::min(kLinearChunk, h.S - s0);
-    favor_logits(f, h.D, h.k + s0 * h.ldqk, h.ldqk, n, scratch);
+    favor_logits(f, h.D, h.k + s0 * h.ldk, h.ldk, n, scratch);
     for (int64_t r = 0; r < n; ++r)
       if (!h.pad || !h.pad[s0 + r])
         c = std::max(c, *std::max_element(scratch + r * f.M, scratch + (r + 1) * f.M));
@@ -129,7 +135,7 @@ T key_stabiliser(const LinearFeatures<T>& f, const Head<T>& h, T* scratch) {
 template <class T>
 void load_keys(const LinearFeatures<T>& f, const Head<T>& h, const T* key_stab, int64_t s0,
                int64_t n, Work<T>& w) {
-  feature_rows(f, h.D, h.k + s0 * h.ldqk, h.ldqk, n, h.pad ? h.pad + s0 : nullptr, key_stab,
+  feature_rows(f, h.D, h.k + s0 * h.ldk, h.ldk, n, h.pad ? h.pad + s0 : nullptr, key_stab,
                w.fk.data());
   const int64_t E = h.Dv + 1;
   for (int64_t r = 0; r < n; ++r) {
@@ -174,20 +180,19 @@ void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* 
     for (int64_t r = 0; r < nq; ++r) {
       T den = w.num[size_t(r * E + Dv)];
       T inv = den > T(0) ? T(1) / den : T(0);
-      for (int64_t j = 0; j < Dv; ++j) out[(t0 + r) * h.ldv + j] = w.num[size_t(r * E + j)] * inv;
+      for (int64_t j = 0; j < Dv; ++j) out[(t0 + r) * h.ldo + j] = w.num[size_t(r * E + j)] * inv;
     }
   };
-  if (!causal) {
-    for (int64_t s0 = 0; s0 < h.S; s0 += kLinearChunk) {
-      int64_t nk = std::min(kLinearChunk, h.S - s0);
-      load_keys(f, h, &stab, s0, nk, w);
-      gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
-    }
+  // The state of the keys every query sees: all of them, or (causal) the prefix.
+  for (int64_t s0 = 0, seen = causal ? h.offset : h.S; s0 < seen; s0 += kLinearChunk) {
+    int64_t nk = std::min(kLinearChunk, seen - s0);
+    load_keys(f, h, &stab, s0, nk, w);
+    gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
   }
   for (int64_t c0 = 0; c0 < h.T_; c0 += kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S, c0) : 0;
-    feature_rows(f, h.D, h.q + c0 * h.ldqk, h.ldqk, nq, nullptr, nullptr, w.fq.data());
-    if (nk > 0) load_keys(f, h, &stab, c0, nk, w);
+    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S - h.offset, c0) : 0;
+    feature_rows(f, h.D, h.q + c0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
+    if (nk > 0) load_keys(f, h, &stab, h.offset + c0, nk, w);
     chunk_numerators(h, causal, M, nq, nk, w);
     emit(c0, nq);
     if (nk > 0)
@@ -205,23 +210,21 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
   std::vector<T> dnum(size_t(h.T_ * E));
 
   // Pass 1, forward in time: recompute the numerators, get dnum, and dφ(q) from the same state.
-  if (!causal) {
-    for (int64_t s0 = 0; s0 < h.S; s0 += kLinearChunk) {
-      int64_t nk = std::min(kLinearChunk, h.S - s0);
-      load_keys(f, h, &stab, s0, nk, w);
-      gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
-    }
+  for (int64_t s0 = 0, seen = causal ? h.offset : h.S; s0 < seen; s0 += kLinearChunk) {
+    int64_t nk = std::min(kLinearChunk, seen - s0);
+    load_keys(f, h, &stab, s0, nk, w);
+    gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
   }
   for (int64_t c0 = 0; c0 < h.T_; c0 += kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S, c0) : 0;
-    const T* qc = h.q + c0 * h.ldqk;
-    feature_rows(f, D, qc, h.ldqk, nq, nullptr, nullptr, w.fq.data());
-    if (nk > 0) load_keys(f, h, &stab, c0, nk, w);
+    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S - h.offset, c0) : 0;
+    const T* qc = h.q + c0 * h.ldq;
+    feature_rows(f, D, qc, h.ldq, nq, nullptr, nullptr, w.fq.data());
+    if (nk > 0) load_keys(f, h, &stab, h.offset + c0, nk, w);
     chunk_numerators(h, causal, M, nq, nk, w);
     // out = num / den: dnum = dout / den, dden = -(dout · out) / den (zero when den is 0).
     T* dn = dnum.data() + c0 * E;
     for (int64_t r = 0; r < nq; ++r) {
-      const T* g = dout + (c0 + r) * h.ldv;
+      const T* g = dout + (c0 + r) * h.ldo;
       const T* nr = w.num.data() + r * E;
       T inv = nr[Dv] > T(0) ? T(1) / nr[Dv] : T(0);
       T dot = 0;
@@ -239,8 +242,8 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
       gemm<T>(false, false, nq, M, nk, T(1), w.P.data(), nk, w.fk.data(), M, T(1), w.dfq.data(), M);
       gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
     }
-    feature_rows_backward(f, D, qc, h.ldqk, nq, nullptr, w.fq.data(), w.dfq.data(),
-                          dq + c0 * h.ldqk);
+    feature_rows_backward(f, D, qc, h.ldq, nq, nullptr, w.fq.data(), w.dfq.data(),
+                          dq + c0 * h.ldq);
   }
 
   // Pass 2, backward in time: G = Σ φ(q_t) dnum_tᵀ over the queries after a chunk gives its
@@ -248,13 +251,13 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
   auto emit_keys = [&](int64_t s0, int64_t nk) {
     for (int64_t r = 0; r < nk; ++r)
       std::copy(w.dvp.data() + r * E, w.dvp.data() + r * E + Dv, dv + (s0 + r) * h.ldv);
-    feature_rows_backward(f, D, h.k + s0 * h.ldqk, h.ldqk, nk, h.pad ? h.pad + s0 : nullptr,
-                          w.fk.data(), w.dfk.data(), dk + s0 * h.ldqk);
+    feature_rows_backward(f, D, h.k + s0 * h.ldk, h.ldk, nk, h.pad ? h.pad + s0 : nullptr,
+                          w.fk.data(), w.dfk.data(), dk + s0 * h.ldk);
   };
   if (!causal) {
     for (int64_t t0 = 0; t0 < h.T_; t0 += kLinearChunk) {
       int64_t nq = chunk_queries(h.T_, t0);
-      feature_rows(f, D, h.q + t0 * h.ldqk, h.ldqk, nq, nullptr, nullptr, w.fq.data());
+      feature_rows(f, D, h.q + t0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
       gemm<T>(true, false, M, E, nq, T(1), w.fq.data(), M, dnum.data() + t0 * E, E, T(1),
               w.G.data(), E);
     }
@@ -267,18 +270,24 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
     }
     return;
   }
-  // Keys no query reaches (s >= T) get zero gradients.
-  for (int64_t s = h.T_; s < h.S; ++s) {
-    std::fill(dk + s * h.ldqk, dk + s * h.ldqk + D, T(0));
+  // Keys no query reaches (s >= offset + T) get zero gradients.
+  for (int64_t s = h.offset + h.T_; s < h.S; ++s) {
+    std::fill(dk + s * h.ldk, dk + s * h.ldk + D, T(0));
     std::fill(dv + s * h.ldv, dv + s * h.ldv + Dv, T(0));
   }
-  if (h.T_ == 0) return;
+  if (h.T_ == 0) {
+    for (int64_t s = 0; s < std::min(h.offset, h.S); ++s) {  // no query sees the prefix either
+      std::fill(dk + s * h.ldk, dk + s * h.ldk + D, T(0));
+      std::fill(dv + s * h.ldv, dv + s * h.ldv + Dv, T(0));
+    }
+    return;
+  }
   for (int64_t c0 = (h.T_ - 1) / kLinearChunk * kLinearChunk; c0 >= 0; c0 -= kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = chunk_keys(h.S, c0);
+    int64_t nq = chunk_queries(h.T_, c0), nk = chunk_keys(h.S - h.offset, c0);
     const T* dn = dnum.data() + c0 * E;
-    feature_rows(f, D, h.q + c0 * h.ldqk, h.ldqk, nq, nullptr, nullptr, w.fq.data());
+    feature_rows(f, D, h.q + c0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
     if (nk > 0) {
-      load_keys(f, h, &stab, c0, nk, w);
+      load_keys(f, h, &stab, h.offset + c0, nk, w);
       // dφ(k) = v' Gᵀ + Pᵀ φ(q), P = mask(dnum v'ᵀ); dv' = φ(k) G + Aᵀ dnum, A = mask(φ(q) φ(k)ᵀ).
       gemm<T>(false, true, nk, M, E, T(1), w.vp.data(), E, w.G.data(), E, T(0), w.dfk.data(), M);
       gemm<T>(false, true, nq, nk, E, T(1), dn, E, w.vp.data(), E, T(0), w.P.data(), nk);
@@ -288,25 +297,36 @@ void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, co
       gemm<T>(false, true, nq, nk, M, T(1), w.fq.data(), M, w.fk.data(), M, T(0), w.A.data(), nk);
       mask_upper(w.A.data(), nq, nk);
       gemm<T>(true, false, nk, E, nq, T(1), w.A.data(), nk, dn, E, T(1), w.dvp.data(), E);
-      emit_keys(c0, nk);
+      emit_keys(h.offset + c0, nk);
     }
     gemm<T>(true, false, M, E, nq, T(1), w.fq.data(), M, dn, E, T(1), w.G.data(), E);
+  }
+  // The prefix keys, seen by every query: G now sums over all of them.
+  for (int64_t s0 = 0; s0 < h.offset; s0 += kLinearChunk) {
+    int64_t nk = std::min(kLinearChunk, h.offset - s0);
+    load_keys(f, h, &stab, s0, nk, w);
+    gemm<T>(false, true, nk, M, E, T(1), w.vp.data(), E, w.G.data(), E, T(0), w.dfk.data(), M);
+    gemm<T>(false, false, nk, E, M, T(1), w.fk.data(), M, w.G.data(), E, T(0), w.dvp.data(), E);
+    emit_keys(s0, nk);
   }
 }
 
 template <class T>
 Head<T> head_of(const AttnDims& d, const bool* key_padding, const T* q, const T* k, const T* v,
                 int64_t b, int64_t h) {
-  return {q + (b * d.T * d.H + h) * d.D,
-          k + (b * d.S * d.H + h) * d.D,
-          v + (b * d.S * d.H + h) * d.Dv,
+  return {q + b * d.T * d.ldq() + h * d.D,
+          k + b * d.S * d.ldk() + h * d.D,
+          v + b * d.S * d.ldv() + h * d.Dv,
           key_padding ? key_padding + b * d.S : nullptr,
           d.T,
           d.S,
           d.D,
           d.Dv,
-          d.H * d.D,
-          d.H * d.Dv};
+          d.ldq(),
+          d.ldk(),
+          d.ldv(),
+          d.H * d.Dv,
+          d.query_offset};
 }
 
 }  // namespace
@@ -326,9 +346,10 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
                                const LinearFeatures<T>& features, const T* q, const T* k,
                                const T* v, const T* dout, T* dq, T* dk, T* dv) {
   for_each_head(d, [&](int64_t b, int64_t h) {
-    int64_t qo = (b * d.T * d.H + h), ko = (b * d.S * d.H + h);
-    head_backward(head_of(d, key_padding, q, k, v, b, h), causal, features, dout + qo * d.Dv,
-                  dq + qo * d.D, dk + ko * d.D, dv + ko * d.Dv);
+    // dq, dk, dv have the row strides of q, k, v; dout is contiguous.
+    head_backward(head_of(d, key_padding, q, k, v, b, h), causal, features, dout + (b * d.T * d.H + h) * d.Dv,
+                  dq + b * d.T * d.ldq() + h * d.D, dk + b * d.S * d.ldk() + h * d.D,
+                  dv + b * d.S * d.ldv() + h * d.Dv);
   });
 }
 

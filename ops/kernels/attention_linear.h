@@ -30,7 +30,8 @@ struct LinearFeatures {
 };
 
 /// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] -> out [B, T, H, Dv]. key_padding is [B, S]
-/// (true = padding) or null; causal is top-left aligned (query t sees keys s <= t).
+/// (true = padding) or null; causal: query t sees keys s <= d.query_offset + t (top-left aligned
+/// when 0). Rows of the strides in d (AttnDims).
 template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,

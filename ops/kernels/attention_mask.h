@@ -13,10 +13,14 @@ namespace tg::kernels {
 /// head h in batch b of q starts at (b * T + t) * q_row + h * D (k and v alike, with S).
 /// The row strides are 0 for contiguous tensors (H * D, H * Dv); the packed layout
 /// [B, T, 3, H, D] of a fused q/k/v projection has 3 * H * D for all three (attention_qkv).
-/// Only the dense kernels read strided rows; the others need contiguous q, k, v.
+/// Every kernel reads q, k, v (and writes their gradients) with these row strides.
+/// query_offset places the queries within the keys: query t sits at key position
+/// query_offset + t, so causal means s <= query_offset + t (cached decoding: the new queries
+/// follow the cached keys). 0 is top-left aligned, as PyTorch's is_causal.
 struct AttnDims {
   int64_t B = 0, T = 0, S = 0, H = 0, D = 0, Dv = 0;
   int64_t q_row = 0, k_row = 0, v_row = 0;
+  int64_t query_offset = 0;
 
   int64_t ldq() const { return q_row ? q_row : H * D; }
   int64_t ldk() const { return k_row ? k_row : H * D; }
@@ -44,6 +48,7 @@ void for_each_head(const AttnDims& d, F&& fn) {
 template <class T>
 struct AttnMask {
   bool causal = false;
+  int64_t offset = 0;                 ///< causal: query t sees keys s <= t + offset
   const bool* key_padding = nullptr;  ///< [B, S], true = padding
   int64_t S = 0;
   const bool* allow = nullptr;        ///< general b8 mask, true = may attend
@@ -55,7 +60,7 @@ struct AttnMask {
   /// The bias for score (b, h, t, s): 0, an additive value, or -inf when masked.
   T bias(int64_t b, int64_t h, int64_t t, int64_t s) const {
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-    if (causal && s > t) return kNegInf;
+    if (causal && s > t + offset) return kNegInf;
     if (key_padding && key_padding[b * S + s]) return kNegInf;
     int64_t m = b * sb + h * sh + t * st + s * ss;
     if (allow && !allow[m]) return kNegInf;

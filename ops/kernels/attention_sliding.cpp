@@ -4,10 +4,14 @@
 
 namespace tg::kernels {
 
-AttnBand sliding_window_band(int64_t window, bool causal) {
+AttnBand sliding_window_band(int64_t window, bool causal, int64_t query_offset) {
   // Clamped so t ± window cannot overflow; 2^60 exceeds any T or S.
   int64_t w = std::min(window, kNoBand.left);
-  return causal ? AttnBand{w - 1, 0} : AttnBand{w, w};
+  AttnBand band = causal ? AttnBand{w - 1, 0} : AttnBand{w, w};
+  // Relative to the query's index t rather than its key position query_offset + t.
+  band.left -= query_offset;
+  band.right += query_offset;
+  return band;
 }
 
 int64_t sliding_window_block(int64_t window, bool causal) {
@@ -15,8 +19,9 @@ int64_t sliding_window_block(int64_t window, bool causal) {
   return std::clamp<int64_t>(band, 8, 64);
 }
 
-KeyRanges sliding_window_ranges(int64_t T, int64_t S, int64_t window, bool causal) {
-  AttnBand band = sliding_window_band(window, causal);
+KeyRanges sliding_window_ranges(int64_t T, int64_t S, int64_t window, bool causal,
+                                int64_t query_offset) {
+  AttnBand band = sliding_window_band(window, causal, query_offset);
   int64_t block = sliding_window_block(window, causal);
   KeyRanges r = begin_key_ranges(T, S, block);
   for (int64_t t0 = 0; t0 < T; t0 += block) {

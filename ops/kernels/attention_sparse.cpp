@@ -104,7 +104,8 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
                                     const AttnDropout& dropout, const T* q, const T* k, const T* v,
                                     T* out, T* weights) {
   const int64_t rows = kr.rows(), per_head = kr.per_head();
-  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
+  // Row strides of q, k, v (AttnDims: packed or contiguous); out is contiguous.
+  const int64_t ldq = d.ldq(), ldk = d.ldk(), ldv = d.ldv(), ldo = d.H * d.Dv;
   const T drop_scale = static_cast<T>(dropout.scale());
   int64_t flops = 2 * d.B * d.H * per_head * (d.D + d.Dv);
 
@@ -116,21 +117,21 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
     const int64_t* hi = kr.hi.data() + r0;
     T* oh = out + ((b * d.T + t0) * d.H + h) * d.Dv;  // [n, Dv], row stride H*Dv
     if (w == 0) {
-      zero_rows(oh, n, d.Dv, ldv);
+      zero_rows(oh, n, d.Dv, ldo);
       return;
     }
-    const T* qh = q + ((b * d.T + t0) * d.H + h) * d.D;
+    const T* qh = q + (b * d.T + t0) * ldq + h * d.D;
     T* p = weights + (b * d.H + h) * per_head + kr.offset[size_t(i)];  // [n, w]
     // Scores: one GEMM per key range, side by side in p.
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
       gemm<T>(false, true, n, hi[r] - lo[r], d.D, scale, qh, ldq,
-              k + ((b * d.S + lo[r]) * d.H + h) * d.D, ldq, T(0), p + col, w);
+              k + (b * d.S + lo[r]) * ldk + h * d.D, ldk, T(0), p + col, w);
     const bool* padding = mask.key_padding ? mask.key_padding + b * d.S : nullptr;
     for (int64_t rr = 0; rr < n; ++rr) {
       int64_t t = t0 + rr;
       int64_t a = std::max<int64_t>(0, t - band.left);
       int64_t e = std::min(d.S, t + band.right + 1);
-      if (mask.causal) e = std::min(e, t + 1);
+      if (mask.causal) e = std::min(e, t + 1 + mask.offset);
       masked_softmax_row(lo, hi, nr, a, e, padding, w, p + rr * w);
     }
     const T* pw = p;
@@ -145,7 +146,7 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
     // out = W V over the ranges, accumulated range by range.
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
       gemm<T>(false, false, n, d.Dv, hi[r] - lo[r], T(1), pw + col, w,
-              v + ((b * d.S + lo[r]) * d.H + h) * d.Dv, ldv, r == 0 ? T(0) : T(1), oh, ldv);
+              v + (b * d.S + lo[r]) * ldv + h * d.Dv, ldv, r == 0 ? T(0) : T(1), oh, ldo);
   });
 }
 
@@ -155,7 +156,8 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
                                      const T* weights, const T* dout, T* dq, T* dk, T* dv, T* ds,
                                      T* dropped) {
   const int64_t rows = kr.rows(), per_head = kr.per_head();
-  const int64_t ldq = d.H * d.D, ldv = d.H * d.Dv;
+  // dq, dk, dv have the row strides of q, k, v (AttnDims); dout is contiguous.
+  const int64_t ldq = d.ldq(), ldk = d.ldk(), ldv = d.ldv(), ldo = d.H * d.Dv;
   const T drop_scale = static_cast<T>(dropout.scale());
   int64_t flops = 2 * d.B * d.H * per_head * (d.D + d.Dv);
 
@@ -166,9 +168,9 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
     const int64_t r0 = kr.row_start[size_t(i)], nr = kr.row_start[size_t(i) + 1] - r0;
     const int64_t* lo = kr.lo.data() + r0;
     const int64_t* hi = kr.hi.data() + r0;
-    T* dqh = dq + ((b * d.T + t0) * d.H + h) * d.D;
+    T* dqh = dq ? dq + (b * d.T + t0) * ldq + h * d.D : nullptr;  // null: dQ not wanted
     if (w == 0) {
-      zero_rows(dqh, n, d.D, ldq);
+      if (dqh) zero_rows(dqh, n, d.D, ldq);
       return;
     }
     const T* doh = dout + ((b * d.T + t0) * d.H + h) * d.Dv;
@@ -176,8 +178,8 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
     const T* p = weights + at;  // [n, w]
     T* gs = ds + at;            // [n, w]: dW, then dP, then dS
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
-      gemm<T>(false, true, n, hi[r] - lo[r], d.Dv, T(1), doh, ldv,
-              v + ((b * d.S + lo[r]) * d.H + h) * d.Dv, ldv, T(0), gs + col, w);
+      gemm<T>(false, true, n, hi[r] - lo[r], d.Dv, T(1), doh, ldo,
+              v + (b * d.S + lo[r]) * ldv + h * d.Dv, ldv, T(0), gs + col, w);
     if (dropout.active()) {
       // Through dropout: dP = dW · keep / (1 - p); W = P · keep / (1 - p) for dV. Where P is 0
       // both are 0 and so is dS, so the draw is skipped.
@@ -194,9 +196,10 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
       T dot = lane_sum<T>(w, [&](int64_t c) { return gr[c] * pr[c]; });
       for (int64_t c = 0; c < w; ++c) gr[c] = pr[c] * (gr[c] - dot);
     }
+    if (!dqh) return;
     for (int64_t r = 0, col = 0; r < nr; col += hi[r] - lo[r], ++r)
       gemm<T>(false, false, n, d.D, hi[r] - lo[r], scale, gs + col, w,
-              k + ((b * d.S + lo[r]) * d.H + h) * d.D, ldq, r == 0 ? T(0) : T(1), dqh, ldq);
+              k + (b * d.S + lo[r]) * ldk + h * d.D, ldk, r == 0 ? T(0) : T(1), dqh, ldq);
   });
 
   // Phase 2, per key block: dK = scale · dSᵀ Q and dV = Wᵀ dO, summed over the block-rows that
@@ -205,21 +208,24 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
   const std::vector<std::vector<Piece>> pieces = pieces_by_key_block(kr, kb);
   const int64_t nkb = static_cast<int64_t>(pieces.size());
   const T* wsrc = dropout.active() ? dropped : weights;
+  if (!dk && !dv) return;
   for_each_task(d.B * d.H * nkb, flops, [&](int64_t task) {
     const int64_t b = task / (d.H * nkb), h = task / nkb % d.H, j = task % nkb;
     const int64_t s0 = j * kb, ns = std::min(kb, d.S - s0);
-    T* dkh = dk + ((b * d.S + s0) * d.H + h) * d.D;
-    T* dvh = dv + ((b * d.S + s0) * d.H + h) * d.Dv;
-    zero_rows(dkh, ns, d.D, ldq);
-    zero_rows(dvh, ns, d.Dv, ldv);
+    T* dkh = dk ? dk + (b * d.S + s0) * ldk + h * d.D : nullptr;  // null: not wanted
+    T* dvh = dv ? dv + (b * d.S + s0) * ldv + h * d.Dv : nullptr;
+    if (dkh) zero_rows(dkh, ns, d.D, ldk);
+    if (dvh) zero_rows(dvh, ns, d.Dv, ldv);
     for (const Piece& pc : pieces[size_t(j)]) {
       const int64_t t0 = pc.row * kr.block, n = kr.row_size(pc.row), w = kr.width[size_t(pc.row)];
       const int64_t at = (b * d.H + h) * per_head + kr.offset[size_t(pc.row)] + pc.col;
-      const int64_t ko = (pc.s - s0) * d.H;  // row offset of the piece's keys, in units of H
-      gemm<T>(true, false, pc.n, d.D, n, scale, ds + at, w, q + ((b * d.T + t0) * d.H + h) * d.D,
-              ldq, T(1), dkh + ko * d.D, ldq);
-      gemm<T>(true, false, pc.n, d.Dv, n, T(1), wsrc + at, w,
-              dout + ((b * d.T + t0) * d.H + h) * d.Dv, ldv, T(1), dvh + ko * d.Dv, ldv);
+      const int64_t ko = pc.s - s0;  // the piece's first key, in rows of the block
+      if (dkh)
+        gemm<T>(true, false, pc.n, d.D, n, scale, ds + at, w, q + (b * d.T + t0) * ldq + h * d.D,
+                ldq, T(1), dkh + ko * ldk, ldk);
+      if (dvh)
+        gemm<T>(true, false, pc.n, d.Dv, n, T(1), wsrc + at, w,
+                dout + ((b * d.T + t0) * d.H + h) * d.Dv, ldo, T(1), dvh + ko * ldv, ldv);
     }
   });
 }

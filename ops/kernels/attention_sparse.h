@@ -30,7 +30,8 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
                                     T* out, T* weights);
 
 /// Gradients given dout [B, T, H, Dv] and the forward's weights [B, H, ranges.per_head()]:
-/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting). dq is computed per
+/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting; rows of the strides
+/// of q, k, v in d; a null one is not computed). dq is computed per
 /// block-row, dk and dv per key block (each from the block-rows that see it, in row order), so
 /// every output has one writer and the sums do not depend on the thread count. Workspace from
 /// the caller (so the allocator counts it): ds [B, H, ranges.per_head()], and with dropout

@@ -346,7 +346,7 @@ TEST(GPT, EveryAttentionVariantBuildsAndTrains) {
     }
   }
   dense.set_attention(GPTAttention::parse("sliding:4"));
-  EXPECT_EQ(dense.h->blocks[1]->attn->attention.window, 4);
+  EXPECT_EQ(dense.h->blocks[1]->attn->options.window(), 4);
   EXPECT_EQ(dense.config.attention.name(), "sliding:4");
 }
 
