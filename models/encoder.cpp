@@ -12,6 +12,7 @@
 #include "nn/file_io.h"
 #include "nn/init.h"
 #include "nn/safetensors.h"
+#include "ops/flex_spec.h"
 #include "ops/ops.h"
 
 namespace tg::models {
@@ -42,6 +43,7 @@ nn::MultiheadAttentionOptions attention_options(const EncoderConfig& c, DType dt
       .window(kernel.window)
       .sparse(kernel.sparse)
       .feature_map(kernel.feature_map)
+      .flex(is_flex_pattern(c.attention) ? c.attention : "")
       .init_parameters(false)
       .dtype(dtype);
 }

@@ -6,6 +6,7 @@
 
 #include "autograd/error.h"
 #include "models/parameter_count.h"
+#include "ops/flex_spec.h"
 #include "models/token_data.h"
 
 namespace tg::models {
@@ -42,7 +43,10 @@ void EncoderConfig::validate() const {
 AttentionSpec EncoderConfig::attention_spec() const {
   AttentionSpec spec;
   try {
-    spec.variant = parse_attention_variant(attention, &spec);
+    if (is_flex_pattern(attention))
+      parse_model_flex_pattern(attention);  // flex_attention with it; the spec stays dense's
+    else
+      spec.variant = parse_attention_variant(attention, &spec);
   } catch (const Error& e) {
     fail("EncoderConfig: attention: {}", e.what());
   }

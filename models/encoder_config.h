@@ -19,7 +19,7 @@ struct EncoderConfig {
   std::string norm = "post";        ///< "post" (x = LN(x + f(x)), the tutorials') or "pre"
   std::string pos = "learned";      ///< "learned" or "sinusoidal" position embeddings
   std::string pooling = "mean";     ///< "mean" over real tokens, or "cls" (a learned token first)
-  std::string attention = "dense";  ///< dense, flash, sliding:W, sparse, linear
+  std::string attention = "dense";  ///< dense, flash, sliding:W, sparse, linear, flex:PATTERN
   double layer_norm_eps = 1e-5;
   bool bias = true;  ///< biases in the Linear layers and LayerNorms
 

@@ -13,6 +13,7 @@
 #include "nn/file_checks.h"
 #include "nn/file_io.h"
 #include "nn/finite_check.h"
+#include "ops/flex_spec.h"
 #include "ops/loss.h"
 
 namespace tg::models {
@@ -52,7 +53,10 @@ void EncoderTrainOptions::validate() const {
   TG_CHECK(pos == "learned" || pos == "sinusoidal", "--pos must be learned or sinusoidal, got '{}'", pos);
   optim.validate();
   try {
-    parse_attention_variant(attention);
+    if (is_flex_pattern(attention))
+      parse_model_flex_pattern(attention);
+    else
+      parse_attention_variant(attention);
   } catch (const Error& e) {
     fail("--attention: {}", e.what());
   }

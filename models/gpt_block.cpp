@@ -23,6 +23,7 @@ nn::MultiheadAttentionOptions gpt_attention_options(const GPTConfig& c) {
       .dropout(linear ? 0.0 : c.dropout)  // linear attention keeps the residual dropout only
       .bias(c.bias)
       .variant(c.attention.variant)
+      .flex(c.attention.flex)
       .window(c.attention.window)
       .sparse(c.attention.sparse)
       .causal(true)

@@ -4,6 +4,7 @@
 
 #include "autograd/error.h"
 #include "models/parameter_count.h"
+#include "ops/flex_spec.h"
 
 namespace tg::models {
 namespace {
@@ -45,6 +46,11 @@ bool get_bool(const json& j, const char* key, bool fallback, const std::string& 
 
 GPTAttention GPTAttention::parse(std::string_view text) {
   GPTAttention a;
+  if (is_flex_pattern(text)) {
+    parse_model_flex_pattern(text);  // names a bad one
+    a.flex = std::string(text);
+    return a;
+  }
   AttentionSpec spec;
   a.variant = parse_attention_variant(text, &spec);
   a.window = spec.window;
@@ -53,6 +59,7 @@ GPTAttention GPTAttention::parse(std::string_view text) {
 }
 
 std::string GPTAttention::name() const {
+  if (!flex.empty()) return flex;
   if (variant == AttentionVariant::sliding_window) return "sliding:" + std::to_string(window);
   return attention_variant_name(variant);
 }
@@ -112,6 +119,7 @@ std::string GPTConfig::to_json() const {
         {"global_blocks", s.global_blocks},
         {"random_blocks", s.random_blocks},
         {"seed", s.seed}}}};
+  if (!attention.flex.empty()) j["tapegrad_attention"]["flex"] = attention.flex;
   return j.dump(2) + "\n";
 }
 
@@ -153,6 +161,14 @@ GPTConfig GPTConfig::from_json(const std::string& text, const std::string& sourc
     c.attention.variant = variant == "sliding_window" ? AttentionVariant::sliding_window
                                                        : parse_attention_variant(variant);
     c.attention.window = get_int(a, "window", c.attention.window, source);
+    if (a.contains("flex")) {
+      c.attention.flex = get_string(a, "flex", "", source);
+      try {
+        parse_model_flex_pattern(c.attention.flex);
+      } catch (const Error& e) {
+        fail("GPTConfig: {}: tapegrad_attention.flex: {}", source, e.what());
+      }
+    }
     if (a.contains("sparse")) {
       const json& s = a["sparse"];
       TG_CHECK(s.is_object(), "GPTConfig: {}: tapegrad_attention.sparse must be an object", source);

@@ -15,8 +15,10 @@ struct GPTAttention {
   AttentionVariant variant = AttentionVariant::dense;
   int64_t window = 256;  ///< sliding_window: keys t-window+1..t
   SparseLayout sparse;   ///< sparse: BigBird's block layout
+  std::string flex;      ///< "flex:PATTERN" (ops/flex_spec.h): flex_attention with it; empty: variant
 
-  /// From the command line's words: "dense", "flash", "sliding:W", "sparse", "linear".
+  /// From the command line's words: "dense", "flash", "sliding:W", "sparse", "linear",
+  /// "flex:PATTERN".
   static GPTAttention parse(std::string_view text);
   /// The inverse of parse(): "dense", "sliding:32", ...
   std::string name() const;

@@ -9,6 +9,7 @@
 #include "autograd/checked_size.h"
 #include "autograd/error.h"
 #include "models/parameter_count.h"
+#include "ops/flex_spec.h"
 
 namespace tg::models {
 namespace {
@@ -44,7 +45,7 @@ TrainingMemory gpt_training_memory(const GPTConfig& c, int64_t B, int64_t T, con
   const double elem = as_double(int64_t(element_size(c.dtype)));
   const double BTC = as_double(B) * as_double(T) * as_double(c.n_embd);
   const double attention_weights =
-      c.attention.variant == AttentionVariant::dense ? as_double(B) * as_double(c.n_head) * as_double(T) * as_double(T) : 0.0;
+      c.attention.variant == AttentionVariant::dense && c.attention.flex.empty() ? as_double(B) * as_double(c.n_head) * as_double(T) * as_double(T) : 0.0;
   const double per_layer = 16 * BTC + attention_weights;
   const double layers = activation_checkpointing ? as_double(c.n_layer) * BTC + per_layer : as_double(c.n_layer) * per_layer;
   TrainingMemory m;
@@ -60,7 +61,7 @@ TrainingMemory encoder_training_memory(const EncoderConfig& c, int64_t B, int64_
   const double elem = 4;  // train_encoder builds the model in f32
   const double BTC = as_double(B) * as_double(T) * as_double(c.n_embd);
   const double attention_weights =
-      c.attention_spec().variant == AttentionVariant::dense ? as_double(B) * as_double(c.n_head) * as_double(T) * as_double(T) : 0.0;
+      c.attention_spec().variant == AttentionVariant::dense && !is_flex_pattern(c.attention) ? as_double(B) * as_double(c.n_head) * as_double(T) * as_double(T) : 0.0;
   const double per_layer = 8 * BTC + 2 * as_double(B) * as_double(T) * as_double(c.ffn_width()) + attention_weights;
   const double layers = activation_checkpointing ? as_double(c.n_layer) * BTC + per_layer : as_double(c.n_layer) * per_layer;
   TrainingMemory m;

@@ -6,6 +6,7 @@
 #include "autograd/tape.h"
 #include "nn/init.h"
 #include "ops/binary.h"
+#include "ops/flex_attention.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
@@ -51,6 +52,7 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& opts)
            opts.kdim(), opts.vdim());
   TG_CHECK(opts.dropout() >= 0.0 && opts.dropout() <= 1.0,
            "MultiheadAttention: dropout must be in [0, 1], got {}", opts.dropout());
+  if (!opts.flex().empty()) flex_ = std::make_shared<FlexPatternCache>(opts.flex());
   TG_CHECK(
       !(opts.variant() == AttentionVariant::linear && opts.dropout() > 0.0),
       "MultiheadAttention: the linear variant has no attention weights to drop out (dropout = {})",
@@ -187,6 +189,8 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   const int64_t C = options.embed_dim(), H = options.num_heads(), Hkv = kv_heads, D = head_dim;
   TG_CHECK(query.defined() && key.defined() && value.defined(),
            "MultiheadAttention: query, key and value must be defined");
+  TG_CHECK(!flex_, "MultiheadAttention: the flex pattern {} runs in self-attention: forward(x) or forward(x, options)",
+           options.flex());
   TG_CHECK(query.dim() == 3 && key.dim() == 3 && value.dim() == 3 && query.size(2) == C &&
                key.size(2) == options.kdim() && value.size(2) == options.vdim() &&
                key.size(0) == query.size(0) && value.size(0) == query.size(0) &&
@@ -231,7 +235,29 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
 }
 
 Tensor MultiheadAttention::forward(const Tensor& x) {
+  if (flex_) return forward(x, SelfAttentionOptions{});
   return forward(x, x, x, Tensor(), false, Tensor(), true, options.causal()).output;
+}
+
+Tensor MultiheadAttention::flex_self_attention(const Tensor& qkv, KVCache* cache, const SelfAttentionOptions& call) {
+  const int64_t H = options.num_heads(), Hkv = kv_heads, T = qkv.size(1);
+  TG_CHECK(!call.key_padding_mask.defined(), "MultiheadAttention: the flex pattern {} takes key_lengths, not a "
+                                             "key_padding_mask",
+           options.flex());
+  const int64_t pos = cache ? cache->length() : 0;
+  Tensor q = narrow(qkv, 2, 0, H), k, v;
+  if (cache) {
+    cache->append_packed(qkv, H);
+    k = cache->keys(), v = cache->values();
+  } else {
+    k = narrow(qkv, 2, H, Hkv), v = narrow(qkv, 2, H + Hkv, Hkv);
+  }
+  const FlexProblem& p = flex_->problem(H, T, pos + T, pos, options.causal(), qkv.dtype(), call.key_lengths);
+  FlexOptions fo;
+  fo.dropout_p = is_training() ? options.dropout() : 0.0;
+  fo.generator = call.generator;
+  fo.enable_gqa = Hkv != H;
+  return flex_attention(q, k, v, p.score_mod, p.block_mask, fo);
 }
 
 Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& call) {
@@ -263,7 +289,9 @@ Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& 
   spec.key_lengths = call.key_lengths;
   spec.generator = call.generator;
   Tensor y;  // [B, T, H, D]
-  if (cache) {
+  if (flex_) {
+    y = flex_self_attention(qkv, cache, call);
+  } else if (cache) {
     cache->append_packed(qkv, H);  // the keys and values of positions pos..pos+T-1
     spec.query_offset = pos;
     y = attention(narrow(qkv, 2, 0, H), cache->keys(), cache->values(), spec, call.weights);
@@ -282,7 +310,9 @@ std::string MultiheadAttention::extra_repr() const {
   if (options.causal()) s += ", causal=true";
   if (options.dropout() > 0) s += fmt::format(", dropout={}", options.dropout());
   if (!options.bias()) s += ", bias=false";
-  if (options.variant() != AttentionVariant::dense)
+  if (flex_)
+    s += ", pattern=" + options.flex();
+  else if (options.variant() != AttentionVariant::dense)
     s += ", variant=" + attention_variant_name(options.variant());
   return s;
 }

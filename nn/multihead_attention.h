@@ -17,6 +17,7 @@
 
 #include "autograd/random.h"
 #include "nn/conv1d.h"
+#include "nn/flex_pattern_cache.h"
 #include "nn/kv_cache.h"
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -53,6 +54,10 @@ struct MultiheadAttentionOptions {
   TG_ARG(int64_t, window, 256);
   TG_ARG(SparseLayout, sparse, SparseLayout{});
   TG_ARG(std::string, feature_map, "elu");
+  /// A flex pattern ("flex:sliding:256", "flex:alibi", ...; ops/flex_spec.h): self-attention then
+  /// runs flex_attention with its block mask and score_mod (with causal and key lengths applied)
+  /// instead of `variant`. Empty: none.
+  TG_ARG(std::string, flex, "");
   /// Whether self-attention (forward(x) and forward(x, SelfAttentionOptions)) is causal.
   TG_ARG(bool, causal, false);
   TG_ARG(AttentionLayout, layout, AttentionLayout::pytorch);
@@ -140,6 +145,11 @@ class MultiheadAttention : public Module {
   Tensor project_out(const Tensor& y) const;
   /// The kernel's settings: variant, window, sparse layout, feature map.
   AttentionSpec kernel_spec() const;
+  /// options.flex() built for the sizes of a call; null without a pattern.
+  std::shared_ptr<FlexPatternCache> flex_;
+  /// Self-attention through flex_attention: qkv [B, T, H + 2·Hkv, D] (the new positions), the
+  /// keys and values from the cache when given -> [B, T, H, D].
+  Tensor flex_self_attention(const Tensor& qkv, KVCache* cache, const SelfAttentionOptions& call);
   /// The spec for one call: variant settings, dropout when training, masks converted.
   AttentionSpec make_spec(int64_t B, int64_t T, int64_t S, const Tensor& key_padding_mask,
                           const Tensor& attn_mask, bool is_causal) const;

@@ -79,8 +79,18 @@ FlexPattern parse_flex_pattern(std::string_view text) {
   return p;
 }
 
+FlexPattern parse_model_flex_pattern(std::string_view text) {
+  FlexPattern p = parse_flex_pattern(text);
+  TG_CHECK(p.name != "document",
+           "attention pattern '{}': document:N splits each call's keys into N equal documents, which only the "
+           "attention bench means; a model's documents come from its data",
+           text);
+  return p;
+}
+
 FlexProblem build_flex_problem(const FlexPattern& p, int64_t H, int64_t T, int64_t S, bool causal,
-                               DType dtype, int64_t block_size, int64_t q_offset) {
+                               DType dtype, int64_t block_size, int64_t q_offset,
+                               const std::vector<int64_t>& key_lengths) {
   MaskMod mask;
   if (p.name == "causal") {
     mask = causal_mask();
@@ -112,8 +122,11 @@ FlexProblem build_flex_problem(const FlexPattern& p, int64_t H, int64_t T, int64
     causal = false;
   }
   if (causal) mask = mask.defined() ? and_masks(mask, causal_mask()) : causal_mask();
+  if (!key_lengths.empty())
+    mask = mask.defined() ? and_masks(mask, key_lengths_mask(key_lengths)) : key_lengths_mask(key_lengths);
   FlexProblem out;
-  if (mask.defined()) out.block_mask = create_block_mask(mask, 1, 1, T, S, block_size, q_offset);
+  const int64_t B = key_lengths.empty() ? 1 : int64_t(key_lengths.size());  // 1: one mask for every batch
+  if (mask.defined()) out.block_mask = create_block_mask(mask, B, 1, T, S, block_size, q_offset);
   if (p.name == "alibi") out.score_mod = alibi(alibi_slopes(H, dtype));
   if (p.name == "softcap") out.score_mod = softcap(p.real);
   return out;

@@ -38,6 +38,9 @@ struct FlexPattern {
 FlexPattern parse_flex_pattern(std::string_view text);
 /// True when `text` starts with "flex:".
 bool is_flex_pattern(std::string_view text);
+/// parse_flex_pattern for a model's attention: also refuses document:N, which splits the keys of
+/// each call into N equal parts (a bench's pattern; a model's documents are its data's).
+FlexPattern parse_model_flex_pattern(std::string_view text);
 
 /// The pattern built for H heads of T queries over S keys (q_offset: the queries' first position);
 /// its mask is one for every batch and head.
@@ -46,10 +49,11 @@ struct FlexProblem {
   ScoreMod score_mod;    ///< undefined when the pattern has none
 };
 
-/// Builds `pattern` for the sizes; `causal` intersects its mask with k <= q. Tensors a score_mod
+/// Builds `pattern` for the sizes; `causal` intersects its mask with k <= q, and `key_lengths`
+/// (one per batch, or empty) with k < key_lengths[b] (padding keys hidden). Tensors a score_mod
 /// captures (ALiBi's slopes) are made in `dtype`.
 FlexProblem build_flex_problem(const FlexPattern& pattern, int64_t H, int64_t T, int64_t S, bool causal,
                                DType dtype = DType::f32, int64_t block_size = kFlexDefaultBlock,
-                               int64_t q_offset = 0);
+                               int64_t q_offset = 0, const std::vector<int64_t>& key_lengths = {});
 
 }  // namespace tg

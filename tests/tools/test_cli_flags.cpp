@@ -152,6 +152,10 @@ const std::vector<BadCommandLine> kCases = {
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--optimizer", "sgd", "--momentum", "-1"},
      "--momentum must be >= 0"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--momentum", "0.9"}, "--momentum and --nesterov are SGD's"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--attention", "flex:wobbly"},
+     "--attention: attention pattern 'flex:wobbly': unknown pattern 'wobbly'"},
+    {{"encoder", "train", "--data", "{dir}/train.tsv", "--out", "{dir}/e", "--attention", "flex:document:2"},
+     "--attention: attention pattern 'flex:document:2'"},
     // the app itself
     {{}, "subcommand"},
     {{"train"}, "unknown command 'train'"},

@@ -22,7 +22,10 @@ void add_train(CLI::App& encoder) {
   c->add_option("--n-embd", o->n_embd, "Width C")->capture_default_str();
   c->add_option("--dropout", o->dropout, "Dropout")->capture_default_str();
   c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
-  c->add_option("--attention", o->attention, "dense, flash, sliding:W, sparse or linear")->capture_default_str();
+  c->add_option("--attention", o->attention,
+                "dense, flash, sliding:W, sparse, linear, or flex:PATTERN (flex:causal, flex:sliding:W, "
+                "flex:document:N, flex:prefix:N, flex:alibi, flex:softcap:C, ...)")
+      ->capture_default_str();
   c->add_option("--pooling", o->pooling, "mean or cls")->capture_default_str();
   c->add_option("--norm", o->norm, "post (as the tutorials) or pre")->capture_default_str();
   c->add_option("--pos", o->pos, "learned or sinusoidal positions")->capture_default_str();

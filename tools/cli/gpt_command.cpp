@@ -52,7 +52,10 @@ void add_train(CLI::App& gpt) {
   c->add_option("--block-size", o->block_size, "Context length T")->capture_default_str();
   c->add_option("--dropout", o->dropout, "Dropout on embeddings, attention and residuals")->capture_default_str();
   c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
-  c->add_option("--attention", o->attention, "dense, flash, sliding:W, sparse or linear")->capture_default_str();
+  c->add_option("--attention", o->attention,
+                "dense, flash, sliding:W, sparse, linear, or flex:PATTERN (flex:causal, flex:sliding:W, "
+                "flex:document:N, flex:prefix:N, flex:alibi, flex:softcap:C, ...)")
+      ->capture_default_str();
   add_optim_flags(c, o->optim);
   c->callback([o, c] {
     // Before anything is loaded or trained: the files named on the command line are usable.
