@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/online_softmax.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/reduce_row.h"
 
@@ -128,21 +129,7 @@ void forward_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t i, T* out, T*
     f.scores(b, h, t0, rows, s0, cols, sc);
     for (int64_t r = 0; r < rows; ++r) {
       T* row = sc + r * kBc;
-      T mx = std::max(m[r], row_max(row, cols));
-      if (mx == kNegInf) {  // nothing visible to this row yet
-        std::fill(row, row + cols, T(0));
-        continue;
-      }
-      T alpha = fast_exp(m[r] - mx);  // 0 when m was -inf
-      T sum = lane_sum<T>(cols, [&](int64_t c) {
-        T e = fast_exp(row[c] - mx);
-        row[c] = e;
-        return e;
-      });
-      l[r] = l[r] * alpha + sum;
-      m[r] = mx;
-      if (alpha != T(1))
-        for (int64_t e = 0; e < d.Dv; ++e) acc[r * d.Dv + e] *= alpha;
+      if (!online_softmax_row(row, cols, m[r], l[r], acc + r * d.Dv, d.Dv)) continue;  // nothing visible yet
       // Dropout after the softmax: the normaliser l keeps the un-dropped weights.
       if (f.dropout.active()) {
         for (int64_t c = 0; c < cols; ++c)
@@ -152,17 +139,8 @@ void forward_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t i, T* out, T*
     gemm<T>(false, false, rows, d.Dv, cols, T(1), sc, kBc, f.vh(b, h, s0), f.ldv, T(1), acc, d.Dv);
   }
   T* lh = lse + (b * d.H + h) * d.T;
-  for (int64_t r = 0; r < rows; ++r) {
-    T* o = out + ((b * d.T + t0 + r) * d.H + h) * d.Dv;
-    if (l[r] == T(0)) {  // every key masked: zeros, as dense
-      std::fill(o, o + d.Dv, T(0));
-      lh[t0 + r] = kNegInf;
-      continue;
-    }
-    T inv = T(1) / l[r];
-    for (int64_t e = 0; e < d.Dv; ++e) o[e] = acc[r * d.Dv + e] * inv;
-    lh[t0 + r] = m[r] + std::log(l[r]);
-  }
+  for (int64_t r = 0; r < rows; ++r)  // every key masked: zeros, as dense
+    finish_softmax_row(acc + r * d.Dv, m[r], l[r], d.Dv, out + ((b * d.T + t0 + r) * d.H + h) * d.Dv, lh[t0 + r]);
 }
 
 // The gradient tiles of pair (query tile at t0, key tile at s0): s.p = P, s.w = P∘Z (dropout),

@@ -13,6 +13,7 @@
 
 #include "ops/kernels/attention_flex.h"
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/online_softmax.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/reduce_row.h"
 
@@ -92,21 +93,7 @@ void forward_block(const Ctx<T, Mods>& f, int64_t b, int64_t h, int64_t i, T* ou
              s.vis.get());
     for (int64_t r = 0; r < rows; ++r) {
       T* row = sc + r * ld;
-      T mx = std::max(m[r], row_max(row, cols));
-      if (mx == kNegInf) {  // nothing visible to this row yet
-        std::fill(row, row + cols, T(0));
-        continue;
-      }
-      T alpha = fast_exp(m[r] - mx);  // 0 when m was -inf
-      T sum = lane_sum<T>(cols, [&](int64_t c) {
-        T e = fast_exp(row[c] - mx);
-        row[c] = e;
-        return e;
-      });
-      l[r] = l[r] * alpha + sum;
-      m[r] = mx;
-      if (alpha != T(1))
-        for (int64_t e = 0; e < d.Dv; ++e) acc[r * d.Dv + e] *= alpha;
+      if (!online_softmax_row(row, cols, m[r], l[r], acc + r * d.Dv, d.Dv)) continue;  // nothing visible yet
       if (f.dropout.active())  // after the softmax: l keeps the un-dropped weights
         for (int64_t c = 0; c < cols; ++c)
           row[c] = f.dropout.keep(d.attn(), b, h, t0 + r, s0 + c) ? row[c] * dsc : T(0);
@@ -115,17 +102,8 @@ void forward_block(const Ctx<T, Mods>& f, int64_t b, int64_t h, int64_t i, T* ou
             acc, d.Dv);
   }
   T* lh = lse + (b * d.H + h) * d.T;
-  for (int64_t r = 0; r < rows; ++r) {
-    T* o = out + ((b * d.T + t0 + r) * d.H + h) * d.Dv;
-    if (l[r] == T(0)) {  // no visible key: zeros, never NaN
-      std::fill(o, o + d.Dv, T(0));
-      lh[t0 + r] = kNegInf;
-      continue;
-    }
-    T inv = T(1) / l[r];
-    for (int64_t e = 0; e < d.Dv; ++e) o[e] = acc[r * d.Dv + e] * inv;
-    lh[t0 + r] = m[r] + std::log(l[r]);
-  }
+  for (int64_t r = 0; r < rows; ++r)  // no visible key: zeros, never NaN
+    finish_softmax_row(acc + r * d.Dv, m[r], l[r], d.Dv, out + ((b * d.T + t0 + r) * d.H + h) * d.Dv, lh[t0 + r]);
 }
 
 template <class T, class Mods>
