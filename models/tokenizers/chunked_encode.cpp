@@ -14,7 +14,9 @@ constexpr size_t kChunk = size_t(1) << 20;  // about 1 MB of text per task
 bool cuttable(const BpeTokenizer& t) {
   if (t.add_prefix_space()) return false;
   for (const std::string& p : t.patterns())
-    if (p != kGpt2Pattern && p != kHfByteLevelPattern && p != kCl100kPattern && p != kO200kPattern) return false;
+    if (p != kGpt2Pattern && p != kHfByteLevelPattern && p != kCl100kPattern && p != kO200kPattern &&
+        p != without_interval_plus(kCl100kPattern))  // cl100k as tokenizer.json writes it
+      return false;
   return !t.patterns().empty();
 }
 

@@ -25,6 +25,34 @@ std::string pattern_named(const std::string& name_or_regex) {
   return name_or_regex;
 }
 
+size_t find_interval_plus(std::string_view pattern) {
+  for (size_t close = pattern.find("}+"); close != std::string_view::npos; close = pattern.find("}+", close + 1)) {
+    // Back over "{digits[,digits]" to an unescaped '{'.
+    size_t at = close;
+    bool digits = false, comma = false;
+    while (at > 0) {
+      const char c = pattern[at - 1];
+      if (c >= '0' && c <= '9') {
+        digits = true;
+      } else if (c == ',' && !comma) {
+        comma = true;
+      } else {
+        break;
+      }
+      --at;
+    }
+    if (digits && at > 0 && pattern[at - 1] == '{' && pattern[at] != ',' && (at < 2 || pattern[at - 2] != '\\'))
+      return close + 1;
+  }
+  return std::string_view::npos;
+}
+
+std::string without_interval_plus(std::string pattern) {
+  for (size_t at = find_interval_plus(pattern); at != std::string::npos; at = find_interval_plus(pattern))
+    pattern.erase(at, 1);
+  return pattern;
+}
+
 struct Pretokenizer::Compiled {
   pcre2_code* code = nullptr;
   ~Compiled() { pcre2_code_free(code); }

@@ -23,6 +23,15 @@ extern const char* const kO200kPattern;
 /// The pattern named "gpt2", "cl100k" or "o200k"; any other name is returned as a regex.
 std::string pattern_named(const std::string& name_or_regex);
 
+/// The offset of the first interval quantifier followed by '+' in `pattern` (`\p{N}{1,3}+`), or
+/// npos. PCRE2 (and tiktoken's fancy-regex) read `X{n,m}+` as possessive; Oniguruma, which
+/// Hugging Face tokenizers uses, reads it as `(?:X{n,m})+`.
+size_t find_interval_plus(std::string_view pattern);
+/// `pattern` with the '+' after each interval quantifier dropped: `X{n,m}+` becomes `X{n,m}`,
+/// which PCRE2 and Oniguruma read alike. It matches as `X{n,m}+` does where nothing after it in
+/// its alternative can fail and backtrack into it (so in cl100k's pattern: `\p{N}{1,3}+|`).
+std::string without_interval_plus(std::string pattern);
+
 /// A compiled pre-tokenization regex. Thread-safe: split() may run on several threads at once.
 class Pretokenizer {
  public:

@@ -4,7 +4,8 @@
 // Anything that would change the ids and is not implemented here (a normalizer, dropout, a
 // subword prefix, byte fallback, lstrip/rstrip/single_word added tokens, other Split behaviors)
 // is a tg::Error naming the file and the field, never silently ignored. The post-processor is
-// ignored: encode adds no BOS/EOS.
+// ignored: encode adds no BOS/EOS. Split regexes are Oniguruma's in HF and PCRE2's here; the one
+// difference met (`X{n,m}+`, see pretokenizer.h) is refused when read and avoided when written.
 #include <nlohmann/json.hpp>
 
 #include "autograd/error.h"
@@ -59,7 +60,13 @@ void read_pre_tokenizer(const json& p, const std::string& where, PreTokenization
     const std::string behavior = p.value("behavior", std::string("Isolated"));
     TG_CHECK(behavior == "Isolated", "{}: Split behavior \"{}\" is not supported (only \"Isolated\")", where, behavior);
     TG_CHECK(!flag(p, "invert", false), "{}: an inverted Split is not supported", where);
-    out.patterns.push_back(pat["Regex"].get<std::string>());
+    const std::string regex = pat["Regex"];
+    const size_t plus = find_interval_plus(regex);
+    TG_CHECK(plus == std::string::npos,
+             "{}.pattern: the regex has an interval quantifier followed by '+' at offset {} (\"{}\"), which Hugging Face "
+             "(Oniguruma) reads as a repetition of the interval and PCRE2 as possessive; not supported",
+             where, plus, regex.substr(plus > 8 ? plus - 8 : 0, 10));
+    out.patterns.push_back(regex);
   } else {
     fail("{}: pre-tokenizer type \"{}\" is not supported (ByteLevel, Split, Sequence)", where, type);
   }
@@ -158,7 +165,10 @@ std::string BpeTokenizer::to_tokenizer_json() const {
   } else {
     ordered_json seq = ordered_json::array();
     for (const std::string& p : patterns_)
-      seq.push_back({{"type", "Split"}, {"pattern", {{"Regex", p}}}, {"behavior", "Isolated"}, {"invert", false}});
+      seq.push_back({{"type", "Split"},
+                     {"pattern", {{"Regex", without_interval_plus(p)}}},
+                     {"behavior", "Isolated"},
+                     {"invert", false}});
     seq.push_back(byte_level(false));
     j["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", seq}};
   }

@@ -132,6 +132,8 @@ TEST(BpeFiles, BadTokenizerJsonNamesTheFileAndField) {
   EXPECT_TG_ERROR(BpeTokenizer::load(path), "pre_tokenizer: pre-tokenizer type \"Whitespace\" is not supported");
   with(good, ", \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"[\"}, \"behavior\": \"Isolated\"}");
   EXPECT_TG_ERROR(BpeTokenizer::load(path), "tokenizer.json: the regex does not compile");
+  with(good, ", \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\p{N}{1,3}+\"}}");
+  EXPECT_TG_ERROR(BpeTokenizer::load(path), "pre_tokenizer.pattern: the regex has an interval quantifier followed by '+'");
   with(good, ", \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"a\"}, \"behavior\": \"Removed\"}");
   EXPECT_TG_ERROR(BpeTokenizer::load(path), "Split behavior \"Removed\" is not supported");
   with(good, ", \"added_tokens\": [{\"id\": 5, \"content\": \"x\", \"lstrip\": true}]");

@@ -80,7 +80,10 @@ TEST(BpeParity, SplitPreTokenizerThroughWrittenTokenizerJsonMatchesHuggingFace) 
   const BpeTokenizer split(t.model(), {kCl100kPattern}, false, t.added_tokens(), "split");
   // Written as Sequence[Split, ByteLevel(use_regex: false)] and read back.
   const BpeTokenizer read = BpeTokenizer::from_tokenizer_json(split.to_tokenizer_json(), "written");
-  ASSERT_EQ(read.patterns(), std::vector<std::string>{kCl100kPattern});
+  // Written without the possessive '+' of `\p{N}{1,3}+`, which Oniguruma would read otherwise.
+  ASSERT_EQ(read.patterns(), std::vector<std::string>{without_interval_plus(kCl100kPattern)});
+  ASSERT_EQ(std::string(kCl100kPattern).find("{1,3}+") + 5, find_interval_plus(kCl100kPattern));
+  ASSERT_EQ(find_interval_plus(read.patterns()[0]), std::string::npos);
   expect_parity("hf_shakespeare_split", [&](const std::string& s) { return read.encode(s); }, read);
 }
 
