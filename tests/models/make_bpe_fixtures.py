@@ -16,6 +16,7 @@ Writes, in tests/models/fixtures/:
                       transformers' TikTokenConverter derives them), ByteLevel pre-tokenizer
     hf_shakespeare    HF tokenizers with bpe_shakespeare.json, encode(text).ids
     hf_shakespeare_split  the same with Sequence[Split(cl100k regex), ByteLevel(use_regex=False)]
+    hf_shakespeare_prefix the same with ByteLevel(add_prefix_space=True)
   plus, for all of data/tinyshakespeare.txt, the count and FNV-1a hash of tiktoken's ids.
 
 `--check PATH`: loads a tokenizer.json written by tapegrad in HF tokenizers and prints its ids
@@ -208,6 +209,8 @@ def main():
         {"type": "Split", "pattern": {"Regex": CL100K}, "behavior": "Isolated", "invert": False},
         {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
     split = Tokenizer.from_str(json.dumps(spec))
+    spec["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    prefixed = Tokenizer.from_str(json.dumps(spec))
 
     cases = []
     for text in STRESS + ["Two texts<|endoftext|>joined by the special token<|endoftext|>"]:
@@ -217,7 +220,8 @@ def main():
                 "tiktoken_o200k": o200k.encode_ordinary(text),
                 "hf_gpt2": hf_gpt2.encode(text).ids,
                 "hf_shakespeare": trained.encode(text).ids,
-                "hf_shakespeare_split": split.encode(text).ids}
+                "hf_shakespeare_split": split.encode(text).ids,
+                "hf_shakespeare_prefix": prefixed.encode(text).ids}
         if case["tiktoken"] != case["hf_gpt2"]:
             print("note: tiktoken and HF differ on", repr(text))
         cases.append(case)
