@@ -9,8 +9,6 @@
 namespace tg::models {
 namespace {
 
-constexpr size_t kChunk = size_t(1) << 20;  // about 1 MB of text per task
-
 bool cuttable(const BpeTokenizer& t) {
   if (t.add_prefix_space()) return false;
   for (const std::string& p : t.patterns())
@@ -25,14 +23,15 @@ bool ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= '
 }  // namespace
 
 std::vector<int32_t> encode_in_chunks(const BpeTokenizer& tokenizer, std::string_view text, bool ordinary, int threads,
-                                      const std::function<void(size_t, size_t)>& progress) {
+                                      const std::function<void(size_t, size_t)>& progress, size_t chunk_bytes) {
   TG_CHECK(threads >= 1, "encode: threads must be >= 1, got {}", threads);
-  // Chunk ends: after about kChunk bytes, at the next "\n<letter>" not inside an added token.
+  TG_CHECK(chunk_bytes >= 1, "encode: chunk_bytes must be >= 1");
+  // Chunk ends: after at least chunk_bytes bytes, at the next "\n<letter>" not inside an added token.
   std::vector<size_t> ends;
   if (cuttable(tokenizer)) {
     size_t at = 0;
-    while (text.size() - at > kChunk) {
-      size_t cut = at + kChunk;
+    while (text.size() - at > chunk_bytes) {
+      size_t cut = at + chunk_bytes;
       for (;;) {
         cut = text.find('\n', cut);
         if (cut == std::string_view::npos || cut + 1 >= text.size()) break;

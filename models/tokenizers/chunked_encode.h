@@ -15,7 +15,9 @@ namespace tg::models {
 
 /// `tokenizer.encode(text)` (or encode_ordinary with `ordinary`) on `threads` threads (>= 1).
 /// `progress(done_bytes, total_bytes)` is called from one thread at a time as chunks finish.
+/// `chunk_bytes`: the least size of a chunk (tests make it small to cut often).
 std::vector<int32_t> encode_in_chunks(const BpeTokenizer& tokenizer, std::string_view text, bool ordinary, int threads,
-                                      const std::function<void(size_t, size_t)>& progress = {});
+                                      const std::function<void(size_t, size_t)>& progress = {},
+                                      size_t chunk_bytes = size_t(1) << 20);
 
 }  // namespace tg::models

@@ -137,6 +137,23 @@ TEST(BpeParity, AllOfTinyShakespeareMatchesTiktoken) {
   EXPECT_EQ(encode_in_chunks(gpt2_tiktoken(), text, /*ordinary=*/true, 2), ids);
 }
 
+TEST(BpeParity, EncodingInSmallChunksOnThreadsGivesTheSameIds) {
+  // Every stress text and a slice of Shakespeare, with special tokens between them, cut every
+  // 16 bytes or so wherever the cutter allows: the ids of encoding the text whole.
+  std::string text = read_file_bytes(std::string(TAPEGRAD_SOURCE_DIR) + "/data/tinyshakespeare.txt").substr(0, 20000);
+  for (const auto& c : parity_cases()["cases"]) text += c["text"].get<std::string>() + "\n<|endoftext|>x\ny  \nz";
+  const BpeTokenizer& g = gpt2_tiktoken();
+  const BpeTokenizer cl(g.model(), {pattern_named("cl100k")}, false, g.added_tokens(), "cl100k");
+  const BpeTokenizer o(g.model(), {pattern_named("o200k")}, false, g.added_tokens(), "o200k");
+  for (const BpeTokenizer* t : {&g, &shakespeare_hf(), &cl, &o})
+    for (bool ordinary : {true, false}) {
+      const std::vector<int32_t> whole = ordinary ? t->encode_ordinary(text) : t->encode(text);
+      size_t chunks = 0;
+      EXPECT_EQ(encode_in_chunks(*t, text, ordinary, 2, [&](size_t, size_t) { ++chunks; }, 16), whole);
+      EXPECT_GT(chunks, 100u);  // it did cut
+    }
+}
+
 TEST(BpeRoundTrip, RandomBytesDecodeToThemselves) {
   std::mt19937 rng(18);
   for (int n = 0; n < 300; ++n) {
