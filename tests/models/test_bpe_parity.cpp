@@ -7,6 +7,7 @@
 #include <random>
 
 #include "models/tokenizers/bpe_tokenizer.h"
+#include "models/tokenizers/byte_level.h"
 #include "models/tokenizers/chunked_encode.h"
 #include "nn/file_io.h"
 #include "test_util.h"
@@ -69,6 +70,25 @@ TEST(BpeParity, Gpt2MergesMatchHuggingFaceByteLevel) {
   const BpeTokenizer hf(BpeModel::from_merges(tokens, m.merges(), false, "gpt2 merges"), {kHfByteLevelPattern}, false, {},
                         "gpt2 merges");
   expect_parity("hf_gpt2", [&](const std::string& s) { return hf.encode(s); }, hf);
+}
+
+TEST(BpeParity, Gpt2VocabJsonAndMergesTxtMatchHuggingFace) {
+  // GPT-2's two files in their format, written from the ranks' model (ids = ranks, merges in
+  // order), read back by the reader of vocab.json + merges.txt.
+  const BpeModel& m = gpt2_tiktoken().model();
+  std::string vocab = "{", merges = "#version: 0.2\n";
+  for (int32_t i = 0; i < m.size(); ++i)
+    vocab += fmt::format("{}{}: {}", i ? ", " : "", nlohmann::json(bytes_to_unicode(m.token(i))).dump(), i);
+  vocab += fmt::format(", \"<|endoftext|>\": {}}}", m.size());
+  for (const auto& [a, b] : m.merges())
+    merges += bytes_to_unicode(m.token(a)) + " " + bytes_to_unicode(m.token(b)) + "\n";
+  tg::testing::TempDir dir("bpe");
+  write_file_atomically(dir.file("vocab.json"), vocab);
+  write_file_atomically(dir.file("merges.txt"), merges);
+  const BpeTokenizer t = BpeTokenizer::load(dir.path.string());
+  EXPECT_EQ(t.vocab_size(), 50257);
+  expect_parity("hf_gpt2", [&](const std::string& s) { return t.encode_ordinary(s); }, t);
+  EXPECT_EQ(t.encode("<|endoftext|>"), std::vector<int32_t>{50256});
 }
 
 TEST(BpeParity, TrainedTokenizerJsonMatchesHuggingFace) {

@@ -91,6 +91,8 @@ TEST(TokenizerCommand, BadInputNamesTheFlagOrFile) {
        "odd.bin: 3 bytes is not a whole number of 2-byte tokens"},
       {{"tokenizer", "encode", "--tokenizer", kTiktoken, "--pattern", "(", "--input", dir.file("in.txt")},
        "the regex does not compile"},
+      {{"tokenizer", "encode", "--tokenizer", kTrained, "--pattern", "cl100k", "--input", dir.file("in.txt")},
+       "--pattern applies to a .tiktoken file only"},
   };
   for (const Case& c : cases) {
     std::string out, err;

@@ -29,6 +29,7 @@ using models::BpeTokenizer;
 struct TokenizerArgs {
   std::string tokenizer, input, out, dtype, pattern = "gpt2";
   int threads = 0;
+  bool pattern_given = false;
 };
 
 bool is_tiktoken(const std::string& path) { return path.size() > 9 && path.ends_with(".tiktoken"); }
@@ -44,6 +45,8 @@ int token_bytes(const std::string& dtype, int64_t vocab_size) {
 }
 
 BpeTokenizer load(const TokenizerArgs& a) {
+  TG_CHECK(!a.pattern_given || is_tiktoken(a.tokenizer),
+           "--pattern applies to a .tiktoken file only (a tokenizer.json or vocab.json carries its own pre-tokenization)");
   try {
     return BpeTokenizer::load(a.tokenizer, a.pattern);
   } catch (const Error& e) {
@@ -137,7 +140,8 @@ void add_tokenizer_command(CLI::App& app) {
                   "A tokenizer.json, a .tiktoken file, or a directory holding tokenizer.json or vocab.json + merges.txt")
         ->required();
     c->add_option("--pattern", a->pattern, "A .tiktoken file's pre-tokenization: gpt2, cl100k, o200k or a regex")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->each([a](const std::string&) { a->pattern_given = true; });
     c->add_option("--dtype", a->dtype, "uint16 or uint32: the width of a .bin token (default: uint16 when it fits)");
   };
   CLI::App* enc = tok->add_subcommand("encode", "Text file -> ids (printed, or nanoGPT's .bin with --out)");
