@@ -11,6 +11,7 @@ packages=(
   libbenchmark-dev     # benches
   libcli11-dev         # command line of `tapegrad`
   nlohmann-json3-dev   # config.json and safetensors headers
+  libpcre2-dev         # Unicode regexes of the BPE pre-tokenizer (models/tokenizers/)
   libpng-dev           # pictures
   libopenmpi-dev       # data-parallel training (nn/parallel/)
   openmpi-bin          # mpirun, for the 2-rank test and multi-process training

@@ -14,5 +14,7 @@ void add_data_command(CLI::App& app);
 void add_gpt_command(CLI::App& app);
 /// `tapegrad encoder train|eval`.
 void add_encoder_command(CLI::App& app);
+/// `tapegrad tokenizer encode|decode` (byte-level BPE).
+void add_tokenizer_command(CLI::App& app);
 
 }  // namespace tg::cli

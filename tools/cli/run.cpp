@@ -17,7 +17,7 @@ namespace {
 
 // The flags whose value is a path: an error that names the path but no flag gets the flag put
 // in front ("--data: cannot read x.txt: ..."), since the library below speaks of files, not flags.
-constexpr const char* kPathFlags[] = {"--data", "--val-data", "--out", "--log",  "--checkpoint",
+constexpr const char* kPathFlags[] = {"--data", "--val-data", "--out", "--log",  "--checkpoint", "--tokenizer", "--input",
                                       "--init-from", "--resume", "--csv", "--plot"};
 
 // The chosen subcommands, outermost first: {"gpt", "train"}.
@@ -73,6 +73,7 @@ int run(int argc, const char* const* argv, std::ostream& err) {
   add_data_command(app);
   add_gpt_command(app);
   add_encoder_command(app);
+  add_tokenizer_command(app);
   // An unknown first word: name it and the commands there are (CLI11 would only say that a
   // subcommand is required).
   if (argc > 1 && argv[1][0] != '-') {

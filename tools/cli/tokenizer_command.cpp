@@ -1,0 +1,159 @@
+// `tapegrad tokenizer encode|decode`: byte-level BPE (models/tokenizers/) from the command line.
+//   encode --tokenizer PATH --input TEXTFILE [--out FILE.bin] [--dtype uint16|uint32]
+//          [--pattern gpt2|cl100k|o200k|REGEX] [--threads N]
+//     The whole file as HF's Tokenizer.encode(text).ids (no BOS/EOS); for a .tiktoken file as
+//     tiktoken's encode_ordinary. Without --out: the ids space-separated on one line. With --out:
+//     nanoGPT's train.bin (little-endian uint16 when the vocabulary fits, else uint32).
+//   decode --tokenizer PATH --input IDSFILE [--dtype uint16|uint32]
+//     IDSFILE: ids as encode prints them (whitespace-separated), or a .bin token file. Prints the
+//     text byte for byte, no added newline.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdio>
+#include <thread>
+
+#include "autograd/error.h"
+#include "models/progress.h"
+#include "models/tokenizers/bpe_tokenizer.h"
+#include "models/tokenizers/chunked_encode.h"
+#include "nn/file_checks.h"
+#include "nn/file_io.h"
+#include "tools/cli/commands.h"
+
+namespace tg::cli {
+namespace {
+
+using models::BpeTokenizer;
+
+struct TokenizerArgs {
+  std::string tokenizer, input, out, dtype, pattern = "gpt2";
+  int threads = 0;
+  bool pattern_given = false;
+};
+
+bool is_tiktoken(const std::string& path) { return path.size() > 9 && path.ends_with(".tiktoken"); }
+
+// The width of a token in a .bin file: --dtype, or the smallest that holds the vocabulary.
+int token_bytes(const std::string& dtype, int64_t vocab_size) {
+  if (dtype.empty()) return vocab_size <= 65536 ? 2 : 4;
+  TG_CHECK(dtype == "uint16" || dtype == "uint32", "--dtype must be uint16 or uint32, got '{}'", dtype);
+  TG_CHECK(dtype == "uint32" || vocab_size <= 65536,
+           "--dtype uint16 cannot hold this vocabulary of {} tokens (ids up to {}); use --dtype uint32", vocab_size,
+           vocab_size - 1);
+  return dtype == "uint16" ? 2 : 4;
+}
+
+BpeTokenizer load(const TokenizerArgs& a) {
+  TG_CHECK(!a.pattern_given || is_tiktoken(a.tokenizer),
+           "--pattern applies to a .tiktoken file only (a tokenizer.json or vocab.json carries its own pre-tokenization)");
+  try {
+    return BpeTokenizer::load(a.tokenizer, a.pattern);
+  } catch (const Error& e) {
+    fail("--tokenizer: {}", e.what());
+  }
+}
+
+int run_encode(const TokenizerArgs& a) {
+  TG_CHECK(a.threads >= 0, "--threads must be >= 0 (0 = all cores), got {}", a.threads);
+  const BpeTokenizer t = load(a);
+  const int width = token_bytes(a.dtype, t.vocab_size());
+  if (!a.out.empty()) check_output_file(a.out, "--out");
+  const std::string text = read_file_bytes(a.input);
+  const int threads = a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<int32_t> ids;
+  if (a.out.empty()) {
+    ids = models::encode_in_chunks(t, text, is_tiktoken(a.tokenizer), threads);
+    std::string line;
+    line.reserve(ids.size() * 6);
+    for (size_t i = 0; i < ids.size(); ++i) fmt::format_to(std::back_inserter(line), "{}{}", i ? " " : "", ids[i]);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    return 0;
+  }
+  ProgressBar bar(int64_t(std::max<size_t>(text.size(), 1)));
+  ids = models::encode_in_chunks(t, text, is_tiktoken(a.tokenizer), threads, [&](size_t done, size_t) {
+    bar.update(int64_t(std::max<size_t>(done, 1)), "bytes encoded");
+  });
+  bar.finish();
+  std::string bytes(ids.size() * width, '\0');
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (int k = 0; k < width; ++k) bytes[i * width + k] = char((uint32_t(ids[i]) >> (8 * k)) & 0xFF);
+  write_file_atomically(a.out, bytes);
+  fmt::print(stderr, "wrote {}: {} tokens as {} ({} bytes of text)\n", a.out, ids.size(), width == 2 ? "uint16" : "uint32",
+             text.size());
+  return 0;
+}
+
+int run_decode(const TokenizerArgs& a) {
+  const BpeTokenizer t = load(a);
+  const std::string data = read_file_bytes(a.input);
+  std::vector<int32_t> ids;
+  if (a.input.ends_with(".bin")) {
+    const int width = token_bytes(a.dtype, t.vocab_size());
+    TG_CHECK(data.size() % width == 0, "{}: {} bytes is not a whole number of {}-byte tokens", a.input, data.size(), width);
+    ids.resize(data.size() / width);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      uint32_t v = 0;
+      for (int k = 0; k < width; ++k) v |= uint32_t(static_cast<unsigned char>(data[i * width + k])) << (8 * k);
+      TG_CHECK(v < uint32_t(t.vocab_size()), "{}: token {} is id {}, beyond the vocabulary of {}", a.input, i, v,
+               t.vocab_size());
+      ids[i] = int32_t(v);
+    }
+  } else {
+    const char* p = data.data();
+    const char* end = p + data.size();
+    auto space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
+    while (p < end) {
+      if (space(*p)) {
+        ++p;
+        continue;
+      }
+      int64_t v = -1;
+      const auto [q, ec] = std::from_chars(p, end, v);
+      TG_CHECK(ec == std::errc() && (q == end || space(*q)) && v >= 0 && v < t.vocab_size(),
+               "{}: at byte {}: '{}' is not an id in [0, {})", a.input, p - data.data(),
+               std::string(p, std::find_if(p, end, space)).substr(0, 40), t.vocab_size());
+      ids.push_back(int32_t(v));
+      p = q;
+    }
+  }
+  std::string text;
+  try {
+    text = t.decode(ids);
+  } catch (const Error& e) {
+    fail("{}: {}", a.input, e.what());
+  }
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+void add_tokenizer_command(CLI::App& app) {
+  CLI::App* tok = app.add_subcommand("tokenizer", "Byte-level BPE (GPT-2, tiktoken, Hugging Face tokenizer.json)");
+  tok->require_subcommand(1);
+  auto a = std::make_shared<TokenizerArgs>();
+  auto common = [&](CLI::App* c) {
+    c->add_option("--tokenizer", a->tokenizer,
+                  "A tokenizer.json, a .tiktoken file, or a directory holding tokenizer.json or vocab.json + merges.txt")
+        ->required();
+    c->add_option("--pattern", a->pattern, "A .tiktoken file's pre-tokenization: gpt2, cl100k, o200k or a regex")
+        ->capture_default_str()
+        ->each([a](const std::string&) { a->pattern_given = true; });
+    c->add_option("--dtype", a->dtype, "uint16 or uint32: the width of a .bin token (default: uint16 when it fits)");
+  };
+  CLI::App* enc = tok->add_subcommand("encode", "Text file -> ids (printed, or nanoGPT's .bin with --out)");
+  common(enc);
+  enc->add_option("--input", a->input, "The text file to encode (all of it)")->required();
+  enc->add_option("--out", a->out, "Write the ids here as a .bin (little-endian uint16/uint32) instead of printing");
+  enc->add_option("--threads", a->threads, "Threads (0 = all cores)")->capture_default_str();
+  enc->callback([a] { throw CLI::RuntimeError(run_encode(*a)); });
+  CLI::App* dec = tok->add_subcommand("decode", "Ids (whitespace-separated, or a .bin) -> the text, byte for byte");
+  common(dec);
+  dec->add_option("--input", a->input, "The ids: as encode prints them, or a .bin token file")->required();
+  dec->callback([a] { throw CLI::RuntimeError(run_decode(*a)); });
+}
+
+}  // namespace tg::cli
