@@ -50,6 +50,7 @@ from typing import Callable, Optional, Sequence, Union
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(REPO, "tests", "models", "fixtures", "gpt2_tiny")
+TIKTOKEN = os.path.join(REPO, "tests", "models", "fixtures", "gpt2.tiktoken")  # GPT-2's ranks
 NOBODY = 65534
 
 # ---- the case table --------------------------------------------------------------------------
@@ -270,6 +271,18 @@ def ba(**over) -> list[str]:
     return _build(["bench", "attention"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
 
 
+def te(**over) -> list[str]:
+    """tokenizer encode with GPT-2's ranks (the committed fixture) of the shared text."""
+    base = {"--tokenizer": TIKTOKEN, "--input": "{S}/text.txt"}
+    return _build(["tokenizer", "encode"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
+
+
+def td(**over) -> list[str]:
+    """tokenizer decode with GPT-2's ranks."""
+    base = {"--tokenizer": TIKTOKEN, "--input": "{S}/text.txt"}
+    return _build(["tokenizer", "decode"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
+
+
 def gc(**over) -> list[str]:
     base = {"--op": "matmul", "--threads": "1"}
     return _build(["gradcheck"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
@@ -475,6 +488,9 @@ def cases() -> list[Case]:
         ("encoder-train-data", lambda p: et(data=p), "--data", "tsv"),
         ("encoder-train-val-data", lambda p: et(val_data=p), "--val-data", "tsv"),
         ("encoder-eval-data", lambda p: ee(data=p), "--data", "tsv"),
+        ("tokenizer-encode-input", lambda p: te(input=p), "--input", "txt"),
+        ("tokenizer-encode-tokenizer", lambda p: te(tokenizer=p), "--tokenizer", "tiktoken"),
+        ("tokenizer-decode-input", lambda p: td(input=p), "--input", "txt"),
     ]
     for nm, build, flag, ext in inputs:
         f = f"in.{ext}"
@@ -487,7 +503,10 @@ def cases() -> list[Case]:
         add(f"fs-{nm}-unreadable", "fs", build("{d}/" + f), unpriv=True,
             setup=lambda ctx, f=f: write(ctx.p(f), open(os.path.join(ctx.S, "train.tsv" if f.endswith("tsv") else "text.txt")).read(), 0),
             words=[(flag, f)])
-        add(f"fs-{nm}-empty", "fs", build("{d}/" + f), setup=lambda ctx, f=f: write(ctx.p(f), ""), words=[(flag, f)])
+        if nm.endswith("-input"):  # an empty text encodes to no ids, and no ids decode to no text
+            add(f"fs-{nm}-empty", "fs", build("{d}/" + f), setup=lambda ctx, f=f: write(ctx.p(f), ""), expect="ok")
+        else:
+            add(f"fs-{nm}-empty", "fs", build("{d}/" + f), setup=lambda ctx, f=f: write(ctx.p(f), ""), words=[(flag, f)])
 
     # checkpoint directories given to a flag
     ckpt_flags = [
@@ -561,6 +580,7 @@ def cases() -> list[Case]:
         ("bench-csv", lambda p: ba(csv=p), "--csv", "file"),
         ("bench-plot", lambda p: ba(plot=p + ".svg" if not p.endswith(".svg") else p), "--plot", "file"),
         ("gpt-attention-out", lambda p: ga(out=p + ".svg" if not p.endswith(".svg") else p), "--out", "file"),
+        ("tokenizer-encode-out", lambda p: te(out=p), "--out", "file"),
     ]
     for nm, build, flag, kind in outputs:
         t = "target.svg" if nm in ("bench-plot", "gpt-attention-out") else "target"
@@ -793,6 +813,18 @@ def cases() -> list[Case]:
     add("foreign-listops-out-user-train-tsv-dir", "foreign", dl(), setup=foreign_out("l", ("train.tsv/keep.txt",)),
         words=["--out", "train.tsv"])
     add("foreign-bench-csv-is-plot", "foreign", ba(csv="{d}/x.svg", plot="{d}/x.svg"), words=[("--csv", "--plot")])
+    add("foreign-tokenizer-encode-out-is-input", "foreign", te(input="{d}/mine.txt", out="{d}/mine.txt"),
+        setup=lambda ctx: (write(ctx.p("mine.txt"), "to be or not to be"), ctx.foreign.append(ctx.p("mine.txt"))),
+        words=["--out", "mine.txt"])
+    add("foreign-tokenizer-encode-out-is-tokenizer", "foreign", te(tokenizer="{d}/ranks.tiktoken", out="{d}/ranks.tiktoken"),
+        setup=lambda ctx: (shutil.copy(TIKTOKEN, ctx.p("ranks.tiktoken")), ctx.foreign.append(ctx.p("ranks.tiktoken"))),
+        words=["--out", "ranks.tiktoken"])
+    add("mismatch-tokenizer-decode-id-beyond-vocab", "mismatch", td(input="{d}/ids.txt"),
+        setup=lambda ctx: write(ctx.p("ids.txt"), "1 2 99999"), words=["--input", "ids.txt", "99999"])
+    add("mismatch-tokenizer-decode-not-ids", "mismatch", td(input="{d}/ids.txt"),
+        setup=lambda ctx: write(ctx.p("ids.txt"), "to be"), words=["--input", "ids.txt"])
+    add("values-tokenizer-encode-dtype", "values", te(dtype="uint8"), words=["--dtype"])
+    add("baseline-tokenizer-encode", "baseline", te(), expect="ok")
     add("foreign-gpt-attention-out-is-checkpoint-file", "foreign", ga(checkpoint="{d}/c", out="{d}/c/tokenizer.svg"),
         setup=lambda ctx: (copy_ckpt(ctx.G, ctx.p("c")), write(ctx.p("c/tokenizer.svg"), "<svg>mine</svg>"),
                            ctx.foreign.append(ctx.p("c/config.json"))), expect="any", words=["--out"])

@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cstdio>
 #include <thread>
+#include <utility>
 
 #include "autograd/error.h"
 #include "models/progress.h"
@@ -58,7 +59,13 @@ int run_encode(const TokenizerArgs& a) {
   TG_CHECK(a.threads >= 0, "--threads must be >= 0 (0 = all cores), got {}", a.threads);
   const BpeTokenizer t = load(a);
   const int width = token_bytes(a.dtype, t.vocab_size());
-  if (!a.out.empty()) check_output_file(a.out, "--out");
+  if (!a.out.empty()) {
+    check_output_file(a.out, "--out");
+    for (const auto& [flag, path] : {std::pair{"--input", a.input}, {"--tokenizer", a.tokenizer}})
+      TG_CHECK(!same_or_inside(a.out, path), "--out: {} is the {} file (or inside its directory); the ids would "
+                                             "write over it",
+               a.out, flag);
+  }
   const std::string text = read_file_bytes(a.input);
   const int threads = a.threads > 0 ? a.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int32_t> ids;
