@@ -1,6 +1,7 @@
 // tiktoken's .tiktoken rank files: one token a line, "<base64 bytes> <rank>", ranks 0..N-1 each
 // once (in any order). The file holds no pattern and no special tokens: the pattern is given,
 // and `<|endoftext|>` takes rank N, as tiktoken's gpt2/r50k encodings define it.
+#include <algorithm>
 #include <charconv>
 
 #include "autograd/error.h"
@@ -48,6 +49,9 @@ std::optional<std::string> base64_decode(std::string_view text) {
 BpeTokenizer BpeTokenizer::from_tiktoken(const std::string& text, const std::string& pattern, const std::string& source) {
   std::vector<std::string> tokens;
   std::vector<size_t> line_of;  // rank -> line, 0 when not seen yet
+  // Ranks are 0..N-1 for N lines at most: a rank beyond the file's lines is refused before the
+  // tables grow to it (a file's claim is never allocated unchecked).
+  const int64_t lines = int64_t(std::count(text.begin(), text.end(), '\n')) + 1;
   size_t line = 0;
   for (size_t at = 0; at < text.size();) {
     size_t end = text.find('\n', at);
@@ -66,6 +70,8 @@ BpeTokenizer BpeTokenizer::from_tiktoken(const std::string& text, const std::str
     const auto [ptr, ec] = std::from_chars(rank_text.data(), rank_text.data() + rank_text.size(), rank);
     TG_CHECK(ec == std::errc() && ptr == rank_text.data() + rank_text.size() && rank >= 0 && rank < (int64_t(1) << 30),
              "{}:{}: the rank '{}' is not a number in [0, 2^30)", source, line, rank_text);
+    TG_CHECK(rank < lines, "{}:{}: rank {} is beyond the file's {} lines (ranks must be 0..N-1 each once)", source,
+             line, rank, lines);
     if (size_t(rank) >= tokens.size()) {
       tokens.resize(rank + 1);
       line_of.resize(rank + 1, 0);

@@ -25,6 +25,14 @@ bool flag(const json& j, const char* key, bool otherwise) {
   return j[key].is_boolean() ? j[key].get<bool>() : otherwise;
 }
 
+// A string field: `otherwise` when absent or null. Not j.value(key, ...), which throws nlohmann's
+// type_error when the field holds another type.
+std::string text_field(const json& j, const char* key, const std::string& otherwise, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) return otherwise;
+  TG_CHECK(j[key].is_string(), "{}: \"{}\" must be a string, found {}", where, key, j[key].dump());
+  return j[key].get<std::string>();
+}
+
 // Null, absent, false or an empty string: the option is off.
 bool off(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return true;
@@ -57,7 +65,7 @@ void read_pre_tokenizer(const json& p, const std::string& where, PreTokenization
     const json& pat = p["pattern"];
     TG_CHECK(pat.contains("Regex") && pat["Regex"].is_string(),
              "{}.pattern: only {{\"Regex\": ...}} is supported, found {}", where, pat.dump());
-    const std::string behavior = p.value("behavior", std::string("Isolated"));
+    const std::string behavior = text_field(p, "behavior", "Isolated", where);
     TG_CHECK(behavior == "Isolated", "{}: Split behavior \"{}\" is not supported (only \"Isolated\")", where, behavior);
     TG_CHECK(!flag(p, "invert", false), "{}: an inverted Split is not supported", where);
     const std::string regex = pat["Regex"];
@@ -80,7 +88,7 @@ BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& text, const st
   TG_CHECK(j.is_object(), "{}: expected a JSON object", source);
   TG_CHECK(j.contains("model") && j["model"].is_object(), "{}: missing the \"model\" object", source);
   const json& m = j["model"];
-  const std::string type = m.value("type", std::string("BPE"));
+  const std::string type = text_field(m, "type", "BPE", source + ": model");
   TG_CHECK(type == "BPE", "{}: model type \"{}\" is not supported (only BPE)", source, type);
   for (const char* key : {"dropout", "continuing_subword_prefix", "end_of_word_suffix", "byte_fallback"})
     TG_CHECK(off(m, key), "{}: model.{} = {} is not supported", source, key, m[key].dump());
@@ -136,7 +144,7 @@ BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& text, const st
     read_pre_tokenizer(j["pre_tokenizer"], source + ": pre_tokenizer", pre);
   if (j.contains("decoder") && !j["decoder"].is_null()) {
     const json& d = j["decoder"];
-    TG_CHECK(d.is_object() && d.value("type", std::string()) == "ByteLevel",
+    TG_CHECK(d.is_object() && d.contains("type") && d["type"] == "ByteLevel",
              "{}: decoder {} is not supported (only ByteLevel)", source, d.dump());
   }
   return BpeTokenizer(std::move(model), std::move(pre.patterns), pre.add_prefix_space, std::move(added), source);

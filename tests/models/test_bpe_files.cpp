@@ -94,6 +94,9 @@ TEST(BpeFiles, BadTiktokenNamesTheFileAndLine) {
   EXPECT_TG_ERROR(BpeTokenizer::load_tiktoken(path), "r.tiktoken:2: rank 0 appears twice (lines 1 and 2)");
   put(dir, "r.tiktoken", "YQ== 0\nYg== 2\n");
   EXPECT_TG_ERROR(BpeTokenizer::load_tiktoken(path), "r.tiktoken: rank 1 is missing");
+  // Found by fuzz_bpe_files: a rank the file cannot hold was allocated before it was checked.
+  put(dir, "r.tiktoken", "YQ== 0\nYg== 900000000\n");
+  EXPECT_TG_ERROR(BpeTokenizer::load_tiktoken(path), "r.tiktoken:2: rank 900000000 is beyond the file's 3 lines");
   put(dir, "r.tiktoken", "YQ== 0\nYg== x\n");
   EXPECT_TG_ERROR(BpeTokenizer::load_tiktoken(path), "r.tiktoken:2: the rank 'x' is not a number");
   put(dir, "r.tiktoken", "YQ== 0\nYQ== 1\n");
@@ -120,6 +123,8 @@ TEST(BpeFiles, BadTokenizerJsonNamesTheFileAndField) {
   EXPECT_TG_ERROR(BpeTokenizer::load(path), "tokenizer.json: not valid JSON");
   put(dir, "tokenizer.json", "{}");
   EXPECT_TG_ERROR(BpeTokenizer::load(path), "tokenizer.json: missing the \"model\" object");
+  with("{\"type\": 7, \"vocab\": {}}");  // found by fuzz_bpe_files: nlohmann's type_error escaped
+  EXPECT_TG_ERROR(BpeTokenizer::load(path), "tokenizer.json: model: \"type\" must be a string, found 7");
   with("{\"type\": \"WordPiece\", \"vocab\": {}}");
   EXPECT_TG_ERROR(BpeTokenizer::load(path), "model type \"WordPiece\" is not supported");
   with("{\"type\": \"BPE\", \"vocab\": " + vocab_json() + ", \"merges\": [\"Ġ q9\"]}");
