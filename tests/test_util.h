@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <string>
 
 #include "tapegrad.h"
@@ -92,5 +95,21 @@ struct TempDir {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();     \
     }                                                                                   \
   } while (0)
+
+/// Every file under `root` (relative path -> bytes) and every folder (path + "/" -> ""), to check
+/// that something left a tree byte for byte as it was.
+inline std::map<std::string, std::string> snapshot(const std::filesystem::path& root) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    std::string rel = std::filesystem::relative(e.path(), root).string();
+    if (e.is_directory()) {
+      files[rel + "/"] = "";
+    } else {
+      std::ifstream in(e.path(), std::ios::binary);
+      files[rel] = std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  }
+  return files;
+}
 
 }  // namespace tg::testing
