@@ -114,7 +114,7 @@ def markdown(results, peak_gflops, header_lines):
                 for k in ("torch.compile", "jax.jit")]
         if comp != ["—", "—"]:
             compile_lines.append(f"| {w.name} | " + " | ".join(comp) + " |")
-        if w.trains:
+        if w.trains or w.memory:
             mem = [res.get("tapegrad", {}).get("peak_bytes")] + [res.get(k, {}).get("rss_peak_bytes")
                                                                  for k in ("tapegrad",) + REFERENCES]
             memory_lines.append(f"| {w.name} | " + " | ".join(f"{m / 2**20:.1f}" if m else "—" for m in mem) + " |")
@@ -129,6 +129,10 @@ def markdown(results, peak_gflops, header_lines):
             gen.append(f"{k} {nc[k]['median_s'] / kv[k]['median_s']:.2f}×")
     if gen:
         lines += ["", "KV cache ÷ no cache, generation tokens/s: " + ", ".join(gen) + " (target for tapegrad: ≥ 5×)"]
+    backends = [f"{name} {res['torch eager']['extra']['sdpa_backend']}" for name, res in by_name.items()
+                if res.get("torch eager", {}).get("extra", {}).get("sdpa_backend")]
+    if backends:
+        lines += ["", "PyTorch's SDPA backend per attention row: " + ", ".join(backends)]
     lines += ceiling_lines(rows(results, peak_gflops))
     lines += checkpointing_lines(by_name)
     lines += same_init_lines(by_name)
@@ -137,7 +141,7 @@ def markdown(results, peak_gflops, header_lines):
         lines += ["", "Compile time (the first call, tracing and compiling included; not in the step times):", "",
                   "| workload | torch.compile | jax.jit |", "|---|---|---|"] + compile_lines
     if memory_lines:
-        lines += ["", "Peak memory of one train step, MiB: tapegrad's allocator peak (tensor bytes), and for every "
+        lines += ["", "Peak memory of one train step (attention: one forward + backward), MiB: tapegrad's allocator peak (tensor bytes), and for every "
                   "framework alike the rise of the resident set's high-water mark (VmHWM, reset through "
                   "/proc/self/clear_refs) above VmRSS during one extra, untimed step (tapegrad's cached blocks "
                   "given back first):", "",

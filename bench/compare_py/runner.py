@@ -86,9 +86,9 @@ def base_request(w):
 def variants(w, workers):
     """The columns of workload w: (label, framework, mode); torch eager before torch.compile."""
     out = [("tapegrad", "tapegrad", None)]
-    if "torch" in workers:
+    if "torch" in workers and "torch" in w.references:
         out += [("torch eager" if m == "eager" else "torch.compile", "torch", m) for m in w.modes]
-    if "jax" in workers:
+    if "jax" in workers and "jax" in w.references:
         out.append(("jax.jit", "jax", None))
     return out
 
@@ -208,7 +208,7 @@ def fmt_losses(values):
 
 
 def measure_memory(w, res, workers, log):
-    """After all timing: one untimed train step per column, its resident-set peak (see
+    """After all timing: one untimed step per column, its resident-set peak (see
     worker.py: rss_peak_growth) into res[label]["rss_peak_bytes"]."""
     for label, fw, mode in variants(w, workers):
         r = res.get(label, {})

@@ -130,6 +130,44 @@ def build_adamw(kind, c, mode):
     return (lambda i: fn()), count(model), dict(adamw=how)
 
 
+def sdpa_backend(q, k, v, causal, backward):
+    """PyTorch's CPU flash kernel when it takes the case, else the math backend: -> (backend
+    context factory, its name). Decided on the real inputs, backward included."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    for backend, name in ((SDPBackend.FLASH_ATTENTION, "flash"), (SDPBackend.MATH, "math")):
+        try:
+            with sdpa_kernel([backend]):
+                out = F.scaled_dot_product_attention(q[:, :, :8], k[:, :, :8], v[:, :, :8], is_causal=causal)
+                if backward:
+                    out.sum().backward()
+            return (lambda b=backend: sdpa_kernel([b])), name
+        except RuntimeError:
+            continue
+    raise RuntimeError("no SDPA backend takes this case")
+
+
+def build_attention(kind, c, mode):
+    """F.scaled_dot_product_attention on q, k, v [B, H, T, D], forward (+ backward from a fixed
+    gradient into q, k, v), as bench/compare_tapegrad's run_attention."""
+    torch.manual_seed(1)
+    B, H, D, T = c["batch_size"], c["n_head"], c["head_dim"], c["seq_len"]
+    backward = c.get("mode", "fwdbwd") == "fwdbwd"
+    q, k, v = (torch.randn(B, H, T, D, requires_grad=backward) for _ in range(3))
+    dy = torch.randn(B, H, T, D)
+    backend, name = sdpa_backend(q, k, v, c["causal"], backward)
+
+    def step(i):
+        with backend():
+            if not backward:
+                with torch.no_grad():
+                    F.scaled_dot_product_attention(q, k, v, is_causal=c["causal"])
+                return
+            for x in (q, k, v):
+                x.grad = None
+            F.scaled_dot_product_attention(q, k, v, is_causal=c["causal"]).backward(dy)
+    return step, 0, dict(sdpa_backend=name)
+
+
 STATE = {}  # (request's workload, config, mode) -> (step, params, extra): models live across rounds
 
 
@@ -138,7 +176,8 @@ def run(request):
     key = (kind, json.dumps(c, sort_keys=True), mode)
     fresh = key not in STATE
     if fresh:
-        STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw)(kind, c, mode)
+        STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw,
+                                 build_attention)(kind, c, mode)
     step, params, extra = STATE.pop(key) if c.get("init_from") else STATE[key]  # from a checkpoint: one run only
     times, first, last, first_s, values = time_steps(request, step)
     extra = dict(extra, torch=torch.__version__)

@@ -30,6 +30,8 @@ class Workload:
     loss_falls: bool = True  # for a training workload: its first-to-last loss must fall over warmup + steps
     # steps (False where it may legitimately rise: shakespeare_char, bench/README.md "The loss check")
     target: float = 1.0     # issue 5's target for tapegrad ÷ best reference (0: none)
+    references: tuple = ("torch", "jax")  # the reference frameworks that run it
+    memory: bool = False    # measure one step's peak memory after the timing (train workloads always)
 
 
 def gpt_params(c, vocab):
@@ -70,6 +72,39 @@ def mha_flops(c):
     backward twice that."""
     B, T, C = c["batch_size"], c["seq_len"], c["n_embd"]
     return 3 * (8 * B * T * C * C + 4 * B * T * T * C)
+
+
+def attention_flops(c):
+    """Useful FLOPs of one attention step (issue 17): 4·D per visible query-key pair forward
+    (Q Kᵀ and P V, 2 each), ×3.5 for forward + backward; causal sees T(T+1)/2 pairs per head."""
+    B, H, D, T = c["batch_size"], c["n_head"], c["head_dim"], c["seq_len"]
+    pairs = T * (T + 1) // 2 if c["causal"] else T * T
+    return 4 * D * pairs * B * H * (3.5 if c["mode"] == "fwdbwd" else 1.0)
+
+
+def attention_workloads(quick=False, smoke=False):
+    """Issue 17's rows: tapegrad's flash kernel against PyTorch's F.scaled_dot_product_attention
+    (its CPU flash kernel; the math backend where flash refuses), causal, forward + backward,
+    B=1, H=8, D = 16..128, T = 1K, 4K, 16K. Target: ≥ 1.4× at D ≤ 32, ≥ 1× above."""
+    if smoke:
+        grid = [(16, 64)]
+    elif quick:
+        grid = [(d, t) for t in (1024,) for d in (16, 64)]
+    else:
+        grid = [(d, t) for t in (1024, 4096, 16384) for d in (16, 32, 64, 128)]
+    out = []
+    for d, t in grid:
+        c = dict(batch_size=1, n_head=8, head_dim=d, seq_len=t, causal=True, variant="flash", mode="fwdbwd")
+        long = t >= 16384
+        out.append(Workload(f"attention_d{d}_t{t}", "attention", c, "ms", 1, attention_flops(c),
+                            warmup=1, steps=1 if long or smoke else 3, rounds=1 if smoke else (2 if long else 3),
+                            modes=("eager",), references=("torch",), memory=True,
+                            target=1.4 if d <= 32 else 1.0,
+                            notes="" if out else ("causal self-attention, forward + backward from a fixed "
+                                                  "gradient into q, k, v; tapegrad flash on [B, T, H, D], PyTorch "
+                                                  "F.scaled_dot_product_attention on [B, H, T, D] (the backend it "
+                                                  "ran is listed below the table); MFU counts 4·D·3.5 per visible pair")))
+    return out
 
 
 def workloads(data_path, quick=False, smoke=False, attention="dense"):
@@ -134,7 +169,7 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
     out.append(Workload("adamw_step", "adamw_step", adam, "ms", warmup=3, steps=steps(10, 3), inner=steps(10, 3),
                         rounds=steps(5, 2), expect_params=gpt_params(gpt, CHAR_VOCAB),
                         notes=f"{gpt_params(gpt, CHAR_VOCAB)} parameters (baby GPT)"))
-    return out
+    return out + attention_workloads(quick, smoke)
 
 
 def linear_gemms_request(w):

@@ -44,7 +44,7 @@ Request parse_request(const json& j);
 Reply run_request(const Request& request);
 json to_json(const Reply& reply);
 
-// --- the workloads (workloads_train.cpp, workloads_kernels.cpp) ---------------------------------
+// --- the workloads (workloads_train.cpp, workloads_kernels.cpp, workloads_attention.cpp) -------
 Reply run_gpt_train(const Request& r);
 Reply run_encoder_train(const Request& r);
 Reply run_generate(const Request& r);
@@ -53,6 +53,7 @@ Reply run_single_op(const Request& r);  ///< layer_norm, softmax, gelu, cross_en
 Reply run_adamw_step(const Request& r);
 Reply run_sgemm_peak(const Request& r);
 Reply run_linear_gemms(const Request& r);  ///< a training step's linear-layer GEMMs alone
+Reply run_attention(const Request& r);     ///< one attention kernel, forward (+ backward)
 
 // --- helpers shared by the workloads ----------------------------------------------------------
 /// Seconds since `start`.
