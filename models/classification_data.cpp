@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "autograd/error.h"
+#include "models/length_buckets.h"
 #include "models/token_data.h"
 
 namespace tg::data {
@@ -97,8 +98,11 @@ int64_t EpochSampler::batches_per_epoch() const {
 void EpochSampler::start_epoch() {
   if (shuffle_) {
     Generator gen(seed_);
-    gen.set_offset(static_cast<uint64_t>(epoch_) * static_cast<uint64_t>(n_));
+    // Bucketing draws up to n more blocks per epoch (the batches' order): epochs 2n apart.
+    const uint64_t per_epoch = static_cast<uint64_t>(n_) * (lengths_.empty() ? 1 : 2);
+    gen.set_offset(static_cast<uint64_t>(epoch_) * per_epoch);
     order_ = randperm(n_, gen);
+    if (!lengths_.empty()) order_ = data::bucket_by_length(order_, lengths_, batch_size_, pool_batches_, gen);
   } else if (static_cast<int64_t>(order_.size()) != n_) {
     order_.resize(static_cast<size_t>(n_));
     for (int64_t i = 0; i < n_; ++i) order_[size_t(i)] = i;
@@ -123,6 +127,16 @@ void EpochSampler::set_state(int64_t epoch, int64_t position) {
            "EpochSampler: state (epoch {}, position {}) is outside a dataset of {}", epoch, position, n_);
   epoch_ = epoch;
   position_ = position;
+  start_epoch();
+}
+
+void EpochSampler::bucket_by_length(std::vector<int64_t> lengths, int64_t pool_batches) {
+  TG_CHECK(static_cast<int64_t>(lengths.size()) == n_, "EpochSampler: {} lengths for a dataset of {}", lengths.size(),
+           n_);
+  TG_CHECK(shuffle_, "EpochSampler: bucketing by length needs a shuffled sampler");
+  TG_CHECK(pool_batches >= 1, "EpochSampler: pool_batches must be positive, got {}", pool_batches);
+  lengths_ = std::move(lengths);
+  pool_batches_ = pool_batches;
   start_epoch();
 }
 

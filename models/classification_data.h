@@ -67,6 +67,12 @@ class EpochSampler {
   int64_t batches_per_epoch() const;
   /// Continues from a saved (epoch, position).
   void set_state(int64_t epoch, int64_t position);
+  /// From the current epoch on, batches of similar lengths (length_buckets.h): each epoch's
+  /// shuffled order is rearranged by bucket_by_length over pools of pool_batches batches.
+  /// lengths[i] is example i's length (dataset_size of them).
+  void bucket_by_length(std::vector<int64_t> lengths, int64_t pool_batches = 50);
+  /// The current epoch's order (what next() hands out, batch_size at a time).
+  const std::vector<int64_t>& epoch_order() const { return order_; }
 
  private:
   void start_epoch();
@@ -75,6 +81,8 @@ class EpochSampler {
   uint64_t seed_;
   int64_t epoch_ = 0, position_ = 0;
   std::vector<int64_t> order_;
+  std::vector<int64_t> lengths_;  ///< empty: no bucketing
+  int64_t pool_batches_ = 0;
 };
 
 /// Index batches covering 0..n-1 in order (for evaluation), the last one possibly smaller.

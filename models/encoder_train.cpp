@@ -45,6 +45,7 @@ void EncoderTrainOptions::validate() const {
   TG_CHECK(max_len > 0, "--max-len must be positive, got {}", max_len);
   TG_CHECK(n_layer > 0, "--n-layer must be positive, got {}", n_layer);
   TG_CHECK(n_head > 0, "--n-head must be positive, got {}", n_head);
+  TG_CHECK(ffn_dim >= 0, "--ffn-dim must be positive (or 0 for 4·--n-embd), got {}", ffn_dim);
   TG_CHECK(n_embd > 0 && n_embd % n_head == 0, "--n-embd ({}) must be positive and divisible by --n-head ({})", n_embd,
            n_head);
   TG_CHECK(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got {}", dropout);
@@ -92,7 +93,7 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   EncoderConfig cfg;
   cfg.vocab_size = vocab.size();
   cfg.n_classes = o.n_classes, cfg.max_len = o.max_len;
-  cfg.n_layer = o.n_layer, cfg.n_head = o.n_head, cfg.n_embd = o.n_embd;
+  cfg.n_layer = o.n_layer, cfg.n_head = o.n_head, cfg.n_embd = o.n_embd, cfg.ffn_dim = o.ffn_dim;
   cfg.dropout = o.dropout, cfg.bias = o.bias;
   cfg.attention = o.attention, cfg.pooling = o.pooling, cfg.norm = o.norm, cfg.pos = o.pos;
   manual_seed(o.optim.seed);  // dropout draws from the default generator
@@ -111,6 +112,11 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   }
 
   data::EpochSampler sampler(train.size(), o.optim.batch_size, /*shuffle=*/true, o.optim.seed + 1);
+  if (o.bucket_by_length) {
+    std::vector<int64_t> lengths(size_t(train.size()));
+    for (int64_t i = 0; i < train.size(); ++i) lengths[size_t(i)] = static_cast<int64_t>(train[i].ids.size());
+    sampler.bucket_by_length(std::move(lengths));
+  }
   // The validation subset an evaluation covers: the first eval_iters batches, or everything.
   data::ClassificationDataset val_eval = val;
   if (o.optim.eval_iters > 0 && o.optim.eval_iters * o.optim.batch_size < val.size()) {
@@ -123,9 +129,12 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   hooks.items_per_step = o.optim.batch_size;
   hooks.items_name = "ex";
   int64_t batch_tokens = 0;  // real (non-padding) tokens of the last batch
+  double real_tokens = 0, padded_tokens = 0;  // over the run: the padding's share
   hooks.loss_on_next_batch = [&] {
     data::ClassificationBatch b = train.batch(sampler.next());
     batch_tokens = std::accumulate(b.lengths.begin(), b.lengths.end(), int64_t(0));
+    real_tokens += double(batch_tokens);
+    padded_tokens += double(b.ids.numel());
     return cross_entropy(model.forward(b.ids, b.lengths), b.labels);
   };
   hooks.tokens_in_last_batch = [&] { return batch_tokens; };
@@ -152,6 +161,7 @@ EncoderTrainResult train_encoder(const EncoderTrainOptions& o) {
   if (r.last_val_loss) result.val_accuracy = last.accuracy;
   result.examples_per_s = r.items_per_s;
   result.majority_accuracy = val.majority_accuracy();
+  result.padding_share = padded_tokens > 0 ? 1.0 - real_tokens / padded_tokens : 0.0;
   result.num_parameters = model.num_parameters();
   result.interrupted = r.interrupted;
   return result;

@@ -20,9 +20,13 @@ struct EncoderTrainOptions {
   // The model.
   int64_t n_classes = 10, max_len = 512;
   int64_t n_layer = 2, n_head = 4, n_embd = 128;
+  int64_t ffn_dim = 0;  ///< FFN hidden width; 0 means 4·n_embd
   double dropout = 0.1;
   bool bias = true;
   std::string attention = "dense", pooling = "mean", norm = "post", pos = "learned";
+
+  /// Batches of similar lengths (length_buckets.h) instead of uniformly random ones.
+  bool bucket_by_length = false;
 
   /// Optimisation, the GPT's flags; here eval_iters 0 means the whole validation set.
   OptimOptions optim = encoder_defaults();
@@ -44,6 +48,7 @@ struct EncoderTrainResult {
   std::optional<double> val_loss, val_accuracy;
   double examples_per_s = 0;
   double majority_accuracy = 0;  ///< of the validation set: the baseline to beat
+  double padding_share = 0;      ///< padding tokens / all tokens of the training batches run
   int64_t num_parameters = 0;
   bool interrupted = false;
 };

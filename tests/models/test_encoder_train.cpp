@@ -73,6 +73,24 @@ TEST(EncoderTrain, LogCountsTokensPerSecond) {
   EXPECT_NEAR(tokens_per_s[4], 4 * r.examples_per_s, 1e-3 * tokens_per_s[4] + 0.1);
 }
 
+// --bucket-by-length: the same examples, batches of similar lengths, far less padding; --ffn-dim
+// sets the FFN's width (its parameters: 2·C·F + F + C per block).
+TEST(EncoderTrain, BucketingByLengthCutsPaddingAndFfnDimSetsTheWidth) {
+  TempDir dir;
+  data::write_listops_splits(dir.path.string(), {400, 50, 50}, 4, 40, 3, 4, /*seed=*/2);
+  models::EncoderTrainOptions o = tiny(dir);
+  o.optim.max_iters = 12, o.optim.eval_interval = 0;
+  models::EncoderTrainResult random = models::train_encoder(o);
+  o.bucket_by_length = true;
+  o.ffn_dim = 24;
+  models::EncoderTrainResult bucketed = models::train_encoder(o);
+  EXPECT_GT(random.padding_share, 0.1);
+  EXPECT_LT(bucketed.padding_share, random.padding_share / 3);
+  EXPECT_GE(bucketed.padding_share, 0.0);
+  const int64_t C = 16;
+  EXPECT_EQ(random.num_parameters - bucketed.num_parameters, (2 * C * 4 * C + 4 * C) - (2 * C * 24 + 24));
+}
+
 TEST(EncoderTrain, EveryBadOptionNamesItsFlag) {
   TempDir dir;
   struct Case {
@@ -82,6 +100,7 @@ TEST(EncoderTrain, EveryBadOptionNamesItsFlag) {
   std::vector<Case> cases = {
       {[](auto& o) { o.n_classes = 1; }, "--n-classes must be at least 2"},
       {[](auto& o) { o.max_len = 0; }, "--max-len must be positive"},
+      {[](auto& o) { o.ffn_dim = -1; }, "--ffn-dim must be positive"},
       {[](auto& o) { o.n_embd = 10, o.n_head = 3; }, "--n-embd (10) must be positive and divisible by --n-head (3)"},
       {[](auto& o) { o.pooling = "max"; }, "--pooling must be mean or cls"},
       {[](auto& o) { o.norm = "mid"; }, "--norm must be pre or post"},

@@ -20,6 +20,7 @@ void add_train(CLI::App& encoder) {
   c->add_option("--n-layer", o->n_layer, "Encoder blocks L")->capture_default_str();
   c->add_option("--n-head", o->n_head, "Heads H")->capture_default_str();
   c->add_option("--n-embd", o->n_embd, "Width C")->capture_default_str();
+  c->add_option("--ffn-dim", o->ffn_dim, "FFN hidden width (0 = 4·C)")->capture_default_str();
   c->add_option("--dropout", o->dropout, "Dropout")->capture_default_str();
   c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
   c->add_option("--attention", o->attention,
@@ -29,6 +30,9 @@ void add_train(CLI::App& encoder) {
   c->add_option("--pooling", o->pooling, "mean or cls")->capture_default_str();
   c->add_option("--norm", o->norm, "post (as the tutorials) or pre")->capture_default_str();
   c->add_option("--pos", o->pos, "learned or sinusoidal positions")->capture_default_str();
+  c->add_flag("--bucket-by-length", o->bucket_by_length,
+              "Batches of examples of similar lengths (pools of 50 batches sorted by length, batches shuffled): "
+              "less padding");
   add_optim_flags(c, o->optim);
   c->callback([o] {
     // Before anything is loaded or trained: the files named on the command line are usable.
@@ -38,10 +42,10 @@ void add_train(CLI::App& encoder) {
     check_log_apart(o->optim.log, {{"--data", o->data}, {"--val-data", o->val_data}});
     models::EncoderTrainResult r = models::train_encoder(*o);
     fmt::print("trained {} steps ({} parameters): train loss {:.4f}, val accuracy {} (majority class {:.4f}), "
-               "{:.1f} examples/s (median){}\n",
+               "{:.1f} examples/s (median), padding {:.1f}% of the batches' tokens{}\n",
                r.steps, r.num_parameters, r.train_loss,
                r.val_accuracy ? fmt::format("{:.4f}", *r.val_accuracy) : "-", r.majority_accuracy, r.examples_per_s,
-               r.interrupted ? " (interrupted)" : "");
+               100 * r.padding_share, r.interrupted ? " (interrupted)" : "");
     fmt::print("checkpoint: {}\n", o->out);
     if (r.interrupted) throw CLI::RuntimeError(130);
   });
