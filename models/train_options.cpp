@@ -21,8 +21,8 @@ void OptimOptions::validate() const {
   TG_CHECK(lr > 0, "--lr must be positive, got {}", lr);
   TG_CHECK(min_lr >= 0 && min_lr <= lr, "--min-lr must be in [0, --lr], got {}", min_lr);
   TG_CHECK(warmup_iters >= 0, "--warmup-iters must be >= 0, got {}", warmup_iters);
-  TG_CHECK(lr_schedule == "cosine" || lr_schedule == "constant", "--lr-schedule must be cosine or constant, got '{}'",
-           lr_schedule);
+  TG_CHECK(lr_schedule == "cosine" || lr_schedule == "constant" || lr_schedule == "linear",
+           "--lr-schedule must be cosine, linear or constant, got '{}'", lr_schedule);
   TG_CHECK(beta1 >= 0 && beta1 < 1, "--beta1 must be in [0, 1), got {}", beta1);
   TG_CHECK(beta2 >= 0 && beta2 < 1, "--beta2 must be in [0, 1), got {}", beta2);
   TG_CHECK(effective_weight_decay() >= 0, "--weight-decay must be >= 0, got {}", effective_weight_decay());

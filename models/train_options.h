@@ -17,7 +17,7 @@ struct OptimOptions {
   std::string optimizer = "adamw";  ///< "adamw" or "sgd" (torch.optim.SGD: momentum 0 unless set)
   double lr = 1e-3, min_lr = 1e-4;
   int64_t warmup_iters = 100;
-  std::string lr_schedule = "cosine";  ///< "cosine" or "constant"
+  std::string lr_schedule = "cosine";  ///< "cosine", "linear" or "constant"
   double beta1 = 0.9, beta2 = 0.99;
   std::optional<double> weight_decay;  ///< unset: 0.1 for AdamW (nanoGPT), 0 for SGD (PyTorch)
   double momentum = 0;                 ///< SGD only, as torch.optim.SGD

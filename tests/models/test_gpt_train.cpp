@@ -121,7 +121,7 @@ TEST(GPTTrain, EveryBadOptionNamesItsFlag) {
       {[](auto& o) { o.optim.optimizer = "adam"; }, "--optimizer must be adamw or sgd"},
       {[](auto& o) { o.optim.lr = 0; }, "--lr must be positive"},
       {[](auto& o) { o.optim.min_lr = 1.0; }, "--min-lr must be in [0, --lr]"},
-      {[](auto& o) { o.optim.lr_schedule = "step"; }, "--lr-schedule must be cosine or constant"},
+      {[](auto& o) { o.optim.lr_schedule = "step"; }, "--lr-schedule must be cosine, linear or constant"},
       {[](auto& o) { o.optim.beta2 = 1.0; }, "--beta2 must be in [0, 1)"},
       {[](auto& o) { o.optim.grad_clip = -1; }, "--grad-clip must be >= 0"},
       {[](auto& o) { o.optim.eval_iters = 0; }, "--eval-iters must be positive"},

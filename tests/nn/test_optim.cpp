@@ -105,8 +105,14 @@ TEST(LRSchedule, WarmupCosineAsNanoGPT) {
   EXPECT_DOUBLE_EQ(s.at(9999), 1e-4);
   optim::LRSchedule c{"constant", 3e-4, 0, 0, 0};
   EXPECT_DOUBLE_EQ(c.at(12345), 3e-4);
-  optim::LRSchedule bad{"linear", 1e-3, 0, 0, 0};
-  EXPECT_TG_ERROR(bad.validate(), "unknown kind 'linear'");
+  optim::LRSchedule linear{"linear", 1e-4, 0, 1000, 5000};  // LRA's recipe (Nystromformer's config)
+  linear.validate();
+  EXPECT_DOUBLE_EQ(linear.at(999), 1e-4 * 1000 / 1001);
+  EXPECT_DOUBLE_EQ(linear.at(1000), 1e-4);
+  EXPECT_NEAR(linear.at(3000), 0.5e-4, 1e-18);
+  EXPECT_DOUBLE_EQ(linear.at(5000), 0.0);
+  optim::LRSchedule bad{"step", 1e-3, 0, 0, 0};
+  EXPECT_TG_ERROR(bad.validate(), "unknown kind 'step'");
   optim::LRSchedule inverted{"cosine", 1e-3, 1e-2, 0, 10};
   EXPECT_TG_ERROR(inverted.validate(), "min_lr must be in [0, lr=");
 }

@@ -52,7 +52,7 @@ const std::vector<BadCommandLine> kCases = {
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--batch-size", "-2"}, "--batch-size must be positive"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--threads", "-1"}, "--threads must be >= 0"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--lr-schedule", "bogus"},
-     "--lr-schedule must be cosine or constant"},
+     "--lr-schedule must be cosine, linear or constant"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--optimizer", "adam"},
      "--optimizer must be adamw or sgd"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--lr", "0"}, "--lr must be positive"},

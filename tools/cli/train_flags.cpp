@@ -12,7 +12,7 @@ void add_optim_flags(CLI::App* c, models::OptimOptions& o) {
   c->add_option("--lr", o.lr, "Peak learning rate")->capture_default_str();
   c->add_option("--min-lr", o.min_lr, "Final learning rate of the cosine decay")->capture_default_str();
   c->add_option("--warmup-iters", o.warmup_iters, "Linear warmup steps")->capture_default_str();
-  c->add_option("--lr-schedule", o.lr_schedule, "cosine or constant")->capture_default_str();
+  c->add_option("--lr-schedule", o.lr_schedule, "cosine, linear (both after a linear warmup, down to --min-lr) or constant")->capture_default_str();
   c->add_option("--lr-decay-iters", o.lr_decay_iters, "Step where the cosine reaches --min-lr (0 = --max-iters)")
       ->capture_default_str();
   c->add_option("--beta1", o.beta1, "AdamW beta1")->capture_default_str();
