@@ -15,11 +15,12 @@ uint64_t trainer_pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) 
 int32_t pair_left(uint64_t key) { return int32_t(key >> 32); }
 int32_t pair_right(uint64_t key) { return int32_t(key & 0xFFFFFFFFu); }
 
-// A pair waiting to be merged: its count when queued and the words (indices) to rewrite.
+// A pair waiting to be merged: its count when queued and the places where it was formed (the
+// symbol index of its left token; some may since have merged otherwise and are skipped).
 struct PairCandidate {
   int64_t count;
   uint64_t pair;
-  std::vector<int32_t> words;
+  std::vector<int32_t> places;
 };
 
 // The heap's order: the higher count first, then the smaller pair (first id, then second).
@@ -35,40 +36,54 @@ std::vector<uint8_t> bytes_by_code_point() {
   return order;
 }
 
-// The training words as runs of token ids in one buffer; a merge rewrites a word in place.
-struct TrainingWords {
-  std::vector<int32_t> symbols;
-  std::vector<uint32_t> begin, size;
-  std::vector<int64_t> count;
+// Pair -> count, open addressing (the counts change millions of times; nothing is removed).
+class PairCounts {
+ public:
+  PairCounts() { rehash(16); }
+  int64_t& operator[](uint64_t key) {
+    if ((used_ + 1) * 2 > keys_.size()) rehash(int(bits_) + 1);
+    size_t i = slot(key);
+    for (; keys_[i] != key; i = (i + 1) & mask_)
+      if (keys_[i] == kEmpty) {
+        keys_[i] = key;
+        counts_[i] = 0;
+        ++used_;
+        break;
+      }
+    return counts_[i];
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t(0);  // no pair: ids stay below 2^30
+  size_t slot(uint64_t key) const { return size_t((key * 0x9E3779B97F4A7C15ull) >> (64 - bits_)); }
+  void rehash(int bits) {
+    std::vector<uint64_t> keys = std::move(keys_);
+    std::vector<int64_t> counts = std::move(counts_);
+    bits_ = unsigned(bits);
+    mask_ = (size_t(1) << bits) - 1;
+    keys_.assign(size_t(1) << bits, kEmpty);
+    counts_.assign(size_t(1) << bits, 0);
+    for (size_t j = 0; j < keys.size(); ++j)
+      if (keys[j] != kEmpty) {
+        size_t i = slot(keys[j]);
+        while (keys_[i] != kEmpty) i = (i + 1) & mask_;
+        keys_[i] = keys[j];
+        counts_[i] = counts[j];
+      }
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<int64_t> counts_;
+  size_t used_ = 0, mask_ = 0;
+  unsigned bits_ = 0;
 };
 
-// Merges every (a, b) in word w, left to right without overlap, into `merged`, as HF's
-// Word::merge does; `change(pair, delta)` gets -1 for each pair of a neighbour with a or b that
-// is gone and +1 for each pair with `merged` that is new (the merged pair itself is not counted
-// down: HF leaves its count, and it never returns to the queue).
-template <typename Change>
-void merge_word(TrainingWords& t, int32_t w, int32_t a, int32_t b, int32_t merged, Change&& change) {
-  int32_t* s = t.symbols.data() + t.begin[w];
-  const uint32_t n = t.size[w];
-  uint32_t read = 0, write = 0;
-  while (read < n) {
-    if (s[read] == a && read + 1 < n && s[read + 1] == b) {
-      if (write > 0) {
-        change(trainer_pair_key(s[write - 1], a), -1);
-        change(trainer_pair_key(s[write - 1], merged), +1);
-      }
-      if (read + 2 < n) {
-        change(trainer_pair_key(b, s[read + 2]), -1);
-        change(trainer_pair_key(merged, s[read + 2]), +1);
-      }
-      s[write++] = merged;
-      read += 2;
-    } else {
-      s[write++] = s[read++];
-    }
-  }
-  t.size[w] = write;
-}
+// The words' tokens as linked symbols in one buffer (a merge keeps the left symbol's index and
+// unlinks the right one), so a merge visits only the places of its pair.
+struct Symbols {
+  std::vector<int32_t> id;          // token id; -1 once merged into its left neighbour
+  std::vector<int32_t> prev, next;  // neighbours in the word, -1 at its ends
+  std::vector<int32_t> word;        // the word it belongs to
+};
 
 }  // namespace
 
@@ -117,44 +132,54 @@ BpeTokenizer BpeTrainer::train(const std::function<void(int64_t, int64_t)>& prog
   for (uint8_t b : bytes_by_code_point()) byte_id[b] = id_of(std::string(1, char(b)));
   const int64_t initial_size = int64_t(tokens.size());
 
-  // The words as byte tokens, and the count of every adjacent pair with the words holding it.
-  TrainingWords words;
+  // The words' symbols; every adjacent pair counted (times its word's count) and placed.
+  Symbols sym;
+  std::vector<int64_t> word_count;
   {
     const std::vector<WordCount> counted = counter_.words();
     size_t total = 0;
     for (const WordCount& w : counted) total += w.bytes.size();
-    words.symbols.reserve(total);
+    TG_CHECK(total < (size_t(1) << 31), "BPE trainer: {} bytes of distinct words is beyond what it indexes (2 GiB)",
+             total);
+    for (std::vector<int32_t>* v : {&sym.id, &sym.prev, &sym.next, &sym.word}) v->reserve(total);
     for (const WordCount& w : counted) {
-      words.begin.push_back(uint32_t(words.symbols.size()));
-      words.size.push_back(uint32_t(w.bytes.size()));
-      words.count.push_back(int64_t(w.count));
-      for (unsigned char c : w.bytes) words.symbols.push_back(byte_id[c]);
-    }
-  }
-  std::unordered_map<uint64_t, int64_t> pair_count;
-  std::unordered_map<uint64_t, std::vector<int32_t>> pair_words;
-  for (int32_t w = 0; w < int32_t(words.begin.size()); ++w) {
-    const int32_t* s = words.symbols.data() + words.begin[w];
-    for (uint32_t i = 0; i + 1 < words.size[w]; ++i) {
-      const uint64_t key = trainer_pair_key(s[i], s[i + 1]);
-      pair_count[key] += words.count[w];
-      std::vector<int32_t>& holders = pair_words[key];
-      if (holders.empty() || holders.back() != w) holders.push_back(w);
-    }
-  }
-  std::vector<PairCandidate> queue;
-  queue.reserve(pair_words.size());
-  auto enqueue_changed = [&] {
-    for (auto& [key, holders] : pair_words) {
-      const int64_t count = pair_count[key];
-      if (count > 0) {
-        queue.push_back(PairCandidate{count, key, std::move(holders)});
-        std::push_heap(queue.begin(), queue.end(), ranks_below);
+      const int32_t first = int32_t(sym.id.size()), index = int32_t(word_count.size());
+      word_count.push_back(int64_t(w.count));
+      for (size_t i = 0; i < w.bytes.size(); ++i) {
+        sym.id.push_back(byte_id[static_cast<unsigned char>(w.bytes[i])]);
+        sym.prev.push_back(i == 0 ? -1 : first + int32_t(i) - 1);
+        sym.next.push_back(i + 1 == w.bytes.size() ? -1 : first + int32_t(i) + 1);
+        sym.word.push_back(index);
       }
     }
-    pair_words.clear();
+  }
+  PairCounts pair_count;
+  std::vector<std::pair<uint64_t, int32_t>> formed;  // (pair, place) formed since the last queueing
+  for (int32_t i = 0; i < int32_t(sym.id.size()); ++i)
+    if (sym.next[i] >= 0) {
+      const uint64_t key = trainer_pair_key(sym.id[i], sym.id[sym.next[i]]);
+      pair_count[key] += word_count[sym.word[i]];
+      formed.emplace_back(key, i);
+    }
+  std::vector<PairCandidate> queue;
+  // Queues each pair formed with its places (HF queues a pair with the words where it formed).
+  auto enqueue_formed = [&] {
+    std::sort(formed.begin(), formed.end());
+    for (size_t i = 0; i < formed.size();) {
+      size_t j = i;
+      std::vector<int32_t> places;
+      for (; j < formed.size() && formed[j].first == formed[i].first; ++j)
+        if (places.empty() || places.back() != formed[j].second) places.push_back(formed[j].second);
+      const int64_t count = pair_count[formed[i].first];
+      if (count > 0) {
+        queue.push_back(PairCandidate{count, formed[i].first, std::move(places)});
+        std::push_heap(queue.begin(), queue.end(), ranks_below);
+      }
+      i = j;
+    }
+    formed.clear();
   };
-  enqueue_changed();
+  enqueue_formed();
 
   // The merges, best pair first.
   std::vector<std::pair<int32_t, int32_t>> merges;
@@ -177,15 +202,33 @@ BpeTokenizer BpeTrainer::train(const std::function<void(int64_t, int64_t)>& prog
     // HF can queue one pair twice when a merge remakes an existing token, and then lists the pair
     // again; a tokenizer.json holds each pair once, so the repeat is left out of the list.
     if (merged_pairs.insert(top.pair).second) merges.emplace_back(a, b);
-    for (const int32_t w : top.words)
-      merge_word(words, w, a, b, merged, [&](uint64_t key, int delta) {
-        pair_count[key] += delta * words.count[w];
-        if (delta > 0) {
-          std::vector<int32_t>& holders = pair_words[key];
-          if (holders.empty() || holders.back() != w) holders.push_back(w);
-        }
-      });
-    enqueue_changed();
+    // Left to right within each word, without overlap, as HF's Word::merge: a place whose pair is
+    // gone (merged another way, or the right half of an earlier place here) is skipped. The
+    // neighbours' pairs change; the merged pair's own count is left as HF leaves it (it is never
+    // queued again).
+    for (const int32_t p : top.places) {
+      const int32_t q = sym.next[p];
+      if (sym.id[p] != a || q < 0 || sym.id[q] != b) continue;
+      const int64_t c = word_count[sym.word[p]];
+      const int32_t left = sym.prev[p], right = sym.next[q];
+      if (left >= 0) {
+        pair_count[trainer_pair_key(sym.id[left], a)] -= c;
+        const uint64_t key = trainer_pair_key(sym.id[left], merged);
+        pair_count[key] += c;
+        formed.emplace_back(key, left);
+      }
+      if (right >= 0) {
+        pair_count[trainer_pair_key(b, sym.id[right])] -= c;
+        const uint64_t key = trainer_pair_key(merged, sym.id[right]);
+        pair_count[key] += c;
+        formed.emplace_back(key, p);
+        sym.prev[right] = p;
+      }
+      sym.id[p] = merged;
+      sym.next[p] = right;
+      sym.id[q] = -1;
+    }
+    enqueue_formed();
     if (progress && (merges.size() % 64 == 0)) progress(int64_t(tokens.size()) - initial_size, most);
   }
   if (progress) progress(int64_t(tokens.size()) - initial_size, most);

@@ -13,12 +13,14 @@
 //     (first id, then second) wins — HF's order, so the merges come out the same. Merging stops
 //     when the vocabulary has vocab_size tokens, when no pair is left, or when the best count is
 //     below min_frequency.
-//   - the pair counts are updated incrementally: only the words holding the merged pair are
-//     rewritten, each giving the count changes of its neighbouring pairs; candidates wait in a
-//     max-heap whose stale entries are refreshed when they reach the top (HF's lazy queue; each
-//     entry carries the words to visit, as HF's does, so the merges match HF's exactly).
-// Cost: the words are counted once (TBB threads); a merge costs the length of the words that
-// hold its pair, never a pass over all words or all pairs.
+//   - the pair counts are updated incrementally: a merge visits only the places where its pair
+//     was formed (the words' tokens are linked symbols), left to right within a word without
+//     overlap as HF's Word::merge, and changes the counts of the neighbouring pairs; candidates
+//     wait in a max-heap whose stale entries are refreshed when they reach the top (HF's lazy
+//     queue; an entry carries the places where its pair formed, as HF's carries the words).
+// Cost: the words are counted once (TBB threads); a merge costs O(its places), never a pass over
+// all words, all pairs, or the whole of a long word (HF rewrites every word holding the pair:
+// a 1 MB word without spaces costs it a pass of the word per merge).
 #include <cstdint>
 #include <functional>
 #include <string>
