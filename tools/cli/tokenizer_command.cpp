@@ -12,6 +12,7 @@
 //     IDSFILE: ids as encode prints them (whitespace-separated), or a .bin token file. Prints the
 //     text byte for byte, no added newline.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
 #include <filesystem>
@@ -170,8 +171,12 @@ int run_train(const TrainArgs& a) {
   size_t total = 0;
   for (const std::string& path : a.data) {
     check_input_file(path, "--data");
-    total += size_t(std::filesystem::file_size(path));
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    total += ec ? 0 : size_t(size);
   }
+  TG_CHECK(total > 0, "--data: {} {} no text to learn from (empty)", fmt::join(a.data, ", "),
+           a.data.size() == 1 ? "holds" : "hold");
   check_output_file(a.out, "--out");
   for (const std::string& path : a.data)
     TG_CHECK(!same_or_inside(a.out, path), "--out: {} is the --data file {}; the tokenizer would be written over the text",
