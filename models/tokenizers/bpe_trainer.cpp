@@ -229,7 +229,8 @@ BpeTokenizer BpeTrainer::train(const std::function<void(int64_t, int64_t)>& prog
       sym.id[q] = -1;
     }
     enqueue_formed();
-    if (progress && (merges.size() % 64 == 0)) progress(int64_t(tokens.size()) - initial_size, most);
+    if (progress && merges.size() % 64 == 0 && int64_t(tokens.size()) < options_.vocab_size)
+      progress(int64_t(tokens.size()) - initial_size, most);
   }
   if (progress) progress(int64_t(tokens.size()) - initial_size, most);
 

@@ -12,7 +12,8 @@ count of ids `encode` gives for the whole training file. The cases:
   ties             fixtures/bpe_train_ties.txt (written here): repeats and equal counts
                    everywhere, so the order among equal counts decides nearly every merge
 
-`--tapegrad PATH/TO/tapegrad`: also trains shakespeare_8k with `tapegrad tokenizer train`,
+Run it as `make_bpe_train_fixtures.py --tapegrad build/tapegrad` (the committed fixture holds
+that part too): it also trains shakespeare_8k with `tapegrad tokenizer train`,
 loads its tokenizer.json in HF (`Tokenizer.from_file`), checks that its merges are HF's and that
 HF and `tapegrad tokenizer encode` give the same ids for make_bpe_fixtures.STRESS and the whole
 file, and records HF's ids of the stress texts with tapegrad's file ("hf_ids_of_tapegrad_file").

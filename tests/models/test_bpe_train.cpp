@@ -147,7 +147,9 @@ TEST(BpeTrain, BadOptionsAndTextAreClearErrors) {
   o.vocab_size = 256;
   EXPECT_NO_THROW(BpeTrainer{o});  // the alphabet alone
 
-  BpeTrainer trainer(BpeTrainerOptions{.vocab_size = 300});
+  BpeTrainerOptions small;
+  small.vocab_size = 300;
+  BpeTrainer trainer(small);
   EXPECT_TG_ERROR(trainer.feed("fine\nstill fine\nnot \xe9t\xe9\n", "latin1.txt"),
                   "latin1.txt: line 3, byte 5 of the line (byte 20 of the file): invalid UTF-8 (0xE9)");
   std::string big(size_t(600) << 10, 'a');
