@@ -119,7 +119,7 @@ TEST(TokenizerCommand, TrainWritesATokenizerJsonThatEncodes) {
       << err;
   const models::BpeTokenizer t = models::BpeTokenizer::load(dir.file("tok.json"));
   EXPECT_EQ(t.vocab_size(), 300);
-  EXPECT_NE(err.find("wrote " + dir.file("tok.json") + ": 300 tokens (42 merges, 2 special)"), std::string::npos) << err;
+  EXPECT_EQ(t.model().merges().size(), 300u - 256 - 2);
   ASSERT_EQ(t.added_tokens().size(), 2u);
   EXPECT_EQ(t.added_tokens()[0].content, "<|endoftext|>");
   EXPECT_EQ(t.added_tokens()[1].content, "<pad>");
@@ -136,7 +136,10 @@ TEST(TokenizerCommand, TrainWritesATokenizerJsonThatEncodes) {
             0)
       << err;
   std::string expected;
-  for (int32_t id : t.encode(probe)) expected += (expected.empty() ? "" : " ") + std::to_string(id);
+  for (int32_t id : t.encode(probe)) {
+    if (!expected.empty()) expected += ' ';
+    expected += std::to_string(id);
+  }
   EXPECT_EQ(out, expected + "\n");
 }
 

@@ -156,12 +156,16 @@ struct TrainArgs {
 int run_train(const TrainArgs& a) {
   TG_CHECK(a.threads >= 0, "--threads must be >= 0 (0 = all cores), got {}", a.threads);
   if (a.threads > 0) set_num_threads(a.threads);
-  for (const std::string& s : a.special_tokens)
-    TG_CHECK(!s.empty(), "--special-tokens: an empty token in the list (tokens are separated by commas)");
   models::BpeTrainerOptions options;
   options.vocab_size = a.vocab_size;
   options.min_frequency = a.min_frequency;
-  options.special_tokens = a.special_tokens;
+  for (const std::string& list : a.special_tokens)  // each --special-tokens given: "A,B,..." ("": none)
+    for (size_t at = 0; !list.empty() && at <= list.size();) {
+      const size_t comma = std::min(list.find(',', at), list.size());
+      TG_CHECK(comma > at, "--special-tokens: an empty token in '{}' (tokens are separated by commas)", list);
+      options.special_tokens.push_back(list.substr(at, comma - at));
+      at = comma + 1;
+    }
   std::optional<models::BpeTrainer> trainer;
   try {
     trainer.emplace(options);
@@ -218,8 +222,7 @@ void add_tokenizer_command(CLI::App& app) {
       ->required();
   train->add_option("--out", t->out, "The tokenizer.json to write")->required();
   train->add_option("--special-tokens", t->special_tokens,
-                    "Special tokens, comma-separated (e.g. \"<|endoftext|>\"): the first ids, split out when encoding")
-      ->delimiter(',');
+                    "Special tokens, comma-separated (e.g. \"<|endoftext|>\"): the first ids, split out when encoding");
   train->add_option("--min-frequency", t->min_frequency, "Merge no pair occurring fewer times")->capture_default_str();
   train->add_option("--threads", t->threads, "Threads (0 = all cores)")->capture_default_str();
   train->callback([t] { throw CLI::RuntimeError(run_train(*t)); });
