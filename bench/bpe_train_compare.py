@@ -4,6 +4,7 @@ BpeTrainer (tokenizers, Rust, every core through rayon), the same file, vocabula
 token, both ways as a user runs them. Alternating runs; the median of --runs each.
 
   python3 bench/bpe_train_compare.py [--tapegrad build/tapegrad] [--repeat 10] [--merges 8192] [--runs 3]
+                                     [--data FILE]   # another text instead of tiny Shakespeare
 
 The text: data/tinyshakespeare.txt repeated --repeat times (in a temporary file). HF trains
 `Tokenizer(BPE())` with `ByteLevel(add_prefix_space=False)` and
@@ -61,12 +62,14 @@ def main():
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--merges", type=int, default=8192)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--data", help="a UTF-8 text to train on, --repeat times (default: data/tinyshakespeare.txt)")
     a = ap.parse_args()
     vocab_size = a.merges + 256 + 1
-    text = open(os.path.join(ROOT, "data", "tinyshakespeare.txt"), encoding="utf-8").read() * a.repeat
+    source = a.data or os.path.join(ROOT, "data", "tinyshakespeare.txt")
+    text = open(source, encoding="utf-8", newline="").read() * a.repeat
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "shakespeare_x%d.txt" % a.repeat)
+        path = os.path.join(tmp, "text_x%d.txt" % a.repeat)
         with open(path, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         out = os.path.join(tmp, "tokenizer.json")
@@ -83,8 +86,8 @@ def main():
     load_after = os.getloadavg()
     t_ours, t_hf = statistics.median(ours), statistics.median(theirs)
     mb = len(text.encode("utf-8")) / 1e6
-    print("BPE training: tiny Shakespeare x%d (%.1f MB), %d merges (vocab %d with <|endoftext|>), median of %d"
-          % (a.repeat, mb, a.merges, vocab_size, a.runs))
+    print("BPE training: %s x%d (%.1f MB), %d merges (vocab %d with <|endoftext|>), median of %d"
+          % (os.path.basename(source), a.repeat, mb, a.merges, vocab_size, a.runs))
     print("machine: %s, %d cores; load average %.2f before, %.2f after; tokenizers %s"
           % (cpu_model(), os.cpu_count(), load_before[0], load_after[0], tokenizers.__version__))
     print()
