@@ -283,6 +283,12 @@ def td(**over) -> list[str]:
     return _build(["tokenizer", "decode"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
 
 
+def tt(**over) -> list[str]:
+    """tokenizer train on the shared text, 300 tokens."""
+    base = {"--data": "{S}/text.txt", "--vocab-size": "300", "--out": "{d}/tok.json"}
+    return _build(["tokenizer", "train"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
+
+
 def gc(**over) -> list[str]:
     base = {"--op": "matmul", "--threads": "1"}
     return _build(["gradcheck"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
@@ -491,6 +497,7 @@ def cases() -> list[Case]:
         ("tokenizer-encode-input", lambda p: te(input=p), "--input", "txt"),
         ("tokenizer-encode-tokenizer", lambda p: te(tokenizer=p), "--tokenizer", "tiktoken"),
         ("tokenizer-decode-input", lambda p: td(input=p), "--input", "txt"),
+        ("tokenizer-train-data", lambda p: tt(data=p), "--data", "txt"),
     ]
     for nm, build, flag, ext in inputs:
         f = f"in.{ext}"
@@ -581,6 +588,7 @@ def cases() -> list[Case]:
         ("bench-plot", lambda p: ba(plot=p + ".svg" if not p.endswith(".svg") else p), "--plot", "file"),
         ("gpt-attention-out", lambda p: ga(out=p + ".svg" if not p.endswith(".svg") else p), "--out", "file"),
         ("tokenizer-encode-out", lambda p: te(out=p), "--out", "file"),
+        ("tokenizer-train-out", lambda p: tt(out=p), "--out", "file"),
     ]
     for nm, build, flag, kind in outputs:
         t = "target.svg" if nm in ("bench-plot", "gpt-attention-out") else "target"
@@ -825,6 +833,10 @@ def cases() -> list[Case]:
         setup=lambda ctx: write(ctx.p("ids.txt"), "to be"), words=["--input", "ids.txt"])
     add("values-tokenizer-encode-dtype", "values", te(dtype="uint8"), words=["--dtype"])
     add("baseline-tokenizer-encode", "baseline", te(), expect="ok")
+    add("baseline-tokenizer-train", "baseline", tt(), expect="ok", check=wrote("tok.json"))
+    add("values-tokenizer-train-vocab-size-small", "values", tt(vocab_size="255"), words=["--vocab-size"])
+    add("values-tokenizer-train-vocab-size-huge", "values", tt(vocab_size="99999999999"), words=["--vocab-size"])
+    add("values-tokenizer-train-out-is-data", "values", tt(out="{S}/text.txt"), words=["--out", "--data"])
     add("foreign-gpt-attention-out-is-checkpoint-file", "foreign", ga(checkpoint="{d}/c", out="{d}/c/tokenizer.svg"),
         setup=lambda ctx: (copy_ckpt(ctx.G, ctx.p("c")), write(ctx.p("c/tokenizer.svg"), "<svg>mine</svg>"),
                            ctx.foreign.append(ctx.p("c/config.json"))), expect="any", words=["--out"])

@@ -1,8 +1,10 @@
-// `tapegrad tokenizer encode|decode` run in-process: ids printed and as a .bin, decoded back
-// byte for byte, and the flag errors.
+// `tapegrad tokenizer train|encode|decode` run in-process: a trained tokenizer.json that encodes
+// as the trainer's tokenizer does, ids printed and as a .bin, decoded back byte for byte, and the
+// flag errors.
 #include <fstream>
 
 #include "models/tokenizers/bpe_tokenizer.h"
+#include "models/tokenizers/bpe_trainer.h"
 #include "nn/file_io.h"
 #include "test_util.h"
 #include "tools/cli/run.h"
@@ -99,6 +101,82 @@ TEST(TokenizerCommand, BadInputNamesTheFlagOrFile) {
     EXPECT_EQ(tapegrad(c.args, out, err), 1) << c.message;
     EXPECT_NE(err.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << err;
   }
+}
+
+TEST(TokenizerCommand, TrainWritesATokenizerJsonThatEncodes) {
+  testing::TempDir dir("tokcmd");
+  std::string text;
+  for (int i = 0; i < 200; ++i)
+    text += fmt::format("To be, or not to be{} that is the question {}: nobler{}\n", i % 2 ? "," : ":", i % 9 * 37,
+                        i % 5 ? " minds" : "");
+  std::ofstream(dir.file("a.txt"), std::ios::binary) << text;
+  std::ofstream(dir.file("b.txt"), std::ios::binary) << "Whether 'tis nobler in the mind to suffer\n";
+  std::string out, err;
+  ASSERT_EQ(tapegrad({"tokenizer", "train", "--data", dir.file("a.txt"), dir.file("b.txt"), "--vocab-size", "300", "--out",
+                      dir.file("tok.json"), "--special-tokens", "<|endoftext|>,<pad>"},
+                     out, err),
+            0)
+      << err;
+  const models::BpeTokenizer t = models::BpeTokenizer::load(dir.file("tok.json"));
+  EXPECT_EQ(t.vocab_size(), 300);
+  EXPECT_EQ(t.model().merges().size(), 300u - 256 - 2);
+  ASSERT_EQ(t.added_tokens().size(), 2u);
+  EXPECT_EQ(t.added_tokens()[0].content, "<|endoftext|>");
+  EXPECT_EQ(t.added_tokens()[1].content, "<pad>");
+  // The same as the trainer run here on both files' words.
+  models::BpeTrainer trainer(models::BpeTrainerOptions{.vocab_size = 300, .special_tokens = {"<|endoftext|>", "<pad>"}});
+  trainer.feed(text, "a");
+  trainer.feed(read_file_bytes(dir.file("b.txt")), "b");
+  EXPECT_EQ(trainer.train().model().merges(), t.model().merges());
+  // `encode` with the written file.
+  const std::string probe = "To be<|endoftext|>nobler";
+  std::ofstream(dir.file("probe.txt"), std::ios::binary) << probe;
+  ASSERT_EQ(tapegrad({"tokenizer", "encode", "--tokenizer", dir.file("tok.json"), "--input", dir.file("probe.txt")}, out,
+                     err),
+            0)
+      << err;
+  std::string expected;
+  for (int32_t id : t.encode(probe)) {
+    if (!expected.empty()) expected += ' ';
+    expected += std::to_string(id);
+  }
+  EXPECT_EQ(out, expected + "\n");
+}
+
+TEST(TokenizerCommand, TrainBadInputNamesTheFlagOrFile) {
+  testing::TempDir dir("tokcmd");
+  std::ofstream(dir.file("in.txt")) << "some text\n";
+  std::ofstream(dir.file("latin1.txt"), std::ios::binary) << "ok\ncaf\xe9\n";
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  auto train = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"tokenizer", "train"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  const std::string in = dir.file("in.txt"), out_json = dir.file("out.json");
+  const std::vector<Case> cases = {
+      {train({"--data", in, "--vocab-size", "100", "--out", out_json}),
+       "--vocab-size/--special-tokens: BPE trainer: a vocabulary of 100 tokens is too small"},
+      {train({"--data", in, "--vocab-size", "256", "--out", out_json, "--special-tokens", "<|endoftext|>"}),
+       "already make 257"},
+      {train({"--data", dir.file("none.txt"), "--vocab-size", "300", "--out", out_json}), "--data"},
+      {train({"--data", in, "--vocab-size", "300", "--out", in}), "is the --data file"},
+      {train({"--data", in, "--vocab-size", "300", "--out", dir.file("no/such/dir/t.json")}), "--out"},
+      {train({"--data", dir.file("latin1.txt"), "--vocab-size", "300", "--out", out_json}),
+       "latin1.txt: line 2, byte 4 of the line (byte 6 of the file): invalid UTF-8"},
+      {train({"--data", in, "--vocab-size", "300", "--out", out_json, "--special-tokens", "<a>,,<b>"}),
+       "--special-tokens: an empty token"},
+      {train({"--data", in, "--vocab-size", "300", "--out", out_json, "--threads", "-2"}), "--threads must be >= 0"},
+  };
+  for (const Case& c : cases) {
+    std::string out, err;
+    EXPECT_EQ(tapegrad(c.args, out, err), 1) << c.message;
+    EXPECT_NE(err.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(out_json));  // nothing written on an error
 }
 
 }  // namespace

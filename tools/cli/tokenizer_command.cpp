@@ -1,4 +1,8 @@
-// `tapegrad tokenizer encode|decode`: byte-level BPE (models/tokenizers/) from the command line.
+// `tapegrad tokenizer train|encode|decode`: byte-level BPE (models/tokenizers/) from the command line.
+//   train --data TEXTFILE... --vocab-size N --out tokenizer.json [--special-tokens A,B]
+//         [--min-frequency N] [--threads N]
+//     A BPE learned from the files as Hugging Face's BpeTrainer learns it (bpe_trainer.h),
+//     written as a tokenizer.json that HF's Tokenizer.from_file loads. Text must be UTF-8.
 //   encode --tokenizer PATH --input TEXTFILE [--out FILE.bin] [--dtype uint16|uint32]
 //          [--pattern gpt2|cl100k|o200k|REGEX] [--threads N]
 //     The whole file as HF's Tokenizer.encode(text).ids (no BOS/EOS); for a .tiktoken file as
@@ -8,8 +12,11 @@
 //     IDSFILE: ids as encode prints them (whitespace-separated), or a .bin token file. Prints the
 //     text byte for byte, no added newline.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
+#include <filesystem>
+#include <optional>
 #include <cstdio>
 #include <thread>
 #include <utility>
@@ -17,9 +24,11 @@
 #include "autograd/error.h"
 #include "models/progress.h"
 #include "models/tokenizers/bpe_tokenizer.h"
+#include "models/tokenizers/bpe_trainer.h"
 #include "models/tokenizers/chunked_encode.h"
 #include "nn/file_checks.h"
 #include "nn/file_io.h"
+#include "ops/kernels/parallel.h"
 #include "tools/cli/commands.h"
 
 namespace tg::cli {
@@ -136,11 +145,87 @@ int run_decode(const TokenizerArgs& a) {
   return 0;
 }
 
+struct TrainArgs {
+  std::vector<std::string> data, special_tokens;
+  int64_t vocab_size = 0;
+  uint64_t min_frequency = 0;
+  std::string out;
+  int threads = 0;
+};
+
+int run_train(const TrainArgs& a) {
+  TG_CHECK(a.threads >= 0, "--threads must be >= 0 (0 = all cores), got {}", a.threads);
+  if (a.threads > 0) set_num_threads(a.threads);
+  models::BpeTrainerOptions options;
+  options.vocab_size = a.vocab_size;
+  options.min_frequency = a.min_frequency;
+  for (const std::string& list : a.special_tokens)  // each --special-tokens given: "A,B,..." ("": none)
+    for (size_t at = 0; !list.empty() && at <= list.size();) {
+      const size_t comma = std::min(list.find(',', at), list.size());
+      TG_CHECK(comma > at, "--special-tokens: an empty token in '{}' (tokens are separated by commas)", list);
+      options.special_tokens.push_back(list.substr(at, comma - at));
+      at = comma + 1;
+    }
+  std::optional<models::BpeTrainer> trainer;
+  try {
+    trainer.emplace(options);
+  } catch (const Error& e) {
+    fail("--vocab-size/--special-tokens: {}", e.what());
+  }
+  size_t total = 0;
+  for (const std::string& path : a.data) {
+    check_input_file(path, "--data");
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    total += ec ? 0 : size_t(size);
+  }
+  TG_CHECK(total > 0, "--data: {} {} no text to learn from (empty)", fmt::join(a.data, ", "),
+           a.data.size() == 1 ? "holds" : "hold");
+  check_output_file(a.out, "--out");
+  for (const std::string& path : a.data)
+    TG_CHECK(!same_or_inside(a.out, path), "--out: {} is the --data file {}; the tokenizer would be written over the text",
+             a.out, path);
+
+  ProgressBar counting(int64_t(std::max<size_t>(total, 1)));
+  size_t before = 0;
+  for (const std::string& path : a.data) {
+    const std::string text = read_file_bytes(path);
+    trainer->feed(text, path, [&](size_t done) {
+      counting.update(int64_t(std::max<size_t>(before + done, 1)), "bytes read into words");
+    });
+    before += text.size();
+  }
+  counting.finish();
+  const models::BpeWordCounter& words = trainer->word_counter();
+  fmt::print(stderr, "{} bytes: {} words, {} distinct\n", total, words.total_words(), words.distinct_words());
+  std::optional<ProgressBar> merging;
+  const models::BpeTokenizer t = trainer->train([&](int64_t done, int64_t most) {
+    if (!merging) merging.emplace(std::max<int64_t>(most, 1));
+    merging->update(std::max<int64_t>(done, 1), "tokens learned");
+  });
+  if (merging) merging->finish();
+  t.save_tokenizer_json(a.out);
+  fmt::print(stderr, "wrote {}: {} tokens ({} merges, {} special)\n", a.out, t.vocab_size(), t.model().merges().size(),
+             t.added_tokens().size());
+  return 0;
+}
+
 }  // namespace
 
 void add_tokenizer_command(CLI::App& app) {
   CLI::App* tok = app.add_subcommand("tokenizer", "Byte-level BPE (GPT-2, tiktoken, Hugging Face tokenizer.json)");
   tok->require_subcommand(1);
+  auto t = std::make_shared<TrainArgs>();
+  CLI::App* train = tok->add_subcommand("train", "Text files -> a byte-level BPE tokenizer.json (as HF's BpeTrainer)");
+  train->add_option("--data", t->data, "The text files to learn from (UTF-8)")->required();
+  train->add_option("--vocab-size", t->vocab_size, "Tokens in the vocabulary, the 256 bytes and the specials included")
+      ->required();
+  train->add_option("--out", t->out, "The tokenizer.json to write")->required();
+  train->add_option("--special-tokens", t->special_tokens,
+                    "Special tokens, comma-separated (e.g. \"<|endoftext|>\"): the first ids, split out when encoding");
+  train->add_option("--min-frequency", t->min_frequency, "Merge no pair occurring fewer times")->capture_default_str();
+  train->add_option("--threads", t->threads, "Threads (0 = all cores)")->capture_default_str();
+  train->callback([t] { throw CLI::RuntimeError(run_train(*t)); });
   auto a = std::make_shared<TokenizerArgs>();
   auto common = [&](CLI::App* c) {
     c->add_option("--tokenizer", a->tokenizer,
