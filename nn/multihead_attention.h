@@ -12,6 +12,7 @@
 // the returned weights are taken before dropout and carry no gradient (they are for
 // inspection); a floating attn_mask gets no gradient.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ struct MultiheadAttentionOptions {
   /// runs flex_attention with its block mask and score_mod (with causal and key lengths applied)
   /// instead of `variant`. Empty: none.
   TG_ARG(std::string, flex, "");
+  /// A pattern written in C++ (FlexPattern::custom: a mask_mod and/or score_mod lambda), run as
+  /// flex() runs a named one; flex() then names it ("flex:custom:NAME").
+  TG_ARG(std::optional<FlexPattern>, flex_pattern, std::nullopt);
   /// Whether self-attention (forward(x) and forward(x, SelfAttentionOptions)) is causal.
   TG_ARG(bool, causal, false);
   TG_ARG(AttentionLayout, layout, AttentionLayout::pytorch);
@@ -88,6 +92,13 @@ struct SelfAttentionOptions {
   Tensor* weights = nullptr;
   /// Dropout's generator (default_generator() when null).
   Generator* generator = nullptr;
+  /// Packed sequences: i64 [B, T], the document of each of x's tokens; a query sees only keys of
+  /// its own document (intersected with the module's pattern and causal mask). The block mask is
+  /// built once for a batch's ids and reused by every call with the same ids (every layer).
+  /// Every variant but linear takes them: flex patterns directly, the others through the flex
+  /// pattern computing what they compute (dense and flash: full, sliding_window: sliding,
+  /// sparse: bigbird; flex_pattern_of_variant). Not with a cache. Undefined: one document.
+  Tensor document_ids;
 };
 
 class MultiheadAttention : public Module {
@@ -147,9 +158,13 @@ class MultiheadAttention : public Module {
   AttentionSpec kernel_spec() const;
   /// options.flex() built for the sizes of a call; null without a pattern.
   std::shared_ptr<FlexPatternCache> flex_;
-  /// Self-attention through flex_attention: qkv [B, T, H + 2·Hkv, D] (the new positions), the
-  /// keys and values from the cache when given -> [B, T, H, D].
-  Tensor flex_self_attention(const Tensor& qkv, KVCache* cache, const SelfAttentionOptions& call);
+  /// Without a flex pattern: the variant's pattern as flex, for calls with document_ids; made on
+  /// the first such call.
+  std::shared_ptr<FlexPatternCache> variant_as_flex_;
+  /// Self-attention through flex_attention with `pattern`: qkv [B, T, H + 2·Hkv, D] (the new
+  /// positions), the keys and values from the cache when given -> [B, T, H, D].
+  Tensor flex_self_attention(FlexPatternCache& pattern, const Tensor& qkv, KVCache* cache,
+                             const SelfAttentionOptions& call);
   /// The spec for one call: variant settings, dropout when training, masks converted.
   AttentionSpec make_spec(int64_t B, int64_t T, int64_t S, const Tensor& key_padding_mask,
                           const Tensor& attn_mask, bool is_causal) const;
