@@ -47,6 +47,8 @@ GPT::GPT(const GPTConfig& cfg, Generator& gen) : Module("GPT"), config(validated
     wte = register_module("wte", std::make_shared<nn::Embedding>(emb(cfg.vocab_size)));
     wpe = register_module("wpe", std::make_shared<nn::Embedding>(emb(cfg.n_positions)));
     h = register_module("h", std::make_shared<BlockList>(cfg, scratch));
+    // One block mask per batch (packed documents) or size, for every layer.
+    for (size_t i = 1; i < h->blocks.size(); ++i) h->blocks[i]->attn->share_flex_caches(*h->blocks[0]->attn);
     ln_f = register_module("ln_f", std::make_shared<nn::LayerNorm>(nn::LayerNormOptions({cfg.n_embd})
                                                                         .eps(cfg.layer_norm_epsilon)
                                                                         .bias(cfg.bias)

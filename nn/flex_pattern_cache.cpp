@@ -8,9 +8,17 @@ FlexPatternCache::FlexPatternCache(const std::string& pattern) : pattern_(parse_
 
 FlexPatternCache::FlexPatternCache(FlexPattern pattern) : pattern_(std::move(pattern)) {}
 
+void FlexPatternCache::set_pattern(FlexPattern pattern) {
+  if (pattern.text() == pattern_.text()) return;
+  pattern_ = std::move(pattern);
+  built_for_ = Sizes{};
+  built_ = FlexProblem{};
+}
+
 const FlexProblem& FlexPatternCache::problem(int64_t H, int64_t T, int64_t S, int64_t q_offset, bool causal,
                                              DType dtype, const std::vector<int64_t>& key_lengths,
                                              const Tensor& document_ids) {
+  TG_CHECK(!pattern_.name.empty(), "FlexPatternCache: no pattern set");
   Sizes now{H, T, S, q_offset, causal, dtype, key_lengths, {}};
   if (document_ids.defined()) {
     TG_CHECK(document_ids.dtype() == DType::i64 && document_ids.dim() == 2,

@@ -111,6 +111,13 @@ void MultiheadAttention::reset_parameters() {
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
 }
 
+void MultiheadAttention::share_flex_caches(const MultiheadAttention& other) {
+  TG_CHECK(options.flex() == other.options.flex(),
+           "MultiheadAttention: share_flex_caches between the patterns '{}' and '{}'", options.flex(), other.options.flex());
+  flex_ = other.flex_;
+  variant_as_flex_ = other.variant_as_flex_;
+}
+
 KVCache MultiheadAttention::make_cache(int64_t batch, int64_t capacity) const {
   const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
   return KVCache(batch, capacity, kv_heads, head_dim, dt);
@@ -290,9 +297,9 @@ Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& 
              shape_str(x.shape()), dtype_name(call.document_ids.dtype()), shape_str(call.document_ids.shape()));
     TG_CHECK(!cache, "MultiheadAttention: document_ids are for packed training sequences, not for cached decoding");
     TG_CHECK(!call.weights, "MultiheadAttention: document_ids run flex_attention, which returns no weights");
-    if (!flex_ && !variant_as_flex_) {
+    if (!flex_) {
       try {
-        variant_as_flex_ = std::make_shared<FlexPatternCache>(flex_pattern_of_variant(kernel_spec()));
+        variant_as_flex_->set_pattern(flex_pattern_of_variant(kernel_spec()));
       } catch (const Error& e) {
         fail("MultiheadAttention: document_ids: {}", e.what());
       }

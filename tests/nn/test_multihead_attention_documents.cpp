@@ -101,6 +101,22 @@ TEST(MultiheadAttentionDocuments, MaskFollowsTheIds) {
   expect_close(m->forward(x, one_document), m->forward(x, nn::SelfAttentionOptions{}), 1e-12, 1e-12);
 }
 
+// Modules sharing their caches (a model's layers) build a batch's mask once and stay right when
+// the ids change between them.
+TEST(MultiheadAttentionDocuments, SharedCachesFollowTheIds) {
+  std::shared_ptr<nn::MultiheadAttention> a = module(options()), b = module(options());
+  Tensor x = uniform({2, 12, 8}, 10);
+  nn::SelfAttentionOptions packed, whole;
+  packed.document_ids = document_ids();
+  whole.document_ids = zeros({2, 12}, DType::i64);
+  Tensor expected_a = a->forward(x, packed), expected_b = b->forward(x, whole);
+  b->share_flex_caches(*a);
+  expect_close(b->forward(x, whole), expected_b, 0, 0);
+  expect_close(a->forward(x, packed), expected_a, 0, 0);
+  EXPECT_TG_ERROR(module(options().flex("flex:alibi"))->share_flex_caches(*a),
+                  "share_flex_caches between the patterns 'flex:alibi' and ''");
+}
+
 TEST(MultiheadAttentionDocuments, Errors) {
   std::shared_ptr<nn::MultiheadAttention> m = module(options());
   Tensor x = uniform({2, 12, 8}, 9);
