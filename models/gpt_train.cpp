@@ -301,8 +301,6 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   }
   Corpus corpus = load_corpus(o, tokenizer, (std::filesystem::path(from) / kTokenizerFile).string());
   check_gpt_training_fits(o, corpus.vocab_size, model ? &model->config : nullptr);  // refused before it is built
-  std::optional<DocumentStarts> docs;
-  if (o.pack_documents) docs = find_documents(o, corpus);
   if (!model) {
     GPTConfig cfg;
     cfg.vocab_size = corpus.vocab_size;
@@ -315,8 +313,10 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   TG_CHECK(corpus.vocab_size <= model->config.vocab_size, "--data: {}: token ids reach {}, the model's vocab_size is {}{}",
            o.data, corpus.vocab_size - 1, model->config.vocab_size,
            from.empty() ? "" : fmt::format(" ({}/{})", from, kConfigFile));
+  std::optional<DocumentStarts> docs;
   std::string packing;
-  if (docs) {
+  if (o.pack_documents) {
+    docs = find_documents(o, corpus);
     packing = packing_summary(o, *docs, corpus.train.size(), model->config.attention);
     if (rank == 0) fmt::print(stderr, "{}\n", packing);
   }
