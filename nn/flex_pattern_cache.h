@@ -22,7 +22,6 @@ class FlexPatternCache {
 
   /// Uses `pattern` from now on (what was built is kept when its words are the same).
   void set_pattern(FlexPattern pattern);
-  const FlexPattern& pattern() const { return pattern_; }
 
   /// The pattern for H heads of T queries at positions q_offset.. over S keys (causal: also
   /// k <= q; key_lengths: one per batch, keys beyond hidden; document_ids: i64 [B, T] or
