@@ -47,6 +47,8 @@ GPT::GPT(const GPTConfig& cfg, Generator& gen) : Module("GPT"), config(validated
     wte = register_module("wte", std::make_shared<nn::Embedding>(emb(cfg.vocab_size)));
     wpe = register_module("wpe", std::make_shared<nn::Embedding>(emb(cfg.n_positions)));
     h = register_module("h", std::make_shared<BlockList>(cfg, scratch));
+    // One block mask per batch (packed documents) or size, for every layer.
+    for (size_t i = 1; i < h->blocks.size(); ++i) h->blocks[i]->attn->share_flex_caches(*h->blocks[0]->attn);
     ln_f = register_module("ln_f", std::make_shared<nn::LayerNorm>(nn::LayerNormOptions({cfg.n_embd})
                                                                         .eps(cfg.layer_norm_epsilon)
                                                                         .bias(cfg.bias)
@@ -94,10 +96,13 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
            targets.defined() ? targets.dtype() : DType::i64, targets.defined() ? shape_str(targets.shape()) : "");
   TG_CHECK(!(targets.defined() && options.logits_last_only),
            "GPT: targets need every position's logits; drop logits_last_only");
+  check_packed_sequences(options, idx.shape());
   Generator& gen = dropout_gen_ ? *dropout_gen_ : default_generator();
 
-  // Token + position embeddings: [B, T, C] + [T, C] (rows pos0.. of wpe, a view).
-  Tensor x = add(wte->forward(idx), narrow(wpe->weight, 0, pos0, T));
+  // Token + position embeddings: [B, T, C] + [T, C] (rows pos0.. of wpe, a view), or the rows
+  // position_ids pick [B, T, C].
+  Tensor x = options.position_ids.defined() ? add(wte->forward(idx), wpe->forward(options.position_ids))
+                                            : add(wte->forward(idx), narrow(wpe->weight, 0, pos0, T));
   x = dropout(x, config.dropout, is_training(), gen);
   if (options.attention_weights) options.attention_weights->assign(size_t(L), Tensor());
   for (int64_t i = 0; i < L; ++i) {
@@ -105,6 +110,7 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
     step.gen = &gen;
     if (cache) step.cache = &cache->layers[size_t(i)];
     if (options.attention_weights) step.weights = &(*options.attention_weights)[size_t(i)];
+    step.document_ids = options.document_ids;
     std::shared_ptr<Block> block = h->blocks[size_t(i)];
     if (activation_checkpointing_ && is_training() && !cache && !options.attention_weights)
       x = checkpoint([block, step](const std::vector<Tensor>& in) { return block->forward(in[0], step); }, {x}, &gen);
@@ -122,6 +128,21 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
 }
 
 Tensor GPT::forward(const Tensor& idx) { return forward(idx, Tensor(), {}).logits; }
+
+void GPT::check_packed_sequences(const GPTForwardOptions& options, const Shape& idx_shape) const {
+  for (const auto& [name, ids] : {std::pair{"position_ids", &options.position_ids}, {"document_ids", &options.document_ids}}) {
+    if (!ids->defined()) continue;
+    TG_CHECK(ids->dtype() == DType::i64 && ids->shape() == idx_shape, "GPT: {} must be i64 [B, T] like idx {}, got {} {}",
+             name, shape_str(idx_shape), dtype_name(ids->dtype()), shape_str(ids->shape()));
+    TG_CHECK(!options.cache, "GPT: {} are for packed sequences in training and evaluation, not with a KV cache", name);
+  }
+  if (options.position_ids.defined()) {
+    const int64_t* p = options.position_ids.data<int64_t>();
+    for (int64_t i = 0; i < options.position_ids.numel(); ++i)
+      TG_CHECK(p[i] >= 0 && p[i] < config.n_positions, "GPT: position_ids[{}, {}] = {} is outside [0, n_positions = {})",
+               i / idx_shape[1], i % idx_shape[1], p[i], config.n_positions);
+  }
+}
 
 KVCache GPT::make_cache(int64_t batch) const {
   TG_CHECK(batch > 0, "GPT: make_cache needs a positive batch, got {}", batch);

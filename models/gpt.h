@@ -25,6 +25,15 @@ struct GPTForwardOptions {
   KVCache* cache = nullptr;
   /// Out: each layer's attention weights [B, H, T, S] (dense attention only), for inspection.
   std::vector<Tensor>* attention_weights = nullptr;
+  /// Packed sequences (several documents in a row), as Hugging Face's position_ids and a document
+  /// mask. position_ids: i64 [B, T], the row of wpe each token takes (in [0, n_positions));
+  /// undefined: 0..T-1 after the cache's length. document_ids: i64 [B, T], the document of each
+  /// token; a token then attends only to earlier tokens of its own document, in every layer (one
+  /// block mask per batch; every attention variant but linear, through flex_attention). Give
+  /// both, positions restarting at 0 at each document start, and a row computes for each of its
+  /// documents what that document alone computes. Training and evaluation, not with a cache.
+  Tensor position_ids;
+  Tensor document_ids;
 };
 
 struct GPTOutput {
@@ -70,6 +79,8 @@ class GPT : public nn::Module {
   std::shared_ptr<nn::LayerNorm> ln_f;
 
  private:
+  /// position_ids and document_ids fit idx and the model (tg::Error naming them otherwise).
+  void check_packed_sequences(const GPTForwardOptions& options, const Shape& idx_shape) const;
   Generator* dropout_gen_ = nullptr;
   bool activation_checkpointing_ = false;
 };

@@ -1,5 +1,6 @@
 #include "models/gpt_block.h"
 
+#include "autograd/error.h"
 #include "ops/binary.h"
 #include "ops/dropout.h"
 #include "ops/unary.h"
@@ -18,12 +19,18 @@ nn::Conv1DOptions conv_options(const GPTConfig& c, int64_t in, int64_t out) {
 }  // namespace
 
 nn::MultiheadAttentionOptions gpt_attention_options(const GPTConfig& c) {
+  TG_CHECK(!c.attention.missing_custom_pattern(),
+           "GPT: the attention pattern '{}' was written in C++, and a config names it without holding it: give it "
+           "again (GPTConfig::attention, or LoadGPTOptions::attention when loading a checkpoint, = "
+           "GPTAttention::from_pattern(FlexPattern::custom(\"{}\", ...)))",
+           c.attention.flex, c.attention.flex.substr(std::string("flex:custom:").size()));
   const bool linear = c.attention.variant == AttentionVariant::linear;
   return nn::MultiheadAttentionOptions(c.n_embd, c.n_head)
       .dropout(linear ? 0.0 : c.dropout)  // linear attention keeps the residual dropout only
       .bias(c.bias)
       .variant(c.attention.variant)
-      .flex(c.attention.flex)
+      .flex(c.attention.custom ? "" : c.attention.flex)
+      .flex_pattern(c.attention.custom)
       .window(c.attention.window)
       .sparse(c.attention.sparse)
       .causal(true)
@@ -55,6 +62,7 @@ Tensor Block::forward(const Tensor& x, const BlockStep& step) {
   call.cache = step.cache;
   call.weights = step.weights;
   call.generator = step.gen;
+  call.document_ids = step.document_ids;
   Tensor a = attn->forward(ln_1->forward(x), call);  // [B, T, C]
   Tensor h = add(x, dropout(a, dropout_p, is_training(), step.gen ? *step.gen : default_generator()));
   return add(h, mlp->forward(ln_2->forward(h), step.gen));

@@ -32,6 +32,7 @@ struct BlockStep {
   nn::KVCache* cache = nullptr;  ///< the layer's cache: x's positions follow its length(); or null
   Tensor* weights = nullptr;     ///< out: attention weights [B, H, T, S] (dense only); or null
   Generator* gen = nullptr;      ///< dropout (default_generator() when null)
+  Tensor document_ids;           ///< packed sequences: i64 [B, T], see GPTForwardOptions; or undefined
 };
 
 /// The blocks' attention, GPT-2's tensor names (attn.c_attn, attn.c_proj) through the gpt2

@@ -131,6 +131,10 @@ LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options) {
   if (options.attention) out.config.attention = *options.attention;
   if (options.dropout) out.config.dropout = *options.dropout;
   out.config.validate();
+  TG_CHECK(!out.config.attention.missing_custom_pattern(),
+           "load_gpt: {}/{} names the attention pattern '{}', written in C++ by the program that trained it; "
+           "config.json cannot hold it: load the checkpoint from C++ giving it again (LoadGPTOptions::attention)",
+           dir, kConfigFile, out.config.attention.flex);
   const std::string path = in_dir(dir, kModelFile);
   TG_CHECK(fs::is_regular_file(path), "load_gpt: {} has no {}", dir, kModelFile);
   // What config.json claims is checked against the weights file and memory before it is built.

@@ -46,7 +46,9 @@ void save_checkpoint(const std::string& dir, const GPT& model, const CharTokeniz
 /// Overrides applied to the stored config before the model is built.
 struct LoadGPTOptions {
   std::optional<DType> dtype;             ///< compute in this dtype (the file's values are converted)
-  std::optional<GPTAttention> attention;  ///< e.g. fine-tune a dense checkpoint with flash
+  /// e.g. fine-tune a dense checkpoint with flash; required for a checkpoint trained with a custom
+  /// pattern (config.json keeps only its name): GPTAttention::from_pattern(the same pattern)
+  std::optional<GPTAttention> attention;
   std::optional<double> dropout;          ///< Hugging Face's configs say 0.1
 };
 

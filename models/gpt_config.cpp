@@ -58,7 +58,19 @@ GPTAttention GPTAttention::parse(std::string_view text) {
   return a;
 }
 
+GPTAttention GPTAttention::from_pattern(FlexPattern pattern) {
+  GPTAttention a;
+  a.flex = pattern.text();
+  if (pattern.is_custom()) {
+    a.custom = std::move(pattern);
+  } else {
+    parse_model_flex_pattern(a.flex);  // a named pattern is kept by its words
+  }
+  return a;
+}
+
 std::string GPTAttention::name() const {
+  if (custom) return custom->text();
   if (!flex.empty()) return flex;
   if (variant == AttentionVariant::sliding_window) return "sliding:" + std::to_string(window);
   return attention_variant_name(variant);
@@ -119,7 +131,8 @@ std::string GPTConfig::to_json() const {
         {"global_blocks", s.global_blocks},
         {"random_blocks", s.random_blocks},
         {"seed", s.seed}}}};
-  if (!attention.flex.empty()) j["tapegrad_attention"]["flex"] = attention.flex;
+  // A custom pattern by its name only: config.json cannot hold C++ code.
+  if (!attention.flex.empty() || attention.custom) j["tapegrad_attention"]["flex"] = attention.name();
   return j.dump(2) + "\n";
 }
 
@@ -164,7 +177,8 @@ GPTConfig GPTConfig::from_json(const std::string& text, const std::string& sourc
     if (a.contains("flex")) {
       c.attention.flex = get_string(a, "flex", "", source);
       try {
-        parse_model_flex_pattern(c.attention.flex);
+        // A custom pattern is kept by name; the model is built only when the pattern is given again.
+        if (!is_custom_flex_pattern(c.attention.flex)) parse_model_flex_pattern(c.attention.flex);
       } catch (const Error& e) {
         fail("GPTConfig: {}: tapegrad_attention.flex: {}", source, e.what());
       }

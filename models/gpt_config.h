@@ -1,11 +1,13 @@
 #pragma once
 // GPTConfig: the shape and options of a GPT (GPT-2's architecture, nanoGPT's names for the
 // options), stored as Hugging Face's GPT-2 config.json plus tapegrad's own "tapegrad_*" fields.
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "autograd/dtype.h"
 #include "ops/attention.h"
+#include "ops/flex_spec.h"
 
 namespace tg::models {
 
@@ -16,12 +18,20 @@ struct GPTAttention {
   int64_t window = 256;  ///< sliding_window: keys t-window+1..t
   SparseLayout sparse;   ///< sparse: BigBird's block layout
   std::string flex;      ///< "flex:PATTERN" (ops/flex_spec.h): flex_attention with it; empty: variant
+  /// A pattern written in C++ (FlexPattern::custom), or none; flex is then its name
+  /// ("flex:custom:NAME"), which is all config.json keeps of it: a checkpoint trained with one
+  /// loads only when the pattern is given again (LoadGPTOptions::attention).
+  std::optional<FlexPattern> custom;
 
   /// From the command line's words: "dense", "flash", "sliding:W", "sparse", "linear",
   /// "flex:PATTERN".
   static GPTAttention parse(std::string_view text);
-  /// The inverse of parse(): "dense", "sliding:32", ...
+  /// A pattern written in C++: GPTAttention::from_pattern(FlexPattern::custom("strided", mask)).
+  static GPTAttention from_pattern(FlexPattern pattern);
+  /// The inverse of parse(): "dense", "sliding:32", ..., "flex:custom:NAME".
   std::string name() const;
+  /// True when flex names a custom pattern that `custom` does not hold (read from config.json).
+  bool missing_custom_pattern() const { return !custom && is_custom_flex_pattern(flex); }
 };
 
 struct GPTConfig {

@@ -10,6 +10,7 @@
 #include "autograd/autograd.h"
 #include "models/gpt_checkpoint.h"
 #include "models/memory_estimate.h"
+#include "models/packed_documents.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
 #include "nn/file_checks.h"
@@ -80,11 +81,72 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
   return c;
 }
 
+// --pack-documents: where the documents of the training and validation tokens start.
+struct DocumentStarts {
+  std::vector<int64_t> train, val;
+};
+
+// A .bin's documents end at the end-of-text id; a text's at blank lines, found in its bytes, which
+// are its tokens (a character tokenizer). tg::Error when the training data is one document.
+DocumentStarts find_documents(const GPTTrainOptions& o, const Corpus& c) {
+  auto text_starts = [](const std::string& path, size_t tokens) {
+    std::string text = read_file_bytes(path);
+    TG_CHECK(text.size() == tokens,
+             "--pack-documents: {}: text is split into documents at blank lines for a character tokenizer (one token "
+             "per byte), but its {} bytes gave {} tokens",
+             path, text.size(), tokens);
+    return data::text_document_starts(text);
+  };
+  DocumentStarts d;
+  if (is_bin(o.data)) {
+    d.train = data::token_document_starts(c.train, o.eot_token_id);
+    if (o.val_data.empty()) d.val = data::token_document_starts(c.val, o.eot_token_id);
+  } else {
+    const int64_t n = int64_t(c.train.size()), held_out = o.val_data.empty() ? int64_t(c.val.size()) : 0;
+    std::vector<int64_t> all = text_starts(o.data, size_t(n + held_out));
+    d.train = data::document_starts_between(all, 0, n);
+    if (o.val_data.empty()) d.val = data::document_starts_between(all, n, n + held_out);
+  }
+  if (!o.val_data.empty())
+    d.val = is_bin(o.val_data) ? data::token_document_starts(c.val, o.eot_token_id) : text_starts(o.val_data, c.val.size());
+  TG_CHECK(d.train.size() > 1, "--pack-documents: the training tokens of {} are one document ({}): there is nothing to pack",
+           o.data,
+           is_bin(o.data) ? fmt::format("no end-of-text id {} before the last token; GPT-2's <|endoftext|> is 50256",
+                                        o.eot_token_id)
+                          : std::string("no blank line between its lines"));
+  return d;
+}
+
+// The line --pack-documents logs: the documents, and the padding packing saves against one
+// document per row; and which pattern a hand-written variant runs as.
+std::string packing_summary(const GPTTrainOptions& o, const DocumentStarts& d, size_t train_tokens,
+                            const GPTAttention& attention) {
+  const data::PackingStats s = data::packing_stats(d.train, int64_t(train_tokens), o.block_size);
+  std::string line = fmt::format(
+      "--pack-documents: {} documents in {} training tokens ({}); one document per row of --block-size {}, padded, "
+      "would take {} rows holding {} padding tokens ({:.1f}% of their slots); packed, every row is {} tokens of text, "
+      "so packing saves those {} padding tokens (nanoGPT's random windows, drawn without --pack-documents, have no "
+      "padding either, but a token sees the documents before its own)",
+      s.documents, s.tokens, is_bin(o.data) ? fmt::format("split after end-of-text id {}", o.eot_token_id) : "split at blank lines",
+      o.block_size, s.padded_rows, s.padding_tokens,
+      100.0 * double(s.padding_tokens) / double(s.padded_rows * o.block_size), o.block_size, s.padding_tokens);
+  if (attention.flex.empty() && !attention.custom) {
+    AttentionSpec spec;
+    spec.variant = attention.variant, spec.window = attention.window, spec.sparse = attention.sparse;
+    const FlexPattern p = flex_pattern_of_variant(spec);
+    line += fmt::format("\n--pack-documents: --attention {} runs as {} with the document mask (the same pattern, each "
+                        "token within its own document)",
+                        attention.name(), p.name == "full" ? "flex:causal" : p.text());
+  }
+  return line;
+}
+
 // The options a resumed run must share with the run it continues, as the flags name them.
 json run_options(const GPTTrainOptions& o) {
   return json{{"n_layer", o.n_layer},     {"n_head", o.n_head},         {"n_embd", o.n_embd},
               {"block_size", o.block_size}, {"bias", o.bias},           {"attention", o.attention},
-              {"optimizer", o.optim.optimizer}, {"batch_size", o.optim.batch_size}};
+              {"optimizer", o.optim.optimizer}, {"batch_size", o.optim.batch_size},
+              {"pack_documents", o.pack_documents}};
 }
 
 // The stored run options of a checkpoint; older checkpoints without "options" give what their
@@ -162,6 +224,7 @@ void adopt_resumed_options(GPTTrainOptions& o, const std::function<bool(const st
   take("n_layer", o.n_layer), take("n_head", o.n_head), take("n_embd", o.n_embd);
   take("block_size", o.block_size), take("bias", o.bias), take("attention", o.attention);
   take("optimizer", o.optim.optimizer), take("batch_size", o.optim.batch_size);
+  take("pack_documents", o.pack_documents);
 }
 
 void GPTTrainOptions::validate() const {
@@ -181,6 +244,11 @@ void GPTTrainOptions::validate() const {
   } catch (const Error& e) {
     fail("--attention: {}", e.what());
   }
+  TG_CHECK(!pack_documents || GPTAttention::parse(attention).variant != AttentionVariant::linear,
+           "--pack-documents: --attention linear has no attention mask to keep documents apart; use dense, flash, "
+           "sliding:W, sparse or flex:PATTERN");
+  TG_CHECK(eot_token_id >= 0 && eot_token_id <= 65535,
+           "eot_token_id {} is not a token id of a .bin (uint16: 0..65535)", eot_token_id);
 }
 
 GPTTrainResult train_gpt(const GPTTrainOptions& o) {
@@ -245,6 +313,13 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   TG_CHECK(corpus.vocab_size <= model->config.vocab_size, "--data: {}: token ids reach {}, the model's vocab_size is {}{}",
            o.data, corpus.vocab_size - 1, model->config.vocab_size,
            from.empty() ? "" : fmt::format(" ({}/{})", from, kConfigFile));
+  std::optional<DocumentStarts> docs;
+  std::string packing;
+  if (o.pack_documents) {
+    docs = find_documents(o, corpus);
+    packing = packing_summary(o, *docs, corpus.train.size(), model->config.attention);
+    if (rank == 0) fmt::print(stderr, "{}\n", packing);
+  }
 
   std::unique_ptr<optim::Optimizer> opt = o.optim.make_optimizer(*model);
   {
@@ -283,6 +358,12 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   if (dist) ddp.emplace(*model, nn::parallel::DistributedDataParallelOptions{o.optim.bucket_cap_mb, o.optim.dist_timeout});
 
   const int64_t B = o.optim.batch_size, T = o.block_size;
+  // Packed batches carry each token's document and position; others leave them undefined.
+  auto loss_of = [&](const data::TokenBatch& b) {
+    GPTForwardOptions fo;
+    fo.document_ids = b.document_ids, fo.position_ids = b.position_ids;
+    return model->forward(b.x, b.y, fo).loss;
+  };
   TrainLoopHooks hooks;
   hooks.items_per_step = world * B * T;
   hooks.loss_on_next_batch = [&] {
@@ -290,15 +371,16 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     // rank·B .. rank·B + B - 1 of it (a single process takes them all).
     Generator mine(data_gen.seed());
     mine.set_offset(data_gen.advance(uint64_t(world * B)) + uint64_t(rank * B));
-    data::TokenBatch b = data::sample_batch(corpus.train, T, B, mine);
-    return model->forward(b.x, b.y).loss;
+    return loss_of(docs ? data::sample_packed_batch(corpus.train, docs->train, T, B, mine)
+                        : data::sample_batch(corpus.train, T, B, mine));
   };
   hooks.evaluate = [&] {
     Generator eval_gen(o.optim.seed + 3);  // the same validation batches at every evaluation
     double total = 0;
     for (int64_t i = 0; i < o.optim.eval_iters; ++i) {
-      data::TokenBatch b = data::sample_batch(corpus.val, T, B, eval_gen);
-      total += model->forward(b.x, b.y).loss.item();
+      total += loss_of(docs ? data::sample_packed_batch(corpus.val, docs->val, T, B, eval_gen)
+                            : data::sample_batch(corpus.val, T, B, eval_gen))
+                   .item();
     }
     return total / double(o.optim.eval_iters);
   };
@@ -336,6 +418,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   result.num_parameters = model->num_parameters(false);
   result.interrupted = r.interrupted;
   result.world_size = world;
+  result.packing = packing;
   if (ddp && ddp->reducer().stats().backward_passes > 0)
     result.allreduce_wait_s = ddp->reducer().stats().total_wait_seconds / double(ddp->reducer().stats().backward_passes);
   return result;

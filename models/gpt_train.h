@@ -25,6 +25,13 @@ struct GPTTrainOptions {
   double dropout = 0.0;
   bool bias = true;
   std::string attention = "dense";
+  /// Packed documents (models/packed_documents.h): windows as without, but a token attends only to
+  /// earlier tokens of its own document, positions restart at each document, and a target that
+  /// starts another document is ignored. Documents end at blank lines of a text and after
+  /// `eot_token_id` in a .bin. Every attention but linear (dense, flash, sliding and sparse run as
+  /// the flex pattern computing the same, with the document mask).
+  bool pack_documents = false;
+  int64_t eot_token_id = 50256;  ///< a .bin's end-of-text id (GPT-2's <|endoftext|>)
 
   OptimOptions optim;  ///< batch size, optimizer, schedule, evaluation, seed, threads, log
 
@@ -41,6 +48,7 @@ struct GPTTrainResult {
   bool interrupted = false;
   int world_size = 1;                  ///< ranks that trained (data-parallel under mpirun)
   double allreduce_wait_s = 0;         ///< data-parallel: mean time per step backward waited for all-reduces at its end
+  std::string packing;                 ///< with pack_documents: what was logged at the start (documents, padding saved)
 };
 
 /// For `--resume`: the run options stored in the checkpoint (n_layer, n_head, n_embd, block_size,

@@ -74,12 +74,13 @@ std::vector<int64_t> randperm(int64_t n, Generator& gen) {
   return perm;
 }
 
-namespace {
-
-// x, y [b, T] from windows starting at `starts`.
-TokenBatch make_batch(std::span<const uint16_t> tokens, const std::vector<int64_t>& starts, int64_t T) {
+TokenBatch windows_at(std::span<const uint16_t> tokens, const std::vector<int64_t>& starts, int64_t T) {
   int64_t B = static_cast<int64_t>(starts.size());
-  TokenBatch batch{empty({B, T}, DType::i64), empty({B, T}, DType::i64)};
+  for (int64_t s : starts)
+    TG_CHECK(T >= 0 && s >= 0 && s + T < int64_t(tokens.size()),
+             "windows_at: a window of {} + 1 tokens at {} runs past the {} tokens", T, s, tokens.size());
+  TokenBatch batch;
+  batch.x = empty({B, T}, DType::i64), batch.y = empty({B, T}, DType::i64);
   int64_t* x = batch.x.data<int64_t>();
   int64_t* y = batch.y.data<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
@@ -92,14 +93,15 @@ TokenBatch make_batch(std::span<const uint16_t> tokens, const std::vector<int64_
   return batch;
 }
 
-}  // namespace
-
 TokenBatch sample_batch(std::span<const uint16_t> tokens, int64_t block_size, int64_t batch_size,
                         Generator& gen) {
+  return windows_at(tokens, sample_window_starts(int64_t(tokens.size()), block_size, batch_size, gen), block_size);
+}
+
+std::vector<int64_t> sample_window_starts(int64_t N, int64_t block_size, int64_t batch_size, Generator& gen) {
   TG_CHECK(block_size >= 1 && batch_size >= 1,
            "sample_batch: block_size and batch_size must be positive, got {} and {}", block_size, batch_size);
   product_or_fail({batch_size, block_size, 2 * int64_t(sizeof(int64_t))}, "sample_batch: bytes of x and y");
-  int64_t N = static_cast<int64_t>(tokens.size());
   TG_CHECK(N > block_size,
            "sample_batch: the data has {} tokens, fewer than block_size + 1 = {} (one window and its "
            "next-token target)",
@@ -108,7 +110,7 @@ TokenBatch sample_batch(std::span<const uint16_t> tokens, int64_t block_size, in
   std::vector<int64_t> starts(static_cast<size_t>(batch_size));
   for (int64_t b = 0; b < batch_size; ++b)
     starts[size_t(b)] = static_cast<int64_t>(philox_below(gen.seed(), offset, uint64_t(b), uint64_t(N - block_size)));
-  return make_batch(tokens, starts, block_size);
+  return starts;
 }
 
 WindowBatches::WindowBatches(std::span<const uint16_t> tokens, int64_t block_size, int64_t batch_size)
@@ -126,12 +128,12 @@ int64_t WindowBatches::num_targets() const { return full_windows_ * block_size_ 
 
 TokenBatch WindowBatches::batch(int64_t i) const {
   TG_CHECK(i >= 0 && i < num_batches(), "WindowBatches: batch {} is outside [0, {})", i, num_batches());
-  if (i == full_batches_) return make_batch(tokens_, {full_windows_ * block_size_}, tail_);
+  if (i == full_batches_) return windows_at(tokens_, {full_windows_ * block_size_}, tail_);
   std::vector<int64_t> starts;
   // i < full_batches_, so i·batch_size < full_windows_; the end is clipped before it can overflow.
   const int64_t first = i * batch_size_, end = first + std::min(batch_size_, full_windows_ - first);
   for (int64_t w = first; w < end; ++w) starts.push_back(w * block_size_);
-  return make_batch(tokens_, starts, block_size_);
+  return windows_at(tokens_, starts, block_size_);
 }
 
 bool WindowBatches::next(TokenBatch& out) {

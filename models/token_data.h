@@ -35,7 +35,10 @@ std::vector<int64_t> randperm(int64_t n, Generator& gen);
 /// Inputs and next-token targets of a language model.
 struct TokenBatch {
   Tensor x;  ///< [B, T] i64
-  Tensor y;  ///< [B, T] i64, y[b, t] = the token after x[b, t]
+  Tensor y;  ///< [B, T] i64, y[b, t] = the token after x[b, t] (-1: no target)
+  /// Packed documents (models/packed_documents.h), else undefined: i64 [B, T], the document of
+  /// each token within its row and its position within its document.
+  Tensor document_ids, position_ids;
 };
 
 /// B windows of T = block_size + 1 consecutive tokens at uniformly random starts in
@@ -44,6 +47,10 @@ struct TokenBatch {
 /// fewer than block_size + 1 tokens.
 TokenBatch sample_batch(std::span<const uint16_t> tokens, int64_t block_size, int64_t batch_size,
                         Generator& gen);
+/// The starts sample_batch draws for N = num_tokens (the same draws from gen).
+std::vector<int64_t> sample_window_starts(int64_t num_tokens, int64_t block_size, int64_t batch_size, Generator& gen);
+/// x, y [B, T] of the windows of T + 1 tokens at `starts` (T = block_size).
+TokenBatch windows_at(std::span<const uint16_t> tokens, const std::vector<int64_t>& starts, int64_t block_size);
 
 /// Consecutive non-overlapping windows for evaluation: window w predicts tokens
 /// w·block_size + 1 .. (w+1)·block_size, so every token but the first is a target exactly once.

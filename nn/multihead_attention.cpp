@@ -52,7 +52,15 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& opts)
            opts.kdim(), opts.vdim());
   TG_CHECK(opts.dropout() >= 0.0 && opts.dropout() <= 1.0,
            "MultiheadAttention: dropout must be in [0, 1], got {}", opts.dropout());
-  if (!opts.flex().empty()) flex_ = std::make_shared<FlexPatternCache>(opts.flex());
+  if (opts.flex_pattern()) {
+    TG_CHECK(opts.flex().empty() || opts.flex() == opts.flex_pattern()->text(),
+             "MultiheadAttention: flex '{}' and flex_pattern '{}' name two patterns; give one", opts.flex(),
+             opts.flex_pattern()->text());
+    flex_ = std::make_shared<FlexPatternCache>(*opts.flex_pattern());
+    options.flex(opts.flex_pattern()->text());  // names it in messages
+  } else if (!opts.flex().empty()) {
+    flex_ = std::make_shared<FlexPatternCache>(opts.flex());
+  }
   TG_CHECK(
       !(opts.variant() == AttentionVariant::linear && opts.dropout() > 0.0),
       "MultiheadAttention: the linear variant has no attention weights to drop out (dropout = {})",
@@ -101,6 +109,13 @@ void MultiheadAttention::reset_parameters() {
   out_proj->reset_parameters();
   if (in_proj_bias.defined()) init::zeros_(in_proj_bias);
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
+}
+
+void MultiheadAttention::share_flex_caches(const MultiheadAttention& other) {
+  TG_CHECK(options.flex() == other.options.flex(),
+           "MultiheadAttention: share_flex_caches between the patterns '{}' and '{}'", options.flex(), other.options.flex());
+  flex_ = other.flex_;
+  variant_as_flex_ = other.variant_as_flex_;
 }
 
 KVCache MultiheadAttention::make_cache(int64_t batch, int64_t capacity) const {
@@ -239,7 +254,8 @@ Tensor MultiheadAttention::forward(const Tensor& x) {
   return forward(x, x, x, Tensor(), false, Tensor(), true, options.causal()).output;
 }
 
-Tensor MultiheadAttention::flex_self_attention(const Tensor& qkv, KVCache* cache, const SelfAttentionOptions& call) {
+Tensor MultiheadAttention::flex_self_attention(FlexPatternCache& pattern, const Tensor& qkv, KVCache* cache,
+                                               const SelfAttentionOptions& call) {
   const int64_t H = options.num_heads(), Hkv = kv_heads, T = qkv.size(1);
   TG_CHECK(!call.key_padding_mask.defined(), "MultiheadAttention: the flex pattern {} takes key_lengths, not a "
                                              "key_padding_mask",
@@ -252,7 +268,8 @@ Tensor MultiheadAttention::flex_self_attention(const Tensor& qkv, KVCache* cache
   } else {
     k = narrow(qkv, 2, H, Hkv), v = narrow(qkv, 2, H + Hkv, Hkv);
   }
-  const FlexProblem& p = flex_->problem(H, T, pos + T, pos, options.causal(), qkv.dtype(), call.key_lengths);
+  const FlexProblem& p =
+      pattern.problem(H, T, pos + T, pos, options.causal(), qkv.dtype(), call.key_lengths, call.document_ids);
   FlexOptions fo;
   fo.dropout_p = is_training() ? options.dropout() : 0.0;
   fo.generator = call.generator;
@@ -274,6 +291,20 @@ Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& 
            attention_variant_name(options.variant()));
   const int64_t B = x.size(0), T = x.size(1);
   KVCache* cache = call.cache;
+  if (call.document_ids.defined()) {
+    TG_CHECK(call.document_ids.dtype() == DType::i64 && call.document_ids.shape() == Shape({B, T}),
+             "MultiheadAttention: document_ids must be i64 [B, T] = [{}, {}] like x {}, got {} {}", B, T,
+             shape_str(x.shape()), dtype_name(call.document_ids.dtype()), shape_str(call.document_ids.shape()));
+    TG_CHECK(!cache, "MultiheadAttention: document_ids are for packed training sequences, not for cached decoding");
+    TG_CHECK(!call.weights, "MultiheadAttention: document_ids run flex_attention, which returns no weights");
+    if (!flex_) {
+      try {
+        variant_as_flex_->set_pattern(flex_pattern_of_variant(kernel_spec()));
+      } catch (const Error& e) {
+        fail("MultiheadAttention: document_ids: {}", e.what());
+      }
+    }
+  }
   const int64_t pos = cache ? cache->length() : 0;  // where the new queries sit among the keys
   if (cache) {
     TG_CHECK(!is_grad_enabled(), "MultiheadAttention: the KV cache is for inference; run it under NoGradGuard");
@@ -289,8 +320,8 @@ Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& 
   spec.key_lengths = call.key_lengths;
   spec.generator = call.generator;
   Tensor y;  // [B, T, H, D]
-  if (flex_) {
-    y = flex_self_attention(qkv, cache, call);
+  if (flex_ || call.document_ids.defined()) {
+    y = flex_self_attention(flex_ ? *flex_ : *variant_as_flex_, qkv, cache, call);
   } else if (cache) {
     cache->append_packed(qkv, H);  // the keys and values of positions pos..pos+T-1
     spec.query_offset = pos;

@@ -12,6 +12,7 @@
 // the returned weights are taken before dropout and carry no gradient (they are for
 // inspection); a floating attn_mask gets no gradient.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ struct MultiheadAttentionOptions {
   /// runs flex_attention with its block mask and score_mod (with causal and key lengths applied)
   /// instead of `variant`. Empty: none.
   TG_ARG(std::string, flex, "");
+  /// A pattern written in C++ (FlexPattern::custom: a mask_mod and/or score_mod lambda), run as
+  /// flex() runs a named one; flex() then names it ("flex:custom:NAME").
+  TG_ARG(std::optional<FlexPattern>, flex_pattern, std::nullopt);
   /// Whether self-attention (forward(x) and forward(x, SelfAttentionOptions)) is causal.
   TG_ARG(bool, causal, false);
   TG_ARG(AttentionLayout, layout, AttentionLayout::pytorch);
@@ -88,6 +92,14 @@ struct SelfAttentionOptions {
   Tensor* weights = nullptr;
   /// Dropout's generator (default_generator() when null).
   Generator* generator = nullptr;
+  /// Packed sequences: i64 [B, T], the document of each of x's tokens; a query sees only keys of
+  /// its own document (intersected with the module's pattern and causal mask). The block mask is
+  /// built once for a batch's ids and reused by every call with the same ids (every layer of a
+  /// model whose modules share_flex_caches).
+  /// Every variant but linear takes them: flex patterns directly, the others through the flex
+  /// pattern computing what they compute (dense and flash: full, sliding_window: sliding,
+  /// sparse: bigbird; flex_pattern_of_variant). Not with a cache. Undefined: one document.
+  Tensor document_ids;
 };
 
 class MultiheadAttention : public Module {
@@ -115,6 +127,10 @@ class MultiheadAttention : public Module {
   Tensor forward(const Tensor& x, const SelfAttentionOptions& call);
   /// An empty cache for this module: keys and values [batch, capacity, Hkv, D].
   KVCache make_cache(int64_t batch, int64_t capacity) const;
+  /// Uses `other`'s flex pattern caches, so that a block mask one of them builds for a call's
+  /// sizes and documents serves both (a model's layers: a batch's document mask is built once).
+  /// Both must run the same pattern.
+  void share_flex_caches(const MultiheadAttention& other);
   /// Re-draws the parameters. pytorch: as PyTorch does, xavier_uniform_ on the input
   /// projections, zeros for in_proj_bias and out_proj.bias, out_proj.weight as nn::Linear.
   /// gpt2: as nn::Conv1D, N(0, 0.02) weights and zero biases.
@@ -147,9 +163,13 @@ class MultiheadAttention : public Module {
   AttentionSpec kernel_spec() const;
   /// options.flex() built for the sizes of a call; null without a pattern.
   std::shared_ptr<FlexPatternCache> flex_;
-  /// Self-attention through flex_attention: qkv [B, T, H + 2·Hkv, D] (the new positions), the
-  /// keys and values from the cache when given -> [B, T, H, D].
-  Tensor flex_self_attention(const Tensor& qkv, KVCache* cache, const SelfAttentionOptions& call);
+  /// Without a flex pattern: the variant's pattern as flex, for calls with document_ids (set at
+  /// each such call, from the variant then in the options).
+  std::shared_ptr<FlexPatternCache> variant_as_flex_ = std::make_shared<FlexPatternCache>();
+  /// Self-attention through flex_attention with `pattern`: qkv [B, T, H + 2·Hkv, D] (the new
+  /// positions), the keys and values from the cache when given -> [B, T, H, D].
+  Tensor flex_self_attention(FlexPatternCache& pattern, const Tensor& qkv, KVCache* cache,
+                             const SelfAttentionOptions& call);
   /// The spec for one call: variant settings, dropout when training, masks converted.
   AttentionSpec make_spec(int64_t B, int64_t T, int64_t S, const Tensor& key_padding_mask,
                           const Tensor& attn_mask, bool is_causal) const;

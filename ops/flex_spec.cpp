@@ -44,6 +44,51 @@ std::vector<int64_t> integers(std::string_view text, const std::vector<std::stri
 
 bool is_flex_pattern(std::string_view text) { return text.starts_with("flex:"); }
 
+bool is_custom_flex_pattern(std::string_view text) { return text.starts_with("flex:custom:"); }
+
+FlexPattern FlexPattern::custom(std::string name, MaskMod mask_mod, ScoreMod score_mod) {
+  TG_CHECK(!name.empty() && name.find(':') == std::string::npos,
+           "FlexPattern::custom: the name '{}' must be non-empty and hold no ':' (it is written as flex:custom:NAME)",
+           name);
+  TG_CHECK(mask_mod.defined() || score_mod.defined(),
+           "FlexPattern::custom: pattern '{}' has neither a mask_mod nor a score_mod", name);
+  FlexPattern p;
+  p.name = "custom:" + name;
+  p.mask_mod = std::move(mask_mod);
+  p.score_mod = std::move(score_mod);
+  return p;
+}
+
+std::string FlexPattern::text() const {
+  std::string s = "flex:" + name;
+  for (int64_t v : ints) s += ":" + std::to_string(v);
+  if (name == "softcap") s += fmt::format(":{}", real);
+  return s;
+}
+
+FlexPattern flex_pattern_of_variant(const AttentionSpec& spec) {
+  FlexPattern p;
+  switch (spec.variant) {
+    case AttentionVariant::dense:
+    case AttentionVariant::flash:
+      p.name = "full";
+      break;
+    case AttentionVariant::sliding_window:
+      p.name = "sliding", p.ints = {spec.window};
+      break;
+    case AttentionVariant::sparse: {
+      const SparseLayout& l = spec.sparse;
+      p.name = "bigbird", p.ints = {l.block_size, l.window_blocks, l.global_blocks, l.random_blocks};
+      if (l.seed != 0) p.ints.push_back(int64_t(l.seed));
+      break;
+    }
+    case AttentionVariant::linear:
+      fail("attention: the linear variant has no attention mask, so it cannot add one (e.g. documents); use dense, "
+           "flash, sliding, sparse or a flex pattern");
+  }
+  return p;
+}
+
 FlexPattern parse_flex_pattern(std::string_view text) {
   TG_CHECK(is_flex_pattern(text), "attention pattern '{}': expected flex:PATTERN (the patterns are {})", text,
            kPatterns);
@@ -67,6 +112,10 @@ FlexPattern parse_flex_pattern(std::string_view text) {
   } else if (p.name == "longformer") {
     p.ints = integers(text, parts, 3, 0);
     TG_CHECK(p.ints[0] >= 1, "attention pattern '{}': the block size must be >= 1", text);
+  } else if (p.name == "custom") {
+    fail("attention pattern '{}': a custom pattern is written in C++ (FlexPattern::custom) and cannot be given in "
+         "words",
+         text);
   } else if (p.name == "softcap") {
     TG_CHECK(parts.size() == 2, "attention pattern '{}': softcap takes the cap, e.g. flex:softcap:50", text);
     char* end = nullptr;
@@ -90,9 +139,11 @@ FlexPattern parse_model_flex_pattern(std::string_view text) {
 
 FlexProblem build_flex_problem(const FlexPattern& p, int64_t H, int64_t T, int64_t S, bool causal,
                                DType dtype, int64_t block_size, int64_t q_offset,
-                               const std::vector<int64_t>& key_lengths) {
+                               const std::vector<int64_t>& key_lengths, const Tensor& document_ids) {
   MaskMod mask;
-  if (p.name == "causal") {
+  if (p.is_custom()) {
+    mask = p.mask_mod;  // the model's causal mask is applied on top
+  } else if (p.name == "causal") {
     mask = causal_mask();
     causal = false;  // already
   } else if (p.name == "sliding") {
@@ -115,6 +166,7 @@ FlexProblem build_flex_problem(const FlexPattern& p, int64_t H, int64_t T, int64
   } else if (p.name == "bigbird") {
     SparseLayout layout;
     if (!p.ints.empty()) layout = SparseLayout{p.ints[0], p.ints[1], p.ints[2], p.ints[3]};
+    if (p.ints.size() == 5) layout.seed = uint64_t(p.ints[4]);  // flex_pattern_of_variant's
     mask = bigbird_mask(layout, T, S, causal);
     causal = false;
   } else if (p.name == "longformer") {
@@ -124,11 +176,22 @@ FlexProblem build_flex_problem(const FlexPattern& p, int64_t H, int64_t T, int64
   if (causal) mask = mask.defined() ? and_masks(mask, causal_mask()) : causal_mask();
   if (!key_lengths.empty())
     mask = mask.defined() ? and_masks(mask, key_lengths_mask(key_lengths)) : key_lengths_mask(key_lengths);
+  int64_t B = key_lengths.empty() ? 1 : int64_t(key_lengths.size());  // 1: one mask for every batch
+  if (document_ids.defined()) {
+    TG_CHECK(document_ids.dtype() == DType::i64 && document_ids.dim() == 2 && document_ids.size(1) == T && T == S &&
+                 q_offset == 0 && (key_lengths.empty() || document_ids.size(0) == B),
+             "attention pattern {}: document_ids {} {} must be i64 [B, T] for T {} queries over their own S {} keys "
+             "(no query offset: got {}){}",
+             p.text(), dtype_name(document_ids.dtype()), shape_str(document_ids.shape()), T, S, q_offset,
+             key_lengths.empty() ? "" : fmt::format(", B = {} as the key lengths", B));
+    B = document_ids.size(0);
+    mask = mask.defined() ? and_masks(mask, document_mask(document_ids)) : document_mask(document_ids);
+  }
   FlexProblem out;
-  const int64_t B = key_lengths.empty() ? 1 : int64_t(key_lengths.size());  // 1: one mask for every batch
   if (mask.defined()) out.block_mask = create_block_mask(mask, B, 1, T, S, block_size, q_offset);
   if (p.name == "alibi") out.score_mod = alibi(alibi_slopes(H, dtype));
   if (p.name == "softcap") out.score_mod = softcap(p.real);
+  if (p.is_custom()) out.score_mod = p.score_mod;
   return out;
 }
 

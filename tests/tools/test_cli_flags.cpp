@@ -48,6 +48,10 @@ const std::vector<BadCommandLine> kCases = {
      "--attention: unknown attention variant 'fast'"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--attention", "sliding:0"}, "--attention"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--bias", "maybe"}, "--bias"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--pack-documents", "--attention", "linear"},
+     "--pack-documents: --attention linear has no attention mask"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--pack-documents"},
+     "--pack-documents: the training tokens of"},  // no blank line: one document
     // gpt train: optimisation flags
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--batch-size", "-2"}, "--batch-size must be positive"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--threads", "-1"}, "--threads must be >= 0"},

@@ -56,6 +56,10 @@ void add_train(CLI::App& gpt) {
                 "dense, flash, sliding:W, sparse, linear, or flex:PATTERN (flex:causal, flex:sliding:W, "
                 "flex:document:N, flex:prefix:N, flex:alibi, flex:softcap:C, ...)")
       ->capture_default_str();
+  c->add_flag("--pack-documents", o->pack_documents,
+              "Documents in one window do not see each other: a token attends to its own document only, positions "
+              "restart at each document (text: documents end at blank lines; .bin: after id 50256, GPT-2's "
+              "<|endoftext|>). dense, flash, sliding and sparse run as the same flex pattern with the document mask");
   add_optim_flags(c, o->optim);
   c->callback([o, c] {
     // Before anything is loaded or trained: the files named on the command line are usable.
