@@ -4,6 +4,8 @@
 // Run: build/bench_attention --benchmark_repetitions=3
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_main.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -51,4 +53,4 @@ BENCHMARK(BM_attention)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+TAPEGRAD_BENCHMARK_MAIN()

@@ -7,6 +7,8 @@
 // machine, the ceiling of a train step's model FLOPs per second (bench/README.md, "What issue 5's
 // training targets need").
 #include <benchmark/benchmark.h>
+
+#include "bench/bench_main.h"
 #include <cblas.h>
 
 #include <cmath>
@@ -101,4 +103,4 @@ BENCHMARK(BM_train_linear_gemms)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+TAPEGRAD_BENCHMARK_MAIN()

@@ -4,6 +4,8 @@
 // Run: build/bench_ops --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_main.h"
+
 #include "tapegrad.h"
 
 namespace {
@@ -100,4 +102,4 @@ BENCHMARK(BM_cross_entropy_fwdbwd)->Apply(grid);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+TAPEGRAD_BENCHMARK_MAIN()

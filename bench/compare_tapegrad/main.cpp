@@ -6,8 +6,10 @@
 #include <string>
 
 #include "bench/compare_tapegrad/workloads.h"
+#include "ops/kernels/blas_cpu.h"
 
-int main() {
+int main(int, char** argv) {
+  tg::kernels::use_best_blas_kernels(argv);
   using tg::compare::json;
   std::string line;
   while (std::getline(std::cin, line)) {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "autograd/error.h"
+#include "ops/kernels/blas_cpu.h"
 #include "tools/cli/commands.h"
 
 namespace tg::cli {
@@ -68,6 +69,9 @@ std::string with_flag(std::string message, const std::vector<const CLI::App*>& p
 int run(int argc, const char* const* argv, std::ostream& err) {
   CLI::App app("tapegrad: tape-based reverse-mode autograd for the CPU, with a transformer zoo");
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] {
+    return fmt::format("tapegrad {} (OpenBLAS kernels: {})", TAPEGRAD_VERSION, kernels::blas_core_name());
+  });
   add_gradcheck_command(app);
   add_bench_command(app);
   add_data_command(app);
