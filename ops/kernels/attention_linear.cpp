@@ -70,6 +70,7 @@ struct Work {
       : xq(size_t(kC * D)),
         xk(xq.size()),
         xv(size_t(kC * Dv)),
+        xo(xv.size()),
         fq(size_t(kC * M)),
         fk(fq.size()),
         fkT(fq.size()),
@@ -87,6 +88,7 @@ struct Work {
         dz(z.size()) {}
   std::vector<T> xq, xk;   // [C, D]: a chunk of q rows, of k rows, gathered from their layout
   std::vector<T> xv;       // [C, Dv]: a chunk of v rows
+  std::vector<T> xo;       // [C, Dv]: a chunk of out rows (backward)
   std::vector<T> fq, fk;   // [C, M]: features of a query chunk, of a key chunk
   std::vector<T> fkT;      // [M, C]: fk transposed (the right operand of φ(Q)φ(K)ᵀ)
   std::vector<T> dfk;      // [C, M]: gradient of fk
@@ -298,12 +300,13 @@ void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* 
 template <class T>
 void chunk_output_grads(const Head<T>& h, const T* out, const T* den, const T* dout, int64_t c0,
                         int64_t nq, Work<T>& w) {
+  gather_rows(dout + c0 * h.ldo, h.ldo, nq, h.Dv, w.dnum.data());
+  gather_rows(out + c0 * h.ldo, h.ldo, nq, h.Dv, w.xo.data());
   for (int64_t r = 0; r < nq; ++r) {
-    const T* g = dout + (c0 + r) * h.ldo;
-    const T* o = out + (c0 + r) * h.ldo;
+    T* g = w.dnum.data() + r * h.Dv;
     T inv = den[c0 + r] > T(0) ? T(1) / den[c0 + r] : T(0);
-    for (int64_t j = 0; j < h.Dv; ++j) w.dnum[size_t(r * h.Dv + j)] = g[j] * inv;
-    w.dden[size_t(r)] = -dot(g, o, h.Dv) * inv;
+    w.dden[size_t(r)] = -dot(g, w.xo.data() + r * h.Dv, h.Dv) * inv;
+    for (int64_t j = 0; j < h.Dv; ++j) g[j] *= inv;
   }
 }
 
@@ -385,6 +388,8 @@ void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T*
   // dF [T, M]: the queries' feature gradients, through the state (pass 1), then within their
   // chunk (pass 2).
   std::vector<T> dF(size_t(h.T_ * M));
+  // [dnum, dden] of every query [T, Dv], [T], from pass 1 for pass 2.
+  std::vector<T> dnum_all(size_t(h.T_ * Dv)), dden_all(size_t(h.T_));
 
   // Pass 1, forward in time: dφ(q) = dnum Sᵀ + dden zᵀ with the state of the keys before.
   fold_all_keys(f, h, &stab, h.prefix(), w);
@@ -394,6 +399,8 @@ void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T*
     h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
     transpose(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
     chunk_output_grads(h, out, den, dout, c0, nq, w);
+    std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, dnum_all.begin() + c0 * Dv);
+    std::copy(w.dden.begin(), w.dden.begin() + nq, dden_all.begin() + c0);
     grads_through_state(M, Dv, nq, w, dF.data() + c0 * M, false);
     if (nk > 0 && c0 + kC < h.T_) {
       load_keys(f, h, &stab, h.offset + c0, nk, w, false);
@@ -407,12 +414,12 @@ void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T*
     const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0), s0 = h.offset + c0;
     if (c0 >= kC) {
       h.prefetch_queries(c0 - kC, kC);
-      h.prefetch_outputs(out, dout, c0 - kC, kC);
       h.prefetch_keys(s0 - kC, h.chunk_keys(c0 - kC));
     }
     T* dFc = dF.data() + c0 * M;
     load_queries(f, h, c0, nq, w);
-    chunk_output_grads(h, out, den, dout, c0, nq, w);
+    std::copy(dnum_all.begin() + c0 * Dv, dnum_all.begin() + (c0 + nq) * Dv, w.dnum.begin());
+    std::copy(dden_all.begin() + c0, dden_all.begin() + c0 + nq, w.dden.begin());
     if (nk > 0) {
       load_keys(f, h, &stab, s0, nk, w, true);
       transpose(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);

@@ -14,7 +14,8 @@
 // sit in cache (attention_linear_tiles.h). The backward runs two passes over the chunks: forward
 // in time for the queries' gradient through the state, backward in time carrying the state's
 // gradient [dS, dz] for the keys' and values' gradients, recomputing each chunk's A inside it.
-// Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers, plus [T, M] in backward.
+// Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers, plus [T, M + Dv + 1] in the
+// causal backward (the queries' feature gradients and output gradients between the passes).
 #include <cstdint>
 
 #include "ops/kernels/attention_mask.h"
