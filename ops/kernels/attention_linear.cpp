@@ -14,6 +14,9 @@
 
 namespace tg::kernels {
 namespace {
+// A namespace of its own inside the file's: the sanitizer build compiles the kernels in batches,
+// and names such as dot, transpose or Shape are other kernels' too.
+namespace linear_chunked {
 
 using linear_tiles::gemm_tiles;
 using linear_tiles::Shape;
@@ -203,14 +206,14 @@ T key_stabiliser(const LinearFeatures<T>& f, const Head<T>& h, T* scratch) {
 // dst [n, w] = n rows of src (row stride ld). Copying a chunk's rows first, in a loop of loads
 // alone, keeps many cache misses in flight; computing on them in place waited for each.
 template <class T>
-void gather_rows(const T* src, int64_t ld, int64_t n, int64_t w, T* dst) {
+void copy_chunk_rows(const T* src, int64_t ld, int64_t n, int64_t w, T* dst) {
   for (int64_t r = 0; r < n; ++r) std::copy(src + r * ld, src + r * ld + w, dst + r * w);
 }
 
 // w.xq [n, D] = the n query rows from t0, w.fq their features.
 template <class T>
 void load_queries(const LinearFeatures<T>& f, const Head<T>& h, int64_t t0, int64_t n, Work<T>& w) {
-  gather_rows(h.q + t0 * h.ldq, h.ldq, n, h.D, w.xq.data());
+  copy_chunk_rows(h.q + t0 * h.ldq, h.ldq, n, h.D, w.xq.data());
   feature_rows(f, h.D, w.xq.data(), h.D, n, nullptr, nullptr, w.fq.data());
 }
 
@@ -219,8 +222,8 @@ void load_queries(const LinearFeatures<T>& f, const Head<T>& h, int64_t t0, int6
 template <class T>
 void load_keys(const LinearFeatures<T>& f, const Head<T>& h, const T* key_stab, int64_t s0,
                int64_t n, Work<T>& w, bool transposed) {
-  gather_rows(h.k + s0 * h.ldk, h.ldk, n, h.D, w.xk.data());
-  gather_rows(h.v_rows(s0), h.ldv, n, h.Dv, w.xv.data());
+  copy_chunk_rows(h.k + s0 * h.ldk, h.ldk, n, h.D, w.xk.data());
+  copy_chunk_rows(h.v_rows(s0), h.ldv, n, h.Dv, w.xv.data());
   feature_rows(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, key_stab, w.fk.data());
   if (transposed) transpose(w.fk.data(), n, f.M, f.M, w.fkT.data(), kC);
 }
@@ -300,8 +303,8 @@ void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* 
 template <class T>
 void chunk_output_grads(const Head<T>& h, const T* out, const T* den, const T* dout, int64_t c0,
                         int64_t nq, Work<T>& w) {
-  gather_rows(dout + c0 * h.ldo, h.ldo, nq, h.Dv, w.dnum.data());
-  gather_rows(out + c0 * h.ldo, h.ldo, nq, h.Dv, w.xo.data());
+  copy_chunk_rows(dout + c0 * h.ldo, h.ldo, nq, h.Dv, w.dnum.data());
+  copy_chunk_rows(out + c0 * h.ldo, h.ldo, nq, h.Dv, w.xo.data());
   for (int64_t r = 0; r < nq; ++r) {
     T* g = w.dnum.data() + r * h.Dv;
     T inv = den[c0 + r] > T(0) ? T(1) / den[c0 + r] : T(0);
@@ -468,6 +471,7 @@ Head<T> head_of(const AttnDims& d, const bool* key_padding, const T* q, const T*
           d.query_offset};
 }
 
+}  // namespace linear_chunked
 }  // namespace
 
 template <class T>
@@ -475,8 +479,9 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
                               T* out, T* den) {
   for_each_head(d, [&](int64_t b, int64_t h) {
-    head_forward(head_of(d, key_padding, q, k, v, b, h), causal, features,
-                 out + (b * d.T * d.H + h) * d.Dv, den ? den + (b * d.H + h) * d.T : nullptr);
+    namespace lc = linear_chunked;
+    lc::head_forward(lc::head_of(d, key_padding, q, k, v, b, h), causal, features,
+                     out + (b * d.T * d.H + h) * d.Dv, den ? den + (b * d.H + h) * d.T : nullptr);
   });
 }
 
@@ -487,18 +492,19 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
                                T* dv) {
   for_each_head(d, [&](int64_t b, int64_t h) {
     // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
-    Head<T> head = head_of(d, key_padding, q, k, v, b, h);
-    Work<T> w(d.D, features.M, d.Dv);
-    T stab = features.W ? key_stabiliser(features, head, w.fk.data()) : T(0);
+    namespace lc = linear_chunked;
+    lc::Head<T> head = lc::head_of(d, key_padding, q, k, v, b, h);
+    lc::Work<T> w(d.D, features.M, d.Dv);
+    T stab = features.W ? lc::key_stabiliser(features, head, w.fk.data()) : T(0);
     const int64_t o = (b * d.T * d.H + h) * d.Dv;
     T* dqh = dq + b * d.T * d.ldq() + h * d.D;
     T* dkh = dk + b * d.S * d.ldk() + h * d.D;
     T* dvh = dv + b * d.S * d.ldv() + h * d.Dv;
     const T* denh = den + (b * d.H + h) * d.T;
     if (causal)
-      head_backward_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
+      lc::head_backward_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
     else
-      head_backward_non_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
+      lc::head_backward_non_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
   });
 }
 
