@@ -285,7 +285,8 @@ void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* 
       const int64_t s0 = h.offset + c0;
       load_keys(f, h, &stab, s0, nk, w, true);
       chunk_scores(M, nq, nk, w);
-      gemm_tiles<T>(Shape::a_lower, nq, Dv, nk, {w.A.data(), kC, 1}, w.xv.data(), Dv, o, h.ldo, true);
+      gemm_tiles<T>(Shape::a_lower, nq, Dv, nk, {w.A.data(), kC, 1}, w.xv.data(), Dv, o, h.ldo,
+                    true);
       for (int64_t r = 0; r < nq; ++r)
         dens[r] += linear_tiles::sum(w.A.data() + r * kC, std::min(r + 1, nk));
       if (c0 + kC < h.T_) fold_keys(h, M, nk, w);  // the last chunk's keys serve no later query
@@ -431,7 +432,8 @@ void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T*
       gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC,
                     w.P.data(), kC, false);
       for (int64_t i = 0; i < nq; ++i)
-        for (int64_t j = 0; j <= std::min(i, nk - 1); ++j) w.P[size_t(i * kC + j)] += w.dden[size_t(i)];
+        for (int64_t j = 0; j <= std::min(i, nk - 1); ++j)
+          w.P[size_t(i * kC + j)] += w.dden[size_t(i)];
       mask_upper(w.P.data(), nq, nk);
       // dφ(q) += P φ(K); dφ(k) = Pᵀ φ(Q) + V dSᵀ + dz; dv = Aᵀ dnum + φ(K) dS.
       gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, dFc, M, true);

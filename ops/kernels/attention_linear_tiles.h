@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -250,8 +250,9 @@ void transpose(const T* in, int64_t rows, int64_t cols, int64_t ld, T* out, int6
           r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
         }
         for (int i = 0; i < 4; ++i) {
-          _mm256_storeu_ps(out + (c0 + i) * ldo + r0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-          _mm256_storeu_ps(out + (c0 + i + 4) * ldo + r0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+          float* lo = out + (c0 + i) * ldo + r0;
+          _mm256_storeu_ps(lo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+          _mm256_storeu_ps(lo + 4 * ldo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
         }
       }
       for (int64_t r = r0; r < r0 + 8; ++r)
