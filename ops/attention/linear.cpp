@@ -1,7 +1,8 @@
 // Linear attention as an op: the feature map chosen by spec.feature_map, forward through the
-// linear kernels, and a gradient rule that recomputes from q, k, v (nothing else of size T is
-// saved). spec.scale is not used by "elu"; "favor" scales its inputs by sqrt(scale) so its
-// features estimate softmax(scale · q kᵀ).
+// linear kernels, and a gradient rule that recomputes the features and states from q, k, v
+// (saved besides: the output and each query's denominator, [B, H, T]). spec.scale is not used
+// by "elu"; "favor" scales its inputs by sqrt(scale) so its features estimate
+// softmax(scale · q kᵀ).
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -88,10 +89,12 @@ Tensor linear_attention(const AttentionProblem& p) {
   const int64_t k_off = packed ? d.H * d.D : 0, v_off = packed ? 2 * d.H * d.D : 0;
 
   Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
+  Tensor den = empty({d.B, d.H, d.T}, dt);  // φ(q)ᵀz of each query, for backward
   dispatch(dt, [&]<class T>() {
     kernels::linear_attention_forward<T>(d, causal, padding_ptr(p.key_padding),
                                          features<T>(M, favor_scale, W), p.q.data<T>(),
-                                         p.k.data<T>() + k_off, p.v.data<T>() + v_off, out.data<T>());
+                                         p.k.data<T>() + k_off, p.v.data<T>() + v_off, out.data<T>(),
+                                         den.data<T>());
   });
   // Backward recomputes the features and states from q, k, v chunk by chunk.
   auto rule = [d, causal, has_padding, favor, M, favor_scale, packed, k_off, v_off](Node& n,
@@ -100,14 +103,15 @@ Tensor linear_attention(const AttentionProblem& p) {
     Tensor k = packed ? q : n.saved("k"), v = packed ? q : n.saved("v");  // packed: q is qkv
     Tensor pad = has_padding ? n.saved("key_padding") : Tensor();
     Tensor W = favor ? n.saved("favor_projection") : Tensor();
+    Tensor out = n.saved("out"), den = n.saved("den");
     // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
     Tensor dq = empty(q.shape(), q.dtype());
     Tensor dk = packed ? dq : empty(k.shape(), k.dtype()), dv = packed ? dq : empty(v.shape(), v.dtype());
     dispatch(q.dtype(), [&]<class T>() {
       kernels::linear_attention_backward<T>(d, causal, padding_ptr(pad), features<T>(M, favor_scale, W),
                                             q.data<T>(), k.data<T>() + k_off, v.data<T>() + v_off,
-                                            dout.data<T>(), dq.data<T>(), dk.data<T>() + k_off,
-                                            dv.data<T>() + v_off);
+                                            out.data<T>(), den.data<T>(), dout.data<T>(), dq.data<T>(),
+                                            dk.data<T>() + k_off, dv.data<T>() + v_off);
     });
     // The linear kernels compute dq, dk and dv together (their chunked states are shared).
     if (packed)
@@ -123,6 +127,8 @@ Tensor linear_attention(const AttentionProblem& p) {
       n->save("k", p.k);
       n->save("v", p.v);
     }
+    n->save("out", out);  // [B, T, H, Dv]
+    n->save("den", den);  // [B, H, T]
     if (has_padding) n->save("key_padding", p.key_padding);  // b8 [B, S]
     if (favor) n->save("favor_projection", W);               // [M, D]
   }

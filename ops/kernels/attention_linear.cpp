@@ -6,48 +6,122 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/kernels/attention_linear_tiles.h"
+#include "ops/kernels/fast_math.h"
+#include "ops/kernels/float8.h"
 #include "ops/kernels/gemm.h"
-#include "ops/kernels/parallel.h"
 #include "ops/kernels/philox.h"
 
 namespace tg::kernels {
 namespace {
+// A namespace of its own inside the file's: the sanitizer build compiles the kernels in batches,
+// and names such as dot, transpose or Shape are other kernels' too.
+namespace linear_chunked {
 
+using linear_tiles::gemm_tiles;
+using linear_tiles::Shape;
+using linear_tiles::Strided;
+constexpr int64_t kC = kLinearChunk;
+
+// Asks the caches for rows [r0, r0 + n) of x (row stride ld, w elements each; rows outside
+// [0, rows) skipped) ahead of their use: one head's rows lie H·D apart, too sparse for the
+// hardware prefetcher, and waiting for them cost a third of the kernel's time.
+template <class T>
+void prefetch_rows(const T* x, int64_t r0, int64_t n, int64_t rows, int64_t ld, int64_t w) {
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (int64_t r = std::max<int64_t>(r0, 0); r < std::min(r0 + n, rows); ++r)
+    for (int64_t j = 0; j < w; j += kLine) __builtin_prefetch(x + r * ld + j, 0, 2);
+}
 
 // One head of one batch element, read in place with the row strides of AttnDims.
 template <class T>
 struct Head {
   const T *q, *k, *v;
-  const bool* pad;                  // [S] or null
+  const bool* pad;  // [S] or null
   int64_t T_, S, D, Dv;
   int64_t ldq, ldk, ldv;  // row strides of q, k, v and of their gradients (AttnDims)
   int64_t ldo;            // of out and dout (contiguous): H*Dv
   // Causal: query t sits at key position offset + t. Keys [0, offset) are the prefix every
   // query sees (one state before the first chunk); the chunks pair query c0 + i with key
-  // offset + c0 + i.
+  // offset + c0 + i, and keys from offset + T on are seen by no query.
   int64_t offset;
+
+  int64_t prefix() const { return std::min(offset, S); }
+  int64_t causal_keys_end() const { return std::clamp(offset + T_, prefix(), S); }
+  // Keys in the causal chunk of the queries from c0 (fewer than its queries when S runs out).
+  int64_t chunk_keys(int64_t c0) const {
+    return std::clamp<int64_t>(causal_keys_end() - offset - c0, 0, kC);
+  }
+  const T* v_rows(int64_t s0) const { return v + s0 * ldv; }
+  // prefetch_rows of n keys (and values) from s0, of n queries from t0.
+  void prefetch_keys(int64_t s0, int64_t n) const {
+    prefetch_rows(k, s0, n, S, ldk, D);
+    prefetch_rows(v, s0, n, S, ldv, Dv);
+  }
+  void prefetch_queries(int64_t t0, int64_t n) const { prefetch_rows(q, t0, n, T_, ldq, D); }
+  // ... and of the rows of out and dout (backward).
+  void prefetch_outputs(const T* out, const T* dout, int64_t t0, int64_t n) const {
+    prefetch_rows(out, t0, n, T_, ldo, Dv);
+    prefetch_rows(dout, t0, n, T_, ldo, Dv);
+  }
 };
 
-// The chunk-sized buffers of one head (C = kLinearChunk rows, M features, E = Dv + 1).
+// The buffers of one head (C = kLinearChunk rows, M features).
 template <class T>
 struct Work {
-  Work(int64_t M, int64_t E)
-      : fq(size_t(kLinearChunk * M)),
+  Work(int64_t D, int64_t M, int64_t Dv)
+      : xq(size_t(kC * D)),
+        xk(xq.size()),
+        xv(size_t(kC * Dv)),
+        xo(xv.size()),
+        fq(size_t(kC * M)),
         fk(fq.size()),
-        dfq(fq.size()),
+        fkT(fq.size()),
         dfk(fq.size()),
-        vp(size_t(kLinearChunk * E)),
-        num(vp.size()),
-        dvp(vp.size()),
-        A(size_t(kLinearChunk * kLinearChunk)),
+        A(size_t(kC * kC)),
         P(A.size()),
-        state(size_t(M * E)),
-        G(state.size()) {}
-  std::vector<T> fq, fk, dfq, dfk;  // [C, M]: features of a query/key chunk and their gradients
-  std::vector<T> vp, num, dvp;      // [C, E]: augmented values [v, 1], numerators, their gradient
-  std::vector<T> A, P;              // [C, C]: masked φ(q)φ(k)ᵀ and dnum v'ᵀ of a causal chunk
-  std::vector<T> state, G;          // [M, E]: Σ φ(k) v'ᵀ (forward), Σ φ(q) dnumᵀ (backward)
+        vT(size_t(Dv * kC)),
+        dnum(size_t(kC * Dv)),
+        dden(size_t(kC)),
+        state(size_t(M * Dv)),
+        stateT(state.size()),
+        z(size_t(M)),
+        dS(state.size()),
+        dST(state.size()),
+        dz(z.size()) {}
+  std::vector<T> xq, xk;   // [C, D]: a chunk of q rows, of k rows, gathered from their layout
+  std::vector<T> xv;       // [C, Dv]: a chunk of v rows
+  std::vector<T> xo;       // [C, Dv]: a chunk of out rows (backward)
+  std::vector<T> fq, fk;   // [C, M]: features of a query chunk, of a key chunk
+  std::vector<T> fkT;      // [M, C]: fk transposed (the right operand of φ(Q)φ(K)ᵀ)
+  std::vector<T> dfk;      // [C, M]: gradient of fk
+  std::vector<T> A, P;     // [C, C]: tril(φ(Q)φ(K)ᵀ) and tril(dnum Vᵀ + dden) of a chunk
+  std::vector<T> vT;       // [Dv, C]: a value chunk transposed
+  std::vector<T> dnum;     // [C, Dv]: gradient of the chunk's numerators
+  std::vector<T> dden;     // [C]: ... and of its denominators
+  std::vector<T> state;    // [M, Dv]: S = Σ φ(k) vᵀ over the keys before the chunk
+  std::vector<T> stateT;   // [Dv, M]: Sᵀ (backward)
+  std::vector<T> z;        // [M]: z = Σ φ(k)
+  std::vector<T> dS, dST;  // [M, Dv], [Dv, M]: the gradient of S (backward) and its transpose
+  std::vector<T> dz;       // [M]: the gradient of z
 };
+
+using linear_tiles::dot;
+using linear_tiles::transpose;
+
+// F[0, M) = elu(x) + 1; for float eight lanes at a time through fast_exp.
+template <class T>
+void elu_plus_one(const T* x, int64_t M, T* F) {
+  int64_t i = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (; i + 8 <= M; i += 8) {
+      Float8 v = load8(x + i);
+      store8(F + i, v > 0.0f ? v + 1.0f : fast_exp(v));
+    }
+    for (; i < M; ++i) F[i] = x[i] > 0.0f ? x[i] + 1.0f : fast_exp(x[i]);
+  }
+  for (; i < M; ++i) F[i] = x[i] > T(0) ? x[i] + T(1) : std::exp(x[i]);
+}
 
 // FAVOR+ pre-activations of n rows: U[n, M] = a · x Wᵀ - a²|x|²/2.
 template <class T>
@@ -71,11 +145,7 @@ void feature_rows(const LinearFeatures<T>& f, int64_t D, const T* x, int64_t ld,
                   const bool* pad, std::type_identity_t<const T*> key_stab, T* F) {
   const int64_t M = f.M;
   if (!f.W) {
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t i = 0; i < M; ++i) {
-        T xi = x[r * ld + i];
-        F[r * M + i] = xi > T(0) ? xi + T(1) : std::exp(xi);
-      }
+    for (int64_t r = 0; r < n; ++r) elu_plus_one(x + r * ld, M, F + r * M);
   } else {
     favor_logits(f, D, x, ld, n, F);
     const T inv_sqrt_m = T(1) / std::sqrt(static_cast<T>(M));
@@ -90,39 +160,41 @@ void feature_rows(const LinearFeatures<T>& f, int64_t D, const T* x, int64_t ld,
       if (pad[r]) std::fill(F + r * M, F + (r + 1) * M, T(0));
 }
 
-// dx rows (stride ld, as x) = dF · ∂φ/∂x given F = φ(x) of the same rows; padded rows get zeros.
+// dx rows (stride ldx) = dF · ∂φ/∂x given F = φ(x) of the same rows; padded rows get zeros.
 // dF is used as scratch.
 template <class T>
 void feature_rows_backward(const LinearFeatures<T>& f, int64_t D, const T* x, int64_t ld, int64_t n,
-                           const bool* pad, const T* F, T* dF, T* dx) {
+                           const bool* pad, const T* F, T* dF, T* dx, int64_t ldx) {
   const int64_t M = f.M;
   if (!f.W) {
     // φ'(x) = 1 for x > 0, else exp(x) = φ(x).
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t i = 0; i < M; ++i)
-        dx[r * ld + i] = x[r * ld + i] > T(0) ? dF[r * M + i] : dF[r * M + i] * F[r * M + i];
+    for (int64_t r = 0; r < n; ++r) {
+      const T *xr = x + r * ld, *Fr = F + r * M, *dFr = dF + r * M;
+      T* dxr = dx + r * ldx;
+      for (int64_t i = 0; i < M; ++i) dxr[i] = xr[i] > T(0) ? dFr[i] : dFr[i] * Fr[i];
+    }
   } else {
     // ∂φ_i/∂x = a φ_i (w_i - a x): dx = a (dF∘F) W - a² x Σ_i (dF∘F)_i.
     const T a = f.favor_scale;
     for (int64_t i = 0; i < n * M; ++i) dF[i] *= F[i];
-    gemm<T>(false, false, n, D, M, a, dF, M, f.W, D, T(0), dx, ld);
+    gemm<T>(false, false, n, D, M, a, dF, M, f.W, D, T(0), dx, ldx);
     for (int64_t r = 0; r < n; ++r) {
       T g = 0;
       for (int64_t i = 0; i < M; ++i) g += dF[r * M + i];
-      for (int64_t j = 0; j < D; ++j) dx[r * ld + j] -= a * a * g * x[r * ld + j];
+      for (int64_t j = 0; j < D; ++j) dx[r * ldx + j] -= a * a * g * x[r * ld + j];
     }
   }
   if (pad)
     for (int64_t r = 0; r < n; ++r)
-      if (pad[r]) std::fill(dx + r * ld, dx + r * ld + D, T(0));
+      if (pad[r]) std::fill(dx + r * ldx, dx + r * ldx + D, T(0));
 }
 
 // FAVOR+'s key stabiliser: the largest pre-activation over the head's non-padding keys.
 template <class T>
 T key_stabiliser(const LinearFeatures<T>& f, const Head<T>& h, T* scratch) {
   T c = -std::numeric_limits<T>::infinity();
-  for (int64_t s0 = 0; s0 < h.S; s0 += kLinearChunk) {
-    int64_t n = std::min(kLinearChunk, h.S - s0);
+  for (int64_t s0 = 0; s0 < h.S; s0 += kC) {
+    int64_t n = std::min(kC, h.S - s0);
     favor_logits(f, h.D, h.k + s0 * h.ldk, h.ldk, n, scratch);
     for (int64_t r = 0; r < n; ++r)
       if (!h.pad || !h.pad[s0 + r])
@@ -131,183 +203,255 @@ T key_stabiliser(const LinearFeatures<T>& f, const Head<T>& h, T* scratch) {
   return std::isfinite(c) ? c : T(0);
 }
 
-// Features and augmented values [v, 1] of the n keys from s0 into w.fk, w.vp.
+// dst [n, w] = n rows of src (row stride ld). Copying a chunk's rows first, in a loop of loads
+// alone, keeps many cache misses in flight; computing on them in place waited for each.
+template <class T>
+void copy_chunk_rows(const T* src, int64_t ld, int64_t n, int64_t w, T* dst) {
+  for (int64_t r = 0; r < n; ++r) std::copy(src + r * ld, src + r * ld + w, dst + r * w);
+}
+
+// w.xq [n, D] = the n query rows from t0, w.fq their features.
+template <class T>
+void load_queries(const LinearFeatures<T>& f, const Head<T>& h, int64_t t0, int64_t n, Work<T>& w) {
+  copy_chunk_rows(h.q + t0 * h.ldq, h.ldq, n, h.D, w.xq.data());
+  feature_rows(f, h.D, w.xq.data(), h.D, n, nullptr, nullptr, w.fq.data());
+}
+
+// w.xk, w.xv = the n key and value rows from s0, w.fk [n, M] = φ(k) (padding rows zero), and
+// w.fkT = fkᵀ when `transposed`.
 template <class T>
 void load_keys(const LinearFeatures<T>& f, const Head<T>& h, const T* key_stab, int64_t s0,
-               int64_t n, Work<T>& w) {
-  feature_rows(f, h.D, h.k + s0 * h.ldk, h.ldk, n, h.pad ? h.pad + s0 : nullptr, key_stab,
-               w.fk.data());
-  const int64_t E = h.Dv + 1;
-  for (int64_t r = 0; r < n; ++r) {
-    std::copy(h.v + (s0 + r) * h.ldv, h.v + (s0 + r) * h.ldv + h.Dv, w.vp.data() + r * E);
-    w.vp[size_t(r * E + h.Dv)] = T(1);
+               int64_t n, Work<T>& w, bool transposed) {
+  copy_chunk_rows(h.k + s0 * h.ldk, h.ldk, n, h.D, w.xk.data());
+  copy_chunk_rows(h.v_rows(s0), h.ldv, n, h.Dv, w.xv.data());
+  feature_rows(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, key_stab, w.fk.data());
+  if (transposed) transpose(w.fk.data(), n, f.M, f.M, w.fkT.data(), kC);
+}
+
+// state [M, Dv] += fkᵀ V and z [M] += colsum fk, over the n keys in w.fk and w.xv.
+template <class T>
+void fold_keys(const Head<T>& h, int64_t M, int64_t n, Work<T>& w) {
+  gemm_tiles<T>(Shape::full, M, h.Dv, n, {w.fk.data(), 1, M}, w.xv.data(), h.Dv, w.state.data(),
+                h.Dv, true);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < M; ++i) w.z[size_t(i)] += w.fk[size_t(r * M + i)];
+}
+
+// The state of the keys [0, end), chunk by chunk.
+template <class T>
+void fold_all_keys(const LinearFeatures<T>& f, const Head<T>& h, const T* stab, int64_t end,
+                   Work<T>& w) {
+  for (int64_t s0 = 0; s0 < end; s0 += kC) {
+    int64_t n = std::min(kC, end - s0);
+    h.prefetch_keys(s0 + kC, std::min(kC, end - s0 - kC));
+    load_keys(f, h, stab, s0, n, w, false);
+    fold_keys(h, f.M, n, w);
   }
 }
 
-// The causal mask inside a chunk: query i sees key j <= i.
+// Zeros A[i, j] for j > i (row stride kC): the causal mask inside a chunk.
 template <class T>
 void mask_upper(T* A, int64_t nq, int64_t nk) {
   for (int64_t i = 0; i < nq; ++i)
-    for (int64_t j = i + 1; j < nk; ++j) A[i * nk + j] = T(0);
+    for (int64_t j = i + 1; j < nk; ++j) A[i * kC + j] = T(0);
 }
 
-// w.num [nq, E] = numerators and denominators of the nq queries from t0 (w.fq holds their
-// features; for a causal chunk w.fk, w.vp hold the chunk's nk keys and w.state the keys before).
+// w.A = tril(φ(Q_c) φ(K_c)ᵀ) [nq, nk] from w.fq and w.fkT.
 template <class T>
-void chunk_numerators(const Head<T>& h, bool causal, int64_t M, int64_t nq, int64_t nk,
-                      Work<T>& w) {
-  const int64_t E = h.Dv + 1;
-  gemm<T>(false, false, nq, E, M, T(1), w.fq.data(), M, w.state.data(), E, T(0), w.num.data(), E);
-  if (causal && nk > 0) {
-    gemm<T>(false, true, nq, nk, M, T(1), w.fq.data(), M, w.fk.data(), M, T(0), w.A.data(), nk);
-    mask_upper(w.A.data(), nq, nk);
-    gemm<T>(false, false, nq, E, nk, T(1), w.A.data(), nk, w.vp.data(), E, T(1), w.num.data(), E);
-  }
-}
-
-// Chunks of the causal form: queries [c0, c0 + nq), keys [c0, c0 + nk) (nk may be 0 when S < T).
-inline int64_t chunk_queries(int64_t T_, int64_t c0) { return std::min(kLinearChunk, T_ - c0); }
-inline int64_t chunk_keys(int64_t S, int64_t c0) {
-  return std::clamp<int64_t>(S - c0, 0, kLinearChunk);
+void chunk_scores(int64_t M, int64_t nq, int64_t nk, Work<T>& w) {
+  gemm_tiles<T>(Shape::c_lower, nq, nk, M, {w.fq.data(), M, 1}, w.fkT.data(), kC, w.A.data(), kC,
+                false);
+  mask_upper(w.A.data(), nq, nk);
 }
 
 template <class T>
-void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* out) {
-  const int64_t M = f.M, Dv = h.Dv, E = Dv + 1;
-  Work<T> w(M, E);
+void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* out, T* den) {
+  const int64_t M = f.M, Dv = h.Dv;
+  Work<T> w(h.D, M, Dv);
   T stab = f.W ? key_stabiliser(f, h, w.fk.data()) : T(0);
-  auto emit = [&](int64_t t0, int64_t nq) {
-    for (int64_t r = 0; r < nq; ++r) {
-      T den = w.num[size_t(r * E + Dv)];
-      T inv = den > T(0) ? T(1) / den : T(0);
-      for (int64_t j = 0; j < Dv; ++j) out[(t0 + r) * h.ldo + j] = w.num[size_t(r * E + j)] * inv;
-    }
-  };
   // The state of the keys every query sees: all of them, or (causal) the prefix.
-  for (int64_t s0 = 0, seen = causal ? h.offset : h.S; s0 < seen; s0 += kLinearChunk) {
-    int64_t nk = std::min(kLinearChunk, seen - s0);
-    load_keys(f, h, &stab, s0, nk, w);
-    gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
+  fold_all_keys(f, h, &stab, causal ? h.prefix() : h.S, w);
+  for (int64_t c0 = 0; c0 < h.T_; c0 += kC) {
+    const int64_t nq = std::min(kC, h.T_ - c0), nk = causal ? h.chunk_keys(c0) : 0;
+    h.prefetch_queries(c0 + kC, kC);
+    if (causal) h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+    load_queries(f, h, c0, nq, w);
+    T* o = out + c0 * h.ldo;
+    // Numerators φ(Q)·S straight into out, denominators φ(Q)·z.
+    gemm_tiles<T>(Shape::full, nq, Dv, M, {w.fq.data(), M, 1}, w.state.data(), Dv, o, h.ldo, false);
+    T dens[kC];
+    for (int64_t r = 0; r < nq; ++r) dens[r] = dot(w.fq.data() + r * M, w.z.data(), M);
+    if (nk > 0) {
+      const int64_t s0 = h.offset + c0;
+      load_keys(f, h, &stab, s0, nk, w, true);
+      chunk_scores(M, nq, nk, w);
+      gemm_tiles<T>(Shape::a_lower, nq, Dv, nk, {w.A.data(), kC, 1}, w.xv.data(), Dv, o, h.ldo,
+                    true);
+      for (int64_t r = 0; r < nq; ++r)
+        dens[r] += linear_tiles::sum(w.A.data() + r * kC, std::min(r + 1, nk));
+      if (c0 + kC < h.T_) fold_keys(h, M, nk, w);  // the last chunk's keys serve no later query
+    }
+    for (int64_t r = 0; r < nq; ++r) {
+      T inv = dens[r] > T(0) ? T(1) / dens[r] : T(0);
+      for (int64_t j = 0; j < Dv; ++j) o[r * h.ldo + j] *= inv;
+      if (den) den[c0 + r] = dens[r];
+    }
   }
-  for (int64_t c0 = 0; c0 < h.T_; c0 += kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S - h.offset, c0) : 0;
-    feature_rows(f, h.D, h.q + c0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
-    if (nk > 0) load_keys(f, h, &stab, h.offset + c0, nk, w);
-    chunk_numerators(h, causal, M, nq, nk, w);
-    emit(c0, nq);
-    if (nk > 0)
-      gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
+}
+
+// w.dnum, w.dden of the nq queries from c0: out = num / den gives dnum = dout / den and
+// dden = -(dout · out) / den (both zero when den is 0).
+template <class T>
+void chunk_output_grads(const Head<T>& h, const T* out, const T* den, const T* dout, int64_t c0,
+                        int64_t nq, Work<T>& w) {
+  copy_chunk_rows(dout + c0 * h.ldo, h.ldo, nq, h.Dv, w.dnum.data());
+  copy_chunk_rows(out + c0 * h.ldo, h.ldo, nq, h.Dv, w.xo.data());
+  for (int64_t r = 0; r < nq; ++r) {
+    T* g = w.dnum.data() + r * h.Dv;
+    T inv = den[c0 + r] > T(0) ? T(1) / den[c0 + r] : T(0);
+    w.dden[size_t(r)] = -dot(g, w.xo.data() + r * h.Dv, h.Dv) * inv;
+    for (int64_t j = 0; j < h.Dv; ++j) g[j] *= inv;
+  }
+}
+
+// dF [n, M] = dnum stateᵀ + dden zᵀ for n rows (w.stateT holds stateᵀ; dnum, dden rows from 0).
+template <class T>
+void grads_through_state(int64_t M, int64_t Dv, int64_t n, Work<T>& w, T* dF, bool accumulate) {
+  gemm_tiles<T>(Shape::full, n, M, Dv, {w.dnum.data(), Dv, 1}, w.stateT.data(), M, dF, M,
+                accumulate);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < M; ++i) dF[r * M + i] += w.dden[size_t(r)] * w.z[size_t(i)];
+}
+
+// The gradient state: dS [M, Dv] += fqᵀ dnum, dz [M] += fqᵀ dden over n query rows in w.fq, and
+// dST = dSᵀ after.
+template <class T>
+void fold_query_grads(int64_t M, int64_t Dv, int64_t n, Work<T>& w) {
+  gemm_tiles<T>(Shape::full, M, Dv, n, {w.fq.data(), 1, M}, w.dnum.data(), Dv, w.dS.data(), Dv,
+                true);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < M; ++i) w.dz[size_t(i)] += w.fq[size_t(r * M + i)] * w.dden[size_t(r)];
+  transpose(w.dS.data(), M, Dv, Dv, w.dST.data(), M);
+}
+
+// Gradients of the n keys from s0 (features in w.fk) through the gradient state alone:
+// dφ(k) = V dSᵀ + dz, dv = φ(k) dS; writes dk and dv rows.
+template <class T>
+void key_grads_from_state(const LinearFeatures<T>& f, const Head<T>& h, int64_t s0, int64_t n,
+                          Work<T>& w, T* dk, T* dv, bool dfk_has_chunk_part) {
+  const int64_t M = f.M, Dv = h.Dv;
+  gemm_tiles<T>(Shape::full, n, M, Dv, {w.xv.data(), Dv, 1}, w.dST.data(), M, w.dfk.data(), M,
+                dfk_has_chunk_part);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < M; ++i) w.dfk[size_t(r * M + i)] += w.dz[size_t(i)];
+  gemm_tiles<T>(Shape::full, n, Dv, M, {w.fk.data(), M, 1}, w.dS.data(), Dv, dv + s0 * h.ldv,
+                h.ldv, dfk_has_chunk_part);
+  feature_rows_backward(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, w.fk.data(),
+                        w.dfk.data(), dk + s0 * h.ldk, h.ldk);
+}
+
+template <class T>
+void zero_key_grads(const Head<T>& h, int64_t s0, int64_t s1, T* dk, T* dv) {
+  for (int64_t s = s0; s < s1; ++s) {
+    std::fill(dk + s * h.ldk, dk + s * h.ldk + h.D, T(0));
+    std::fill(dv + s * h.ldv, dv + s * h.ldv + h.Dv, T(0));
   }
 }
 
 template <class T>
-void head_backward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, const T* dout, T* dq,
-                   T* dk, T* dv) {
-  const int64_t M = f.M, D = h.D, Dv = h.Dv, E = Dv + 1;
-  Work<T> w(M, E);
-  T stab = f.W ? key_stabiliser(f, h, w.fk.data()) : T(0);
-  // dnum [T, E]: the gradient of each query's numerator and (last column) denominator.
-  std::vector<T> dnum(size_t(h.T_ * E));
+void head_backward_non_causal(const Head<T>& h, const LinearFeatures<T>& f, const T* out,
+                              const T* den, const T* dout, T* dq, T* dk, T* dv, Work<T>& w,
+                              T stab) {
+  const int64_t M = f.M, D = h.D, Dv = h.Dv;
+  fold_all_keys(f, h, &stab, h.S, w);
+  transpose(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
+  for (int64_t t0 = 0; t0 < h.T_; t0 += kC) {
+    const int64_t nq = std::min(kC, h.T_ - t0);
+    h.prefetch_queries(t0 + kC, kC);
+    h.prefetch_outputs(out, dout, t0 + kC, kC);
+    load_queries(f, h, t0, nq, w);
+    chunk_output_grads(h, out, den, dout, t0, nq, w);
+    grads_through_state(M, Dv, nq, w, w.dfk.data(), false);  // dfk as scratch for dφ(q)
+    feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), w.dfk.data(),
+                          dq + t0 * h.ldq, h.ldq);
+    fold_query_grads(M, Dv, nq, w);
+  }
+  for (int64_t s0 = 0; s0 < h.S; s0 += kC) {
+    const int64_t nk = std::min(kC, h.S - s0);
+    h.prefetch_keys(s0 + kC, kC);
+    load_keys(f, h, &stab, s0, nk, w, false);
+    key_grads_from_state(f, h, s0, nk, w, dk, dv, false);
+  }
+}
 
-  // Pass 1, forward in time: recompute the numerators, get dnum, and dφ(q) from the same state.
-  for (int64_t s0 = 0, seen = causal ? h.offset : h.S; s0 < seen; s0 += kLinearChunk) {
-    int64_t nk = std::min(kLinearChunk, seen - s0);
-    load_keys(f, h, &stab, s0, nk, w);
-    gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
-  }
-  for (int64_t c0 = 0; c0 < h.T_; c0 += kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = causal ? chunk_keys(h.S - h.offset, c0) : 0;
-    const T* qc = h.q + c0 * h.ldq;
-    feature_rows(f, D, qc, h.ldq, nq, nullptr, nullptr, w.fq.data());
-    if (nk > 0) load_keys(f, h, &stab, h.offset + c0, nk, w);
-    chunk_numerators(h, causal, M, nq, nk, w);
-    // out = num / den: dnum = dout / den, dden = -(dout · out) / den (zero when den is 0).
-    T* dn = dnum.data() + c0 * E;
-    for (int64_t r = 0; r < nq; ++r) {
-      const T* g = dout + (c0 + r) * h.ldo;
-      const T* nr = w.num.data() + r * E;
-      T inv = nr[Dv] > T(0) ? T(1) / nr[Dv] : T(0);
-      T dot = 0;
-      for (int64_t j = 0; j < Dv; ++j) {
-        dn[r * E + j] = g[j] * inv;
-        dot += g[j] * nr[j];
-      }
-      dn[r * E + Dv] = -dot * inv * inv;
+template <class T>
+void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T* out,
+                          const T* den, const T* dout, T* dq, T* dk, T* dv, Work<T>& w, T stab) {
+  const int64_t M = f.M, D = h.D, Dv = h.Dv;
+  zero_key_grads(h, h.causal_keys_end(), h.S, dk, dv);  // keys no query reaches
+  // dF [T, M]: the queries' feature gradients, through the state (pass 1), then within their
+  // chunk (pass 2).
+  std::vector<T> dF(size_t(h.T_ * M));
+  // [dnum, dden] of every query [T, Dv], [T], from pass 1 for pass 2.
+  std::vector<T> dnum_all(size_t(h.T_ * Dv)), dden_all(size_t(h.T_));
+
+  // Pass 1, forward in time: dφ(q) = dnum Sᵀ + dden zᵀ with the state of the keys before.
+  fold_all_keys(f, h, &stab, h.prefix(), w);
+  for (int64_t c0 = 0; c0 < h.T_; c0 += kC) {
+    const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0);
+    h.prefetch_outputs(out, dout, c0 + kC, kC);
+    h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+    transpose(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
+    chunk_output_grads(h, out, den, dout, c0, nq, w);
+    std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, dnum_all.begin() + c0 * Dv);
+    std::copy(w.dden.begin(), w.dden.begin() + nq, dden_all.begin() + c0);
+    grads_through_state(M, Dv, nq, w, dF.data() + c0 * M, false);
+    if (nk > 0 && c0 + kC < h.T_) {
+      load_keys(f, h, &stab, h.offset + c0, nk, w, false);
+      fold_keys(h, M, nk, w);
     }
-    // dφ(q) = dnum stateᵀ (+ the chunk's masked dnum v'ᵀ φ(k)).
-    gemm<T>(false, true, nq, M, E, T(1), dn, E, w.state.data(), E, T(0), w.dfq.data(), M);
-    if (nk > 0) {
-      gemm<T>(false, true, nq, nk, E, T(1), dn, E, w.vp.data(), E, T(0), w.P.data(), nk);
-      mask_upper(w.P.data(), nq, nk);
-      gemm<T>(false, false, nq, M, nk, T(1), w.P.data(), nk, w.fk.data(), M, T(1), w.dfq.data(), M);
-      gemm<T>(true, false, M, E, nk, T(1), w.fk.data(), M, w.vp.data(), E, T(1), w.state.data(), E);
-    }
-    feature_rows_backward(f, D, qc, h.ldq, nq, nullptr, w.fq.data(), w.dfq.data(),
-                          dq + c0 * h.ldq);
   }
 
-  // Pass 2, backward in time: G = Σ φ(q_t) dnum_tᵀ over the queries after a chunk gives its
-  // keys' gradients dφ(k) = v' Gᵀ and dv' = φ(k) G (plus the chunk's own masked terms).
-  auto emit_keys = [&](int64_t s0, int64_t nk) {
-    for (int64_t r = 0; r < nk; ++r)
-      std::copy(w.dvp.data() + r * E, w.dvp.data() + r * E + Dv, dv + (s0 + r) * h.ldv);
-    feature_rows_backward(f, D, h.k + s0 * h.ldk, h.ldk, nk, h.pad ? h.pad + s0 : nullptr,
-                          w.fk.data(), w.dfk.data(), dk + s0 * h.ldk);
-  };
-  if (!causal) {
-    for (int64_t t0 = 0; t0 < h.T_; t0 += kLinearChunk) {
-      int64_t nq = chunk_queries(h.T_, t0);
-      feature_rows(f, D, h.q + t0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
-      gemm<T>(true, false, M, E, nq, T(1), w.fq.data(), M, dnum.data() + t0 * E, E, T(1),
-              w.G.data(), E);
+  // Pass 2, backward in time: the gradient state [dS, dz] = Σ φ(q_t) [dnum_t, dden_t]ᵀ over the
+  // queries after a chunk gives its keys' gradients (plus the chunk's own masked terms).
+  for (int64_t c0 = h.T_ == 0 ? -kC : (h.T_ - 1) / kC * kC; c0 >= 0; c0 -= kC) {
+    const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0), s0 = h.offset + c0;
+    if (c0 >= kC) {
+      h.prefetch_queries(c0 - kC, kC);
+      h.prefetch_keys(s0 - kC, h.chunk_keys(c0 - kC));
     }
-    for (int64_t s0 = 0; s0 < h.S; s0 += kLinearChunk) {
-      int64_t nk = std::min(kLinearChunk, h.S - s0);
-      load_keys(f, h, &stab, s0, nk, w);
-      gemm<T>(false, true, nk, M, E, T(1), w.vp.data(), E, w.G.data(), E, T(0), w.dfk.data(), M);
-      gemm<T>(false, false, nk, E, M, T(1), w.fk.data(), M, w.G.data(), E, T(0), w.dvp.data(), E);
-      emit_keys(s0, nk);
-    }
-    return;
-  }
-  // Keys no query reaches (s >= offset + T) get zero gradients.
-  for (int64_t s = h.offset + h.T_; s < h.S; ++s) {
-    std::fill(dk + s * h.ldk, dk + s * h.ldk + D, T(0));
-    std::fill(dv + s * h.ldv, dv + s * h.ldv + Dv, T(0));
-  }
-  if (h.T_ == 0) {
-    for (int64_t s = 0; s < std::min(h.offset, h.S); ++s) {  // no query sees the prefix either
-      std::fill(dk + s * h.ldk, dk + s * h.ldk + D, T(0));
-      std::fill(dv + s * h.ldv, dv + s * h.ldv + Dv, T(0));
-    }
-    return;
-  }
-  for (int64_t c0 = (h.T_ - 1) / kLinearChunk * kLinearChunk; c0 >= 0; c0 -= kLinearChunk) {
-    int64_t nq = chunk_queries(h.T_, c0), nk = chunk_keys(h.S - h.offset, c0);
-    const T* dn = dnum.data() + c0 * E;
-    feature_rows(f, D, h.q + c0 * h.ldq, h.ldq, nq, nullptr, nullptr, w.fq.data());
+    T* dFc = dF.data() + c0 * M;
+    load_queries(f, h, c0, nq, w);
+    std::copy(dnum_all.begin() + c0 * Dv, dnum_all.begin() + (c0 + nq) * Dv, w.dnum.begin());
+    std::copy(dden_all.begin() + c0, dden_all.begin() + c0 + nq, w.dden.begin());
     if (nk > 0) {
-      load_keys(f, h, &stab, h.offset + c0, nk, w);
-      // dφ(k) = v' Gᵀ + Pᵀ φ(q), P = mask(dnum v'ᵀ); dv' = φ(k) G + Aᵀ dnum, A = mask(φ(q) φ(k)ᵀ).
-      gemm<T>(false, true, nk, M, E, T(1), w.vp.data(), E, w.G.data(), E, T(0), w.dfk.data(), M);
-      gemm<T>(false, true, nq, nk, E, T(1), dn, E, w.vp.data(), E, T(0), w.P.data(), nk);
+      load_keys(f, h, &stab, s0, nk, w, true);
+      transpose(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
+      chunk_scores(M, nq, nk, w);
+      // P = tril(dnum Vᵀ + dden): the gradient of A.
+      gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC,
+                    w.P.data(), kC, false);
+      for (int64_t i = 0; i < nq; ++i)
+        for (int64_t j = 0; j <= std::min(i, nk - 1); ++j)
+          w.P[size_t(i * kC + j)] += w.dden[size_t(i)];
       mask_upper(w.P.data(), nq, nk);
-      gemm<T>(true, false, nk, M, nq, T(1), w.P.data(), nk, w.fq.data(), M, T(1), w.dfk.data(), M);
-      gemm<T>(false, false, nk, E, M, T(1), w.fk.data(), M, w.G.data(), E, T(0), w.dvp.data(), E);
-      gemm<T>(false, true, nq, nk, M, T(1), w.fq.data(), M, w.fk.data(), M, T(0), w.A.data(), nk);
-      mask_upper(w.A.data(), nq, nk);
-      gemm<T>(true, false, nk, E, nq, T(1), w.A.data(), nk, dn, E, T(1), w.dvp.data(), E);
-      emit_keys(h.offset + c0, nk);
+      // dφ(q) += P φ(K); dφ(k) = Pᵀ φ(Q) + V dSᵀ + dz; dv = Aᵀ dnum + φ(K) dS.
+      gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, dFc, M, true);
+      gemm_tiles<T>(Shape::a_upper, nk, M, nq, {w.P.data(), 1, kC}, w.fq.data(), M, w.dfk.data(),
+                    M, false);
+      gemm_tiles<T>(Shape::a_upper, nk, Dv, nq, {w.A.data(), 1, kC}, w.dnum.data(), Dv,
+                    dv + s0 * h.ldv, h.ldv, false);
+      key_grads_from_state(f, h, s0, nk, w, dk, dv, true);
     }
-    gemm<T>(true, false, M, E, nq, T(1), w.fq.data(), M, dn, E, T(1), w.G.data(), E);
+    fold_query_grads(M, Dv, nq, w);
+    feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), dFc, dq + c0 * h.ldq,
+                          h.ldq);
   }
-  // The prefix keys, seen by every query: G now sums over all of them.
-  for (int64_t s0 = 0; s0 < h.offset; s0 += kLinearChunk) {
-    int64_t nk = std::min(kLinearChunk, h.offset - s0);
-    load_keys(f, h, &stab, s0, nk, w);
-    gemm<T>(false, true, nk, M, E, T(1), w.vp.data(), E, w.G.data(), E, T(0), w.dfk.data(), M);
-    gemm<T>(false, false, nk, E, M, T(1), w.fk.data(), M, w.G.data(), E, T(0), w.dvp.data(), E);
-    emit_keys(s0, nk);
+  // The prefix keys, seen by every query: the gradient state now sums over all of them.
+  for (int64_t s0 = 0; s0 < h.prefix(); s0 += kC) {
+    const int64_t nk = std::min(kC, h.prefix() - s0);
+    load_keys(f, h, &stab, s0, nk, w, false);
+    key_grads_from_state(f, h, s0, nk, w, dk, dv, false);
   }
 }
 
@@ -329,28 +473,59 @@ Head<T> head_of(const AttnDims& d, const bool* key_padding, const T* q, const T*
           d.query_offset};
 }
 
+}  // namespace linear_chunked
 }  // namespace
 
 template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
-                              T* out) {
+                              T* out, T* den) {
   for_each_head(d, [&](int64_t b, int64_t h) {
-    head_forward(head_of(d, key_padding, q, k, v, b, h), causal, features,
-                 out + (b * d.T * d.H + h) * d.Dv);
+    namespace lc = linear_chunked;
+    lc::head_forward(lc::head_of(d, key_padding, q, k, v, b, h), causal, features,
+                     out + (b * d.T * d.H + h) * d.Dv, den ? den + (b * d.H + h) * d.T : nullptr);
   });
 }
 
 template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
-                               const T* v, const T* dout, T* dq, T* dk, T* dv) {
+                               const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
+                               T* dv) {
   for_each_head(d, [&](int64_t b, int64_t h) {
-    // dq, dk, dv have the row strides of q, k, v; dout is contiguous.
-    head_backward(head_of(d, key_padding, q, k, v, b, h), causal, features, dout + (b * d.T * d.H + h) * d.Dv,
-                  dq + b * d.T * d.ldq() + h * d.D, dk + b * d.S * d.ldk() + h * d.D,
-                  dv + b * d.S * d.ldv() + h * d.Dv);
+    // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
+    namespace lc = linear_chunked;
+    lc::Head<T> head = lc::head_of(d, key_padding, q, k, v, b, h);
+    lc::Work<T> w(d.D, features.M, d.Dv);
+    T stab = features.W ? lc::key_stabiliser(features, head, w.fk.data()) : T(0);
+    const int64_t o = (b * d.T * d.H + h) * d.Dv;
+    T* dqh = dq + b * d.T * d.ldq() + h * d.D;
+    T* dkh = dk + b * d.S * d.ldk() + h * d.D;
+    T* dvh = dv + b * d.S * d.ldv() + h * d.Dv;
+    const T* denh = den + (b * d.H + h) * d.T;
+    if (causal)
+      lc::head_backward_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
+    else
+      lc::head_backward_non_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
   });
+}
+
+double linear_attention_flops(const AttnDims& d, bool causal, int64_t M) {
+  const double E = static_cast<double>(d.Dv + 1), heads = static_cast<double>(d.B * d.H);
+  if (!causal) return heads * 2.0 * static_cast<double>(d.S + d.T) * M * E;
+  // The kernel's own chunking (Head::chunk_keys), without its pointers.
+  const int64_t prefix = std::min(d.query_offset, d.S);
+  const int64_t keys_end = std::clamp(d.query_offset + d.T, prefix, d.S);
+  double flops = 2.0 * prefix * M * E;
+  for (int64_t c0 = 0; c0 < d.T; c0 += kLinearChunk) {
+    const int64_t nq = std::min(kLinearChunk, d.T - c0);
+    const int64_t nk = std::clamp<int64_t>(keys_end - d.query_offset - c0, 0, kLinearChunk);
+    double pairs = 0;
+    for (int64_t i = 0; i < nq; ++i) pairs += static_cast<double>(std::min(i + 1, nk));
+    flops += 2.0 * pairs * (M + E) + 2.0 * nq * M * E;
+    if (c0 + kLinearChunk < d.T) flops += 2.0 * nk * M * E;
+  }
+  return heads * flops;
 }
 
 template <class T>
@@ -393,10 +568,11 @@ void favor_projection(int64_t M, int64_t D, uint64_t seed, T* W) {
 #define TG_INSTANTIATE(T)                                                                  \
   template void linear_attention_forward<T>(const AttnDims&, bool, const bool*,            \
                                             const LinearFeatures<T>&, const T*, const T*,  \
-                                            const T*, T*);                                 \
+                                            const T*, T*, T*);                             \
   template void linear_attention_backward<T>(const AttnDims&, bool, const bool*,           \
                                              const LinearFeatures<T>&, const T*, const T*, \
-                                             const T*, const T*, T*, T*, T*);              \
+                                             const T*, const T*, const T*, const T*, T*,   \
+                                             T*, T*);                                      \
   template void favor_projection<T>(int64_t, int64_t, uint64_t, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

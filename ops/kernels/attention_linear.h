@@ -1,22 +1,28 @@
 #pragma once
 // Linear attention kernels (Katharopoulos et al. 2020, "Transformers are RNNs"), per (b, h):
-//   out_t = φ(q_t)ᵀ Σ_s φ(k_s) v_sᵀ / φ(q_t)ᵀ Σ_s φ(k_s)
-// over the keys s visible to query t (all non-padding keys; causal: also s <= t). Both sums run
-// over an augmented value v'_s = [v_s, 1] (width Dv + 1), so one GEMM gives numerator and
-// denominator together. The denominator is a sum of positive terms (φ > 0), so the output is a
-// convex combination of the visible values and needs no eps; it is 0 exactly when no key is
-// visible, and then the row's output (and its gradient) is zero.
-// Non-causal: the state KV' = Σ_s φ(k_s) v'_sᵀ [M, Dv + 1] once, O(S·M·Dv). Causal: chunks of
-// kLinearChunk rows, the quadratic masked form inside a chunk and the running state across
-// chunks, O(T·M·Dv + T·kLinearChunk·(M + Dv)). Workspace per head is a few chunks plus the state;
-// backward keeps one [T, Dv + 1] buffer per head in flight.
+//   out_t = φ(q_t)ᵀ S_t / φ(q_t)ᵀ z_t,   S_t = Σ_s φ(k_s) v_sᵀ [M, Dv],   z_t = Σ_s φ(k_s) [M]
+// over the keys s visible to query t (all non-padding keys; causal: also s <= t). The denominator
+// φ(q)ᵀz is a sum of positive terms (φ > 0), so the output is a convex combination of the visible
+// values and needs no eps; it is 0 exactly when no key is visible, and then the row's output
+// (and its gradient) is zero.
+//
+// The chunked form (as flash-linear-attention's kernels): queries and keys in chunks of
+// C = kLinearChunk rows. Non-causal: the state [S, z] of all keys once, then each query chunk
+// against it. Causal: inside a chunk the quadratic masked form A = tril(φ(Q_c) φ(K_c)ᵀ),
+// out_c = (φ(Q_c) S + A V_c) / (φ(Q_c) z + rowsum A), and between chunks the state carried by
+// S += φ(K_c)ᵀ V_c, z += colsum φ(K_c). Every product is a register-tiled GEMM on operands that
+// sit in cache (attention_linear_tiles.h). The backward runs two passes over the chunks: forward
+// in time for the queries' gradient through the state, backward in time carrying the state's
+// gradient [dS, dz] for the keys' and values' gradients, recomputing each chunk's A inside it.
+// Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers, plus [T, M + Dv + 1] in the
+// causal backward (the queries' feature gradients and output gradients between the passes).
 #include <cstdint>
 
 #include "ops/kernels/attention_mask.h"
 
 namespace tg::kernels {
 
-/// Rows per chunk of the causal form.
+/// Rows per chunk (chosen by measurement: bench/README.md, "Chunked linear attention").
 inline constexpr int64_t kLinearChunk = 64;
 
 /// The feature map φ: elu(x) + 1 (M = D), or FAVOR+ positive random features (Choromanski et
@@ -29,20 +35,34 @@ struct LinearFeatures {
   T favor_scale = T(1);  ///< FAVOR+: sqrt(scale), so φ(q)ᵀφ(k) estimates exp(scale · qᵀk)
 };
 
-/// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] -> out [B, T, H, Dv]. key_padding is [B, S]
+/// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] -> out [B, T, H, Dv] and, when not null,
+/// den [B, H, T] (each query's denominator φ(q)ᵀz, for backward). key_padding is [B, S]
 /// (true = padding) or null; causal: query t sees keys s <= d.query_offset + t (top-left aligned
 /// when 0). Rows of the strides in d (AttnDims).
 template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
-                              T* out);
+                              T* out, T* den);
 
-/// Exact gradients given dout [B, T, H, Dv]: writes dq [B, T, H, D], dk [B, S, H, D],
-/// dv [B, S, H, Dv] (overwriting). Recomputes the features and states from q, k, v.
+/// Exact gradients given dout [B, T, H, Dv] and the forward's out [B, T, H, Dv] and den
+/// [B, H, T]: writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting, with the
+/// row strides of q, k, v). Recomputes the features and states from q, k, v.
 template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
-                               const T* v, const T* dout, T* dq, T* dk, T* dv);
+                               const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
+                               T* dv);
+
+/// The forward's useful floating-point operations (2 per multiply-add), summed over the B·H
+/// heads, with E = Dv + 1 (the values and the normaliser z):
+///   non-causal: 2·S·M·E (the state of all keys) + 2·T·M·E (each query against it);
+///   causal, for each chunk of nq queries whose chunk holds nk keys and p = Σ_i min(i + 1, nk)
+///   visible (query, key) pairs: 2·p·M (φ(Q)φ(K)ᵀ inside the chunk, its lower triangle only)
+///   + 2·p·E (the weighted sum of [v, 1] with it) + 2·nq·M·E (φ(Q)·[S, z]) + 2·nk·M·E (the state
+///   update, every chunk but the last), plus 2·P·M·E for the P = query_offset prefix keys.
+/// The FAVOR+ projection is not counted. The backward's useful operations are twice these
+/// (each product's two gradient products); its recomputation of A and of the states is not counted.
+double linear_attention_flops(const AttnDims& d, bool causal, int64_t M);
 
 /// FAVOR+'s orthogonal random projection W [M, D] for `seed`: blocks of D rows drawn Gaussian,
 /// orthonormalised (Gram-Schmidt), each row rescaled to the norm of an independent Gaussian

@@ -1,6 +1,6 @@
 // Gradcheck cases of linear attention: non-causal and causal, T != S both ways, key padding
-// (including a batch element with every key padded), FAVOR+ features. Tiny sizes: gradcheck
-// costs two forwards per input element.
+// (including a batch element with every key padded), FAVOR+ features, and two cases across a
+// chunk boundary. Small sizes: gradcheck costs two forwards per input element.
 #include "ops/attention.h"
 #include "tools/gradcheck/catalogue.h"
 
@@ -22,6 +22,8 @@ std::vector<catalogue::OpCase> attention_linear_cases() {
       {1, 2, 5, 1, 3, 3, false, {}, "elu"},       {2, 3, 4, 1, 2, 2, false, {3, 0}, "elu"},
       {2, 3, 4, 1, 2, 2, true, {2, 4}, "elu"},    {1, 3, 4, 1, 2, 2, false, {}, "favor:5:3"},
       {1, 4, 4, 1, 2, 2, true, {3}, "favor:3:7"},
+      // Across a chunk boundary (64 rows), wide enough for the kernel's vector tiles.
+      {1, 67, 67, 1, 8, 8, true, {}, "elu"},      {1, 66, 70, 1, 8, 9, false, {61}, "elu"},
   };
   std::vector<catalogue::OpCase> cases;
   uint64_t seed = 700;

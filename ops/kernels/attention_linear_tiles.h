@@ -1,0 +1,267 @@
+#pragma once
+// Register-tiled products for the chunks of linear attention (ops/kernels/attention_linear.cpp):
+// C[m, n] (+)= A[m, k] · B[k, n] with m, n, k around one chunk (64), on operands that sit in L1/L2.
+// A BLAS call on such sizes spends more on packing and dispatch than on arithmetic; here each
+// MR x (NV vectors) tile of C is summed in registers over k, A's elements broadcast (any strides,
+// so a transposed A is read in place) and B's rows loaded as vectors (B row-major, rows of
+// stride ldb). Triangular operands (the causal mask inside a chunk) skip the k or column ranges
+// that are known to be zero. Every element of C is a sum in k order, so results do not depend
+// on the tiling or on threads.
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace tg::kernels::linear_tiles {
+
+// One SIMD register of T: load, store, broadcast and fused multiply-add.
+template <class T>
+struct Simd;
+
+#if defined(__AVX512F__)
+template <>
+struct Simd<float> {
+  using V = __m512;
+  static constexpr int W = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V bcast(float x) { return _mm512_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+};
+template <>
+struct Simd<double> {
+  using V = __m512d;
+  static constexpr int W = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+  static V bcast(double x) { return _mm512_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+};
+inline constexpr int kTileRows = 6, kTileVectors = 4;  // 24 accumulators of 32 registers
+#elif defined(__AVX2__) && defined(__FMA__)
+template <>
+struct Simd<float> {
+  using V = __m256;
+  static constexpr int W = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V bcast(float x) { return _mm256_set1_ps(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+};
+template <>
+struct Simd<double> {
+  using V = __m256d;
+  static constexpr int W = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  static V bcast(double x) { return _mm256_set1_pd(x); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+};
+inline constexpr int kTileRows = 6, kTileVectors = 2;  // 12 accumulators of 16 registers
+#else
+template <class T>
+struct Simd {
+  using V = T;
+  static constexpr int W = 1;
+  static V zero() { return T(0); }
+  static V load(const T* p) { return *p; }
+  static void store(T* p, V v) { *p = v; }
+  static V bcast(T x) { return x; }
+  static V fma(V a, V b, V c) { return a * b + c; }
+  static V add(V a, V b) { return a + b; }
+};
+inline constexpr int kTileRows = 4, kTileVectors = 4;
+#endif
+
+/// Which part of a product is known to be nonzero, so that a tile skips the rest.
+enum class Shape {
+  full,
+  a_lower,    ///< A[i, p] = 0 for p > i: row tile [i0, i1) sums k in [0, i1)
+  a_upper,    ///< A[i, p] = 0 for p < i: row tile [i0, i1) sums k in [i0, k)
+  c_lower,    ///< only C[i, j] for j <= i is wanted: row tile [i0, i1) computes columns [0, i1)
+};
+
+/// A in place: element (i, p) at a[i * rs + p * cs].
+template <class T>
+struct Strided {
+  const T* a;
+  int64_t rs, cs;
+};
+
+namespace detail {
+
+// C[MR, NV * W] (+)= A[MR, k0:k1] · B[k0:k1, NV * W].
+template <class T, int MR, int NV>
+inline void tile(int64_t k0, int64_t k1, Strided<T> a, const T* b, int64_t ldb, T* c, int64_t ldc,
+                 bool accumulate) {
+  using S = Simd<T>;
+  typename S::V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = S::zero();
+  for (int64_t p = k0; p < k1; ++p) {
+    typename S::V bv[NV];
+    for (int j = 0; j < NV; ++j) bv[j] = S::load(b + p * ldb + j * S::W);
+    for (int i = 0; i < MR; ++i) {
+      typename S::V ai = S::bcast(a.a[i * a.rs + p * a.cs]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(ai, bv[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) {
+      T* ci = c + i * ldc + j * S::W;
+      S::store(ci, accumulate ? S::add(S::load(ci), acc[i][j]) : acc[i][j]);
+    }
+}
+
+// Columns [j0, j0 + w) of rows [0, mr) one by one (w < one vector), in the same k order.
+template <class T>
+inline void tail(int mr, int64_t w, int64_t k0, int64_t k1, Strided<T> a, const T* b, int64_t ldb,
+                 T* c, int64_t ldc, bool accumulate) {
+  for (int i = 0; i < mr; ++i)
+    for (int64_t j = 0; j < w; ++j) {
+      T s = 0;
+      for (int64_t p = k0; p < k1; ++p) s += a.a[i * a.rs + p * a.cs] * b[p * ldb + j];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s;
+    }
+}
+
+// The tiles of MR rows across n columns: NV vectors at a time, then fewer, then the tail.
+template <class T, int MR>
+inline void row_tile(int64_t n, int64_t k0, int64_t k1, Strided<T> a, const T* b, int64_t ldb, T* c,
+                     int64_t ldc, bool accumulate) {
+  constexpr int W = Simd<T>::W;
+  int64_t j = 0;
+  for (; j + kTileVectors * W <= n; j += kTileVectors * W)
+    tile<T, MR, kTileVectors>(k0, k1, a, b + j, ldb, c + j, ldc, accumulate);
+  int64_t left = (n - j) / W;
+  if constexpr (kTileVectors > 1) {
+    if (left >= 2) {
+      if constexpr (kTileVectors > 3)
+        if (left == 3) {
+          tile<T, MR, 3>(k0, k1, a, b + j, ldb, c + j, ldc, accumulate);
+          j += 3 * W, left = 0;
+        }
+      if (left >= 2) {
+        tile<T, MR, 2>(k0, k1, a, b + j, ldb, c + j, ldc, accumulate);
+        j += 2 * W, left -= 2;
+      }
+    }
+  }
+  if (left == 1) {
+    tile<T, MR, 1>(k0, k1, a, b + j, ldb, c + j, ldc, accumulate);
+    j += W;
+  }
+  if (j < n) tail<T>(MR, n - j, k0, k1, a, b + j, ldb, c + j, ldc, accumulate);
+}
+
+template <class T, int MR>
+inline void rows(int mr, int64_t n, int64_t k0, int64_t k1, Strided<T> a, const T* b, int64_t ldb,
+                 T* c, int64_t ldc, bool accumulate) {
+  if constexpr (MR > 1) {
+    if (mr < MR) return rows<T, MR - 1>(mr, n, k0, k1, a, b, ldb, c, ldc, accumulate);
+  }
+  row_tile<T, MR>(n, k0, k1, a, b, ldb, c, ldc, accumulate);
+}
+
+}  // namespace detail
+
+/// C[m, n] = A[m, k] · B[k, n] (+ C when `accumulate`), skipping what `shape` says is zero; with
+/// Shape::c_lower, C's columns past a row tile's last row are left as they were (the caller
+/// masks them). B is row-major (row stride ldb), C too (row stride ldc).
+template <class T>
+void gemm_tiles(Shape shape, int64_t m, int64_t n, int64_t k, Strided<T> a, const T* b,
+                int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  constexpr int W = Simd<T>::W;
+  for (int64_t i0 = 0; i0 < m; i0 += kTileRows) {
+    const int mr = static_cast<int>(m - i0 < kTileRows ? m - i0 : kTileRows);
+    const int64_t i1 = i0 + mr;
+    int64_t k0 = 0, k1 = k, cols = n;
+    if (shape == Shape::a_lower) k1 = i1 < k ? i1 : k;
+    if (shape == Shape::a_upper) k0 = i0 < k ? i0 : k;
+    if (shape == Shape::c_lower) {
+      int64_t want = (i1 + W - 1) / W * W;  // whole vectors where possible
+      cols = want < n ? want : n;
+    }
+    Strided<T> ai{a.a + i0 * a.rs, a.rs, a.cs};
+    detail::rows<T, kTileRows>(mr, cols, k0, k1, ai, b, ldb, c + i0 * ldc, ldc, accumulate);
+  }
+}
+
+/// Σ a[i] b[i] over n, in vector lanes, then the lanes in a fixed order.
+template <class T>
+T dot(const T* a, const T* b, int64_t n) {
+  using S = Simd<T>;
+  typename S::V acc = S::zero();
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) acc = S::fma(S::load(a + i), S::load(b + i), acc);
+  T lanes[S::W];
+  S::store(lanes, acc);
+  T s = 0;
+  for (int l = 0; l < S::W; ++l) s += lanes[l];
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+/// Σ a[i] over n, as dot().
+template <class T>
+T sum(const T* a, int64_t n) {
+  using S = Simd<T>;
+  typename S::V acc = S::zero();
+  int64_t i = 0;
+  for (; i + S::W <= n; i += S::W) acc = S::add(acc, S::load(a + i));
+  T lanes[S::W];
+  S::store(lanes, acc);
+  T s = 0;
+  for (int l = 0; l < S::W; ++l) s += lanes[l];
+  for (; i < n; ++i) s += a[i];
+  return s;
+}
+
+/// out [cols, rows] (row stride ldo) = in [rows, cols] (row stride ld) transposed; for float in
+/// 8 x 8 blocks of AVX registers where it can.
+template <class T>
+void transpose(const T* in, int64_t rows, int64_t cols, int64_t ld, T* out, int64_t ldo) {
+  int64_t r0 = 0;
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; r0 + 8 <= rows; r0 += 8) {
+      int64_t c0 = 0;
+      for (; c0 + 8 <= cols; c0 += 8) {
+        __m256 r[8], t[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(in + (r0 + i) * ld + c0);
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+          t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+          r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+          r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+          r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+          r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+        }
+        for (int i = 0; i < 4; ++i) {
+          float* lo = out + (c0 + i) * ldo + r0;
+          _mm256_storeu_ps(lo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+          _mm256_storeu_ps(lo + 4 * ldo, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+        }
+      }
+      for (int64_t r = r0; r < r0 + 8; ++r)
+        for (int64_t c = c0; c < cols; ++c) out[c * ldo + r] = in[r * ld + c];
+    }
+  }
+#endif
+  for (int64_t r = r0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[c * ldo + r] = in[r * ld + c];
+}
+
+}  // namespace tg::kernels::linear_tiles
