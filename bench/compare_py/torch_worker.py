@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data, torch_models  # noqa: E402
+from compare_py.flex_torch import build_flex  # noqa: E402
 from compare_py.safetensors_io import read_safetensors  # noqa: E402
 from compare_py.worker import builder_for, reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
 
@@ -177,7 +178,7 @@ def run(request):
     fresh = key not in STATE
     if fresh:
         STATE[key] = builder_for(kind, build_train, build_generate, build_mha, build_op, build_adamw,
-                                 build_attention)(kind, c, mode)
+                                 build_attention, build_flex)(kind, c, mode)
     step, params, extra = STATE.pop(key) if c.get("init_from") else STATE[key]  # from a checkpoint: one run only
     times, first, last, first_s, values = time_steps(request, step)
     extra = dict(extra, torch=torch.__version__)

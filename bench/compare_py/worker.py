@@ -74,12 +74,14 @@ TRAIN_KINDS = ("gpt_train", "encoder_train")
 OP_KINDS = ("layer_norm", "softmax", "gelu", "cross_entropy")
 
 
-def builder_for(kind, train, generate, mha, op, adamw, attention=None):
+def builder_for(kind, train, generate, mha, op, adamw, attention=None, flex_attention=None):
     """The builder of a request's workload (each worker has one per kind it answers)."""
     table = {"generate": generate, "mha": mha, "adamw_step": adamw, **{k: train for k in TRAIN_KINDS},
              **{k: op for k in OP_KINDS}}
     if attention:
         table["attention"] = attention
+    if flex_attention:
+        table["flex_attention"] = flex_attention
     if kind not in table:
         raise ValueError(f"unknown workload {kind!r}")
     return table[kind]

@@ -32,6 +32,7 @@ class Workload:
     target: float = 1.0     # issue 5's target for tapegrad ÷ best reference (0: none)
     references: tuple = ("torch", "jax")  # the reference frameworks that run it
     memory: bool = False    # measure one step's peak memory after the timing (train workloads always)
+    expected_errors: tuple = ()  # (column, text): that column's error, when it holds text, is a known limit
 
 
 def gpt_params(c, vocab):
@@ -169,7 +170,8 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
     out.append(Workload("adamw_step", "adamw_step", adam, "ms", warmup=3, steps=steps(10, 3), inner=steps(10, 3),
                         rounds=steps(5, 2), expect_params=gpt_params(gpt, CHAR_VOCAB),
                         notes=f"{gpt_params(gpt, CHAR_VOCAB)} parameters (baby GPT)"))
-    return out + attention_workloads(quick, smoke)
+    from compare_py.flex_workloads import flex_workloads  # it imports Workload from here
+    return out + attention_workloads(quick, smoke) + flex_workloads(quick, smoke)
 
 
 def linear_gemms_request(w):

@@ -98,8 +98,9 @@ Reply run_request(const Request& r) {
   if (r.workload == "sgemm_peak") return run_sgemm_peak(r);
   if (r.workload == "linear_gemms") return run_linear_gemms(r);
   if (r.workload == "attention") return run_attention(r);
+  if (r.workload == "flex_attention") return run_flex_attention(r);
   fail("compare_tapegrad: unknown workload '{}' (gpt_train, encoder_train, generate, mha, layer_norm, softmax, "
-       "gelu, cross_entropy, adamw_step, sgemm_peak, linear_gemms, attention)",
+       "gelu, cross_entropy, adamw_step, sgemm_peak, linear_gemms, attention, flex_attention)",
        r.workload);
 }
 

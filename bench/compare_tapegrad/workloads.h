@@ -54,6 +54,7 @@ Reply run_adamw_step(const Request& r);
 Reply run_sgemm_peak(const Request& r);
 Reply run_linear_gemms(const Request& r);  ///< a training step's linear-layer GEMMs alone
 Reply run_attention(const Request& r);     ///< one attention kernel, forward (+ backward)
+Reply run_flex_attention(const Request& r);  ///< flex_attention with a ready pattern (workloads_flex.cpp)
 
 // --- helpers shared by the workloads ----------------------------------------------------------
 /// Seconds since `start`.

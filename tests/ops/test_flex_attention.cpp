@@ -189,11 +189,15 @@ std::vector<Pattern> score_patterns() {
   return p;
 }
 
-// T not a multiple of the block; T < S with a query offset; T > S; grouped-query heads.
+// T not a multiple of the block; T < S with a query offset; T > S; grouped-query heads; blocks
+// of 64 rows, which the kernel runs in trimmed groups of 32 rows on partial tiles (the last group
+// short, with and without a query offset).
 const std::vector<Dims> kDims = {{2, 37, 37, 2, 2, 8, 8, 16, 0},
                                  {2, 23, 50, 2, 1, 12, 8, 8, 9},
                                  {1, 45, 30, 4, 2, 8, 16, 16, 0},
-                                 {1, 64, 64, 3, 3, 8, 8, 16, 0}};
+                                 {1, 64, 64, 3, 3, 8, 8, 16, 0},
+                                 {1, 100, 100, 2, 1, 4, 4, 64, 0},
+                                 {1, 70, 90, 2, 2, 4, 4, 64, 13}};
 
 TEST(FlexAttention, MaskPatternsAgreeWithDense) {
   for (const Dims& d : kDims)
