@@ -1,0 +1,105 @@
+// The tile product kernel and the transposed copy of attention_tile.h.
+#include "ops/kernels/attention_tile.h"
+
+namespace tg::kernels {
+namespace {
+
+constexpr int64_t L = kTileLanes;
+
+// The register block: RB rows of C by NV vectors of lanes, kept in registers over the whole K
+// loop (6 x 2 = 12 accumulators, plus 2 rows of B and a broadcast: 15 of AVX2's 16 registers).
+constexpr int kBlockRows = 6;
+
+// How A is read: kRowsContiguous when a_ks == 1 (A(m, k) = row_m[k]: one base per row, indexed
+// by k), kColumnsContiguous when a_ms == 1 (A(m, k) = col_k[m]: one pointer stepping over k),
+// else kStrided (a pointer per row, each stepping by a_ks). The first two keep the loop's
+// integer work to one counter, which matters when a block does only 12 FMAs per step.
+enum class AStep { kRowsContiguous, kColumnsContiguous, kStrided };
+
+template <int RB, int NV, bool Accumulate, AStep Step>
+void tile_block(int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b, int64_t ldb,
+                float* c, int64_t ldc) {
+  TileVec acc[RB][NV];
+  for (int m = 0; m < RB; ++m)
+    for (int v = 0; v < NV; ++v) acc[m][v] = Accumulate ? load_lanes(c + m * ldc + v * L) : TileVec{};
+  const float* am[RB];
+  for (int m = 0; m < RB; ++m) am[m] = a + m * a_ms;
+  for (int64_t k = 0; k < K; ++k) {
+    TileVec bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = load_lanes(b + k * ldb + v * L);
+    for (int m = 0; m < RB; ++m) {
+      float x;
+      if constexpr (Step == AStep::kRowsContiguous) {
+        x = am[m][k];
+      } else if constexpr (Step == AStep::kColumnsContiguous) {
+        x = a[k * a_ks + m];
+      } else {
+        x = *am[m];
+        am[m] += a_ks;
+      }
+      const TileVec xv = splat_value(x);
+      for (int v = 0; v < NV; ++v) acc[m][v] = fma_lanes(xv, bv[v], acc[m][v]);
+    }
+  }
+  for (int m = 0; m < RB; ++m)
+    for (int v = 0; v < NV; ++v) store_lanes(c + m * ldc + v * L, acc[m][v]);
+}
+
+// Rows [0, M) of one column strip of NV vectors: full blocks, then the rest in one smaller block.
+template <int NV, bool Accumulate, AStep Step>
+void tile_strip(int64_t M, int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b,
+                int64_t ldb, float* c, int64_t ldc) {
+  int64_t m = 0;
+  for (; m + kBlockRows <= M; m += kBlockRows)
+    tile_block<kBlockRows, NV, Accumulate, Step>(K, a + m * a_ms, a_ms, a_ks, b, ldb, c + m * ldc, ldc);
+  const float* ar = a + m * a_ms;
+  float* cr = c + m * ldc;
+  switch (M - m) {
+    case 5: tile_block<5, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
+    case 4: tile_block<4, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
+    case 3: tile_block<3, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
+    case 2: tile_block<2, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
+    case 1: tile_block<1, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
+    default: break;
+  }
+}
+
+template <bool Accumulate, AStep Step>
+void tile_gemm_impl(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_ms, int64_t a_ks,
+                    const float* b, int64_t ldb, float* c, int64_t ldc) {
+  int64_t n = 0;
+  for (; n + 2 * L <= N; n += 2 * L) tile_strip<2, Accumulate, Step>(M, K, a, a_ms, a_ks, b + n, ldb, c + n, ldc);
+  if (n < N) tile_strip<1, Accumulate, Step>(M, K, a, a_ms, a_ks, b + n, ldb, c + n, ldc);
+}
+
+template <bool Accumulate>
+void tile_gemm_step(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_ms, int64_t a_ks,
+                    const float* b, int64_t ldb, float* c, int64_t ldc) {
+  if (a_ks == 1)
+    tile_gemm_impl<Accumulate, AStep::kRowsContiguous>(M, N, K, a, a_ms, a_ks, b, ldb, c, ldc);
+  else if (a_ms == 1)
+    tile_gemm_impl<Accumulate, AStep::kColumnsContiguous>(M, N, K, a, a_ms, a_ks, b, ldb, c, ldc);
+  else
+    tile_gemm_impl<Accumulate, AStep::kStrided>(M, N, K, a, a_ms, a_ks, b, ldb, c, ldc);
+}
+
+}  // namespace
+
+void tile_gemm(bool accumulate, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_ms,
+               int64_t a_ks, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  if (accumulate)
+    tile_gemm_step<true>(M, N, K, a, a_ms, a_ks, b, ldb, c, ldc);
+  else
+    tile_gemm_step<false>(M, N, K, a, a_ms, a_ks, b, ldb, c, ldc);
+}
+
+void transpose_tile(const float* src, int64_t lds, int64_t rows, int64_t cols, float scale,
+                    float* dst, int64_t rows_pad) {
+  for (int64_t c = 0; c < cols; ++c) {
+    float* d = dst + c * rows_pad;
+    for (int64_t r = 0; r < rows; ++r) d[r] = scale * src[r * lds + c];
+    for (int64_t r = rows; r < rows_pad; ++r) d[r] = 0.0f;
+  }
+}
+
+}  // namespace tg::kernels
