@@ -135,6 +135,10 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
 struct QueryTile {
   std::vector<float> qT, doT, lse, delta;
   int64_t t0 = 0, rows = 0;
+  // False when every dO row of the tile is zero (padded positions, which a masked loss or pooling
+  // ignores): then dP, delta and dS are zero and the tile adds nothing to dQ, dK or dV, so its
+  // pairs are skipped. Adding those zeros could change only the sign of a zero sum.
+  bool any_dout = true;
   explicit QueryTile(const AttnDims& d)
       : qT(size_t(d.D * kRows)), doT(size_t(d.Dv * kRows)), lse(kRows), delta(kRows) {}
 
@@ -145,6 +149,8 @@ struct QueryTile {
     rows = std::min(kRows, d.T - t0);
     transpose_tile(f.qh(b, h, t0), f.ldq, rows, d.D, f.scale, qT.data(), kRows);
     transpose_tile(dout + f.orow(b, h, t0), f.ldo, rows, d.Dv, 1.0f, doT.data(), kRows);
+    any_dout = false;
+    for (int64_t x = 0; x < d.Dv * kRows && !any_dout; ++x) any_dout = doT[size_t(x)] != 0.0f;
     const float* lh = lse_all + (b * d.H + h) * d.T + t0;
     const float* dh = delta_all + (b * d.H + h) * d.T + t0;
     for (int64_t r = 0; r < kRows; ++r) {
@@ -266,6 +272,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
           for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t1); j < nj; ++j) {
             if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
             if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
+            if (!qt.any_dout) break;
             g.pair(b, h, qt, j, true, true, s);
           }
         }
@@ -287,7 +294,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
         for (int64_t i = f.first_query_tile(j * kCols), ni = f.end_query_tile(std::min(d.S, (j + 1) * kCols));
              i < ni; ++i) {
           qt.pack(f, b, h, i, lse, delta, dout);
-          g.pair(b, h, qt, j, true, false, s);
+          if (qt.any_dout) g.pair(b, h, qt, j, true, false, s);
         }
       }
     });
@@ -304,6 +311,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
       for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t1); j < nj; ++j) {
         if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
         if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
+        if (!qt.any_dout) break;
         g.pair(b, h, qt, j, false, true, s);
       }
     }

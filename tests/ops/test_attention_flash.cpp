@@ -135,6 +135,26 @@ TEST(AttentionFlash, AgreesWithDenseForEveryMask) {
     }
 }
 
+// Padded positions get no upstream gradient (a masked loss or pooling ignores them): the tiled
+// backward skips a query tile whose dO rows are all zero. The gradients still equal dense's.
+TEST(AttentionFlash, ZeroUpstreamRowsAgreeWithDense) {
+  const int64_t tr = kernels::kTiledRows;
+  Dims d{2, 3 * tr + 7, 2 * tr + 30, 2, 16, 16};
+  for (const std::string kind : {"none", "causal+padding"}) {
+    SCOPED_TRACE(kind);
+    Inputs in = make_inputs(d, 150, DType::f32);
+    std::vector<double> dout = in.dout.to_vector();
+    // Batch 0: the second query tile and the partial last one; batch 1: everything past row 10.
+    for (int64_t b = 0; b < d.B; ++b)
+      for (int64_t t = 0; t < d.T; ++t)
+        if ((b == 0 && (t / tr == 1 || t >= 3 * tr)) || (b == 1 && t > 10))
+          for (int64_t x = 0; x < d.H * d.Dv; ++x) dout[size_t((b * d.T + t) * d.H * d.Dv + x)] = 0.0;
+    in.dout = tensor(dout, in.dout.shape(), DType::f32);
+    AttentionSpec spec = make_spec(kind, d, 7, DType::f32);
+    expect_agree(run(in, spec, AttentionVariant::flash), run(in, spec, AttentionVariant::dense));
+  }
+}
+
 TEST(AttentionFlash, AgreesWithDenseWithDropout) {
   for (const Dims& d : {kDims[0], kDims[1], kDims[2]})
     for (std::string kind : {"none", "causal+padding", "causal+additive", "masked_row"}) {
