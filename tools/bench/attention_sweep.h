@@ -25,7 +25,7 @@ struct AttentionBenchConfig {
   int reps = 5;
   int64_t max_memory = int64_t(8) << 30;  ///< cells estimated above this (or the memory available) are skipped
   bool check = true;                      ///< compare with the dense reference before timing
-  bool measure_peak = true;               ///< time sgemm_peak_gflops() first, for each cell's share of it
+  bool measure_peak = true;               ///< time sgemm_peak_gflops() before each cell, for its share of it
 };
 
 struct AttentionCell {
@@ -34,7 +34,8 @@ struct AttentionCell {
   int64_t head_dim = 0;
   double time_ms = 0;       ///< median over reps
   double gflops = 0;        ///< useful FLOPs (visible query-key pairs) per second
-  double peak_share = -1;   ///< gflops / the run's sgemm peak; -1 when the peak was not measured
+  double sgemm_gflops = 0;  ///< the sgemm peak measured just before this cell (0: not measured)
+  double peak_share = -1;   ///< gflops / sgemm_gflops; -1 when the peak was not measured
   int64_t peak_bytes = 0;   ///< allocator peak above the inputs during one run
   double check_error = -1;  ///< max|out - ref| / max|ref|; -1 when not checked
   bool ok = true;           ///< false when skipped or the check failed
@@ -59,17 +60,17 @@ double sgemm_peak_gflops(int reps = 5);
 
 /// Runs the sweep (refused before any cell runs when a cell's size overflows, see
 /// attention_cell_bytes); `progress` receives a line before each cell. With measure_peak, the
-/// sgemm peak is measured first and written to *peak_gflops (when given).
+/// sgemm peak is measured before each cell (on a shared machine the load moves: each cell is
+/// compared with the peak of its own moment), and their median written to *peak_gflops.
 std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& config,
                                                const std::function<void(const std::string&)>& progress,
                                                double* peak_gflops = nullptr);
 
 /// The CSV the bench writes: header
 /// variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,sgemm_gflops,peak_percent,
-/// peak_bytes,blocks_run and a row per measured cell (sgemm_gflops and peak_percent empty when the
-/// peak was not measured; blocks_run empty but for flex:PATTERN cells).
-std::string attention_csv(const AttentionBenchConfig& config, const std::vector<AttentionCell>& cells,
-                          double peak_gflops = 0);
+/// peak_bytes,blocks_run and a row per measured cell (sgemm_gflops, the cell's own peak, and
+/// peak_percent empty when the peak was not measured; blocks_run empty but for flex:PATTERN cells).
+std::string attention_csv(const AttentionBenchConfig& config, const std::vector<AttentionCell>& cells);
 
 /// Two log-log panels: time vs T and peak memory vs T, one line per variant (per variant and
 /// head width when several are swept).
