@@ -37,7 +37,7 @@ void flash_forward(const kernels::AttnDims& d, T scale, const kernels::AttnMask<
                    const T* v, T* out, T* lse) {
   if constexpr (std::is_same_v<T, float>) {
     if (band.left != kernels::kNoBand.left || band.right != kernels::kNoBand.right)
-      return kernels::flash_tiled_forward(d, scale, mask, band, q, k, v, out, lse);
+      return kernels::flash_tiled_forward(d, scale, mask, band, dropout, q, k, v, out, lse);
   }
   kernels::flash_attention_forward<T>(d, scale, mask, dropout, q, k, v, out, lse);
 }
@@ -48,7 +48,7 @@ void flash_backward(const kernels::AttnDims& d, T scale, const kernels::AttnMask
                     const T* v, const T* out, const T* lse, const T* dout, T* delta, T* dq, T* dk, T* dv) {
   if constexpr (std::is_same_v<T, float>) {
     if (band.left != kernels::kNoBand.left || band.right != kernels::kNoBand.right)
-      return kernels::flash_tiled_backward(d, scale, mask, band, q, k, v, out, lse, dout, delta, dq, dk, dv);
+      return kernels::flash_tiled_backward(d, scale, mask, band, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv);
   }
   kernels::flash_attention_backward<T>(d, scale, mask, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv);
 }
@@ -57,7 +57,7 @@ void flash_backward(const kernels::AttnDims& d, T scale, const kernels::AttnMask
 
 bool flash_band_applies(const AttentionProblem& p) {
   return p.q.dtype() == DType::f32 && !p.attn_mask.defined() &&
-         kernels::flash_tiled_applies(p.dims, p.mask<float>(), p.dropout);
+         kernels::flash_tiled_applies(p.dims, p.mask<float>());
 }
 
 Tensor flash_attention(const AttentionProblem& p) {

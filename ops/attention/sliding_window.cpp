@@ -1,5 +1,6 @@
 // Sliding-window attention: flash attention restricted to the band where the register-blocked
-// f32 tiles apply (no weights saved: recomputed in backward, memory O(T)); else block-sparse
+// f32 tiles apply (no weights saved: recomputed in backward, memory O(T)); else (f64, or D not a
+// multiple of 8) block-sparse
 // attention over each query block's key span, with the band mask, saving the band's weights.
 // Recorded as "attention_sliding_window" either way.
 #include <memory>

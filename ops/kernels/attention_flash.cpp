@@ -248,7 +248,7 @@ void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
                              const AttnDropout& dropout, const T* q, const T* k, const T* v, T* out,
                              T* lse) {
   if constexpr (std::is_same_v<T, float>) {
-    if (flash_tiled_applies(d, mask, dropout)) return flash_tiled_forward(d, scale, mask, kNoBand, q, k, v, out, lse);
+    if (flash_tiled_applies(d, mask)) return flash_tiled_forward(d, scale, mask, kNoBand, dropout, q, k, v, out, lse);
   }
   Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   int64_t nt = tiles(d.T, kBr), tasks = d.B * d.H * nt;
@@ -268,8 +268,8 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
                               const T* out, const T* lse, const T* dout, T* delta, T* dq, T* dk,
                               T* dv) {
   if constexpr (std::is_same_v<T, float>) {
-    if (flash_tiled_applies(d, mask, dropout))
-      return flash_tiled_backward(d, scale, mask, kNoBand, q, k, v, out, lse, dout, delta, dq, dk, dv);
+    if (flash_tiled_applies(d, mask))
+      return flash_tiled_backward(d, scale, mask, kNoBand, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv);
   }
   Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   // delta = rowsum(dO ∘ O), which equals rowsum(dP ∘ P) (with dropout too).

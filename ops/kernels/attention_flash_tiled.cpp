@@ -26,6 +26,7 @@ struct TiledFlash {
   const AttnMask<float>& mask;
   // The band (kNoBand: none) with causal folded in: query t sees keys [t - left, t + right].
   int64_t left, right;
+  const AttnDropout& dropout;
   const float *q, *k, *v;
   // Row strides of q, k, v and their gradients (AttnDims: packed or contiguous); out and dout
   // are contiguous, rows of ldo = H * Dv.
@@ -42,6 +43,13 @@ struct TiledFlash {
   // The query tiles [first, end) that reach keys [s0, s1): queries s0 - right .. s1 - 1 + left.
   int64_t first_query_tile(int64_t s0) const { return std::clamp<int64_t>(s0 - right, 0, d.T) / kRows; }
   int64_t end_query_tile(int64_t s1) const { return tiled_count(std::clamp<int64_t>(s1 + left, 0, d.T), kRows); }
+  // keepT [cols, kRows]: the dropout scales of the tile's (query, key) pairs, as dense draws them.
+  void dropout_scales(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* keepT) const {
+    const uint64_t index0 = uint64_t(((b * d.H + h) * d.T + t0) * d.S + s0);
+    dropout_keep_tile(dropout.seed, dropout.offset, dropout.p, float(dropout.scale()), index0, uint64_t(d.S), rows,
+                      cols, keepT, kRows);
+  }
+
   bool all_padding(int64_t b, int64_t s0, int64_t cols) const {
     if (!mask.key_padding) return false;
     const bool* kp = mask.key_padding + b * d.S + s0;
@@ -74,9 +82,14 @@ struct TiledFlash {
 
 // Forward of one query tile: online softmax over its key tiles, down the lanes.
 struct ForwardScratch {
-  std::vector<float> qT, sT, oT, m, l;
-  explicit ForwardScratch(const AttnDims& d)
-      : qT(size_t(d.D * kRows)), sT(size_t(kCols * kRows)), oT(size_t(d.Dv * kRows)), m(kRows), l(kRows) {}
+  std::vector<float> qT, sT, oT, m, l, keepT;
+  ForwardScratch(const AttnDims& d, bool dropout)
+      : qT(size_t(d.D * kRows)),
+        sT(size_t(kCols * kRows)),
+        oT(size_t(d.Dv * kRows)),
+        m(kRows),
+        l(kRows),
+        keepT(dropout ? size_t(kCols * kRows) : 0) {}
 };
 
 void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, float* out, float* lse,
@@ -92,6 +105,8 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
     if (f.all_padding(b, s0, cols)) continue;
     f.scores(b, h, t0, s0, cols, qT, sT);
+    const bool drop = f.dropout.active();
+    if (drop) f.dropout_scales(b, h, t0, rows, s0, cols, s.keepT.data());
     for (int64_t r = 0; r < kRows; r += kLanes) {
       TileVec m_old = load_lanes(m + r), mx = m_old;
       for (int64_t c = 0; c < cols; ++c) {
@@ -105,7 +120,8 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
       for (int64_t c = 0; c < cols; ++c) {
         float* p = sT + c * kRows + r;
         TileVec e = softmax_exp(load_lanes(p) - shift);
-        store_lanes(p, e);
+        // Dropout after the softmax: the normaliser keeps the un-dropped weights.
+        store_lanes(p, drop ? e * load_lanes(s.keepT.data() + c * kRows + r) : e);
         sum += e;
       }
       store_lanes(l + r, fma_lanes(load_lanes(l + r), alpha, sum));
@@ -161,8 +177,9 @@ struct QueryTile {
 };
 
 struct PairScratch {
-  std::vector<float> pT, dsT;
-  PairScratch() : pT(size_t(kCols * kRows)), dsT(size_t(kCols * kRows)) {}
+  std::vector<float> pT, dsT, keepT;
+  explicit PairScratch(bool dropout)
+      : pT(size_t(kCols * kRows)), dsT(size_t(kCols * kRows)), keepT(dropout ? size_t(kCols * kRows) : 0) {}
 };
 
 struct TiledGrad {
@@ -185,9 +202,9 @@ struct TiledGrad {
     }
   }
 
-  // One tile pair (query tile qt, key tile j): Pᵀ = exp(Sᵀ - lse), dPᵀ = V dOᵀ,
-  // dSᵀ = scale · Pᵀ ∘ (dPᵀ - delta); then dV_j += Pᵀ dO, dK_j += dSᵀ Q (with_kv) and
-  // dQ_i += dS K (with_q).
+  // One tile pair (query tile qt, key tile j): Pᵀ = exp(Sᵀ - lse), dPᵀ = (V dOᵀ) ∘ Z,
+  // dSᵀ = scale · Pᵀ ∘ (dPᵀ - delta) with Z the dropout scales (1 without); then
+  // dV_j += (P ∘ Z)ᵀ dO, dK_j += dSᵀ Q (with_kv) and dQ_i += dS K (with_q).
   void pair(int64_t b, int64_t h, const QueryTile& qt, int64_t j, bool with_kv, bool with_q,
             PairScratch& s) const {
     const AttnDims& d = f.d;
@@ -196,14 +213,22 @@ struct TiledGrad {
     f.scores(b, h, qt.t0, s0, cols, qt.qT.data(), pT);
     tile_gemm(false, cols, kRows, d.Dv, f.vh(b, h, s0), f.ldv, 1, qt.doT.data(), kRows, dsT, kRows);
     const TileVec sc = splat_value(f.scale);
+    const bool drop = f.dropout.active();
+    if (drop) f.dropout_scales(b, h, qt.t0, qt.rows, s0, cols, s.keepT.data());
     for (int64_t r = 0; r < kRows; r += kLanes) {
       const TileVec l = load_lanes(qt.lse.data() + r), dl = load_lanes(qt.delta.data() + r);
       for (int64_t c = 0; c < cols; ++c) {
         float* p = pT + c * kRows + r;
         float* g = dsT + c * kRows + r;
         TileVec w = softmax_exp(load_lanes(p) - l);
-        store_lanes(p, w);
-        store_lanes(g, sc * w * (load_lanes(g) - dl));
+        if (drop) {
+          const TileVec z = load_lanes(s.keepT.data() + c * kRows + r);
+          store_lanes(p, w * z);
+          store_lanes(g, sc * w * (load_lanes(g) * z - dl));
+        } else {
+          store_lanes(p, w);
+          store_lanes(g, sc * w * (load_lanes(g) - dl));
+        }
       }
     }
     const float* q_rows = f.qh(b, h, qt.t0);
@@ -218,23 +243,23 @@ struct TiledGrad {
 
 // The call's shared state; causal folds into the band's right edge (keys up to t + offset).
 TiledFlash tiled_flash(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                       const float* q, const float* k, const float* v) {
+                       const AttnDropout& dropout, const float* q, const float* k, const float* v) {
   const int64_t right = mask.causal ? std::min(band.right, mask.offset) : band.right;
-  return TiledFlash{d, scale, mask, band.left, right, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
+  return TiledFlash{d, scale, mask, band.left, right, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
 }
 
 }  // namespace
 
-bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask, const AttnDropout& dropout) {
-  return !dropout.active() && !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileLanes == 0;
+bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask) {
+  return !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileLanes == 0;
 }
 
 void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                         const float* q, const float* k, const float* v, float* out, float* lse) {
-  const TiledFlash f = tiled_flash(d, scale, mask, band, q, k, v);
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out, float* lse) {
+  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v);
   const int64_t nt = tiled_count(d.T, kRows);
   parallel_for(0, d.B * d.H * nt, 1, [&](int64_t lo, int64_t hi) {
-    ForwardScratch s(d);
+    ForwardScratch s(d, dropout.active());
     for (int64_t x = lo; x < hi; ++x) {
       const int64_t bh = x / nt;
       forward_query_tile(f, bh / d.H, bh % d.H, x % nt, out, lse, s);
@@ -243,9 +268,9 @@ void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& 
 }
 
 void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                          const float* q, const float* k, const float* v, const float* out, const float* lse,
+                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out, const float* lse,
                           const float* dout, float* delta, float* dq, float* dk, float* dv) {
-  const TiledFlash f = tiled_flash(d, scale, mask, band, q, k, v);
+  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v);
   // delta = rowsum(dO ∘ O) [B, H, T].
   parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
     for (int64_t x = lo; x < hi; ++x) {
@@ -261,7 +286,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
   if (heads >= get_num_threads()) {
     parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
       QueryTile qt(d);
-      PairScratch s;
+      PairScratch s(dropout.active());
       for (int64_t bh = lo; bh < hi; ++bh) {
         const int64_t b = bh / d.H, h = bh % d.H;
         for (int64_t j = 0; j < ns; ++j) g.zero_key_tile(b, h, j);
@@ -286,7 +311,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
   if (dk || dv) {
     parallel_for(0, heads * ns, 1, [&](int64_t lo, int64_t hi) {
       QueryTile qt(d);
-      PairScratch s;
+      PairScratch s(dropout.active());
       for (int64_t x = lo; x < hi; ++x) {
         const int64_t b = x / ns / d.H, h = x / ns % d.H, j = x % ns;
         g.zero_key_tile(b, h, j);
@@ -302,7 +327,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
   if (!dq) return;
   parallel_for(0, heads * nt, 1, [&](int64_t lo, int64_t hi) {
     QueryTile qt(d);
-    PairScratch s;
+    PairScratch s(dropout.active());
     for (int64_t x = lo; x < hi; ++x) {
       const int64_t b = x / nt / d.H, h = x / nt % d.H, i = x % nt;
       g.zero_query_tile(b, h, i);

@@ -1,7 +1,7 @@
 #pragma once
 // The f32 flash attention kernels on register-blocked tiles (attention_tile.h): the same function
-// as attention_flash.h's, for the common case (no general mask, no dropout, Dv = D, D a multiple
-// of the vector lanes). Each tile pair's products are tile_gemm calls on the heads' rows in place
+// as attention_flash.h's, for the common case (no general mask, Dv = D, D a multiple of the vector
+// lanes), dropout included (the same draws as dense, Philox eight blocks at a time). Each tile pair's products are tile_gemm calls on the heads' rows in place
 // (no BLAS call on thin panels); scores are held transposed, Sᵀ [keys, queries], so the online
 // softmax runs down the lanes and its exp is a vector exp fused into the tile pass.
 //
@@ -24,19 +24,19 @@ inline constexpr int64_t kTiledRows = 64;
 inline constexpr int64_t kTiledCols = 64;
 
 /// True when the tiled kernels take the problem: f32 callers check this first.
-bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask, const AttnDropout& dropout);
+bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask);
 
 /// As flash_attention_forward (attention_flash.h) for a problem flash_tiled_applies to, with an
 /// optional band on top of the mask (sliding_window's, attention_sliding.h: query t sees key s
 /// only if t - band.left <= s <= t + band.right); only the key tiles a query tile's band reaches
 /// run, so a band costs O(T · band) time and no memory beyond the lse.
 void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                         const float* q, const float* k, const float* v, float* out, float* lse);
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out, float* lse);
 
 /// As flash_attention_backward (attention_flash.h) for a problem flash_tiled_applies to, with the
 /// forward's band; delta [B, H, T] is the caller's workspace for rowsum(dO ∘ O).
 void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                          const float* q, const float* k, const float* v, const float* out, const float* lse,
+                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out, const float* lse,
                           const float* dout, float* delta, float* dq, float* dk, float* dv);
 
 }  // namespace tg::kernels

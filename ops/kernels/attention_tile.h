@@ -34,6 +34,13 @@ using TileVec = Float8;
 void tile_gemm(bool accumulate, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_ms,
                int64_t a_ks, const float* b, int64_t ldb, float* c, int64_t ldc);
 
+/// The dropout scales of a tile held transposed: keepT[c * ld + r] = scale where AttnDropout::keep
+/// keeps element index0 + r * row_step + c of the [B, H, T, S] draw (query r, key c of the tile),
+/// else 0, for r < rows, c < cols; rows..ld are 0. The same draws as keep() (Philox4x32-10,
+/// uniform in 53 bits against p), eight blocks at a time so the rounds vectorise.
+void dropout_keep_tile(uint64_t seed, uint64_t offset, double p, float scale, uint64_t index0,
+                       uint64_t row_step, int64_t rows, int64_t cols, float* keepT, int64_t ld);
+
 /// dst [cols, rows_pad] = scale · src [rows, cols]ᵀ, src rows of stride lds; the columns
 /// rows..rows_pad of dst are zero (rows padded to the lanes).
 void transpose_tile(const float* src, int64_t lds, int64_t rows, int64_t cols, float scale,

@@ -150,7 +150,6 @@ TEST(AttentionSliding, F64MatchesDenseTightly) {
 TEST(AttentionSliding, ResultsDoNotDependOnThreadCount) {
   Inputs in = make_inputs(2, 300, 300, 4, 32, 80);
   int saved = get_num_threads();
-  // With dropout: the block-sparse kernels; without: flash's tiles over the band.
   for (double p : {0.1, 0.0})
   for (bool causal : {true, false}) {
     SCOPED_TRACE(::testing::Message() << "dropout " << p << " causal " << causal);
@@ -168,8 +167,8 @@ TEST(AttentionSliding, ResultsDoNotDependOnThreadCount) {
   set_num_threads(saved);
 }
 
-// f32 without dropout runs flash's register-blocked tiles over the band: the node saves the
-// log-sum-exp [B, H, T] and no weights (recomputed in backward). f64 (or dropout) runs the
+// f32 (D a multiple of 8) runs flash's register-blocked tiles over the band: the node saves the
+// log-sum-exp [B, H, T] and no weights (recomputed in backward). f64 runs the
 // block-sparse kernels, which save the band's weights: O(T · window) either way, far below T · S.
 TEST(AttentionSliding, RecordsItsNodeAndSavesOnlyTheBand) {
   int64_t B = 1, T = 1000, H = 2, w = 50;

@@ -1,13 +1,16 @@
 // The register-blocked tile pieces of the f32 flash kernels (ops/kernels/attention_tile.h):
 // tile_gemm against plain loops for every register-block remainder, strided and transposed A,
-// accumulate and overwrite; softmax_exp against std::exp; transpose_tile with its zero padding.
+// accumulate and overwrite; softmax_exp against std::exp; the dropout scales against
+// AttnDropout::keep; transpose_tile with its zero padding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include "ops/kernels/attention_mask.h"
 #include "ops/kernels/attention_tile.h"
 
 namespace tg {
@@ -77,6 +80,31 @@ TEST(AttentionTile, SoftmaxExpIsCloseToExpAndExactlyZeroWhenMasked) {
   EXPECT_NEAR(special[5], std::exp(1.0f), 4e-7);
   EXPECT_TRUE(std::isnan(special[6]));
   EXPECT_NEAR(special[7], std::exp(-1.0f), 1e-7);
+}
+
+// The tile's dropout scales are AttnDropout::keep's draws, at any alignment of the tile's first
+// element to the Philox blocks (two elements a block) and any tile size.
+TEST(AttentionTile, DropoutKeepTileDrawsWhatKeepDraws) {
+  kernels::AttnDims d;
+  d.B = 2, d.H = 3, d.T = 37, d.S = 53;
+  kernels::AttnDropout dropout;
+  dropout.p = 0.3, dropout.seed = 12345, dropout.offset = 77;
+  const int64_t tile = 16;
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t h = 0; h < d.H; ++h)
+      for (int64_t t0 = 0; t0 < d.T; t0 += tile)
+        for (int64_t s0 = 0; s0 < d.S; s0 += tile) {
+          const int64_t rows = std::min(tile, d.T - t0), cols = std::min(tile, d.S - s0);
+          std::vector<float> keep(size_t(tile * cols), -1.0f);
+          const uint64_t index0 = uint64_t(((b * d.H + h) * d.T + t0) * d.S + s0);
+          kernels::dropout_keep_tile(dropout.seed, dropout.offset, dropout.p, 2.0f, index0, uint64_t(d.S), rows, cols,
+                                     keep.data(), tile);
+          for (int64_t r = 0; r < tile; ++r)
+            for (int64_t c = 0; c < cols; ++c) {
+              const float want = r < rows && dropout.keep(d, b, h, t0 + r, s0 + c) ? 2.0f : 0.0f;
+              ASSERT_EQ(keep[size_t(c * tile + r)], want) << b << " " << h << " " << t0 + r << " " << s0 + c;
+            }
+        }
 }
 
 TEST(AttentionTile, TransposeTileScalesAndZeroPads) {
