@@ -8,7 +8,6 @@
 
 #include "ops/kernels/attention_tile.h"
 #include "ops/kernels/parallel.h"
-#include "ops/kernels/reduce_row.h"
 
 namespace tg::kernels {
 namespace {
@@ -271,12 +270,12 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
                           const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out, const float* lse,
                           const float* dout, float* delta, float* dq, float* dk, float* dv) {
   const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v);
-  // delta = rowsum(dO ∘ O) [B, H, T].
+  // delta = rowsum(dO ∘ O) [B, H, T], rounded as the tiles' dP = dO Vᵀ is.
   parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
     for (int64_t x = lo; x < hi; ++x) {
       const int64_t t = x % d.T, bh = x / d.T;
       const int64_t off = f.orow(bh / d.H, bh % d.H, t);
-      delta[x] = lane_sum<float>(d.Dv, [&](int64_t e) { return dout[off + e] * out[off + e]; });
+      delta[x] = dot_in_order(dout + off, out + off, d.Dv);
     }
   });
   const int64_t nt = tiled_count(d.T, kRows), ns = tiled_count(d.S, kCols), heads = d.B * d.H;

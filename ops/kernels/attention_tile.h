@@ -82,6 +82,21 @@ inline TileVec softmax_exp(TileVec x) {
   return p * std::bit_cast<TileVec>((ni + 127) << 23);
 }
 
+/// Σ a[e] · b[e] accumulated in order e = 0, 1, ... with fma_lanes's operation: the rounding of
+/// one lane of tile_gemm's products. The backward's delta = rowsum(dO ∘ O) uses it so that a row
+/// whose weight is all on one key gets dP - delta = 0 exactly, as dense does.
+inline float dot_in_order(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t e = 0; e < n; ++e) {
+#if defined(__FMA__)
+    acc = __builtin_fmaf(a[e], b[e], acc);
+#else
+    acc = a[e] * b[e] + acc;
+#endif
+  }
+  return acc;
+}
+
 inline TileVec load_lanes(const float* p) { return load8(p); }
 inline void store_lanes(float* p, TileVec v) { store8(p, v); }
 
