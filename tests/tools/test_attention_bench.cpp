@@ -11,6 +11,7 @@ TEST(AttentionBench, SweepsChecksAndWrites) {
   c.variants = {"dense", "flash", "sliding:8", "sparse:8:1:1:1", "linear"};
   c.seq_lens = {32, 64};
   c.heads = 2, c.head_dim = 8, c.reps = 1, c.causal = true;
+  c.measure_peak = false;  // SweepsHeadWidthsAgainstTheSgemmPeak checks it
   std::vector<std::string> progress;
   auto cells = bench::run_attention_bench(c, [&](const std::string& line) { progress.push_back(line); });
   ASSERT_EQ(cells.size(), 10u);
@@ -39,6 +40,7 @@ TEST(AttentionBench, FlexRowsCheckAndCountTheBlocksThatRun) {
   c.variants = {"flex:causal", "flex:document:4", "flex:sliding:8", "flex:alibi", "flex:softcap:5"};
   c.seq_lens = {256};
   c.heads = 2, c.head_dim = 8, c.reps = 1, c.causal = true;
+  c.measure_peak = false;  // SweepsHeadWidthsAgainstTheSgemmPeak checks it
   auto cells = bench::run_attention_bench(c, [](const std::string&) {});
   ASSERT_EQ(cells.size(), 5u);
   for (const auto& cell : cells) {
@@ -87,6 +89,7 @@ TEST(AttentionBench, SkipsCellsAboveTheMemoryLimit) {
   c.variants = {"dense", "flash"};
   c.seq_lens = {512};
   c.heads = 1, c.head_dim = 8, c.reps = 1;
+  c.measure_peak = false;
   c.max_memory = 1 << 20;  // dense needs 2 MB for its weights
   auto cells = bench::run_attention_bench(c, [](const std::string&) {});
   ASSERT_EQ(cells.size(), 2u);

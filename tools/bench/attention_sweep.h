@@ -56,7 +56,7 @@ std::optional<std::string> attention_cell_skip_reason(const AttentionBenchConfig
 /// The sgemm rate of this machine with tapegrad's threads: the median GFLOP/s of `reps`
 /// 1024 x 1024 x 1024 f32 products through tapegrad's GEMM (OpenBLAS's cblas_sgemm in parallel
 /// panels, one per thread), after a warm-up.
-double sgemm_peak_gflops(int reps = 5);
+double sgemm_peak_gflops(int reps = 3);
 
 /// Runs the sweep (refused before any cell runs when a cell's size overflows, see
 /// attention_cell_bytes); `progress` receives a line before each cell. With measure_peak, the
