@@ -7,6 +7,7 @@
 #include "autograd/node.h"
 #include "ops/attention.h"
 #include "ops/kernels/attention_mask.h"
+#include "ops/kernels/attention_sparse.h"
 
 namespace tg::detail {
 
@@ -64,6 +65,12 @@ inline void accumulate_needed(Node& n, Tensor dq, Tensor dk, Tensor dv) {
 /// Variant entry points; each records its node when q, k or v requires grad.
 Tensor dense_attention(const AttentionProblem& p, Tensor* weights);
 Tensor flash_attention(const AttentionProblem& p);
+/// Flash attention restricted to `band` (sliding_window's, on top of p's causal and key padding
+/// masks), recorded as node `name` (a string literal), saving q, k, v, the output and the lse:
+/// memory O(T), weights recomputed in backward. A band needs flash_band_applies(p) (f32, the
+/// register-blocked tiles of attention_flash_tiled.h); kNoBand is flash_attention.
+Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels::AttnBand band);
+bool flash_band_applies(const AttentionProblem& p);
 Tensor sliding_window_attention(const AttentionProblem& p);
 Tensor sparse_attention(const AttentionProblem& p);
 Tensor linear_attention(const AttentionProblem& p);

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "ops/kernels/attention_flash_tiled.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/online_softmax.h"
 #include "ops/kernels/parallel.h"
@@ -245,6 +247,9 @@ template <class T>
 void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask,
                              const AttnDropout& dropout, const T* q, const T* k, const T* v, T* out,
                              T* lse) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (flash_tiled_applies(d, mask)) return flash_tiled_forward(d, scale, mask, kNoBand, dropout, q, k, v, out, lse);
+  }
   Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   int64_t nt = tiles(d.T, kBr), tasks = d.B * d.H * nt;
   parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
@@ -262,6 +267,10 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
                               const AttnDropout& dropout, const T* q, const T* k, const T* v,
                               const T* out, const T* lse, const T* dout, T* delta, T* dq, T* dk,
                               T* dv) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (flash_tiled_applies(d, mask))
+      return flash_tiled_backward(d, scale, mask, kNoBand, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv);
+  }
   Flash<T> f{d, scale, mask, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
   // delta = rowsum(dO ∘ O), which equals rowsum(dP ∘ P) (with dropout too).
   parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {

@@ -5,9 +5,11 @@
 // accumulator when m grows; it saves only the log-sum-exp lse = m + log(l). The backward
 // recomputes each tile's weights as exp(score - lse).
 //
-// Tiles are kFlashRows queries by kFlashCols keys; scores and products are GEMMs on the heads'
-// strided rows (leading dimension H*D, read in place). Extra memory: lse [B, H, T] and, in
-// backward, rowsum(dO ∘ O) [B, H, T], plus per-task tile scratch.
+// f32 problems without a general mask or dropout, with Dv = D a multiple of 8, run the
+// register-blocked kernels of attention_flash_tiled.h (the same function, faster at every head
+// width). The rest run here: tiles of kFlashRows queries by kFlashCols keys whose scores and
+// products are GEMMs on the heads' strided rows (leading dimension H*D, read in place). Extra
+// memory: lse [B, H, T] and, in backward, rowsum(dO ∘ O) [B, H, T], plus per-task tile scratch.
 #include "ops/kernels/attention_mask.h"
 
 namespace tg::kernels {

@@ -8,6 +8,7 @@
 
 #include "ops/attention.h"
 #include "ops/kernels/attention_flash.h"
+#include "ops/kernels/attention_flash_tiled.h"
 #include "test_util.h"
 
 namespace tg {
@@ -75,6 +76,9 @@ const std::vector<Dims> kDims = {{2, 70, 70, 2, 16, 16},
                                  {2, 50, 2 * kC + 5, 2, 8, 12},
                                  {2, kR + 22, 70, 1, 12, 8},
                                  {1, 2 * kR, 2 * kC, 2, 16, 16},
+                                 // f32 with Dv = D, a multiple of 8: the register-blocked tiles
+                                 // (attention_flash_tiled.h), several tiles each way, partial ones
+                                 {2, 2 * kernels::kTiledRows + 9, 3 * kernels::kTiledCols - 5, 2, 32, 32},
                                  {2, 5, 3, 2, 4, 4}};
 
 struct Grads {
@@ -129,6 +133,26 @@ TEST(AttentionFlash, AgreesWithDenseForEveryMask) {
       Grads flash = run(in, spec, AttentionVariant::flash);
       expect_agree(flash, dense);
     }
+}
+
+// Padded positions get no upstream gradient (a masked loss or pooling ignores them): the tiled
+// backward skips a query tile whose dO rows are all zero. The gradients still equal dense's.
+TEST(AttentionFlash, ZeroUpstreamRowsAgreeWithDense) {
+  const int64_t tr = kernels::kTiledRows;
+  Dims d{2, 3 * tr + 7, 2 * tr + 30, 2, 16, 16};
+  for (const std::string kind : {"none", "causal+padding"}) {
+    SCOPED_TRACE(kind);
+    Inputs in = make_inputs(d, 150, DType::f32);
+    std::vector<double> dout = in.dout.to_vector();
+    // Batch 0: the second query tile and the partial last one; batch 1: everything past row 10.
+    for (int64_t b = 0; b < d.B; ++b)
+      for (int64_t t = 0; t < d.T; ++t)
+        if ((b == 0 && (t / tr == 1 || t >= 3 * tr)) || (b == 1 && t > 10))
+          for (int64_t x = 0; x < d.H * d.Dv; ++x) dout[size_t((b * d.T + t) * d.H * d.Dv + x)] = 0.0;
+    in.dout = tensor(dout, in.dout.shape(), DType::f32);
+    AttentionSpec spec = make_spec(kind, d, 7, DType::f32);
+    expect_agree(run(in, spec, AttentionVariant::flash), run(in, spec, AttentionVariant::dense));
+  }
 }
 
 TEST(AttentionFlash, AgreesWithDenseWithDropout) {
@@ -256,10 +280,13 @@ TEST(AttentionFlash, MemoryFarBelowOneWeightMatrix) {
 }
 
 // B·H = 6 runs one task per head with 1 and 2 threads; B·H = 1 runs per head with 1 thread and
-// as two passes over tiles with 2: the same products in the same order, so the same bits.
+// as two passes over tiles with 2: the same products in the same order, so the same bits. Dv != D
+// runs the BLAS tiles; Dv = D the register-blocked ones.
 TEST(AttentionFlash, BitwiseEqualForOneAndTwoThreads) {
   int saved = get_num_threads();
-  for (const Dims& d : {Dims{2, kR + 22, kC + 72, 3, 16, 8}, Dims{1, kR + 72, kC + 22, 1, 16, 8}})
+  const int64_t tr = kernels::kTiledRows, tc = kernels::kTiledCols;
+  for (const Dims& d : {Dims{2, kR + 22, kC + 72, 3, 16, 8}, Dims{1, kR + 72, kC + 22, 1, 16, 8},
+                        Dims{2, 2 * tr + 5, tc + 22, 3, 16, 16}, Dims{1, 2 * tr + 22, 3 * tc + 5, 1, 32, 32}})
     for (std::string kind : {"causal+padding", "additive"}) {
       SCOPED_TRACE(kind + " " + dims_str(d));
       Inputs in = make_inputs(d, 700, DType::f32);

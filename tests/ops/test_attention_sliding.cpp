@@ -150,9 +150,11 @@ TEST(AttentionSliding, F64MatchesDenseTightly) {
 TEST(AttentionSliding, ResultsDoNotDependOnThreadCount) {
   Inputs in = make_inputs(2, 300, 300, 4, 32, 80);
   int saved = get_num_threads();
+  for (double p : {0.1, 0.0})
   for (bool causal : {true, false}) {
+    SCOPED_TRACE(::testing::Message() << "dropout " << p << " causal " << causal);
     AttentionSpec spec = sliding(40, causal);
-    spec.dropout_p = 0.1;
+    spec.dropout_p = p;
     Generator g1(3), g2(3);
     spec.generator = &g1;
     set_num_threads(1);
@@ -165,21 +167,32 @@ TEST(AttentionSliding, ResultsDoNotDependOnThreadCount) {
   set_num_threads(saved);
 }
 
+// f32 (D a multiple of 8) runs flash's register-blocked tiles over the band: the node saves the
+// log-sum-exp [B, H, T] and no weights (recomputed in backward). f64 runs the
+// block-sparse kernels, which save the band's weights: O(T · window) either way, far below T · S.
 TEST(AttentionSliding, RecordsItsNodeAndSavesOnlyTheBand) {
   int64_t B = 1, T = 1000, H = 2, w = 50;
-  Inputs in = make_inputs(B, T, T, H, 8, 90);
-  Tensor q = in.q.detach().clone().requires_grad_();
-  for (bool causal : {true, false}) {
-    Tensor out = attention(q, in.k, in.v, sliding(w, causal));
-    ASSERT_TRUE(out.grad_fn());
-    EXPECT_STREQ(out.grad_fn()->name(), "attention_sliding_window");
-    // Each query block stores its rows against the key span they need: the band plus at most
-    // one block of keys, far below T · S.
-    int64_t band = causal ? w : 2 * w + 1;
-    int64_t block = kernels::sliding_window_block(w, causal);
-    Tensor weights = out.grad_fn()->saved("weights");
-    EXPECT_LE(weights.numel(), B * H * T * (band + block - 1));
-    EXPECT_GE(weights.numel(), B * H * (T - 2 * w) * band);
+  for (DType dt : {DType::f32, DType::f64}) {
+    Inputs in = make_inputs(B, T, T, H, 8, 90, dt);
+    Tensor q = in.q.detach().clone().requires_grad_();
+    for (bool causal : {true, false}) {
+      SCOPED_TRACE(std::string(dt == DType::f32 ? "f32" : "f64") + (causal ? " causal" : ""));
+      Tensor out = attention(q, in.k, in.v, sliding(w, causal));
+      ASSERT_TRUE(out.grad_fn());
+      EXPECT_STREQ(out.grad_fn()->name(), "attention_sliding_window");
+      if (dt == DType::f32) {
+        EXPECT_EQ(out.grad_fn()->saved("lse").shape(), Shape({B, H, T}));
+        EXPECT_TG_ERROR(out.grad_fn()->saved("weights"), "nothing was saved as 'weights'");
+        continue;
+      }
+      // Each query block stores its rows against the key span they need: the band plus at most
+      // one block of keys.
+      int64_t band = causal ? w : 2 * w + 1;
+      int64_t block = kernels::sliding_window_block(w, causal);
+      Tensor weights = out.grad_fn()->saved("weights");
+      EXPECT_LE(weights.numel(), B * H * T * (band + block - 1));
+      EXPECT_GE(weights.numel(), B * H * (T - 2 * w) * band);
+    }
   }
 }
 

@@ -12,6 +12,7 @@
 #include "ops/attention.h"
 #include "ops/attention_reference.h"
 #include "ops/flex_spec.h"
+#include "ops/kernels/gemm.h"
 #include "tools/bench/flex_cell.h"
 #include "tools/plot/svg_plot.h"
 
@@ -74,6 +75,67 @@ double check_against_reference(const Inputs& in, const Forward& forward, const F
     mag = std::max(mag, std::fabs(b[i]));
   }
   return std::isnan(err) ? INFINITY : err / std::max(mag, 1e-30);
+}
+
+// One cell of the sweep at c.head_dim: skipped when too large, checked, then timed.
+AttentionCell measure_cell(const AttentionBenchConfig& c, const std::string& variant, int64_t T, double peak) {
+  const bool bwd = c.mode == "fwdbwd";
+  AttentionCell cell;
+  cell.variant = variant;
+  cell.seq_len = T;
+  cell.head_dim = c.head_dim;
+  if (std::optional<std::string> skip = attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, false))) {
+    cell.ok = false;
+    cell.note = "skipped: " + *skip;
+    return cell;
+  }
+  Inputs in = make_inputs(c, T, bwd);
+  // flex:PATTERN runs flex_attention with its block mask; the rest, attention() with a spec.
+  const bool flex = is_flex_pattern(variant);
+  AttentionSpec spec;
+  FlexCell flex_cell;
+  double pairs = 0;
+  Forward forward, reference;
+  if (flex) {
+    flex_cell = make_flex_cell(variant, c.heads, T, c.causal);
+    cell.blocks_run = flex_cell.blocks_run;
+    pairs = double(flex_cell.visible_pairs);
+    forward = [&](const Inputs& x) { return run_flex_cell(flex_cell, x.q, x.k, x.v); };
+    reference = [&](const Inputs& x) { return flex_cell_reference(flex_cell, x.q, x.k, x.v); };
+  } else {
+    spec = spec_for(variant, c.causal);
+    pairs = double(visible_pairs(attention_pattern(spec, T, T)));
+    forward = [&](const Inputs& x) { return attention(x.q, x.k, x.v, spec); };
+    reference = [&](const Inputs& x) { return attention_reference(x.q, x.k, x.v, spec); };
+  }
+  if (c.check && !attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, true))) {
+    cell.check_error = check_against_reference(in, forward, reference);
+    if (!(cell.check_error <= 1e-4)) {
+      cell.ok = false;
+      cell.note = fmt::format("CHECK FAILED: relative error {:.2e} against dense", cell.check_error);
+      return cell;
+    }
+  }
+  // Peak memory of one pass, above the inputs.
+  int64_t base = memory_allocated();
+  reset_peak_memory_stats();
+  run_once(in, forward, bwd);
+  cell.peak_bytes = max_memory_allocated() - base;
+  // Timing: one warm-up (the pass above), then the median of `reps`.
+  std::vector<double> ms;
+  for (int r = 0; r < c.reps; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    run_once(in, forward, bwd);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  cell.time_ms = ms[ms.size() / 2];
+  double fwd_flops = !flex && spec.variant == AttentionVariant::linear
+                         ? 4.0 * c.batch * c.heads * T * c.head_dim * c.head_dim
+                         : 4.0 * c.batch * c.heads * pairs * c.head_dim;
+  cell.gflops = fwd_flops * (bwd ? 3.5 : 1.0) / (cell.time_ms * 1e-3) / 1e9;
+  if (peak > 0) cell.sgemm_gflops = peak, cell.peak_share = cell.gflops / peak;
+  return cell;
 }
 
 }  // namespace
@@ -147,99 +209,85 @@ std::optional<std::string> attention_cell_skip_reason(const AttentionBenchConfig
   return std::nullopt;
 }
 
-std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& c,
-                                               const std::function<void(const std::string&)>& progress) {
-  bool bwd = c.mode == "fwdbwd";
-  // Every cell's size is representable, or the sweep is refused before it starts.
-  for (int64_t T : c.seq_lens)
-    for (const std::string& variant : c.variants) attention_cell_bytes(c, variant, T, c.check);
-  std::vector<AttentionCell> cells;
-  size_t total = c.variants.size() * c.seq_lens.size(), index = 0;
-  for (int64_t T : c.seq_lens) {
-    for (const std::string& variant : c.variants) {
-      ++index;
-      AttentionCell cell;
-      cell.variant = variant;
-      cell.seq_len = T;
-      progress(fmt::format("[{}/{}] {} T={}", index, total, variant, T));
-      if (std::optional<std::string> skip = attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, false))) {
-        cell.ok = false;
-        cell.note = "skipped: " + *skip;
-        cells.push_back(cell);
-        continue;
-      }
-      Inputs in = make_inputs(c, T, bwd);
-      // flex:PATTERN runs flex_attention with its block mask; the rest, attention() with a spec.
-      const bool flex = is_flex_pattern(variant);
-      AttentionSpec spec;
-      FlexCell flex_cell;
-      double pairs = 0;
-      Forward forward, reference;
-      if (flex) {
-        flex_cell = make_flex_cell(variant, c.heads, T, c.causal);
-        cell.blocks_run = flex_cell.blocks_run;
-        pairs = double(flex_cell.visible_pairs);
-        forward = [&](const Inputs& x) { return run_flex_cell(flex_cell, x.q, x.k, x.v); };
-        reference = [&](const Inputs& x) { return flex_cell_reference(flex_cell, x.q, x.k, x.v); };
-      } else {
-        spec = spec_for(variant, c.causal);
-        pairs = double(visible_pairs(attention_pattern(spec, T, T)));
-        forward = [&](const Inputs& x) { return attention(x.q, x.k, x.v, spec); };
-        reference = [&](const Inputs& x) { return attention_reference(x.q, x.k, x.v, spec); };
-      }
-      if (c.check && !attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, true))) {
-        cell.check_error = check_against_reference(in, forward, reference);
-        if (!(cell.check_error <= 1e-4)) {
-          cell.ok = false;
-          cell.note = fmt::format("CHECK FAILED: relative error {:.2e} against dense", cell.check_error);
-          cells.push_back(cell);
-          continue;
-        }
-      }
-      // Peak memory of one pass, above the inputs.
-      int64_t base = memory_allocated();
-      reset_peak_memory_stats();
-      run_once(in, forward, bwd);
-      cell.peak_bytes = max_memory_allocated() - base;
-      // Timing: one warm-up (the pass above), then the median of `reps`.
-      std::vector<double> ms;
-      for (int r = 0; r < c.reps; ++r) {
-        auto start = std::chrono::steady_clock::now();
-        run_once(in, forward, bwd);
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-      }
-      std::sort(ms.begin(), ms.end());
-      cell.time_ms = ms[ms.size() / 2];
-      double fwd_flops = !flex && spec.variant == AttentionVariant::linear
-                             ? 4.0 * c.batch * c.heads * T * c.head_dim * c.head_dim
-                             : 4.0 * c.batch * c.heads * pairs * c.head_dim;
-      cell.gflops = fwd_flops * (bwd ? 3.5 : 1.0) / (cell.time_ms * 1e-3) / 1e9;
-      cells.push_back(cell);
-    }
+double sgemm_peak_gflops(int reps) {
+  // 2 GFLOP a product: about 10 ms on two idle cores of this kind.
+  const int64_t n = 1024;
+  std::vector<float> a(size_t(n * n), 0.5f), b(size_t(n * n), 0.25f), out(size_t(n * n));
+  auto product = [&] { kernels::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, out.data(), n); };
+  product();  // warm-up
+  std::vector<double> gflops;
+  for (int r = 0; r < std::max(reps, 1); ++r) {
+    auto start = std::chrono::steady_clock::now();
+    product();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    gflops.push_back(2.0 * n * n * n / s / 1e9);
   }
+  std::sort(gflops.begin(), gflops.end());
+  return gflops[gflops.size() / 2];
+}
+
+std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& config,
+                                               const std::function<void(const std::string&)>& progress,
+                                               double* peak_gflops) {
+  const std::vector<int64_t> dims = config.head_dims.empty() ? std::vector<int64_t>{config.head_dim} : config.head_dims;
+  AttentionBenchConfig c = config;
+  // Every cell's size is representable, or the sweep is refused before it starts.
+  for (int64_t D : dims) {
+    c.head_dim = D;
+    for (int64_t T : c.seq_lens)
+      for (const std::string& variant : c.variants) attention_cell_bytes(c, variant, T, c.check);
+  }
+  std::vector<AttentionCell> cells;
+  std::vector<double> peaks;
+  size_t total = dims.size() * c.variants.size() * c.seq_lens.size(), index = 0;
+  for (int64_t D : dims) {
+    c.head_dim = D;
+    for (int64_t T : c.seq_lens)
+      for (const std::string& variant : c.variants) {
+        progress(fmt::format("[{}/{}] {} D={} T={}", ++index, total, variant, D, T));
+        const double peak = c.measure_peak ? sgemm_peak_gflops() : 0.0;
+        if (peak > 0) peaks.push_back(peak);
+        cells.push_back(measure_cell(c, variant, T, peak));
+      }
+  }
+  std::sort(peaks.begin(), peaks.end());
+  if (peak_gflops) *peak_gflops = peaks.empty() ? 0.0 : peaks[peaks.size() / 2];
   return cells;
 }
 
 std::string attention_csv(const AttentionBenchConfig& c, const std::vector<AttentionCell>& cells) {
-  std::string csv = "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,peak_bytes,blocks_run\n";
+  std::string csv =
+      "variant,seq_len,batch,heads,head_dim,causal,mode,time_ms,gflops,sgemm_gflops,peak_percent,peak_bytes,"
+      "blocks_run\n";
   for (const AttentionCell& cell : cells) {
     if (!cell.ok) continue;
-    csv += fmt::format("{},{},{},{},{},{},{},{:.4f},{:.3f},{},{}\n", cell.variant, cell.seq_len, c.batch, c.heads,
-                       c.head_dim, c.causal ? 1 : 0, c.mode, cell.time_ms, cell.gflops, cell.peak_bytes,
+    csv += fmt::format("{},{},{},{},{},{},{},{:.4f},{:.3f},{},{},{},{}\n", cell.variant, cell.seq_len, c.batch,
+                       c.heads, cell.head_dim, c.causal ? 1 : 0, c.mode, cell.time_ms, cell.gflops,
+                       cell.sgemm_gflops > 0 ? fmt::format("{:.3f}", cell.sgemm_gflops) : "",
+                       cell.peak_share < 0 ? "" : fmt::format("{:.2f}", 100 * cell.peak_share), cell.peak_bytes,
                        cell.blocks_run < 0 ? "" : fmt::format("{:.4f}", cell.blocks_run));
   }
   return csv;
 }
 
 std::string attention_svg(const AttentionBenchConfig& c, const std::vector<AttentionCell>& cells) {
-  std::string setting = fmt::format("B={} H={} D={}{} {}", c.batch, c.heads, c.head_dim, c.causal ? " causal" : "",
+  // The head widths of the cells, in sweep order: a line per (variant, D), named by D when several.
+  std::vector<int64_t> dims;
+  for (const AttentionCell& cell : cells)
+    if (std::find(dims.begin(), dims.end(), cell.head_dim) == dims.end()) dims.push_back(cell.head_dim);
+  if (dims.empty()) dims.push_back(c.head_dim);
+  std::string widths;
+  for (int64_t D : dims) widths += (widths.empty() ? "" : ",") + std::to_string(D);
+  std::string setting = fmt::format("B={} H={} D={}{} {}", c.batch, c.heads, widths, c.causal ? " causal" : "",
                                     c.mode == "fwd" ? "forward" : "forward+backward");
   plot::Panel time{"time, " + setting, "sequence length T", "median time (ms)", true, true, {}};
   plot::Panel mem{"peak memory above inputs", "sequence length T", "MB", true, true, {}};
+  for (int64_t D : dims)
   for (const std::string& v : c.variants) {
-    plot::Series st{v, {}, {}}, sm{v, {}, {}};
+    const std::string name = dims.size() > 1 ? fmt::format("{} D={}", v, D) : v;
+    plot::Series st{name, {}, {}}, sm{name, {}, {}};
     for (const AttentionCell& cell : cells) {
-      if (cell.variant != v || !cell.ok) continue;
+      if (cell.variant != v || cell.head_dim != D || !cell.ok) continue;
       st.x.push_back(double(cell.seq_len));
       st.y.push_back(cell.time_ms);
       sm.x.push_back(double(cell.seq_len));

@@ -1,5 +1,6 @@
-// `tapegrad bench attention [flags]`: sweeps attention variants × sequence lengths, prints a
-// table, and writes a CSV and a picture (time and memory against T, log-log).
+// `tapegrad bench attention [flags]`: sweeps attention variants × head widths × sequence lengths,
+// prints a table (time, GFLOP/s and its share of the sgemm peak measured in the same run, peak
+// memory), and writes a CSV and a picture (time and memory against T, log-log).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -24,7 +25,8 @@ namespace {
 struct BenchAttentionArgs {
   std::string variants = "dense,flash,sliding:256,sparse,linear";
   std::string seq_lens = "256,512,1024,2048,4096,8192";
-  int64_t batch = 1, heads = 8, head_dim = 64;
+  int64_t batch = 1, heads = 8;
+  std::string head_dims = "64";
   bool causal = false;
   std::string mode = "fwdbwd";
   int threads = 0, reps = 5;
@@ -82,7 +84,14 @@ int run_bench_attention(const BenchAttentionArgs& a) {
   c.seq_lens.clear();
   for (const std::string& s : split_list(a.seq_lens)) c.seq_lens.push_back(parse_positive(s, "--seq-lens"));
   TG_CHECK(!c.seq_lens.empty(), "--seq-lens: no length given");
-  c.batch = a.batch, c.heads = a.heads, c.head_dim = a.head_dim;
+  for (const std::string& s : split_list(a.head_dims)) {
+    const int64_t D = parse_positive(s, "--head-dim");
+    TG_CHECK(D <= (int64_t(1) << 12), "--head-dim: {} is above the largest head width, {}", D, int64_t(1) << 12);
+    c.head_dims.push_back(D);
+  }
+  TG_CHECK(!c.head_dims.empty(), "--head-dim: no head width given");
+  c.head_dim = c.head_dims.front();
+  c.batch = a.batch, c.heads = a.heads;
   c.causal = a.causal, c.mode = a.mode, c.reps = a.reps, c.check = !a.no_check;
   c.max_memory = parse_bytes(a.max_memory);
   // The outputs are checked before the sweep, not after it has run for minutes.
@@ -102,13 +111,17 @@ int run_bench_attention(const BenchAttentionArgs& a) {
       fmt::print(stderr, "{}\n", line);
     std::fflush(stderr);
   };
-  fmt::print("attention bench: B={} H={} D={} {} {} threads={} reps={} (median)\n", c.batch, c.heads, c.head_dim,
+  fmt::print("attention bench: B={} H={} D={} {} {} threads={} reps={} (median)\n", c.batch, c.heads, a.head_dims,
              c.causal ? "causal" : "bidirectional", c.mode, get_num_threads(), c.reps);
-  std::vector<bench::AttentionCell> cells = bench::run_attention_bench(c, progress);
+  double peak = 0;
+  std::vector<bench::AttentionCell> cells = bench::run_attention_bench(c, progress, &peak);
   if (tty) fmt::print(stderr, "\r\033[K");
+  fmt::print("sgemm peak: median {:.1f} GFLOP/s (1024^3 f32 products, {} threads; measured before each cell, "
+             "whose % peak is against its own, column sgemm); GFLOP/s counts 4·D per visible query-key pair{}\n",
+             peak, get_num_threads(), c.mode == "fwdbwd" ? ", x3.5 for forward+backward" : "");
 
-  fmt::print("{:<18} {:>7} {:>11} {:>9} {:>12} {:>10} {:>7}  {}\n", "variant", "T", "time ms", "GFLOP/s", "peak MB",
-             "check", "blocks", "note");
+  fmt::print("{:<18} {:>5} {:>7} {:>11} {:>9} {:>7} {:>7} {:>12} {:>10} {:>7}  {}\n", "variant", "D", "T",
+             "time ms", "GFLOP/s", "sgemm", "% peak", "peak MB", "check", "blocks", "note");
   bool failed = false;
   for (const auto& cell : cells) {
     failed |= cell.note.starts_with("CHECK FAILED");
@@ -116,11 +129,12 @@ int run_bench_attention(const BenchAttentionArgs& a) {
     // flex: the share of tiles that run.
     std::string blocks = cell.blocks_run < 0 ? "-" : fmt::format("{:.1f}%", 100 * cell.blocks_run);
     if (cell.ok)
-      fmt::print("{:<18} {:>7} {:>11.2f} {:>9.1f} {:>12.1f} {:>10} {:>7}\n", cell.variant, cell.seq_len, cell.time_ms,
-                 cell.gflops, double(cell.peak_bytes) / (1 << 20), check, blocks);
+      fmt::print("{:<18} {:>5} {:>7} {:>11.2f} {:>9.1f} {:>7.1f} {:>7.1f} {:>12.1f} {:>10} {:>7}\n", cell.variant,
+                 cell.head_dim, cell.seq_len, cell.time_ms, cell.gflops, cell.sgemm_gflops, 100 * cell.peak_share,
+                 double(cell.peak_bytes) / (1 << 20), check, blocks);
     else
-      fmt::print("{:<18} {:>7} {:>11} {:>9} {:>12} {:>10} {:>7}  {}\n", cell.variant, cell.seq_len, "-", "-", "-",
-                 check, blocks, cell.note);
+      fmt::print("{:<18} {:>5} {:>7} {:>11} {:>9} {:>7} {:>7} {:>12} {:>10} {:>7}  {}\n", cell.variant,
+                 cell.head_dim, cell.seq_len, "-", "-", "-", "-", "-", check, blocks, cell.note);
   }
   if (!a.csv.empty()) {
     write_file_atomically(a.csv, bench::attention_csv(c, cells));
@@ -147,7 +161,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--seq-lens", a->seq_lens, "Comma-separated sequence lengths")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Batch size B")->check(CLI::Range(int64_t(1), int64_t(1) << 20))->capture_default_str();
   cmd->add_option("--heads", a->heads, "Heads H")->check(CLI::Range(int64_t(1), int64_t(1) << 12))->capture_default_str();
-  cmd->add_option("--head-dim", a->head_dim, "Head width D")->check(CLI::Range(int64_t(1), int64_t(1) << 12))->capture_default_str();
+  cmd->add_option("--head-dim", a->head_dims, "Comma-separated head widths D, each swept (e.g. 16,32,64,128)")
+      ->capture_default_str();
   cmd->add_flag("--causal", a->causal, "Causal attention");
   cmd->add_option("--mode", a->mode, "fwd or fwdbwd")->check(CLI::IsMember({"fwd", "fwdbwd"}))->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads for TBB and OpenBLAS (default: all cores)")->check(CLI::Range(1, 1024));

@@ -1,0 +1,345 @@
+// The f32 flash attention kernels on register-blocked tiles (see attention_flash_tiled.h).
+#include "ops/kernels/attention_flash_tiled.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/kernels/attention_tile.h"
+#include "ops/kernels/parallel.h"
+
+namespace tg::kernels {
+namespace {
+
+constexpr int64_t kRows = kTiledRows, kCols = kTiledCols, kLanes = kTileLanes;
+constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+constexpr float kPlusInf = std::numeric_limits<float>::infinity();
+
+int64_t tiled_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
+
+// What every tile of one call shares: sizes, masks and the head pointers.
+struct TiledFlash {
+  const AttnDims& d;
+  float scale;
+  const AttnMask<float>& mask;
+  // The band (kNoBand: none) with causal folded in: query t sees keys [t - left, t + right].
+  int64_t left, right;
+  const AttnDropout& dropout;
+  const float *q, *k, *v;
+  // Row strides of q, k, v and their gradients (AttnDims: packed or contiguous); out and dout
+  // are contiguous, rows of ldo = H * Dv.
+  int64_t ldq, ldk, ldv, ldo;
+
+  const float* qh(int64_t b, int64_t h, int64_t t) const { return q + (b * d.T + t) * ldq + h * d.D; }
+  const float* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + h * d.D; }
+  const float* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + h * d.Dv; }
+  int64_t orow(int64_t b, int64_t h, int64_t t) const { return (b * d.T + t) * ldo + h * d.Dv; }
+
+  // The key tiles [first, end) that queries [t0, t1) reach: keys t0 - left .. t1 - 1 + right.
+  int64_t first_key_tile(int64_t t0) const { return std::clamp<int64_t>(t0 - left, 0, d.S) / kCols; }
+  int64_t end_key_tile(int64_t t1) const { return tiled_count(std::clamp<int64_t>(t1 + right, 0, d.S), kCols); }
+  // The query tiles [first, end) that reach keys [s0, s1): queries s0 - right .. s1 - 1 + left.
+  int64_t first_query_tile(int64_t s0) const { return std::clamp<int64_t>(s0 - right, 0, d.T) / kRows; }
+  int64_t end_query_tile(int64_t s1) const { return tiled_count(std::clamp<int64_t>(s1 + left, 0, d.T), kRows); }
+  // keepT [cols, kRows]: the dropout scales of the tile's (query, key) pairs, as dense draws them.
+  void dropout_scales(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* keepT) const {
+    const uint64_t index0 = uint64_t(((b * d.H + h) * d.T + t0) * d.S + s0);
+    dropout_keep_tile(dropout.seed, dropout.offset, dropout.p, float(dropout.scale()), index0, uint64_t(d.S), rows,
+                      cols, keepT, kRows);
+  }
+
+  bool all_padding(int64_t b, int64_t s0, int64_t cols) const {
+    if (!mask.key_padding) return false;
+    const bool* kp = mask.key_padding + b * d.S + s0;
+    return std::all_of(kp, kp + cols, [](bool x) { return x; });
+  }
+
+  // sT [cols, kRows] = K_j · qT (qT [D, kRows] holds scale · Qᵀ), then -inf where a key is
+  // padding or (causal) after the query.
+  void scores(int64_t b, int64_t h, int64_t t0, int64_t s0, int64_t cols, const float* qT,
+              float* sT) const {
+    tile_gemm(false, cols, kRows, d.D, kh(b, h, s0), ldk, 1, qT, kRows, sT, kRows);
+    if (mask.key_padding) {
+      const bool* kp = mask.key_padding + b * d.S + s0;
+      for (int64_t c = 0; c < cols; ++c)
+        if (kp[c]) std::fill_n(sT + c * kRows, kRows, kMinusInf);
+    }
+    // Query t0 + r sees key s0 + c when s0 + c - right <= t0 + r <= s0 + c + left: lanes below
+    // the first and above the last are hidden (only in tiles that cross an edge of the band).
+    if (s0 + cols - 1 > t0 + right || t0 + kRows - 1 > s0 + left) {
+      for (int64_t c = 0; c < cols; ++c) {
+        float* row = sT + c * kRows;
+        const int64_t first = std::clamp<int64_t>(s0 + c - right - t0, 0, kRows);
+        const int64_t end = std::clamp<int64_t>(s0 + c + left + 1 - t0, first, kRows);
+        std::fill(row, row + first, kMinusInf);
+        std::fill(row + end, row + kRows, kMinusInf);
+      }
+    }
+  }
+};
+
+// Forward of one query tile: online softmax over its key tiles, down the lanes.
+struct ForwardScratch {
+  std::vector<float> qT, sT, oT, m, l, keepT;
+  ForwardScratch(const AttnDims& d, bool dropout)
+      : qT(size_t(d.D * kRows)),
+        sT(size_t(kCols * kRows)),
+        oT(size_t(d.Dv * kRows)),
+        m(kRows),
+        l(kRows),
+        keepT(dropout ? size_t(kCols * kRows) : 0) {}
+};
+
+void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, float* out, float* lse,
+                        ForwardScratch& s) {
+  const AttnDims& d = f.d;
+  const int64_t t0 = i * kRows, rows = std::min(kRows, d.T - t0);
+  float *qT = s.qT.data(), *sT = s.sT.data(), *oT = s.oT.data(), *m = s.m.data(), *l = s.l.data();
+  transpose_tile(f.qh(b, h, t0), f.ldq, rows, d.D, f.scale, qT, kRows);
+  std::fill(s.oT.begin(), s.oT.end(), 0.0f);
+  std::fill_n(m, kRows, kMinusInf);
+  std::fill_n(l, kRows, 0.0f);
+  for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t0 + rows); j < nj; ++j) {
+    const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
+    if (f.all_padding(b, s0, cols)) continue;
+    f.scores(b, h, t0, s0, cols, qT, sT);
+    const bool drop = f.dropout.active();
+    if (drop) f.dropout_scales(b, h, t0, rows, s0, cols, s.keepT.data());
+    for (int64_t r = 0; r < kRows; r += kLanes) {
+      TileVec m_old = load_lanes(m + r), mx = m_old;
+      for (int64_t c = 0; c < cols; ++c) {
+        TileVec x = load_lanes(sT + c * kRows + r);
+        mx = x > mx ? x : mx;
+      }
+      // A lane that has seen no visible key keeps m = -inf; exp(x - 0) of its -inf scores is 0.
+      TileVec shift = mx == kMinusInf ? TileVec{} : mx;
+      TileVec alpha = softmax_exp(m_old - shift);  // 0 while m_old is -inf (acc and l are 0 then)
+      TileVec sum{};
+      for (int64_t c = 0; c < cols; ++c) {
+        float* p = sT + c * kRows + r;
+        TileVec e = softmax_exp(load_lanes(p) - shift);
+        // Dropout after the softmax: the normaliser keeps the un-dropped weights.
+        store_lanes(p, drop ? e * load_lanes(s.keepT.data() + c * kRows + r) : e);
+        sum += e;
+      }
+      store_lanes(l + r, fma_lanes(load_lanes(l + r), alpha, sum));
+      store_lanes(m + r, mx);
+      for (int64_t e = 0; e < d.Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
+    }
+    // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e].
+    tile_gemm(true, d.Dv, kRows, cols, f.vh(b, h, s0), 1, f.ldv, sT, kRows, oT, kRows);
+  }
+  float* lh = lse + (b * d.H + h) * d.T + t0;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = out + f.orow(b, h, t0 + r);
+    if (l[r] == 0.0f) {  // every key masked: zeros, as dense
+      std::fill_n(o, d.Dv, 0.0f);
+      lh[r] = kMinusInf;
+      continue;
+    }
+    const float inv = 1.0f / l[r];
+    for (int64_t e = 0; e < d.Dv; ++e) o[e] = oT[e * kRows + r] * inv;
+    lh[r] = m[r] + std::log(l[r]);
+  }
+}
+
+// The backward's per-query-tile operands, packed once per query tile: scale · Qᵀ, dOᵀ, and the
+// lanes' lse (+inf for a row that saw no key and for padding lanes, so their weights are 0) and
+// delta (0 on padding lanes).
+struct QueryTile {
+  std::vector<float> qT, doT, lse, delta;
+  int64_t t0 = 0, rows = 0;
+  // False when every dO row of the tile is zero (padded positions, which a masked loss or pooling
+  // ignores): then dP, delta and dS are zero and the tile adds nothing to dQ, dK or dV, so its
+  // pairs are skipped. Adding those zeros could change only the sign of a zero sum.
+  bool any_dout = true;
+  explicit QueryTile(const AttnDims& d)
+      : qT(size_t(d.D * kRows)), doT(size_t(d.Dv * kRows)), lse(kRows), delta(kRows) {}
+
+  void pack(const TiledFlash& f, int64_t b, int64_t h, int64_t i, const float* lse_all,
+            const float* delta_all, const float* dout) {
+    const AttnDims& d = f.d;
+    t0 = i * kRows;
+    rows = std::min(kRows, d.T - t0);
+    transpose_tile(f.qh(b, h, t0), f.ldq, rows, d.D, f.scale, qT.data(), kRows);
+    transpose_tile(dout + f.orow(b, h, t0), f.ldo, rows, d.Dv, 1.0f, doT.data(), kRows);
+    any_dout = false;
+    for (int64_t x = 0; x < d.Dv * kRows && !any_dout; ++x) any_dout = doT[size_t(x)] != 0.0f;
+    const float* lh = lse_all + (b * d.H + h) * d.T + t0;
+    const float* dh = delta_all + (b * d.H + h) * d.T + t0;
+    for (int64_t r = 0; r < kRows; ++r) {
+      lse[size_t(r)] = r < rows && lh[r] != kMinusInf ? lh[r] : kPlusInf;
+      delta[size_t(r)] = r < rows ? dh[r] : 0.0f;
+    }
+  }
+};
+
+struct PairScratch {
+  std::vector<float> pT, dsT, keepT;
+  explicit PairScratch(bool dropout)
+      : pT(size_t(kCols * kRows)), dsT(size_t(kCols * kRows)), keepT(dropout ? size_t(kCols * kRows) : 0) {}
+};
+
+struct TiledGrad {
+  const TiledFlash& f;
+  const float* dout;
+  float *dq, *dk, *dv;  // rows of the strides of q, k, v; a null one is not wanted
+
+  float* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + (b * f.d.T + t) * f.ldq + h * f.d.D; }
+  float* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + h * f.d.D; }
+  float* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + h * f.d.Dv; }
+
+  void zero_query_tile(int64_t b, int64_t h, int64_t i) const {
+    if (!dq) return;
+    for (int64_t t = i * kRows, t1 = std::min(f.d.T, t + kRows); t < t1; ++t) std::fill_n(dq_rows(b, h, t), f.d.D, 0.0f);
+  }
+  void zero_key_tile(int64_t b, int64_t h, int64_t j) const {
+    for (int64_t s = j * kCols, s1 = std::min(f.d.S, s + kCols); s < s1; ++s) {
+      if (dk) std::fill_n(dk_rows(b, h, s), f.d.D, 0.0f);
+      if (dv) std::fill_n(dv_rows(b, h, s), f.d.Dv, 0.0f);
+    }
+  }
+
+  // One tile pair (query tile qt, key tile j): Pᵀ = exp(Sᵀ - lse), dPᵀ = (V dOᵀ) ∘ Z,
+  // dSᵀ = scale · Pᵀ ∘ (dPᵀ - delta) with Z the dropout scales (1 without); then
+  // dV_j += (P ∘ Z)ᵀ dO, dK_j += dSᵀ Q (with_kv) and dQ_i += dS K (with_q).
+  void pair(int64_t b, int64_t h, const QueryTile& qt, int64_t j, bool with_kv, bool with_q,
+            PairScratch& s) const {
+    const AttnDims& d = f.d;
+    const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
+    float *pT = s.pT.data(), *dsT = s.dsT.data();
+    f.scores(b, h, qt.t0, s0, cols, qt.qT.data(), pT);
+    tile_gemm(false, cols, kRows, d.Dv, f.vh(b, h, s0), f.ldv, 1, qt.doT.data(), kRows, dsT, kRows);
+    const TileVec sc = splat_value(f.scale);
+    const bool drop = f.dropout.active();
+    if (drop) f.dropout_scales(b, h, qt.t0, qt.rows, s0, cols, s.keepT.data());
+    for (int64_t r = 0; r < kRows; r += kLanes) {
+      const TileVec l = load_lanes(qt.lse.data() + r), dl = load_lanes(qt.delta.data() + r);
+      for (int64_t c = 0; c < cols; ++c) {
+        float* p = pT + c * kRows + r;
+        float* g = dsT + c * kRows + r;
+        TileVec w = softmax_exp(load_lanes(p) - l);
+        if (drop) {
+          const TileVec z = load_lanes(s.keepT.data() + c * kRows + r);
+          store_lanes(p, w * z);
+          store_lanes(g, sc * w * (load_lanes(g) * z - dl));
+        } else {
+          store_lanes(p, w);
+          store_lanes(g, sc * w * (load_lanes(g) - dl));
+        }
+      }
+    }
+    const float* q_rows = f.qh(b, h, qt.t0);
+    if (with_kv && dv)  // dV_j [cols, Dv] += Pᵀ [cols, rows] · dO_i [rows, Dv]
+      tile_gemm(true, cols, d.Dv, qt.rows, pT, kRows, 1, dout + f.orow(b, h, qt.t0), f.ldo, dv_rows(b, h, s0), f.ldv);
+    if (with_kv && dk)  // dK_j [cols, D] += dSᵀ [cols, rows] · Q_i [rows, D]
+      tile_gemm(true, cols, d.D, qt.rows, dsT, kRows, 1, q_rows, f.ldq, dk_rows(b, h, s0), f.ldk);
+    if (with_q && dq)  // dQ_i [rows, D] += dS [rows, cols] · K_j [cols, D]
+      tile_gemm(true, qt.rows, d.D, cols, dsT, 1, kRows, f.kh(b, h, s0), f.ldk, dq_rows(b, h, qt.t0), f.ldq);
+  }
+};
+
+// The call's shared state; causal folds into the band's right edge (keys up to t + offset).
+TiledFlash tiled_flash(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                       const AttnDropout& dropout, const float* q, const float* k, const float* v) {
+  const int64_t right = mask.causal ? std::min(band.right, mask.offset) : band.right;
+  return TiledFlash{d, scale, mask, band.left, right, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
+}
+
+}  // namespace
+
+bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask) {
+  return !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileLanes == 0;
+}
+
+void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out, float* lse) {
+  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v);
+  const int64_t nt = tiled_count(d.T, kRows);
+  parallel_for(0, d.B * d.H * nt, 1, [&](int64_t lo, int64_t hi) {
+    ForwardScratch s(d, dropout.active());
+    for (int64_t x = lo; x < hi; ++x) {
+      const int64_t bh = x / nt;
+      forward_query_tile(f, bh / d.H, bh % d.H, x % nt, out, lse, s);
+    }
+  });
+}
+
+void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out, const float* lse,
+                          const float* dout, float* delta, float* dq, float* dk, float* dv) {
+  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v);
+  // delta = rowsum(dO ∘ O) [B, H, T], rounded as the tiles' dP = dO Vᵀ is.
+  parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
+    for (int64_t x = lo; x < hi; ++x) {
+      const int64_t t = x % d.T, bh = x / d.T;
+      const int64_t off = f.orow(bh / d.H, bh % d.H, t);
+      delta[x] = dot_in_order(dout + off, out + off, d.Dv);
+    }
+  });
+  const int64_t nt = tiled_count(d.T, kRows), ns = tiled_count(d.S, kCols), heads = d.B * d.H;
+  TiledGrad g{f, dout, dq, dk, dv};
+  // Enough heads: one task per head, query tiles outer (each packed once), dK and dV summed
+  // over the query tiles in order, dQ over the key tiles in order.
+  if (heads >= get_num_threads()) {
+    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
+      QueryTile qt(d);
+      PairScratch s(dropout.active());
+      for (int64_t bh = lo; bh < hi; ++bh) {
+        const int64_t b = bh / d.H, h = bh % d.H;
+        for (int64_t j = 0; j < ns; ++j) g.zero_key_tile(b, h, j);
+        for (int64_t i = 0; i < nt; ++i) {
+          g.zero_query_tile(b, h, i);
+          const int64_t t0 = i * kRows, t1 = std::min(d.T, t0 + kRows);
+          bool packed = false;
+          for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t1); j < nj; ++j) {
+            if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
+            if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
+            if (!qt.any_dout) break;
+            g.pair(b, h, qt, j, true, true, s);
+          }
+        }
+      }
+    });
+    return;
+  }
+  // Fewer heads than threads: (head, key tile) tasks for dK and dV, then (head, query tile)
+  // tasks for dQ, which recompute the pair's tiles but use every thread. The same sums in the
+  // same order as above.
+  if (dk || dv) {
+    parallel_for(0, heads * ns, 1, [&](int64_t lo, int64_t hi) {
+      QueryTile qt(d);
+      PairScratch s(dropout.active());
+      for (int64_t x = lo; x < hi; ++x) {
+        const int64_t b = x / ns / d.H, h = x / ns % d.H, j = x % ns;
+        g.zero_key_tile(b, h, j);
+        if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
+        for (int64_t i = f.first_query_tile(j * kCols), ni = f.end_query_tile(std::min(d.S, (j + 1) * kCols));
+             i < ni; ++i) {
+          qt.pack(f, b, h, i, lse, delta, dout);
+          if (qt.any_dout) g.pair(b, h, qt, j, true, false, s);
+        }
+      }
+    });
+  }
+  if (!dq) return;
+  parallel_for(0, heads * nt, 1, [&](int64_t lo, int64_t hi) {
+    QueryTile qt(d);
+    PairScratch s(dropout.active());
+    for (int64_t x = lo; x < hi; ++x) {
+      const int64_t b = x / nt / d.H, h = x / nt % d.H, i = x % nt;
+      g.zero_query_tile(b, h, i);
+      const int64_t t0 = i * kRows, t1 = std::min(d.T, t0 + kRows);
+      bool packed = false;
+      for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t1); j < nj; ++j) {
+        if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
+        if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
+        if (!qt.any_dout) break;
+        g.pair(b, h, qt, j, false, true, s);
+      }
+    }
+  });
+}
+
+}  // namespace tg::kernels

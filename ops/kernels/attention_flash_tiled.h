@@ -1,0 +1,42 @@
+#pragma once
+// The f32 flash attention kernels on register-blocked tiles (attention_tile.h): the same function
+// as attention_flash.h's, for the common case (no general mask, Dv = D, D a multiple of the vector
+// lanes), dropout included (the same draws as dense, Philox eight blocks at a time). Each tile pair's products are tile_gemm calls on the heads' rows in place
+// (no BLAS call on thin panels); scores are held transposed, Sᵀ [keys, queries], so the online
+// softmax runs down the lanes and its exp is a vector exp fused into the tile pass.
+//
+// Work: forward parallel over (batch, head, query tile), so that B·H below the core count still
+// fills the cores. Backward one task per head when the heads fill the cores (query tiles outer:
+// each query tile's transposed Q and dO are packed once); else two passes, (head, key tile) for
+// dK and dV, then (head, query tile) for dQ. Every gradient element sums its tiles in the same
+// order either way: the result does not depend on the thread count.
+// Extra memory: per task a few tiles of kTiledRows x kTiledCols and [D, kTiledRows] floats.
+#include "ops/kernels/attention_mask.h"
+#include "ops/kernels/attention_sparse.h"
+
+namespace tg::kernels {
+
+/// Query rows (the vector lanes) and key columns of one tile. At D = 128 the transposed Q and dO
+/// tiles [D, 64] and the score tiles [64, 64] take 96 KiB: L2-resident, the score tiles in L1.
+/// Measured (one thread, T = 2048): 64 x 64 beat 32 x 64, 64 x 32, 128 x 64, 64 x 128 and
+/// 128 x 32 at D = 16, 64 and 128, by 2-25%.
+inline constexpr int64_t kTiledRows = 64;
+inline constexpr int64_t kTiledCols = 64;
+
+/// True when the tiled kernels take the problem: f32 callers check this first.
+bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask);
+
+/// As flash_attention_forward (attention_flash.h) for a problem flash_tiled_applies to, with an
+/// optional band on top of the mask (sliding_window's, attention_sliding.h: query t sees key s
+/// only if t - band.left <= s <= t + band.right); only the key tiles a query tile's band reaches
+/// run, so a band costs O(T · band) time and no memory beyond the lse.
+void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out, float* lse);
+
+/// As flash_attention_backward (attention_flash.h) for a problem flash_tiled_applies to, with the
+/// forward's band; delta [B, H, T] is the caller's workspace for rowsum(dO ∘ O).
+void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out, const float* lse,
+                          const float* dout, float* delta, float* dq, float* dk, float* dv);
+
+}  // namespace tg::kernels

@@ -1,0 +1,103 @@
+#pragma once
+// The register-blocked pieces of the f32 flash-style kernels: one small product kernel for every
+// product of a tile pair, a softmax exp for scores below their running maximum, and the
+// transposed copies that put queries along the vector lanes.
+//
+// Why queries along the lanes: with the score tile held transposed, Sᵀ [keys, queries], the
+// softmax statistics of a query (running max, normaliser, log-sum-exp) are one lane each, so
+// the max, exp and sum over keys are vertical vector operations with no horizontal reduction,
+// and the same tile is an operand of every product of the backward without a transpose.
+// Every product of a tile pair (QKᵀ, PV, dO Vᵀ, dV, dK, dQ) is one call of tile_gemm: C [M, N]
+// (+)= A [M, K] · B [K, N], B's rows contiguous along the lanes, A read one scalar at a time at
+// any strides (broadcast to the lanes), so thin head widths (D = 16) need no BLAS call on a
+// thin panel and no packing of K or V.
+#include <bit>
+#include <cstdint>
+
+#include "ops/kernels/float8.h"
+
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace tg::kernels {
+
+/// Lanes of one vector register: the tile kernels use eight-float registers (AVX2's width).
+inline constexpr int64_t kTileLanes = 8;
+using TileVec = Float8;
+
+/// C[m, n] (+)= Σ_k A(m, k) · B[k, n] for m < M, n < N, k < K (accumulate: add to C; else
+/// overwrite it). A(m, k) = a[m * a_ms + k * a_ks] (any strides: a row-major matrix, its
+/// transpose, or a strided head of q/k/v); B [K, N] rows of stride ldb; C [M, N] rows of stride
+/// ldc. N must be a multiple of kTileLanes. Each C element sums its K terms in order k = 0, 1, ...
+/// starting from C (or 0): the same bits whatever the blocking of M and N.
+void tile_gemm(bool accumulate, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_ms,
+               int64_t a_ks, const float* b, int64_t ldb, float* c, int64_t ldc);
+
+/// The dropout scales of a tile held transposed: keepT[c * ld + r] = scale where AttnDropout::keep
+/// keeps element index0 + r * row_step + c of the [B, H, T, S] draw (query r, key c of the tile),
+/// else 0, for r < rows, c < cols; rows..ld are 0. The same draws as keep() (Philox4x32-10,
+/// uniform in 53 bits against p), eight blocks at a time so the rounds vectorise.
+void dropout_keep_tile(uint64_t seed, uint64_t offset, double p, float scale, uint64_t index0,
+                       uint64_t row_step, int64_t rows, int64_t cols, float* keepT, int64_t ld);
+
+/// dst [cols, rows_pad] = scale · src [rows, cols]ᵀ, src rows of stride lds; the columns
+/// rows..rows_pad of dst are zero (rows padded to the lanes).
+void transpose_tile(const float* src, int64_t lds, int64_t rows, int64_t cols, float scale,
+                    float* dst, int64_t rows_pad);
+
+/// x in every lane (a broadcast, not `TileVec{} + x`, which costs an add: 0 + x is not x for -0).
+inline TileVec splat_value(float x) { return TileVec{x, x, x, x, x, x, x, x}; }
+
+/// a * b + c, fused where the target has FMA (the build's -std=c++20 does not contract a * b + c).
+inline TileVec fma_lanes(TileVec a, TileVec b, TileVec c) {
+#if defined(__FMA__)
+  return _mm256_fmadd_ps(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+/// e^x on eight lanes for softmax weights, x <= 88 (or NaN): exact 0 for -inf and for x below
+/// about -87.3 (where e^x is below float's smallest normal: negligible beside the row's largest
+/// weight, e^0); within about 2 ulp elsewhere (tests/ops/test_attention_tile.cpp). Cheaper than
+/// fast_exp (one scaling, FMAs), which matters where the exp costs as much as the products
+/// (D = 16). Cody-Waite reduction x = n ln2 + r, Taylor polynomial of degree 7 for e^r.
+inline TileVec softmax_exp(TileVec x) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  TileVec xc = x < -88.0f ? splat_value(-88.0f) : x;
+  TileVec t = fma_lanes(xc, splat_value(1.44269504088896341f), splat_value(kMagic));
+  TileVec n = t - kMagic;
+  TileVec r = fma_lanes(n, splat_value(-0.693359375f), xc);  // ln2 in two parts: n * hi is exact
+  r = fma_lanes(n, splat_value(2.12194440e-4f), r);
+  TileVec p = fma_lanes(splat_value(1.0f / 5040), r, splat_value(1.0f / 720));
+  p = fma_lanes(p, r, splat_value(1.0f / 120));
+  p = fma_lanes(p, r, splat_value(1.0f / 24));
+  p = fma_lanes(p, r, splat_value(1.0f / 6));
+  p = fma_lanes(p, r, splat_value(0.5f));
+  p = fma_lanes(p, r, splat_value(1.0f));
+  p = fma_lanes(p, r, splat_value(1.0f));
+  // 2^n from n's bits in t; n = -127 (x <= -88) gives the bits of 0.
+  Int8 ni = std::bit_cast<Int8>(t) - std::bit_cast<int32_t>(kMagic);
+  return p * std::bit_cast<TileVec>((ni + 127) << 23);
+}
+
+/// Σ a[e] · b[e] accumulated in order e = 0, 1, ... with fma_lanes's operation: the rounding of
+/// one lane of tile_gemm's products. The backward's delta = rowsum(dO ∘ O) uses it so that a row
+/// whose weight is all on one key gets dP - delta = 0 exactly, as dense does.
+inline float dot_in_order(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t e = 0; e < n; ++e) {
+#if defined(__FMA__)
+    acc = __builtin_fmaf(a[e], b[e], acc);
+#else
+    acc = a[e] * b[e] + acc;
+#endif
+  }
+  return acc;
+}
+
+inline TileVec load_lanes(const float* p) { return load8(p); }
+inline void store_lanes(float* p, TileVec v) { store8(p, v); }
+
+}  // namespace tg::kernels
