@@ -25,6 +25,15 @@ const char* better_blas_core() {
   return nullptr;
 }
 
+bool blas_kernels_are_avx512() {
+  static const bool avx512 = [] {
+    const char* core = blas_core_name();
+    return core && (std::strcmp(core, "SkylakeX") == 0 || std::strcmp(core, "Cooperlake") == 0 ||
+                    std::strcmp(core, "SapphireRapids") == 0);
+  }();
+  return avx512;
+}
+
 void use_best_blas_kernels(char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr || argv == nullptr) return;
   const char* core = better_blas_core();

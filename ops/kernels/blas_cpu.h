@@ -14,6 +14,11 @@ const char* blas_core_name();
 /// "Haswell" with AVX2 and FMA), or nullptr when none is better than what OpenBLAS chose.
 const char* better_blas_core();
 
+/// True when OpenBLAS runs AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids): its sgemm then
+/// outruns the eight-lane register tiles of attention_tile.h (kernels choosing between the two
+/// ask this; see attention_flash.cpp).
+bool blas_kernels_are_avx512();
+
 /// Call first thing in main(argv). When OPENBLAS_CORETYPE is unset and OpenBLAS fell back to
 /// generic kernels that this CPU can beat, sets OPENBLAS_CORETYPE to better_blas_core() and
 /// re-executes the program (/proc/self/exe, the same argv and environment otherwise); returns
