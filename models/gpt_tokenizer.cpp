@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "autograd/error.h"
+#include "models/tokenizers/bpe_tokenizer.h"
 #include "models/tokenizers/chunked_encode.h"
 #include "nn/file_io.h"
 

@@ -17,9 +17,10 @@
 #include <vector>
 
 #include "models/char_tokenizer.h"
-#include "models/tokenizers/bpe_tokenizer.h"
 
 namespace tg::models {
+
+class BpeTokenizer;  // models/tokenizers/bpe_tokenizer.h
 
 inline constexpr const char* kTokenizerFile = "tokenizer.json";
 inline constexpr const char* kTiktokenFile = "tokenizer.tiktoken";

@@ -8,22 +8,48 @@
 
 namespace tg::models {
 
+uint64_t bpe_word_hash(std::string_view w) {
+  const auto* p = reinterpret_cast<const unsigned char*>(w.data());
+  const size_t n = w.size();
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    h = (h ^ v) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+  }
+  uint64_t v = 0;  // the last 0..7 bytes, one at a time (a memcpy of a variable size is a call)
+  for (size_t k = 0; i + k < n; ++k) v |= uint64_t(p[i + k]) << (8 * k);
+  h = (h ^ v) * 0x94D049BB133111EBull;
+  return h ^ (h >> 29);
+}
+
 void BpeModel::index(const std::string& source) {
-  ids_.clear();
-  ids_.reserve(tokens_.size());
+  size_t size = 16;
+  while (size < 2 * tokens_.size()) size *= 2;  // at most half full
+  id_slots_.assign(size, -1);
+  id_hashes_.assign(size, 0);
   for (int b = 0; b < 256; ++b) byte_ids_[b] = -1;
   for (size_t i = 0; i < tokens_.size(); ++i) {
     TG_CHECK(!tokens_[i].empty(), "{}: token {} is empty", source, i);
-    auto [it, fresh] = ids_.emplace(tokens_[i], int32_t(i));
-    TG_CHECK(fresh, "{}: tokens {} and {} are the same bytes", source, it->second, i);
+    const uint64_t h = bpe_word_hash(tokens_[i]);
+    size_t s = h & (size - 1);
+    for (; id_slots_[s] >= 0; s = (s + 1) & (size - 1))
+      TG_CHECK(id_hashes_[s] != h || tokens_[id_slots_[s]] != tokens_[i], "{}: tokens {} and {} are the same bytes",
+               source, id_slots_[s], i);
+    id_slots_[s] = int32_t(i);
+    id_hashes_[s] = h;
     if (tokens_[i].size() == 1) byte_ids_[static_cast<unsigned char>(tokens_[i][0])] = int32_t(i);
   }
 }
 
 std::optional<int32_t> BpeModel::id_of(std::string_view bytes) const {
-  auto it = ids_.find(bytes);
-  if (it == ids_.end()) return std::nullopt;
-  return it->second;
+  const uint64_t h = bpe_word_hash(bytes);
+  const size_t mask = id_slots_.size() - 1;
+  for (size_t s = h & mask; id_slots_[s] >= 0; s = (s + 1) & mask)
+    if (id_hashes_[s] == h && tokens_[id_slots_[s]] == bytes) return id_slots_[s];
+  return std::nullopt;
 }
 
 void BpeModel::build_pair_table() {
@@ -170,41 +196,35 @@ void BpeModel::encode_long_word(std::string_view word, std::vector<int32_t>& ids
 
 namespace {
 
-// A hash of a word's bytes, 8 at a time (words are short: one or two loads).
-uint64_t bpe_word_hash(std::string_view w) {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ w.size();
-  size_t i = 0;
-  for (; i + 8 <= w.size(); i += 8) {
-    uint64_t v;
-    std::memcpy(&v, w.data() + i, 8);
-    h = (h ^ v) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-  }
-  uint64_t v = 0;
-  std::memcpy(&v, w.data() + i, w.size() - i);
-  h = (h ^ v) * 0x94D049BB133111EBull;
-  return h ^ (h >> 29);
+// Equal bytes, compared inline (words are a few bytes: a call to memcmp would cost more).
+bool same_short_bytes(const char* a, std::string_view b) {
+  for (size_t k = 0; k < b.size(); ++k)
+    if (a[k] != b[k]) return false;
+  return true;
 }
 
 }  // namespace
 
 void BpeModel::encode_words(const std::vector<std::string_view>& words, std::vector<int32_t>& ids) const {
-  // word -> [begin, end) of its ids already in `ids`, by open addressing (a word longer than 64
-  // bytes is encoded each time: rare, and caching it would hold its ids for little gain).
+  // word -> [begin, end) of its ids already in `ids`, by open addressing, compared by the full
+  // hash and then the bytes (a word longer than 64 bytes is encoded each time: rare, and caching
+  // it would hold its ids for little gain).
   struct Entry {
-    const char* data = nullptr;
+    uint64_t hash = 0;
+    const char* data = nullptr;  // nullptr: an empty slot
     uint32_t size = 0, begin = 0, end = 0;
   };
-  std::vector<Entry> table(1024);
+  std::vector<Entry> table(4096);
   size_t used = 0;
   for (std::string_view w : words) {
     if (w.size() > 64 || ids.size() >= UINT32_MAX - 64) {
       encode_word(w, ids);
       continue;
     }
-    size_t mask = table.size() - 1, s = bpe_word_hash(w) & mask;
+    const uint64_t h = bpe_word_hash(w);
+    size_t mask = table.size() - 1, s = h & mask;
     for (; table[s].data != nullptr; s = (s + 1) & mask)
-      if (table[s].size == w.size() && std::memcmp(table[s].data, w.data(), w.size()) == 0) break;
+      if (table[s].hash == h && table[s].size == w.size() && same_short_bytes(table[s].data, w)) break;
     if (table[s].data != nullptr) {
       const size_t at = ids.size(), b = table[s].begin, e = table[s].end;
       ids.resize(at + (e - b));  // grows geometrically; then copies within the vector by index
@@ -213,14 +233,14 @@ void BpeModel::encode_words(const std::vector<std::string_view>& words, std::vec
     }
     const size_t begin = ids.size();
     encode_word(w, ids);
-    table[s] = Entry{w.data(), uint32_t(w.size()), uint32_t(begin), uint32_t(ids.size())};
+    table[s] = Entry{h, w.data(), uint32_t(w.size()), uint32_t(begin), uint32_t(ids.size())};
     if (++used * 2 > table.size()) {  // at most half full: rehash into twice the size
       std::vector<Entry> old(table.size() * 2);
       old.swap(table);
       mask = table.size() - 1;
       for (const Entry& e : old)
         if (e.data != nullptr) {
-          size_t t = bpe_word_hash(std::string_view(e.data, e.size)) & mask;
+          size_t t = e.hash & mask;
           while (table[t].data != nullptr) t = (t + 1) & mask;
           table[t] = e;
         }

@@ -10,6 +10,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+namespace tg::models {
+/// A 64-bit hash of a word's bytes (words are short: a few loads and multiplies).
+uint64_t bpe_word_hash(std::string_view word);
+}  // namespace tg::models
 #include <utility>
 #include <vector>
 
@@ -70,11 +75,9 @@ class BpeModel {
   void encode_long_word(std::string_view word, std::vector<int32_t>& ids, int32_t max_rank) const;
 
   std::vector<std::string> tokens_;
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, int32_t, Hash, std::equal_to<>> ids_;  // bytes -> id (own copies: the model copies safely)
+  // bytes -> id by open addressing over the tokens' hashes (a table of ids into tokens_, -1 empty).
+  std::vector<int32_t> id_slots_;
+  std::vector<uint64_t> id_hashes_;
   std::unordered_map<uint64_t, Merge> pairs_;
   std::vector<uint64_t> pair_keys_{kNoPair};  // kNoPair: an empty slot
   std::vector<Merge> pair_values_{Merge{}};

@@ -10,6 +10,7 @@
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_train.h"
 #include "models/token_data.h"
+#include "models/tokenizers/bpe_tokenizer.h"
 #include "nn/file_io.h"
 #include "test_util.h"
 
@@ -135,7 +136,7 @@ TEST(GPTBpe, AForeignTokenizerIsRefusedNamingBoth) {
   EXPECT_TG_ERROR(models::train_gpt(more), "differs from the checkpoint's own tokenizer");
   // Without its own, a tokenizer of another size than the model's embedding: refused.
   fs::create_directories(dir / "bare");
-  for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(dir / "ckpt" / f, dir / "bare" / f);
+  for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(fs::path(dir / "ckpt") / f, fs::path(dir / "bare") / f);
   EXPECT_TG_ERROR(models::evaluate_gpt(dir / "bare", data, 16, 4, {}, kGpt2Tiktoken),
                   kGpt2Tiktoken + " has 50257 tokens, but the model's embedding has 1000 rows");
   EXPECT_TG_ERROR(models::evaluate_gpt(dir / "bare", data, 16, 4), "a text file needs a tokenizer");
