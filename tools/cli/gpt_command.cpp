@@ -152,7 +152,7 @@ void add_sample(CLI::App& gpt) {
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
     refuse_non_finite(*loaded.model, a->checkpoint);
     std::optional<models::GPTTokenizer> tok = checkpoint_tokenizer(a->checkpoint, loaded.config.vocab_size, a->tokenizer);
-    TG_CHECK(tok, "gpt sample: {} has no tokenizer (tokenizer.json, tokenizer.tiktoken, vocab.json + merges.txt), so "
+    TG_CHECK(tok, "gpt sample: {} has no tokenizer.json (nor tokenizer.tiktoken, nor vocab.json + merges.txt), so "
                   "text cannot be encoded; give one with --tokenizer",
              a->checkpoint);
     TG_CHECK(!a->prompt.empty(), "--prompt: give at least one character");
