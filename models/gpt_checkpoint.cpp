@@ -171,6 +171,15 @@ std::optional<GPTTokenizer> load_tokenizer(const std::string& dir, int64_t model
   return tok;
 }
 
+std::optional<GPTTokenizer> load_tokenizer_option(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  try {
+    return GPTTokenizer::load(path);
+  } catch (const Error& e) {
+    fail("--tokenizer: {}", e.what());
+  }
+}
+
 void save_training_state(const std::string& dir, const nn::StateDict& tensors, const std::string& json) {
   nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   TG_CHECK(!j.is_discarded() && j.is_object(), "save_training_state: the training state JSON is not an object: {}",

@@ -79,6 +79,9 @@ void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::strin
 /// refused, naming both files (no padding: every id of the model is a token of the tokenizer).
 std::optional<GPTTokenizer> load_tokenizer(const std::string& dir, int64_t model_vocab_size = 0,
                                            const GPTTokenizer* given = nullptr);
+/// GPTTokenizer::load(path) for a `--tokenizer` option (errors start with "--tokenizer: "), or
+/// nothing when `path` is empty.
+std::optional<GPTTokenizer> load_tokenizer_option(const std::string& path);
 
 /// Writes dir/training_state.safetensors and dir/train_state.json (`json` must be a JSON object).
 void save_training_state(const std::string& dir, const nn::StateDict& tensors, const std::string& json);

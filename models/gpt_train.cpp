@@ -303,14 +303,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
 
   // The model: new, fine-tuned from a checkpoint, or resumed with its training state.
   std::shared_ptr<GPT> model;
-  std::optional<GPTTokenizer> given;  // --tokenizer
-  if (!o.tokenizer.empty()) {
-    try {
-      given = GPTTokenizer::load(o.tokenizer);
-    } catch (const Error& e) {
-      fail("--tokenizer: {}", e.what());
-    }
-  }
+  const std::optional<GPTTokenizer> given = load_tokenizer_option(o.tokenizer);
   std::optional<GPTTokenizer> tokenizer = given;
   std::string from = !o.resume.empty() ? o.resume : o.init_from;
   if (!from.empty()) {
@@ -458,14 +451,7 @@ double evaluate_gpt(const std::string& checkpoint, const std::string& data, int6
   TG_CHECK(block_size > 0 && block_size <= model.config.n_positions,
            "--block-size {} must be in [1, the model's n_positions {}]", block_size, model.config.n_positions);
   TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
-  std::optional<GPTTokenizer> given;
-  if (!tokenizer_path.empty()) {
-    try {
-      given = GPTTokenizer::load(tokenizer_path);
-    } catch (const Error& e) {
-      fail("--tokenizer: {}", e.what());
-    }
-  }
+  const std::optional<GPTTokenizer> given = load_tokenizer_option(tokenizer_path);
   std::optional<GPTTokenizer> tokenizer = load_tokenizer(checkpoint, model.config.vocab_size, given ? &*given : nullptr);
   std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr, encode_threads(0));
   TG_CHECK(tokens.size() >= 2, "{}: needs at least 2 tokens to evaluate, has {}", data, tokens.size());

@@ -31,20 +31,6 @@ std::vector<int64_t> encode_prompt(const models::GPTTokenizer& tok, const std::s
   return tok.encode(prompt);
 }
 
-// The checkpoint's tokenizer, or --tokenizer's when it has none (both and different: refused).
-std::optional<models::GPTTokenizer> checkpoint_tokenizer(const std::string& checkpoint, int64_t vocab_size,
-                                                         const std::string& tokenizer) {
-  std::optional<models::GPTTokenizer> given;
-  if (!tokenizer.empty()) {
-    try {
-      given = models::GPTTokenizer::load(tokenizer);
-    } catch (const Error& e) {
-      fail("--tokenizer: {}", e.what());
-    }
-  }
-  return models::load_tokenizer(checkpoint, vocab_size, given ? &*given : nullptr);
-}
-
 const char* const kTokenizerHelp =
     "A BPE: a tokenizer.json, a .tiktoken file, or a directory holding tokenizer.json or vocab.json + merges.txt";
 
@@ -122,7 +108,8 @@ void add_eval(CLI::App& gpt) {
     check_input_dir(a->checkpoint, "--checkpoint");
     check_input_file(a->data, "--data");
     auto warn = [](const std::string& why) { fmt::print(stderr, "tapegrad gpt eval: warning: {}\n", why); };
-    fmt::print("loss {:.6f}\n", models::evaluate_gpt(a->checkpoint, a->data, a->block_size, a->batch_size, warn, a->tokenizer));
+    const double loss = models::evaluate_gpt(a->checkpoint, a->data, a->block_size, a->batch_size, warn, a->tokenizer);
+    fmt::print("loss {:.6f}\n", loss);
   });
 }
 
@@ -151,7 +138,10 @@ void add_sample(CLI::App& gpt) {
     TG_CHECK(std::isfinite(a->temperature), "--temperature must be a finite number, got {}", a->temperature);
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
     refuse_non_finite(*loaded.model, a->checkpoint);
-    std::optional<models::GPTTokenizer> tok = checkpoint_tokenizer(a->checkpoint, loaded.config.vocab_size, a->tokenizer);
+    // The checkpoint's own tokenizer, or --tokenizer's when it has none (both, differing: refused).
+    const std::optional<models::GPTTokenizer> given = models::load_tokenizer_option(a->tokenizer);
+    std::optional<models::GPTTokenizer> tok =
+        models::load_tokenizer(a->checkpoint, loaded.config.vocab_size, given ? &*given : nullptr);
     TG_CHECK(tok, "gpt sample: {} has no tokenizer.json (nor tokenizer.tiktoken, nor vocab.json + merges.txt), so "
                   "text cannot be encoded; give one with --tokenizer",
              a->checkpoint);
