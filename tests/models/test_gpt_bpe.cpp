@@ -105,23 +105,33 @@ TEST(GPTBpe, TiktokenIsCopiedUnderItsOwnNameAndEncodesOrdinary) {
   EXPECT_GT(ids.size(), 2u);
 }
 
-TEST(GPTBpe, GPT2FilesInACheckpointAreRead) {
+TEST(GPTBpe, AHuggingFaceDirectorysVocabAndMergesAreReadAndBecomeTokenizerJson) {
   TempDir dir;
-  // A Hugging Face GPT-2 directory's vocab.json + merges.txt, written from the fixture's model.
+  const std::string data = write_text(dir);
+  models::train_gpt(tiny_bpe(data, dir / "ckpt", kShakespeareJson));
+  // A Hugging Face GPT-2 directory: config.json, model.safetensors, vocab.json + merges.txt.
   const models::BpeTokenizer hf = models::BpeTokenizer::load(kShakespeareJson);
-  nlohmann::json vocab = nlohmann::json::parse(hf.to_tokenizer_json())["model"]["vocab"];
-  nlohmann::json merges = nlohmann::json::parse(hf.to_tokenizer_json())["model"]["merges"];
+  const nlohmann::json written = nlohmann::json::parse(hf.to_tokenizer_json());
   fs::create_directories(dir / "hf");
-  std::ofstream(dir / "hf/vocab.json") << vocab.dump();
+  for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(fs::path(dir / "ckpt") / f, fs::path(dir / "hf") / f);
+  std::ofstream(dir / "hf/vocab.json") << written["model"]["vocab"].dump();
   std::string merges_txt = "#version: 0.2\n";
-  for (const auto& m : merges) merges_txt += m.get<std::string>() + "\n";
+  for (const auto& m : written["model"]["merges"]) merges_txt += m.get<std::string>() + "\n";
   std::ofstream(dir / "hf/merges.txt") << merges_txt;
-  std::optional<models::GPTTokenizer> t = models::GPTTokenizer::from_checkpoint(dir / "hf");
+  std::optional<models::GPTTokenizer> t = models::load_tokenizer(dir / "hf", 1000);
   ASSERT_TRUE(t && t->bpe());
-  EXPECT_EQ(t->vocab_size(), 1000);
   const std::string s = "ROMEO: what light through yonder window breaks?";
-  std::vector<int32_t> want = hf.encode(s);
+  const std::vector<int32_t> want = hf.encode(s);
   EXPECT_EQ(t->encode(s), std::vector<int64_t>(want.begin(), want.end()));
+  EXPECT_EQ(models::evaluate_gpt(dir / "hf", data, 16, 4), models::evaluate_gpt(dir / "ckpt", data, 16, 4));
+  // Fine-tuned from it: the checkpoint holds a tokenizer.json (vocab.json is an encoder's file).
+  models::GPTTrainOptions more = tiny_bpe(data, dir / "tuned", "");
+  more.init_from = dir / "hf";
+  models::train_gpt(more);
+  EXPECT_FALSE(fs::exists(dir / "tuned/vocab.json"));
+  std::optional<models::GPTTokenizer> tuned = models::load_tokenizer(dir / "tuned", 1000);
+  ASSERT_TRUE(tuned && tuned->bpe());
+  EXPECT_TRUE(tuned->same_as(*t));
 }
 
 TEST(GPTBpe, AForeignTokenizerIsRefusedNamingBoth) {
