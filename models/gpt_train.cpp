@@ -11,6 +11,7 @@
 #include "models/gpt_checkpoint.h"
 #include "models/memory_estimate.h"
 #include "models/packed_documents.h"
+#include "models/tokenizers/bpe_tokenizer.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
 #include "nn/file_checks.h"
@@ -102,10 +103,12 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<GPTTokenizer> tokeniz
 // --pack-documents: where the documents of the training and validation tokens start.
 struct DocumentStarts {
   std::vector<int64_t> train, val;
+  int64_t eot = -1;  // the end-of-text id the documents end at (-1: at blank lines)
 };
 
-// A .bin's documents end at the end-of-text id; a text's at blank lines, found in its bytes, which
-// are its tokens (a character tokenizer). tg::Error when the training data is one document.
+// A .bin's documents end at the end-of-text id, as a text's do when a BPE encoded it; a text's of
+// characters at blank lines, found in its bytes, which are its tokens. tg::Error when the training
+// data is one document.
 DocumentStarts find_documents(const GPTTrainOptions& o, const Corpus& c) {
   auto text_starts = [](const std::string& path, size_t tokens) {
     std::string text = read_file_bytes(path);
@@ -115,10 +118,16 @@ DocumentStarts find_documents(const GPTTrainOptions& o, const Corpus& c) {
              path, text.size(), tokens);
     return data::text_document_starts(text);
   };
+  const bool bpe = c.tokenizer && c.tokenizer->bpe();  // text encoded to ids as a .bin holds them
+  int64_t eot = o.eot_token_id;                         // a BPE's own <|endoftext|>, when it has one
+  if (bpe)
+    for (const AddedToken& a : c.tokenizer->bpe()->added_tokens())
+      if (a.content == "<|endoftext|>") eot = a.id;
   DocumentStarts d;
-  if (is_bin(o.data)) {
-    d.train = data::token_document_starts(c.train, o.eot_token_id);
-    if (o.val_data.empty()) d.val = data::token_document_starts(c.val, o.eot_token_id);
+  if (is_bin(o.data) || bpe) {
+    d.eot = eot;
+    d.train = data::token_document_starts(c.train, eot);
+    if (o.val_data.empty()) d.val = data::token_document_starts(c.val, eot);
   } else {
     const int64_t n = int64_t(c.train.size()), held_out = o.val_data.empty() ? int64_t(c.val.size()) : 0;
     std::vector<int64_t> all = text_starts(o.data, size_t(n + held_out));
@@ -126,12 +135,12 @@ DocumentStarts find_documents(const GPTTrainOptions& o, const Corpus& c) {
     if (o.val_data.empty()) d.val = data::document_starts_between(all, n, n + held_out);
   }
   if (!o.val_data.empty())
-    d.val = is_bin(o.val_data) ? data::token_document_starts(c.val, o.eot_token_id) : text_starts(o.val_data, c.val.size());
+    d.val = is_bin(o.val_data) || bpe ? data::token_document_starts(c.val, eot) : text_starts(o.val_data, c.val.size());
   TG_CHECK(d.train.size() > 1, "--pack-documents: the training tokens of {} are one document ({}): there is nothing to pack",
            o.data,
-           is_bin(o.data) ? fmt::format("no end-of-text id {} before the last token; GPT-2's <|endoftext|> is 50256",
-                                        o.eot_token_id)
-                          : std::string("no blank line between its lines"));
+           is_bin(o.data) || bpe ? fmt::format("no end-of-text id {} before the last token; GPT-2's <|endoftext|> is 50256",
+                                               eot)
+                                 : std::string("no blank line between its lines"));
   return d;
 }
 
@@ -145,7 +154,7 @@ std::string packing_summary(const GPTTrainOptions& o, const DocumentStarts& d, s
       "would take {} rows holding {} padding tokens ({:.1f}% of their slots); packed, every row is {} tokens of text, "
       "so packing saves those {} padding tokens (nanoGPT's random windows, drawn without --pack-documents, have no "
       "padding either, but a token sees the documents before its own)",
-      s.documents, s.tokens, is_bin(o.data) ? fmt::format("split after end-of-text id {}", o.eot_token_id) : "split at blank lines",
+      s.documents, s.tokens, d.eot >= 0 ? fmt::format("split after end-of-text id {}", d.eot) : "split at blank lines",
       o.block_size, s.padded_rows, s.padding_tokens,
       100.0 * double(s.padding_tokens) / double(s.padded_rows * o.block_size), o.block_size, s.padding_tokens);
   if (attention.flex.empty() && !attention.custom) {

@@ -28,11 +28,12 @@ struct GPTTrainOptions {
   std::string attention = "dense";
   /// Packed documents (models/packed_documents.h): windows as without, but a token attends only to
   /// earlier tokens of its own document, positions restart at each document, and a target that
-  /// starts another document is ignored. Documents end at blank lines of a text and after
-  /// `eot_token_id` in a .bin. Every attention but linear (dense, flash, sliding and sparse run as
+  /// starts another document is ignored. Documents end at blank lines of a text of characters and
+  /// after `eot_token_id` in a .bin or a text encoded by a BPE (`tokenizer`; then the BPE's own
+  /// <|endoftext|> id when it has one). Every attention but linear (dense, flash, sliding and sparse run as
   /// the flex pattern computing the same, with the document mask).
   bool pack_documents = false;
-  int64_t eot_token_id = 50256;  ///< a .bin's end-of-text id (GPT-2's <|endoftext|>)
+  int64_t eot_token_id = 50256;  ///< the end-of-text id of a .bin or a BPE's text (GPT-2's <|endoftext|>)
 
   OptimOptions optim;  ///< batch size, optimizer, schedule, evaluation, seed, threads, log
 

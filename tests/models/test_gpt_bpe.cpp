@@ -68,6 +68,18 @@ TEST(GPTBpe, TrainsOnATokenizerJsonAndTheCheckpointCarriesItByteForByte) {
   EXPECT_EQ(read_file_bytes(dir / "from_bin/tokenizer.json"), read_file_bytes(kShakespeareJson));
 }
 
+TEST(GPTBpe, PacksDocumentsOfATextAtItsEndOfTextId) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 60; ++i) text += fmt::format("ROMEO: scene {}, to be or not to be.<|endoftext|>", i % 7);
+  std::ofstream(dir / "docs.txt") << text;
+  models::GPTTrainOptions o = tiny_bpe(dir / "docs.txt", dir / "ckpt", kShakespeareJson);
+  o.pack_documents = true;
+  const models::GPTTrainResult r = models::train_gpt(o);
+  // bpe_shakespeare.json's own <|endoftext|> is id 0 (GPT-2's 50256 is the default otherwise).
+  EXPECT_NE(r.packing.find("split after end-of-text id 0"), std::string::npos) << r.packing;
+}
+
 TEST(GPTBpe, SamplesTheSameTextWithAndWithoutTheKVCache) {
   TempDir dir;
   models::train_gpt(tiny_bpe(write_text(dir), dir / "ckpt", kShakespeareJson));
