@@ -40,12 +40,20 @@ std::string list(const std::vector<std::string>& names) {
 }  // namespace
 
 const OwnNames& gpt_checkpoint_files() {
-  static const OwnNames names{kConfigFile, kModelFile, kTokenizerFile, kTrainingTensorsFile, kTrainingJsonFile};
+  static const OwnNames names{kConfigFile,   kModelFile,           kTokenizerFile,
+                              kTiktokenFile, kTrainingTensorsFile, kTrainingJsonFile};
   return names;
 }
 
 void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer,
                      const TrainingState* state) {
+  const std::optional<GPTTokenizer> t = tokenizer ? std::optional<GPTTokenizer>(*tokenizer) : std::nullopt;
+  save_checkpoint(dir, model, t ? &*t : nullptr, state);
+}
+
+void save_checkpoint(const std::string& dir, const GPT& model, const GPTTokenizer* tokenizer,
+                     const TrainingState* state) {
+  const std::string tokenizer_bytes = tokenizer ? tokenizer->file_bytes() : std::string();
   // All files into a new directory swapped in at once: a kill at any moment leaves the previous
   // checkpoint or this one, never config.json of one and model.safetensors of the other.
   try {
@@ -53,7 +61,7 @@ void save_checkpoint(const std::string& dir, const GPT& model, const CharTokeniz
       // {"format": "pt"}: what Hugging Face's loader expects in the safetensors metadata.
       nn::save_safetensors(in_dir(tmp, kModelFile), model.state_dict(), {{"format", "pt"}});
       write_file_atomically(in_dir(tmp, kConfigFile), model.config.to_json());
-      if (tokenizer) tokenizer->save(in_dir(tmp, kTokenizerFile));
+      if (tokenizer) write_file_atomically(in_dir(tmp, tokenizer->file_name()), tokenizer_bytes);
       if (state) save_training_state(tmp, state->tensors, state->json);
     });
   } catch (const Error& e) {
@@ -147,16 +155,29 @@ LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options) {
   return out;
 }
 
-std::optional<CharTokenizer> load_tokenizer(const std::string& dir, int64_t model_vocab_size) {
-  const std::string path = in_dir(dir, kTokenizerFile);
-  std::error_code ec;
-  if (!fs::exists(fs::symlink_status(path, ec))) return std::nullopt;
-  CharTokenizer tok = CharTokenizer::load(path);
-  TG_CHECK(model_vocab_size <= 0 || tok.vocab_size() == model_vocab_size,
+std::optional<GPTTokenizer> load_tokenizer(const std::string& dir, int64_t model_vocab_size,
+                                           const GPTTokenizer* given) {
+  std::optional<GPTTokenizer> tok = GPTTokenizer::from_checkpoint(dir);
+  if (tok && given)
+    TG_CHECK(tok->same_as(*given),
+             "--tokenizer {} differs from the checkpoint's own tokenizer {} ({} and {} tokens); the model was trained on "
+             "its own: leave --tokenizer out",
+             given->source(), tok->source(), given->vocab_size(), tok->vocab_size());
+  if (!tok && given) tok = *given;
+  TG_CHECK(!tok || model_vocab_size <= 0 || tok->vocab_size() == model_vocab_size,
            "{} has {} tokens, but the model's embedding has {} rows (vocab_size in {}): the tokenizer does not "
            "belong to this model",
-           path, tok.vocab_size(), model_vocab_size, in_dir(dir, kConfigFile));
+           tok->source(), tok->vocab_size(), model_vocab_size, in_dir(dir, kConfigFile));
   return tok;
+}
+
+std::optional<GPTTokenizer> load_tokenizer_option(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  try {
+    return GPTTokenizer::load(path);
+  } catch (const Error& e) {
+    fail("--tokenizer: {}", e.what());
+  }
 }
 
 void save_training_state(const std::string& dir, const nn::StateDict& tensors, const std::string& json) {

@@ -3,7 +3,9 @@
 //   config.json                  GPTConfig::to_json() (model_type "gpt2", ...)
 //   model.safetensors            the parameters with GPT-2's names (wte.weight, h.0.attn.c_attn.weight, ...)
 // plus tapegrad's own files:
-//   tokenizer.json               CharTokenizer::to_json(), when the model was trained on characters
+//   tokenizer.json               the tokenizer: characters (CharTokenizer::to_json()) or a BPE's
+//                                Hugging Face tokenizer.json (see gpt_tokenizer.h)
+//   tokenizer.tiktoken           or the tokenizer as a tiktoken rank file
 //   training_state.safetensors   optimizer moments and whatever tensors the training loop keeps
 //   train_state.json             step, generator state, options: JSON chosen by the training loop
 // Every file is written to a temporary name and renamed into place.
@@ -11,7 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "models/char_tokenizer.h"
+#include "models/gpt_tokenizer.h"
 #include "models/gpt.h"
 #include "models/gpt_config.h"
 #include "nn/file_io.h"
@@ -21,11 +23,10 @@ namespace tg::models {
 
 inline constexpr const char* kConfigFile = "config.json";
 inline constexpr const char* kModelFile = "model.safetensors";
-inline constexpr const char* kTokenizerFile = "tokenizer.json";
 inline constexpr const char* kTrainingTensorsFile = "training_state.safetensors";
 inline constexpr const char* kTrainingJsonFile = "train_state.json";
 
-/// Every name a GPT checkpoint directory may hold (the five above): save_checkpoint refuses a
+/// Every name a GPT checkpoint directory may hold (the six above): save_checkpoint refuses a
 /// directory holding anything else (see write_directory_atomically).
 const OwnNames& gpt_checkpoint_files();
 
@@ -36,11 +37,14 @@ struct TrainingState {
   std::string json = "{}";
 };
 
-/// Creates `dir` if needed and writes config.json and model.safetensors, tokenizer.json when
-/// `tokenizer` is given, and the training state when `state` is given, as a whole directory
+/// Creates `dir` if needed and writes config.json and model.safetensors, the tokenizer's file
+/// (tokenizer.json or tokenizer.tiktoken) when `tokenizer` is given, and the training state when `state` is given, as a whole directory
 /// swapped in: tg::Error, before anything is written, when `dir` holds files other than
 /// gpt_checkpoint_files() (e.g. an encoder checkpoint's vocab.json).
-void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer = nullptr,
+void save_checkpoint(const std::string& dir, const GPT& model, const GPTTokenizer* tokenizer = nullptr,
+                     const TrainingState* state = nullptr);
+/// The same with a character tokenizer.
+void save_checkpoint(const std::string& dir, const GPT& model, const CharTokenizer* tokenizer,
                      const TrainingState* state = nullptr);
 
 /// Overrides applied to the stored config before the model is built.
@@ -68,10 +72,16 @@ GPTConfig load_gpt_config(const std::string& dir);
 /// errors.
 void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::string& source);
 
-/// dir/tokenizer.json, or nothing when the checkpoint has none. With `model_vocab_size` > 0, a
-/// tokenizer whose size is not the model's embedding rows is refused, naming both files (a
-/// character tokenizer and its model are made together: one id per character).
-std::optional<CharTokenizer> load_tokenizer(const std::string& dir, int64_t model_vocab_size = 0);
+/// The checkpoint's own tokenizer (GPTTokenizer::from_checkpoint), or `given` (e.g. `--tokenizer`)
+/// when it has none, or nothing. Both, and `given` encodes differently: tg::Error naming both
+/// (the checkpoint's own vocabulary is what its model was trained on; no silent choice). With
+/// `model_vocab_size` > 0, a tokenizer whose vocabulary is not the model's embedding rows is
+/// refused, naming both files (no padding: every id of the model is a token of the tokenizer).
+std::optional<GPTTokenizer> load_tokenizer(const std::string& dir, int64_t model_vocab_size = 0,
+                                           const GPTTokenizer* given = nullptr);
+/// GPTTokenizer::load(path) for a `--tokenizer` option (errors start with "--tokenizer: "), or
+/// nothing when `path` is empty.
+std::optional<GPTTokenizer> load_tokenizer_option(const std::string& path);
 
 /// Writes dir/training_state.safetensors and dir/train_state.json (`json` must be a JSON object).
 void save_training_state(const std::string& dir, const nn::StateDict& tensors, const std::string& json);

@@ -11,6 +11,7 @@
 #include "models/gpt_checkpoint.h"
 #include "models/memory_estimate.h"
 #include "models/packed_documents.h"
+#include "models/tokenizers/bpe_tokenizer.h"
 #include "models/token_data.h"
 #include "models/train_loop.h"
 #include "nn/file_checks.h"
@@ -25,46 +26,64 @@ using json = nlohmann::json;
 
 bool is_bin(const std::string& path) { return path.ends_with(".bin"); }
 
-// Token ids of a file: a .bin as it is, a text through the tokenizer (read from `tokenizer_file`,
-// named when the text holds a character it lacks, with the line and column).
-std::vector<uint16_t> load_tokens(const std::string& path, const CharTokenizer* tokenizer,
-                                  const std::string& tokenizer_file) {
-  if (is_bin(path)) return data::read_tokens(path);
-  TG_CHECK(tokenizer, "{}: a text file needs a character tokenizer (the checkpoint has none)", path);
-  std::string text = read_file_bytes(path);
-  if (std::optional<size_t> at = tokenizer->first_unknown(text)) {
-    const int64_t line = 1 + std::count(text.begin(), text.begin() + int64_t(*at), '\n');
-    const size_t line_start = text.rfind('\n', *at == 0 ? 0 : *at - 1);
-    const size_t column = *at == 0 || line_start == std::string::npos ? *at + 1 : *at - line_start;
-    fail("{}:{}:{}: character {} is not in the vocabulary of {} ({} characters)", path, line, column,
-         CharTokenizer::describe(uint8_t(text[*at])), tokenizer_file, tokenizer->vocab_size());
+int encode_threads(int threads) { return threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())); }
+
+// Token ids of a file: a .bin as it is, a text through the tokenizer (a character it lacks is
+// named with the line and column). Ids are kept as uint16 (nanoGPT's .bin): a larger vocabulary
+// is refused.
+std::vector<uint16_t> load_tokens(const std::string& path, const GPTTokenizer* tokenizer, int threads) {
+  if (is_bin(path)) {
+    std::vector<uint16_t> tokens = data::read_tokens(path);
+    if (tokenizer && tokenizer->bpe())
+      for (size_t i = 0; i < tokens.size(); ++i)
+        TG_CHECK(tokens[i] < tokenizer->vocab_size(), "{}: token {} is id {}, beyond the vocabulary of {} ({} tokens)",
+                 path, i, tokens[i], tokenizer->source(), tokenizer->vocab_size());
+    return tokens;
   }
+  TG_CHECK(tokenizer, "{}: a text file needs a tokenizer (the checkpoint has none)", path);
+  TG_CHECK(tokenizer->vocab_size() <= 65536,
+           "{}: the vocabulary of {} has {} tokens; token ids are kept as uint16 (nanoGPT's .bin), up to 65536 tokens",
+           path, tokenizer->source(), tokenizer->vocab_size());
+  std::string text = read_file_bytes(path);
+  if (const CharTokenizer* chars = tokenizer->chars())
+    if (std::optional<size_t> at = chars->first_unknown(text)) {
+      const int64_t line = 1 + std::count(text.begin(), text.begin() + int64_t(*at), '\n');
+      const size_t line_start = text.rfind('\n', *at == 0 ? 0 : *at - 1);
+      const size_t column = *at == 0 || line_start == std::string::npos ? *at + 1 : *at - line_start;
+      fail("{}:{}:{}: character {} is not in the vocabulary of {} ({} characters)", path, line, column,
+           CharTokenizer::describe(uint8_t(text[*at])), tokenizer->source(), tokenizer->vocab_size());
+    }
   std::vector<uint16_t> out;
   out.reserve(text.size());
-  for (int64_t id : tokenizer->encode(text)) out.push_back(static_cast<uint16_t>(id));
+  try {
+    for (int64_t id : tokenizer->encode(text, threads)) out.push_back(static_cast<uint16_t>(id));
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
   return out;
 }
 
 struct Corpus {
-  std::optional<CharTokenizer> tokenizer;
+  std::optional<GPTTokenizer> tokenizer;
   std::vector<uint16_t> train, val;
   int64_t vocab_size = 0;
 };
 
-// `tokenizer_file`: where `tokenizer` came from (a checkpoint's tokenizer.json), for messages.
-Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokenizer, const std::string& tokenizer_file) {
+// `tokenizer`: the checkpoint's or --tokenizer's; none: characters of a text --data.
+Corpus load_corpus(const GPTTrainOptions& o, std::optional<GPTTokenizer> tokenizer) {
   Corpus c;
   if (!is_bin(o.data) && !tokenizer) {
     std::string text = read_file_bytes(o.data);
     TG_CHECK(!text.empty(), "--data: {} is empty", o.data);
     if (!o.val_data.empty() && !is_bin(o.val_data)) text += read_file_bytes(o.val_data);
-    tokenizer = CharTokenizer::from_text(text);
+    tokenizer = GPTTokenizer(CharTokenizer::from_text(text));
   }
   c.tokenizer = tokenizer;
-  const CharTokenizer* tok = c.tokenizer ? &*c.tokenizer : nullptr;
-  c.train = load_tokens(o.data, tok, tokenizer_file);
+  const GPTTokenizer* tok = c.tokenizer ? &*c.tokenizer : nullptr;
+  const int threads = encode_threads(o.optim.threads);
+  c.train = load_tokens(o.data, tok, threads);
   if (!o.val_data.empty()) {
-    c.val = load_tokens(o.val_data, tok, tokenizer_file);
+    c.val = load_tokens(o.val_data, tok, threads);
   } else {
     size_t n = c.train.size() * 9 / 10;  // nanoGPT's split: the last 10% for validation
     c.val.assign(c.train.begin() + int64_t(n), c.train.end());
@@ -73,7 +92,7 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
   int64_t max_id = 0;
   for (uint16_t t : c.train) max_id = std::max<int64_t>(max_id, t);
   for (uint16_t t : c.val) max_id = std::max<int64_t>(max_id, t);
-  c.vocab_size = std::max<int64_t>(tok ? tok->vocab_size() : 0, max_id + 1);  // .bin ids need not fit a tokenizer
+  c.vocab_size = std::max<int64_t>(tok ? tok->vocab_size() : 0, max_id + 1);  // .bin ids need not fit a character tokenizer
   TG_CHECK(int64_t(c.train.size()) > o.block_size, "--data: {} has {} training tokens, fewer than one block of {} + 1",
            o.data, c.train.size(), o.block_size);
   TG_CHECK(int64_t(c.val.size()) > o.block_size, "--val-data: {} validation tokens, fewer than one block of {} + 1",
@@ -84,10 +103,12 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<CharTokenizer> tokeni
 // --pack-documents: where the documents of the training and validation tokens start.
 struct DocumentStarts {
   std::vector<int64_t> train, val;
+  int64_t eot = -1;  // the end-of-text id the documents end at (-1: at blank lines)
 };
 
-// A .bin's documents end at the end-of-text id; a text's at blank lines, found in its bytes, which
-// are its tokens (a character tokenizer). tg::Error when the training data is one document.
+// A .bin's documents end at the end-of-text id, as a text's do when a BPE encoded it; a text's of
+// characters at blank lines, found in its bytes, which are its tokens. tg::Error when the training
+// data is one document.
 DocumentStarts find_documents(const GPTTrainOptions& o, const Corpus& c) {
   auto text_starts = [](const std::string& path, size_t tokens) {
     std::string text = read_file_bytes(path);
@@ -97,10 +118,16 @@ DocumentStarts find_documents(const GPTTrainOptions& o, const Corpus& c) {
              path, text.size(), tokens);
     return data::text_document_starts(text);
   };
+  const bool bpe = c.tokenizer && c.tokenizer->bpe();  // text encoded to ids as a .bin holds them
+  int64_t eot = o.eot_token_id;                         // a BPE's own <|endoftext|>, when it has one
+  if (bpe)
+    for (const AddedToken& a : c.tokenizer->bpe()->added_tokens())
+      if (a.content == "<|endoftext|>") eot = a.id;
   DocumentStarts d;
-  if (is_bin(o.data)) {
-    d.train = data::token_document_starts(c.train, o.eot_token_id);
-    if (o.val_data.empty()) d.val = data::token_document_starts(c.val, o.eot_token_id);
+  if (is_bin(o.data) || bpe) {
+    d.eot = eot;
+    d.train = data::token_document_starts(c.train, eot);
+    if (o.val_data.empty()) d.val = data::token_document_starts(c.val, eot);
   } else {
     const int64_t n = int64_t(c.train.size()), held_out = o.val_data.empty() ? int64_t(c.val.size()) : 0;
     std::vector<int64_t> all = text_starts(o.data, size_t(n + held_out));
@@ -108,12 +135,12 @@ DocumentStarts find_documents(const GPTTrainOptions& o, const Corpus& c) {
     if (o.val_data.empty()) d.val = data::document_starts_between(all, n, n + held_out);
   }
   if (!o.val_data.empty())
-    d.val = is_bin(o.val_data) ? data::token_document_starts(c.val, o.eot_token_id) : text_starts(o.val_data, c.val.size());
+    d.val = is_bin(o.val_data) || bpe ? data::token_document_starts(c.val, eot) : text_starts(o.val_data, c.val.size());
   TG_CHECK(d.train.size() > 1, "--pack-documents: the training tokens of {} are one document ({}): there is nothing to pack",
            o.data,
-           is_bin(o.data) ? fmt::format("no end-of-text id {} before the last token; GPT-2's <|endoftext|> is 50256",
-                                        o.eot_token_id)
-                          : std::string("no blank line between its lines"));
+           is_bin(o.data) || bpe ? fmt::format("no end-of-text id {} before the last token; GPT-2's <|endoftext|> is 50256",
+                                               eot)
+                                 : std::string("no blank line between its lines"));
   return d;
 }
 
@@ -127,7 +154,7 @@ std::string packing_summary(const GPTTrainOptions& o, const DocumentStarts& d, s
       "would take {} rows holding {} padding tokens ({:.1f}% of their slots); packed, every row is {} tokens of text, "
       "so packing saves those {} padding tokens (nanoGPT's random windows, drawn without --pack-documents, have no "
       "padding either, but a token sees the documents before its own)",
-      s.documents, s.tokens, is_bin(o.data) ? fmt::format("split after end-of-text id {}", o.eot_token_id) : "split at blank lines",
+      s.documents, s.tokens, d.eot >= 0 ? fmt::format("split after end-of-text id {}", d.eot) : "split at blank lines",
       o.block_size, s.padded_rows, s.padding_tokens,
       100.0 * double(s.padding_tokens) / double(s.padded_rows * o.block_size), o.block_size, s.padding_tokens);
   if (attention.flex.empty() && !attention.custom) {
@@ -285,7 +312,8 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
 
   // The model: new, fine-tuned from a checkpoint, or resumed with its training state.
   std::shared_ptr<GPT> model;
-  std::optional<CharTokenizer> tokenizer;
+  const std::optional<GPTTokenizer> given = load_tokenizer_option(o.tokenizer);
+  std::optional<GPTTokenizer> tokenizer = given;
   std::string from = !o.resume.empty() ? o.resume : o.init_from;
   if (!from.empty()) {
     LoadGPTOptions lo;
@@ -294,12 +322,12 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     model = load_gpt(from, lo).model;
     if (std::optional<std::string> bad = nn::first_non_finite_parameter(*model))
       fail("{}/{}: {}; training from it would give a loss of nan", from, kModelFile, *bad);
-    tokenizer = load_tokenizer(from, model->config.vocab_size);
+    tokenizer = load_tokenizer(from, model->config.vocab_size, given ? &*given : nullptr);
     TG_CHECK(o.block_size <= model->config.n_positions,
              "--block-size {} is beyond the checkpoint's n_positions {} ({})", o.block_size,
              model->config.n_positions, from);
   }
-  Corpus corpus = load_corpus(o, tokenizer, (std::filesystem::path(from) / kTokenizerFile).string());
+  Corpus corpus = load_corpus(o, tokenizer);
   check_gpt_training_fits(o, corpus.vocab_size, model ? &model->config : nullptr);  // refused before it is built
   if (!model) {
     GPTConfig cfg;
@@ -425,16 +453,16 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
 }
 
 double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size, int64_t batch_size,
-                    const std::function<void(const std::string&)>& warn) {
+                    const std::function<void(const std::string&)>& warn, const std::string& tokenizer_path) {
   LoadedGPT loaded = load_gpt(checkpoint);
   GPT& model = *loaded.model;
   if (block_size == 0) block_size = model.config.n_positions;
   TG_CHECK(block_size > 0 && block_size <= model.config.n_positions,
            "--block-size {} must be in [1, the model's n_positions {}]", block_size, model.config.n_positions);
   TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
-  std::optional<CharTokenizer> tokenizer = load_tokenizer(checkpoint, model.config.vocab_size);
-  std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr,
-                                             (std::filesystem::path(checkpoint) / kTokenizerFile).string());
+  const std::optional<GPTTokenizer> given = load_tokenizer_option(tokenizer_path);
+  std::optional<GPTTokenizer> tokenizer = load_tokenizer(checkpoint, model.config.vocab_size, given ? &*given : nullptr);
+  std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr, encode_threads(0));
   TG_CHECK(tokens.size() >= 2, "{}: needs at least 2 tokens to evaluate, has {}", data, tokens.size());
   for (uint16_t t : tokens)
     TG_CHECK(t < model.config.vocab_size, "{}: token id {} is outside the model's vocabulary of {}", data, t,

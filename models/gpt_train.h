@@ -1,6 +1,6 @@
 #pragma once
 // Training a GPT from a C++ program (what `tapegrad gpt train` runs): data from a text file
-// (tokenized by characters) or nanoGPT token files, AdamW or SGD with nanoGPT's parameter
+// (tokenized by characters or a BPE) or nanoGPT token files, AdamW or SGD with nanoGPT's parameter
 // groups, warmup + cosine LR, clipping, periodic validation, checkpoints in the GPT-2 layout,
 // resume, fine-tuning from a GPT-2 checkpoint.
 #include <cstdint>
@@ -14,7 +14,8 @@
 namespace tg::models {
 
 struct GPTTrainOptions {
-  std::string data;        ///< .bin = uint16 token ids; any other file = text, tokenized by characters
+  std::string data;        ///< .bin = uint16 token ids; any other file = text, tokenized by `tokenizer` or characters
+  std::string tokenizer;   ///< a BPE (GPTTokenizer::load) for text data; a new model's vocabulary is its size
   std::string val_data;    ///< empty: the last 10% of `data` is held out
   std::string out;         ///< checkpoint directory (rewritten at every evaluation and at the end)
   std::string init_from;   ///< fine-tune from this checkpoint (its architecture; new optimizer)
@@ -27,11 +28,12 @@ struct GPTTrainOptions {
   std::string attention = "dense";
   /// Packed documents (models/packed_documents.h): windows as without, but a token attends only to
   /// earlier tokens of its own document, positions restart at each document, and a target that
-  /// starts another document is ignored. Documents end at blank lines of a text and after
-  /// `eot_token_id` in a .bin. Every attention but linear (dense, flash, sliding and sparse run as
+  /// starts another document is ignored. Documents end at blank lines of a text of characters and
+  /// after `eot_token_id` in a .bin or a text encoded by a BPE (`tokenizer`; then the BPE's own
+  /// <|endoftext|> id when it has one). Every attention but linear (dense, flash, sliding and sparse run as
   /// the flex pattern computing the same, with the document mask).
   bool pack_documents = false;
-  int64_t eot_token_id = 50256;  ///< a .bin's end-of-text id (GPT-2's <|endoftext|>)
+  int64_t eot_token_id = 50256;  ///< the end-of-text id of a .bin or a BPE's text (GPT-2's <|endoftext|>)
 
   OptimOptions optim;  ///< batch size, optimizer, schedule, evaluation, seed, threads, log
 
@@ -67,9 +69,11 @@ GPTTrainResult train_gpt(const GPTTrainOptions& options);
 
 /// Mean cross-entropy of a checkpoint over consecutive non-overlapping windows of `block_size`
 /// tokens (0 = the model's n_positions) covering `data` (.bin or text with the checkpoint's
-/// tokenizer), as `tapegrad gpt eval` prints. Weights holding NaN or Inf are evaluated anyway (the
-/// loss is then nan, as PyTorch's would be), but `warn` is told which tensor first.
+/// tokenizer, or `tokenizer_path`'s when it has none: load_tokenizer), as `tapegrad gpt eval`
+/// prints. Weights holding NaN or Inf are evaluated anyway (the loss is then nan, as PyTorch's
+/// would be), but `warn` is told which tensor first.
 double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size = 0,
-                    int64_t batch_size = 8, const std::function<void(const std::string&)>& warn = {});
+                    int64_t batch_size = 8, const std::function<void(const std::string&)>& warn = {},
+                    const std::string& tokenizer_path = "");
 
 }  // namespace tg::models

@@ -51,6 +51,7 @@ from typing import Callable, Optional, Sequence, Union
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(REPO, "tests", "models", "fixtures", "gpt2_tiny")
 TIKTOKEN = os.path.join(REPO, "tests", "models", "fixtures", "gpt2.tiktoken")  # GPT-2's ranks
+BPE_JSON = os.path.join(REPO, "tests", "models", "fixtures", "bpe_shakespeare.json")  # 1,000 tokens
 NOBODY = 65534
 
 # ---- the case table --------------------------------------------------------------------------
@@ -498,6 +499,9 @@ def cases() -> list[Case]:
         ("tokenizer-encode-tokenizer", lambda p: te(tokenizer=p), "--tokenizer", "tiktoken"),
         ("tokenizer-decode-input", lambda p: td(input=p), "--input", "txt"),
         ("tokenizer-train-data", lambda p: tt(data=p), "--data", "txt"),
+        ("gpt-train-tokenizer", lambda p: gt(tokenizer=p), "--tokenizer", "json"),
+        ("gpt-eval-tokenizer", lambda p: ge(checkpoint="{FIX}", tokenizer=p), "--tokenizer", "tiktoken"),
+        ("gpt-sample-tokenizer", lambda p: gs(checkpoint="{FIX}", tokenizer=p), "--tokenizer", "json"),
     ]
     for nm, build, flag, ext in inputs:
         f = f"in.{ext}"
@@ -841,6 +845,35 @@ def cases() -> list[Case]:
         setup=lambda ctx: (copy_ckpt(ctx.G, ctx.p("c")), write(ctx.p("c/tokenizer.svg"), "<svg>mine</svg>"),
                            ctx.foreign.append(ctx.p("c/config.json"))), expect="any", words=["--out"])
     add("foreign-gpt-train-out-full-fs-keeps-filler", "foreign", gt(out="{full}/o"), full_fs=True, words=["--out"])
+
+    # gpt train/eval/sample --tokenizer (issue 18): a BPE, the checkpoint's own, and disagreements
+    add("baseline-gpt-train-tokenizer-json", "baseline", gt(tokenizer=BPE_JSON), expect="ok",
+        check=wrote("o/config.json", "o/model.safetensors", "o/tokenizer.json"))
+    add("baseline-gpt-train-tokenizer-tiktoken", "baseline", gt(tokenizer=TIKTOKEN), expect="ok",
+        check=wrote("o/config.json", "o/model.safetensors", "o/tokenizer.tiktoken"))
+    add("mismatch-gpt-sample-tokenizer-differs-from-own", "mismatch", gs(tokenizer=BPE_JSON),
+        words=["--tokenizer", "bpe_shakespeare.json", "tokenizer.json"])
+    add("mismatch-gpt-eval-tokenizer-differs-from-own", "mismatch", ge(tokenizer=TIKTOKEN),
+        words=["--tokenizer", "gpt2.tiktoken", "tokenizer.json"])
+    add("mismatch-gpt-train-init-from-tokenizer-differs", "mismatch",
+        gt(init_from="{G}", tokenizer=BPE_JSON, n_layer=None, n_embd=None, n_head=None),
+        words=["--tokenizer", "bpe_shakespeare.json", "tokenizer.json"])
+    add("mismatch-gpt-eval-tokenizer-vocab-not-model", "mismatch", ge(checkpoint="{FIX}", tokenizer=TIKTOKEN),
+        words=["gpt2.tiktoken", "50257", "config.json"])
+    add("mismatch-gpt-sample-tokenizer-vocab-not-model", "mismatch", gs(checkpoint="{FIX}", tokenizer=BPE_JSON),
+        words=["bpe_shakespeare.json", "1000", "config.json"])
+    add("mismatch-gpt-train-bin-id-beyond-tokenizer", "mismatch", gt(data="{d}/big.bin", tokenizer=BPE_JSON),
+        setup=lambda ctx: write(ctx.p("big.bin"), struct.pack("<40H", *([1500] * 40))),
+        words=["big.bin", "1500", "bpe_shakespeare.json"])
+    add("mismatch-gpt-train-tokenizer-garbage-tiktoken", "mismatch", gt(tokenizer="{d}/bad.tiktoken"),
+        setup=lambda ctx: write(ctx.p("bad.tiktoken"), "not base64 at all\n"), words=["--tokenizer", "bad.tiktoken"])
+    add("mismatch-gpt-train-tokenizer-char-json-elsewhere", "mismatch", gt(tokenizer="{d}/t.json"),
+        setup=lambda ctx: write(ctx.p("t.json"), '{"type": "char", "bytes": [97]}'), words=["text.txt", "t.json"])
+    add("mismatch-gpt-train-tokenizer-not-a-tokenizer", "mismatch", gt(tokenizer="{d}/t.txt"),
+        setup=lambda ctx: write(ctx.p("t.txt"), "hello"), words=["--tokenizer", "t.txt"])
+    add("foreign-gpt-train-tokenizer-inside-out", "foreign", gt(out="{d}/o", tokenizer="{d}/o/tok.json"),
+        setup=lambda ctx: (mkdir(ctx.p("o")), shutil.copy(BPE_JSON, ctx.p("o/tok.json")), ctx.foreign.append(ctx.p("o/tok.json"))),
+        words=["--out", "tok.json"])
     return C
 
 

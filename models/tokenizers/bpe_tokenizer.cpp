@@ -46,24 +46,7 @@ void BpeTokenizer::encode_stretch(std::string_view text, std::vector<int32_t>& i
     for (std::string_view piece : pieces) p.split(piece, next);
     pieces.swap(next);
   }
-  // Words repeat (" the"): short ones are encoded once per call. Local to the call, so encode
-  // is thread-safe.
-  std::unordered_map<std::string_view, std::pair<size_t, size_t>> cache;  // word -> [begin, end) in ids
-  for (std::string_view piece : pieces) {
-    if (piece.size() > 64) {
-      model_.encode_word(piece, ids);
-      continue;
-    }
-    auto it = cache.find(piece);
-    if (it != cache.end()) {
-      const auto [b, e] = it->second;
-      for (size_t i = b; i < e; ++i) ids.push_back(ids[i]);
-      continue;
-    }
-    const size_t begin = ids.size();
-    model_.encode_word(piece, ids);
-    cache.emplace(piece, std::make_pair(begin, ids.size()));
-  }
+  model_.encode_words(pieces, ids);  // a repeated word encoded once
 }
 
 std::vector<int32_t> BpeTokenizer::encode_ordinary(std::string_view text) const {

@@ -53,8 +53,81 @@ std::string without_interval_plus(std::string pattern) {
   return pattern;
 }
 
+namespace {
+
+// The class of each byte in GPT-2's pattern, asked of PCRE2 itself (UTF + UCP) for ASCII so that
+// the fast path below and the regex can never disagree; every byte >= 0x80 is kGpt2NonAscii.
+enum Gpt2ByteClass : uint8_t { kGpt2Other, kGpt2Letter, kGpt2Digit, kGpt2Space, kGpt2NonAscii };
+
+struct Gpt2AsciiClasses {
+  uint8_t of[256];
+  Gpt2AsciiClasses() {
+    auto matcher = [](const char* regex) {
+      int error = 0;
+      PCRE2_SIZE offset = 0;
+      return pcre2_compile(reinterpret_cast<PCRE2_SPTR>(regex), PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &error,
+                           &offset, nullptr);
+    };
+    pcre2_code* letter = matcher(R"(\p{L})");
+    pcre2_code* digit = matcher(R"(\p{N})");
+    pcre2_code* space = matcher(R"(\s)");
+    pcre2_match_data* md = pcre2_match_data_create(1, nullptr);
+    auto is = [&](pcre2_code* code, unsigned char c) {
+      return pcre2_match(code, &c, 1, 0, PCRE2_ANCHORED, md, nullptr) > 0;
+    };
+    for (int c = 0; c < 256; ++c)
+      of[c] = c >= 0x80 ? kGpt2NonAscii
+              : is(letter, uint8_t(c)) ? kGpt2Letter
+              : is(digit, uint8_t(c))  ? kGpt2Digit
+              : is(space, uint8_t(c))  ? kGpt2Space
+                                       : kGpt2Other;
+    pcre2_match_data_free(md);
+    pcre2_code_free(letter), pcre2_code_free(digit), pcre2_code_free(space);
+  }
+};
+
+constexpr size_t kGpt2Undecided = std::string_view::npos;
+
+// The end of GPT-2's pattern's match at `i` (text[i] ASCII, where the pattern always matches),
+// alternative by alternative as the regex tries them:
+//   '(?:[sdmt]|ll|ve|re) | ?\p{L}++ | ?\p{N}++ | ?[^\s\p{L}\p{N}]++ | \s++$ | \s+(?!\S) | \s
+// or kGpt2Undecided when the match could reach a byte >= 0x80 (a non-ASCII letter, digit, space
+// or symbol, or invalid UTF-8): PCRE2 decides those. Cost: the match's length.
+size_t gpt2_ascii_match(const uint8_t* cls, std::string_view t, size_t i) {
+  const size_t n = t.size();
+  auto at = [&](size_t k) { return cls[static_cast<unsigned char>(t[k])]; };
+  if (t[i] == '\'' && i + 1 < n) {
+    const char c = t[i + 1];
+    if (c == 's' || c == 'd' || c == 'm' || c == 't') return i + 2;
+    if (i + 2 < n) {
+      const char d = t[i + 2];
+      if ((c == 'l' && d == 'l') || (c == 'v' && d == 'e') || (c == 'r' && d == 'e')) return i + 3;
+    }
+  }
+  size_t j = i;  // the run's first byte: after an optional leading space
+  if (t[i] == ' ' && i + 1 < n && at(i + 1) != kGpt2Space) j = i + 1;
+  const uint8_t run = at(j);
+  if (run == kGpt2NonAscii) return kGpt2Undecided;
+  size_t k = j + 1;
+  while (k < n && at(k) == run) ++k;
+  if (k < n && at(k) == kGpt2NonAscii) return kGpt2Undecided;
+  if (run != kGpt2Space) return k;
+  // Whitespace from i to k: all of it at the end of the text; else all but the last, so that
+  // the last one joins the next word (a run of one stays alone).
+  if (k == n) return n;
+  return k - i >= 2 ? k - 1 : i + 1;
+}
+
+const Gpt2AsciiClasses& gpt2_ascii_classes() {
+  static const Gpt2AsciiClasses classes;
+  return classes;
+}
+
+}  // namespace
+
 struct Pretokenizer::Compiled {
   pcre2_code* code = nullptr;
+  const uint8_t* gpt2_classes = nullptr;  // GPT-2's pattern: the ASCII fast path's byte classes
   ~Compiled() { pcre2_code_free(code); }
 };
 
@@ -75,6 +148,9 @@ Pretokenizer::Pretokenizer(std::string pattern, const std::string& source)
   }
   // Without JIT (unsupported CPU) PCRE2's interpreter runs instead: slower, same pieces.
   pcre2_jit_compile(compiled_->code, PCRE2_JIT_COMPLETE);
+  // GPT-2's pattern, as tiktoken or Hugging Face's ByteLevel write it (they split alike): ASCII
+  // text is split without the regex engine (several times faster), the rest by PCRE2.
+  if (pattern_ == kGpt2Pattern || pattern_ == kHfByteLevelPattern) compiled_->gpt2_classes = gpt2_ascii_classes().of;
 }
 
 Pretokenizer::~Pretokenizer() = default;
@@ -92,7 +168,17 @@ void Pretokenizer::split(std::string_view text, std::vector<std::string_view>& p
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t at = 0;      // where the next search starts
   size_t covered = 0; // bytes handed out so far
+  const uint8_t* fast = compiled_->gpt2_classes;
   while (at < text.size()) {
+    if (fast != nullptr && static_cast<unsigned char>(text[at]) < 0x80) {
+      const size_t end = gpt2_ascii_match(fast, text, at);
+      if (end != kGpt2Undecided) {
+        if (at > covered) pieces.push_back(text.substr(covered, at - covered));
+        pieces.push_back(text.substr(at, end - at));
+        covered = at = end;
+        continue;
+      }
+    }
     const int rc = pcre2_match(compiled_->code, subject, text.size(), at, 0, match.p, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {

@@ -91,9 +91,9 @@ TEST(GPTCheckpoint, SaveLoadRoundTripsBitExactly) {
     EXPECT_TRUE(file.count("h.1.attn.c_attn.weight"));
     EXPECT_EQ(file.size(), a.size());
 
-    std::optional<CharTokenizer> tok2 = load_tokenizer(dir.path);
-    ASSERT_TRUE(tok2.has_value());
-    EXPECT_EQ(tok2->bytes(), tok.bytes());
+    std::optional<GPTTokenizer> tok2 = load_tokenizer(dir.path);
+    ASSERT_TRUE(tok2.has_value() && tok2->chars());
+    EXPECT_EQ(tok2->chars()->bytes(), tok.bytes());
     ASSERT_TRUE(has_training_state(dir.path));
     TrainingState s = load_training_state(dir.path);
     ASSERT_EQ(s.tensors.size(), state.tensors.size());

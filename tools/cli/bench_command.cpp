@@ -174,6 +174,7 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--no-check", a->no_check, "Do not compare with dense before timing");
   cmd->callback([a] { throw CLI::RuntimeError(run_bench_attention(*a)); });
+  add_bench_tokenizer_command(*bench);
 }
 
 }  // namespace tg::cli

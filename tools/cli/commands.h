@@ -8,6 +8,8 @@ namespace tg::cli {
 void add_gradcheck_command(CLI::App& app);
 /// `tapegrad bench attention`: the attention variants' time and memory against T.
 void add_bench_command(CLI::App& app);
+/// `tapegrad bench tokenizer`: BPE encoding throughput (tools/cli/bench_tokenizer_command.cpp).
+void add_bench_tokenizer_command(CLI::App& bench);
 /// `tapegrad data listops`: LRA's ListOps splits as TSV files.
 void add_data_command(CLI::App& app);
 /// `tapegrad gpt train|eval|sample|attention`.

@@ -23,14 +23,16 @@ namespace tg::cli {
 namespace {
 
 // The prompt's ids; a character the checkpoint's tokenizer lacks is named before anything runs.
-std::vector<int64_t> encode_prompt(const models::CharTokenizer& tok, const std::string& prompt,
-                                   const std::string& checkpoint) {
-  if (std::optional<size_t> at = tok.first_unknown(prompt))
-    fail("--prompt: character {} at offset {} is not in the vocabulary of {}/{} ({} characters)",
-         models::CharTokenizer::describe(uint8_t(prompt[*at])), *at, checkpoint, models::kTokenizerFile,
-         tok.vocab_size());
+std::vector<int64_t> encode_prompt(const models::GPTTokenizer& tok, const std::string& prompt) {
+  if (const models::CharTokenizer* chars = tok.chars())
+    if (std::optional<size_t> at = chars->first_unknown(prompt))
+      fail("--prompt: character {} at offset {} is not in the vocabulary of {} ({} characters)",
+           models::CharTokenizer::describe(uint8_t(prompt[*at])), *at, tok.source(), tok.vocab_size());
   return tok.encode(prompt);
 }
+
+const char* const kTokenizerHelp =
+    "A BPE: a tokenizer.json, a .tiktoken file, or a directory holding tokenizer.json or vocab.json + merges.txt";
 
 // Weights holding NaN or Inf would print noise (sample) or blank pictures (attention): refused.
 void refuse_non_finite(const models::GPT& model, const std::string& checkpoint) {
@@ -43,6 +45,7 @@ void add_train(CLI::App& gpt) {
   CLI::App* c = gpt.add_subcommand("train", "Train a GPT on a text file (characters) or token ids (.bin)");
   c->add_option("--data", o->data, "Training data: .bin (uint16 ids) or a text file")->required();
   c->add_option("--val-data", o->val_data, "Validation data (default: the last 10% of --data)");
+  c->add_option("--tokenizer", o->tokenizer, std::string(kTokenizerHelp) + " (text --data is encoded with it)");
   c->add_option("--out", o->out, "Checkpoint directory")->required();
   c->add_option("--init-from", o->init_from, "Fine-tune from this checkpoint (GPT-2 layout)");
   c->add_option("--resume", o->resume, "Continue the run saved in this checkpoint");
@@ -91,7 +94,7 @@ void add_train(CLI::App& gpt) {
 
 void add_eval(CLI::App& gpt) {
   struct Args {
-    std::string checkpoint, data;
+    std::string checkpoint, data, tokenizer;
     int64_t block_size = 0, batch_size = 8;
   };
   auto a = std::make_shared<Args>();
@@ -100,17 +103,19 @@ void add_eval(CLI::App& gpt) {
   c->add_option("--data", a->data, "A .bin token file or a text file")->required();
   c->add_option("--block-size", a->block_size, "Window length (default: the model's n_positions)");
   c->add_option("--batch-size", a->batch_size, "Windows per forward pass")->capture_default_str();
+  c->add_option("--tokenizer", a->tokenizer, std::string(kTokenizerHelp) + " (when the checkpoint has none)");
   c->callback([a] {
     check_input_dir(a->checkpoint, "--checkpoint");
     check_input_file(a->data, "--data");
     auto warn = [](const std::string& why) { fmt::print(stderr, "tapegrad gpt eval: warning: {}\n", why); };
-    fmt::print("loss {:.6f}\n", models::evaluate_gpt(a->checkpoint, a->data, a->block_size, a->batch_size, warn));
+    const double loss = models::evaluate_gpt(a->checkpoint, a->data, a->block_size, a->batch_size, warn, a->tokenizer);
+    fmt::print("loss {:.6f}\n", loss);
   });
 }
 
 void add_sample(CLI::App& gpt) {
   struct Args {
-    std::string checkpoint, prompt = "\n";
+    std::string checkpoint, prompt = "\n", tokenizer;
     int64_t max_new_tokens = 500, top_k = 200;
     double temperature = 0.8;
     uint64_t seed = 1337;
@@ -124,6 +129,7 @@ void add_sample(CLI::App& gpt) {
   c->add_option("--temperature", a->temperature, "Softmax temperature (0 = greedy)")->capture_default_str()->check(CLI::Range(0.0, 1e6));
   c->add_option("--top-k", a->top_k, "Sample among the k most likely tokens (0 = all)")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(1) << 30));
   c->add_option("--seed", a->seed, "Sampling seed")->capture_default_str();
+  c->add_option("--tokenizer", a->tokenizer, std::string(kTokenizerHelp) + " (when the checkpoint has none)");
   c->add_flag("--no-kv-cache", a->no_kv_cache,
               "Recompute the whole context for every token instead of caching keys and values (slower; "
               "for comparison)");
@@ -132,11 +138,16 @@ void add_sample(CLI::App& gpt) {
     TG_CHECK(std::isfinite(a->temperature), "--temperature must be a finite number, got {}", a->temperature);
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
     refuse_non_finite(*loaded.model, a->checkpoint);
-    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
-    TG_CHECK(tok, "gpt sample: {} has no tokenizer.json, so text cannot be encoded", a->checkpoint);
+    // The checkpoint's own tokenizer, or --tokenizer's when it has none (both, differing: refused).
+    const std::optional<models::GPTTokenizer> given = models::load_tokenizer_option(a->tokenizer);
+    std::optional<models::GPTTokenizer> tok =
+        models::load_tokenizer(a->checkpoint, loaded.config.vocab_size, given ? &*given : nullptr);
+    TG_CHECK(tok, "gpt sample: {} has no tokenizer.json (nor tokenizer.tiktoken, nor vocab.json + merges.txt), so "
+                  "text cannot be encoded; give one with --tokenizer",
+             a->checkpoint);
     TG_CHECK(!a->prompt.empty(), "--prompt: give at least one character");
     Generator gen(a->seed);
-    std::vector<int64_t> ids = encode_prompt(*tok, a->prompt, a->checkpoint);
+    std::vector<int64_t> ids = encode_prompt(*tok, a->prompt);
     fmt::print("{}", a->prompt);
     std::fflush(stdout);
     Tensor prompt = empty({1, int64_t(ids.size())}, DType::i64);
@@ -173,9 +184,9 @@ void add_attention(CLI::App& gpt) {
     models::LoadedGPT loaded = models::load_gpt(a->checkpoint, lo);
     models::GPT& model = *loaded.model;
     refuse_non_finite(model, a->checkpoint);
-    std::optional<models::CharTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
-    TG_CHECK(tok, "gpt attention: {} has no tokenizer.json", a->checkpoint);
-    std::vector<int64_t> ids = encode_prompt(*tok, a->prompt, a->checkpoint);
+    std::optional<models::GPTTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
+    TG_CHECK(tok, "gpt attention: {} has no tokenizer", a->checkpoint);
+    std::vector<int64_t> ids = encode_prompt(*tok, a->prompt);
     TG_CHECK(!ids.empty(), "--prompt: empty");
     if (int64_t(ids.size()) > model.config.n_positions)
       ids.erase(ids.begin(), ids.end() - model.config.n_positions);
