@@ -86,6 +86,20 @@ int64_t rss_peak_growth(const std::function<void()>& fn) {
   return reset && before >= 0 && hwm >= before ? hwm - before : 0;
 }
 
+Reply time_steps(const Request& r, const std::function<void()>& step) {
+  Reply reply;
+  int64_t live = 0;
+  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
+    if (i == r.warmup) reset_peak_memory_stats(), live = memory_allocated();
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t k = 0; k < r.inner; ++k) step();
+    if (i >= r.warmup) reply.step_s.push_back(seconds_since(start) / double(r.inner));
+  }
+  reply.peak_bytes = max_memory_allocated() - live;
+  if (r.memory) reply.rss_peak_bytes = rss_peak_growth(step);
+  return reply;
+}
+
 Reply run_request(const Request& r) {
   set_num_threads(r.threads > 0 ? r.threads : int(std::max(1u, std::thread::hardware_concurrency())));
   if (r.workload == "gpt_train") return run_gpt_train(r);

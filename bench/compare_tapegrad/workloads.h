@@ -61,6 +61,10 @@ Reply run_flex_attention(const Request& r);  ///< flex_attention with a ready pa
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
+/// Times r.steps samples after r.warmup untimed ones; each sample runs `step` r.inner times and
+/// records the time per run. peak_bytes: the allocator's peak over the timed samples above what
+/// was live before them; with r.memory, rss_peak_bytes of one more, untimed run.
+Reply time_steps(const Request& r, const std::function<void()>& step);
 /// How far the process's resident set (VmHWM) rose above where it was (VmRSS) while `fn` ran,
 /// in bytes, with tapegrad's cached blocks given back and malloc set to return freed memory
 /// (as the PyTorch and JAX workers are measured: bench/compare_py/worker.py). 0 where /proc

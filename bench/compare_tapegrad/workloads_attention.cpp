@@ -33,16 +33,7 @@ Reply run_attention(const Request& r) {
     for (Tensor* x : {&q, &k, &v}) x->set_grad(Tensor());
     backward(attention(q, k, v, spec), dy);
   };
-  Reply reply;
-  int64_t live = 0;
-  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
-    if (i == r.warmup) reset_peak_memory_stats(), live = memory_allocated();
-    auto start = std::chrono::steady_clock::now();
-    for (int64_t x = 0; x < r.inner; ++x) step();
-    if (i >= r.warmup) reply.step_s.push_back(seconds_since(start) / double(r.inner));
-  }
-  reply.peak_bytes = max_memory_allocated() - live;
-  if (r.memory) reply.rss_peak_bytes = rss_peak_growth(step);
+  Reply reply = time_steps(r, step);
   reply.extra["attention"] = variant;
   return reply;
 }

@@ -25,22 +25,6 @@ Shape config_shape(const Request& r) {
   return s;
 }
 
-// Times `steps` samples after `warmup` untimed ones; each sample runs `fn` r.inner times and
-// records the time per run.
-template <class Fn>
-Reply time_inner(const Request& r, const Fn& fn) {
-  Reply reply;
-  int64_t live = 0;
-  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
-    if (i == r.warmup) reset_peak_memory_stats(), live = memory_allocated();
-    auto start = std::chrono::steady_clock::now();
-    for (int64_t k = 0; k < r.inner; ++k) fn();
-    if (i >= r.warmup) reply.step_s.push_back(seconds_since(start) / double(r.inner));
-  }
-  reply.peak_bytes = max_memory_allocated() - live;
-  return reply;
-}
-
 }  // namespace
 
 // Self-attention x [B, T, C] -> [B, T, C], not causal, no weights returned; backward from a
@@ -56,7 +40,7 @@ Reply run_mha(const Request& r) {
   Generator gen(1);
   Tensor x = randn({B, T, C}, gen).requires_grad_();
   Tensor dy = randn({B, T, C}, gen);
-  Reply reply = time_inner(r, [&] {
+  Reply reply = time_steps(r, [&] {
     mha.zero_grad();
     x.set_grad(Tensor());
     Tensor y = mha.forward(x, x, x, Tensor(), /*need_weights=*/false).output;
@@ -77,7 +61,7 @@ Reply run_single_op(const Request& r) {
     TG_CHECK(shape.size() == 2, "compare_tapegrad: cross_entropy: \"shape\" must be [N, V]");
     Tensor target = empty({shape[0]}, DType::i64);
     for (int64_t i = 0; i < shape[0]; ++i) target.data<int64_t>()[i] = (i * 7) % shape[1];
-    return time_inner(r, [&] {
+    return time_steps(r, [&] {
       x.set_grad(Tensor());
       backward(cross_entropy(x, target));
     });
@@ -85,13 +69,13 @@ Reply run_single_op(const Request& r) {
   if (r.workload == "layer_norm") {
     const int64_t C = shape.back();
     Tensor w = ones({C}).requires_grad_(), b = zeros({C}).requires_grad_();
-    return time_inner(r, [&] {
+    return time_steps(r, [&] {
       x.set_grad(Tensor()), w.set_grad(Tensor()), b.set_grad(Tensor());
       backward(layer_norm(x, {C}, w, b), dy);
     });
   }
   const bool is_softmax = r.workload == "softmax";
-  return time_inner(r, [&] {
+  return time_steps(r, [&] {
     x.set_grad(Tensor());
     backward(is_softmax ? softmax(x, -1) : gelu(x, "tanh"), dy);
   });
@@ -108,7 +92,7 @@ Reply run_adamw_step(const Request& r) {
   models::GPT model(c, init);
   for (Tensor& p : model.parameters()) p.set_grad(randn(p.shape(), gen) * 1e-3);
   optim::AdamW opt(optim::decay_groups(model, 0.1), optim::AdamWOptions(1e-3).beta1(0.9).beta2(0.99).weight_decay(0.1));
-  Reply reply = time_inner(r, [&] { opt.step(); });
+  Reply reply = time_steps(r, [&] { opt.step(); });
   reply.params = model.num_parameters();
   return reply;
 }
@@ -119,7 +103,7 @@ Reply run_linear_gemms(const Request& r) {
   bench::TrainShapes t{config_int(r, "rows"), config_int(r, "n_embd"), config_int(r, "n_layer"), 0};
   if (r.config.contains("head")) t.head = config_int(r, "head");
   bench::TrainLinearGemms gemms(t);
-  Reply reply = time_inner(r, [&] { gemms.run(); });
+  Reply reply = time_steps(r, [&] { gemms.run(); });
   reply.extra["flops"] = t.flops();
   return reply;
 }
@@ -130,7 +114,7 @@ Reply run_sgemm_peak(const Request& r) {
   Generator gen(3);
   Tensor a = randn({n, n}, gen), b = randn({n, n}, gen);
   NoGradGuard no_grad;
-  return time_inner(r, [&] { (void)matmul(a, b); });
+  return time_steps(r, [&] { (void)matmul(a, b); });
 }
 
 }  // namespace tg::compare
