@@ -1066,6 +1066,17 @@ def run_case(index: int, c: Case, binary: str, scratch: str, shared: dict, args)
             umount(ctx.mounted)
 
 
+def copy_where_nobody_reaches(binary: str, scratch: str) -> str:
+    """Copy the binary and the gpt2_tiny fixture into the (0755) scratch dir: the unprivileged cases run as
+    uid 65534, which cannot reach them inside a checkout made under a 0700 directory (mktemp -d)."""
+    global FIXTURE
+    copied = os.path.join(scratch, "bin", "tapegrad")
+    os.makedirs(os.path.dirname(copied))
+    shutil.copy2(binary, copied)
+    FIXTURE = shutil.copytree(FIXTURE, os.path.join(scratch, "fixture-gpt2_tiny"))
+    return copied
+
+
 def make_shared(binary: str, scratch: str, args) -> dict:
     S = os.path.join(scratch, "shared")
     os.makedirs(S)
@@ -1151,6 +1162,8 @@ def main() -> int:
     t0 = time.monotonic()
     try:
         shared = make_shared(binary, scratch, args)
+        if os.geteuid() == 0:
+            binary = copy_where_nobody_reaches(binary, scratch)
         os.makedirs(os.path.join(scratch, "cases"))
         os.chmod(os.path.join(scratch, "cases"), 0o755)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
