@@ -8,8 +8,8 @@ It makes its own venv (TAPEGRAD_LLAMA_VENV, default /tmp/tapegrad-llama-venv) wi
 current transformers 5.x and, unless that venv can already import it, PyPI's torch (CPU is
 enough); then re-runs itself there. To reuse a torch installed elsewhere instead of downloading
 one, set TAPEGRAD_LLAMA_TORCH_SITE to that site-packages folder (it is added to the new venv with a
-.pth file). The committed files were made with transformers 5.25.0 and torch 2.15.0 (the torch
-of a /tmp/tg-ref venv, through TAPEGRAD_LLAMA_TORCH_SITE); each reference records both versions
+.pth file). The committed files were made with transformers 5.25.0 and torch 2.15.0 (PyPI's,
+already installed elsewhere and reused through TAPEGRAD_LLAMA_TORCH_SITE); each reference records both versions
 in its metadata. Fixed seeds; re-running rewrites the same files.
 
 `--check-v4` (run under transformers 4.x: it makes TAPEGRAD_LLAMA_V4_VENV, default
@@ -48,7 +48,8 @@ For each NAME it writes, in tests/models/fixtures/llama/:
                        model.safetensors.index.json. Tied configs store no lm_head.weight.
   NAME_v4/config.json  the same model in transformers 4.x's spelling, written by hand below; the
                        weights are NAME/'s (the folder holds config.json only). Checked: 5.x loads
-                       it to bit-identical logits (in this script), and so does 4.57.6 (--check-v4).
+                       it to bit-identical logits (in this script); 4.57.6 to within float32
+                       rounding, as for the 5.x spelling (--check-v4).
   NAME_reference.safetensors (F64 except idx/targets)
       idx      I64 [B, T]  input ids
       targets  I64 [B, T]  the next token of each position; targets[1, 5] = -1 (ignored)
@@ -100,7 +101,8 @@ FINDINGS for the C++ side (read in transformers 5.25.0's and 4.57.6's source, ch
     4.57 save "sliding_window": null; older hub configs carry e.g. 32768 next to
     "use_sliding_window": false, which means no window). When enabled, layer i uses the window iff
     i >= max_window_layers (layer_types lists it per layer: "full_attention" or
-    "sliding_attention"; 5.x and 4.53+ write layer_types and follow it when present). Qwen2's
+    "sliding_attention"; 5.x and 4.53+ write layer_types and follow it when present, but a layer
+    of type "sliding_attention" still has no window while sliding_window is null). Qwen2's
     q_proj, k_proj, v_proj have bias=True and o_proj bias=False, hard-coded (no config field);
     MLP without bias.
 (d) RMSNorm (LlamaRMSNorm; Mistral's and Qwen2's are copies): eps field "rms_norm_eps" (default
@@ -121,7 +123,7 @@ CONFIG SPELLINGS (config.json):
       and rope_scaling, "type" for "rope_type", torch_dtype).
   4.x:  top-level "rope_theta": 10000.0 and "rope_scaling": null or a dict
       {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-      "original_max_position_embeddings": 8192} (4.43+). Older configs spell the type
+      "original_max_position_embeddings": 8192} (as Llama 3.1's config, 4.43). Older configs spell the type
       {"type": "linear", "factor": 2.0}; 4.x (and 5.x) read "type" when "rope_type" is absent, and
       4.x re-saves both keys ("type" and "rope_type"). The dtype: "torch_dtype" up to 4.55
       (most hub checkpoints), "dtype" from 4.56 on.
@@ -131,7 +133,8 @@ CONFIG SPELLINGS (config.json):
       tie_word_embeddings (default false), bos/eos/pad_token_id, initializer_range, use_cache,
       attention_dropout, transformers_version.
       llama: attention_bias (q/k/v/o bias; default false), mlp_bias (default false), head_dim
-        (written by 4.44+ and 5.x; absent in older configs = hidden_size // num_attention_heads),
+        (written by 5.x and recent 4.x such as 4.57; absent in older configs: hidden_size //
+        num_attention_heads),
         pretraining_tp 1 (ignored in forward).
       mistral: sliding_window (int or null; class default 4096), head_dim (5.x writes the
         number; 4.57 writes null when not given; older configs lack it: all mean
@@ -496,7 +499,8 @@ def check_v4():
         diff = (logits - torch.from_numpy(ref["logits"])).abs().max().item()
         ok = diff < 1e-5 * abs(ref["logits"]).max()
         bad += not ok
-        print(f"{'ok  ' if ok else 'DIFF'} {name}_v4 in transformers {transformers.__version__}: logits within {diff:.1e}")
+        print(f"{'ok  ' if ok else 'DIFF'} {name}_v4 in transformers {transformers.__version__}: "
+              f"logits within {diff:.1e}")
     sys.exit(1 if bad else 0)
 
 
@@ -519,6 +523,9 @@ def check_written(ckpt, name):
 
 
 def main():
+    if os.path.abspath(sys.prefix) in (os.path.abspath(VENV), os.path.abspath(V4_VENV)):
+        from transformers.utils import logging
+        logging.disable_progress_bar()
     if "--check" in sys.argv:
         ensure_venv(VENV, "transformers>=5")
         at = sys.argv.index("--check")
