@@ -34,4 +34,21 @@ Generator& default_generator();
 /// Reseeds the default generator, as torch.manual_seed.
 void manual_seed(uint64_t seed);
 
+/// Restores the default generator's seed and offset when it goes out of scope: a model that draws
+/// its own initialisation from the generator it is given builds its submodules (which draw their
+/// starts from the default stream) inside one, so building it leaves the default stream as it was.
+class KeepDefaultGenerator {
+ public:
+  KeepDefaultGenerator() : seed_(default_generator().seed()), offset_(default_generator().offset()) {}
+  ~KeepDefaultGenerator() {
+    default_generator().manual_seed(seed_);
+    default_generator().set_offset(offset_);
+  }
+  KeepDefaultGenerator(const KeepDefaultGenerator&) = delete;
+  KeepDefaultGenerator& operator=(const KeepDefaultGenerator&) = delete;
+
+ private:
+  uint64_t seed_, offset_;
+};
+
 }  // namespace tg

@@ -81,7 +81,7 @@ Tensor sample_next(const Tensor& logits, double temperature, int64_t top_k, Gene
   return next;
 }
 
-Tensor generate(GPT& model, const Tensor& prompt, int64_t max_new_tokens, double temperature, int64_t top_k,
+Tensor generate(CausalLM& model, const Tensor& prompt, int64_t max_new_tokens, double temperature, int64_t top_k,
                 Generator& gen, bool use_kv_cache, const TokenCallback& on_token) {
   TG_CHECK(prompt.defined() && prompt.dtype() == DType::i64 && prompt.dim() == 2 && prompt.size(1) >= 1 &&
                prompt.size(0) >= 1,
@@ -90,7 +90,7 @@ Tensor generate(GPT& model, const Tensor& prompt, int64_t max_new_tokens, double
   TG_CHECK(max_new_tokens >= 0, "generate: max_new_tokens must be >= 0, got {}", max_new_tokens);
   NoGradGuard no_grad;
   EvalScope eval(model);
-  const int64_t B = prompt.size(0), T0 = prompt.size(1), P = model.config.n_positions;
+  const int64_t B = prompt.size(0), T0 = prompt.size(1), P = model.context_length();
   const int64_t N = sum_or_fail({T0, max_new_tokens}, "generate: the prompt's length + max_new_tokens");
   check_memory_fits(double(B) * double(N) * sizeof(int64_t),
                     fmt::format("generate: {} sequences of {} prompt tokens + max_new_tokens {}", B, T0, max_new_tokens));
@@ -99,14 +99,14 @@ Tensor generate(GPT& model, const Tensor& prompt, int64_t max_new_tokens, double
     std::memcpy(seq.data<int64_t>() + b * N, prompt.data<int64_t>() + b * T0, size_t(T0) * sizeof(int64_t));
 
   KVCache cache;
-  if (use_kv_cache) cache = model.make_cache(B);
-  GPTForwardOptions opts;
+  if (use_kv_cache) cache = model.make_cache(B, std::min(N, P));  // no more positions than the text will have
+  CausalLMForwardOptions opts;
   opts.logits_last_only = true;
   for (int64_t len = T0; len < N; ++len) {
     Tensor input;
     if (!use_kv_cache) {
       input = columns(seq, std::max<int64_t>(0, len - P), len);  // the last n_positions tokens
-    } else if (cache.length == 0 || cache.length == P) {
+    } else if (cache.length == 0 || cache.length == cache.capacity()) {
       // First step, or the context outgrew n_positions: the positions shift, so the cache is
       // recomputed from the cropped context.
       cache.reset();
@@ -123,7 +123,7 @@ Tensor generate(GPT& model, const Tensor& prompt, int64_t max_new_tokens, double
   return seq;
 }
 
-std::vector<int64_t> generate(GPT& model, const std::vector<int64_t>& prompt, int64_t max_new_tokens,
+std::vector<int64_t> generate(CausalLM& model, const std::vector<int64_t>& prompt, int64_t max_new_tokens,
                               double temperature, int64_t top_k, Generator& gen, bool use_kv_cache) {
   Tensor p = empty({1, int64_t(prompt.size())}, DType::i64);
   std::copy(prompt.begin(), prompt.end(), p.data<int64_t>());

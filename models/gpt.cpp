@@ -18,20 +18,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// nn::Embedding draws its N(0, 1) start from the default generator; GPT draws its own start from
-// the generator it is given, so building a model must not move the default stream.
-class KeepDefaultGenerator {
- public:
-  KeepDefaultGenerator() : seed_(default_generator().seed()), offset_(default_generator().offset()) {}
-  ~KeepDefaultGenerator() {
-    default_generator().manual_seed(seed_);
-    default_generator().set_offset(offset_);
-  }
-
- private:
-  uint64_t seed_, offset_;
-};
-
 const GPTConfig& validated(const GPTConfig& c) {
   c.validate();
   return c;
@@ -39,7 +25,7 @@ const GPTConfig& validated(const GPTConfig& c) {
 
 }  // namespace
 
-GPT::GPT(const GPTConfig& cfg, Generator& gen) : Module("GPT"), config(validated(cfg)) {
+GPT::GPT(const GPTConfig& cfg, Generator& gen) : CausalLM("GPT"), config(validated(cfg)) {
   {
     KeepDefaultGenerator keep;
     Generator scratch(0);  // the submodules' own draws, replaced by reset_parameters below
@@ -97,7 +83,7 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
   TG_CHECK(!(targets.defined() && options.logits_last_only),
            "GPT: targets need every position's logits; drop logits_last_only");
   check_packed_sequences(options, idx.shape());
-  Generator& gen = dropout_gen_ ? *dropout_gen_ : default_generator();
+  Generator& gen = dropout_generator();
 
   // Token + position embeddings: [B, T, C] + [T, C] (rows pos0.. of wpe, a view), or the rows
   // position_ids pick [B, T, C].
@@ -112,7 +98,7 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
     if (options.attention_weights) step.weights = &(*options.attention_weights)[size_t(i)];
     step.document_ids = options.document_ids;
     std::shared_ptr<Block> block = h->blocks[size_t(i)];
-    if (activation_checkpointing_ && is_training() && !cache && !options.attention_weights)
+    if (checkpoints_layers(options))
       x = checkpoint([block, step](const std::vector<Tensor>& in) { return block->forward(in[0], step); }, {x}, &gen);
     else
       x = block->forward(x, step);
@@ -126,8 +112,6 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
   if (cache) cache->length += T;
   return out;
 }
-
-Tensor GPT::forward(const Tensor& idx) { return forward(idx, Tensor(), {}).logits; }
 
 void GPT::check_packed_sequences(const GPTForwardOptions& options, const Shape& idx_shape) const {
   for (const auto& [name, ids] : {std::pair{"position_ids", &options.position_ids}, {"document_ids", &options.document_ids}}) {
@@ -144,10 +128,13 @@ void GPT::check_packed_sequences(const GPTForwardOptions& options, const Shape& 
   }
 }
 
-KVCache GPT::make_cache(int64_t batch) const {
+KVCache GPT::make_cache(int64_t batch, int64_t capacity) const {
   TG_CHECK(batch > 0, "GPT: make_cache needs a positive batch, got {}", batch);
+  TG_CHECK(capacity >= 0 && capacity <= config.n_positions, "GPT: make_cache: capacity {} is not in [0, n_positions {}]",
+           capacity, config.n_positions);
   KVCache c;
-  for (const auto& block : h->blocks) c.layers.push_back(block->attn->make_cache(batch, config.n_positions));
+  for (const auto& block : h->blocks)
+    c.layers.push_back(block->attn->make_cache(batch, capacity > 0 ? capacity : config.n_positions));
   return c;
 }
 

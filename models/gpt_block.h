@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "models/causal_lm.h"
 #include "models/gpt_config.h"
 #include "nn/conv1d.h"
 #include "nn/layer_norm.h"
@@ -13,19 +14,6 @@
 #include "nn/multihead_attention.h"
 
 namespace tg::models {
-
-/// Keys and values of every layer for incremental decoding, preallocated to the longest context.
-struct KVCache {
-  std::vector<nn::KVCache> layers;  ///< per layer: keys and values [B, n_positions, Hkv, D]
-  int64_t length = 0;               ///< positions 0..length-1 are filled
-  int64_t batch() const { return layers.empty() ? 0 : layers[0].batch(); }
-  int64_t capacity() const { return layers.empty() ? 0 : layers[0].capacity(); }
-  /// Forgets the cached positions (keeps the buffers).
-  void reset() {
-    length = 0;
-    for (nn::KVCache& layer : layers) layer.reset();
-  }
-};
 
 /// What one block's forward needs beside x.
 struct BlockStep {

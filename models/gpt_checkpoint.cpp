@@ -10,6 +10,7 @@
 
 #include "autograd/error.h"
 #include "autograd/tape.h"
+#include "models/hf_weights.h"
 #include "models/memory_estimate.h"
 #include "models/parameter_count.h"
 #include "nn/file_io.h"
@@ -101,35 +102,10 @@ void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::strin
   }
   TG_CHECK(duplicated.empty(), "load_gpt: {}: tensors given twice: {}", source, list(duplicated));
 
-  std::vector<std::string> missing, unexpected, wrong;
-  const auto params = model.named_parameters();
-  std::map<std::string, Tensor> mine(params.begin(), params.end());
-  for (const auto& [name, p] : mine) {
-    auto it = mapped.find(name);
-    if (it == mapped.end()) {
-      missing.push_back(name);
-    } else if (it->second.shape() != p.shape() || !is_floating(it->second.dtype())) {
-      wrong.push_back(fmt::format("{} is {} {} in the file, the model needs {}", origin[name], it->second.dtype(),
-                                  shape_str(it->second.shape()), shape_str(p.shape())));
-    }
-  }
-  for (const auto& [name, t] : mapped)
-    if (!mine.count(name)) unexpected.push_back(origin[name]);
-  TG_CHECK(missing.empty() && unexpected.empty() && wrong.empty(),
-           "load_gpt: {} does not fit the model of its config: missing tensors [{}]; unexpected tensors [{}]; "
-           "wrong shapes or dtypes [{}]",
-           source, list(missing), list(unexpected), list(wrong));
-
-  if (lm_head.defined()) {
-    const Tensor& wte = mapped.at("wte.weight");
-    // Compared byte by byte in wte's dtype (GPT-2's head is 38M values: no copies as doubles).
-    const Tensor head = lm_head.shape() == wte.shape() ? lm_head.to(wte.dtype()) : Tensor();
-    TG_CHECK(head.defined() && std::memcmp(head.raw_data(), wte.raw_data(), wte.nbytes()) == 0,
-             "load_gpt: {}: lm_head.weight {} differs from wte.weight {}; the LM head is tied to wte", source,
-             shape_str(lm_head.shape()), shape_str(wte.shape()));
-  }
-  NoGradGuard no_grad;
-  for (auto& [name, p] : mine) p.copy_(mapped.at(name));  // converts to the model's dtype
+  auto wte = mapped.find("wte.weight");
+  check_tied_head(lm_head, wte == mapped.end() ? Tensor() : wte->second, "load_gpt", source, "lm_head.weight",
+                  "wte.weight");
+  copy_weights(model, mapped, origin, "load_gpt", source);
 }
 
 LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options) {

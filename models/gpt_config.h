@@ -30,6 +30,8 @@ struct GPTAttention {
   static GPTAttention from_pattern(FlexPattern pattern);
   /// The inverse of parse(): "dense", "sliding:32", ..., "flex:custom:NAME".
   std::string name() const;
+  /// tg::Error "{owner}: attention.window must be positive, ..." for a bad window or sparse layout.
+  void validate(const std::string& owner) const;
   /// True when flex names a custom pattern that `custom` does not hold (read from config.json).
   bool missing_custom_pattern() const { return !custom && is_custom_flex_pattern(flex); }
 };

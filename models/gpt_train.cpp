@@ -4,11 +4,16 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
 #include "autograd/autograd.h"
+#include "models/decoder_checkpoint.h"
+#include "models/gpt.h"
 #include "models/gpt_checkpoint.h"
+#include "models/llama/llama.h"
+#include "models/llama/llama_checkpoint.h"
 #include "models/memory_estimate.h"
 #include "models/packed_documents.h"
 #include "models/tokenizers/bpe_tokenizer.h"
@@ -170,20 +175,40 @@ std::string packing_summary(const GPTTrainOptions& o, const DocumentStarts& d, s
 
 // The options a resumed run must share with the run it continues, as the flags name them.
 json run_options(const GPTTrainOptions& o) {
-  return json{{"n_layer", o.n_layer},     {"n_head", o.n_head},         {"n_embd", o.n_embd},
+  json j{{"model", o.model},             {"n_layer", o.n_layer},       {"n_head", o.n_head},         {"n_embd", o.n_embd},
               {"block_size", o.block_size}, {"bias", o.bias},           {"attention", o.attention},
               {"optimizer", o.optim.optimizer}, {"batch_size", o.optim.batch_size},
               {"pack_documents", o.pack_documents}};
+  if (o.model == "llama") {
+    j["n_kv_head"] = o.n_kv_head;
+    j["intermediate_size"] = o.intermediate_size;
+    j["rope_theta"] = o.rope_theta;
+  }
+  return j;
+}
+
+// The architecture a checkpoint's config.json fixes, under the names of the options.
+json checkpoint_architecture(const std::string& dir) {
+  if (decoder_model_type(dir) == "gpt2") {
+    const GPTConfig c = load_gpt_config(dir);
+    return json{{"model", "gpt2"}, {"n_layer", c.n_layer}, {"n_head", c.n_head}, {"n_embd", c.n_embd}, {"bias", c.bias}};
+  }
+  const LlamaConfig c = load_llama_config(dir);
+  return json{{"model", "llama"},
+              {"n_layer", c.num_hidden_layers},
+              {"n_head", c.num_attention_heads},
+              {"n_embd", c.hidden_size},
+              {"n_kv_head", c.num_key_value_heads},
+              {"intermediate_size", c.intermediate_size},
+              {"rope_theta", c.rope_theta}};
 }
 
 // The stored run options of a checkpoint; older checkpoints without "options" give what their
 // config.json and train_state.json hold.
-json stored_run_options(const json& state, const GPTConfig& config) {
+json stored_run_options(const json& state, const std::string& dir) {
   json s = state.contains("options") && state["options"].is_object() ? state["options"] : json::object();
-  if (!s.contains("n_layer")) s["n_layer"] = config.n_layer;
-  if (!s.contains("n_head")) s["n_head"] = config.n_head;
-  if (!s.contains("n_embd")) s["n_embd"] = config.n_embd;
-  if (!s.contains("bias")) s["bias"] = config.bias;
+  for (const auto& [key, value] : checkpoint_architecture(dir).items())
+    if (!s.contains(key)) s[key] = value;
   for (const char* key : {"optimizer", "batch_size", "block_size"})
     if (!s.contains(key) && state.contains(key)) s[key] = state[key];
   return s;
@@ -225,21 +250,25 @@ void adopt_resumed_options(GPTTrainOptions& o, const std::function<bool(const st
   if (!o.init_from.empty()) {
     // Fine-tuning keeps the checkpoint's architecture: a size flag given that differs is refused,
     // one not given takes the checkpoint's value (so that what is stored and estimated is true).
-    const GPTConfig c = load_gpt_config(o.init_from);
+    const json arch = checkpoint_architecture(o.init_from);
     std::vector<std::string> differ;
-    auto take = [&](const char* flag, auto& field, auto value) {
-      if (given(flag) && field != value) differ.push_back(fmt::format("{} {} (the checkpoint's is {})", flag, field, value));
+    auto take = [&](const char* key, auto& field) {
+      if (!arch.contains(key)) return;
+      const auto value = arch[key].get<std::decay_t<decltype(field)>>();
+      if (given(flag_of(key)) && field != value)
+        differ.push_back(fmt::format("{} {} (the checkpoint's is {})", flag_of(key), field, value));
       field = value;
     };
-    take("--n-layer", o.n_layer, c.n_layer), take("--n-head", o.n_head, c.n_head);
-    take("--n-embd", o.n_embd, c.n_embd), take("--bias", o.bias, c.bias);
+    take("model", o.model), take("n_layer", o.n_layer), take("n_head", o.n_head), take("n_embd", o.n_embd);
+    take("bias", o.bias), take("n_kv_head", o.n_kv_head), take("intermediate_size", o.intermediate_size);
+    take("rope_theta", o.rope_theta);
     TG_CHECK(differ.empty(), "--init-from: {}/{} fixes the architecture, and {} differ{}: leave them out to fine-tune",
              o.init_from, kConfigFile, fmt::join(differ, ", "), differ.size() == 1 ? "s" : "");
     return;
   }
   if (o.resume.empty()) return;
   json state = read_train_state_json(o.resume);
-  json stored = stored_run_options(state, load_gpt_config(o.resume));
+  json stored = stored_run_options(state, o.resume);
   auto take = [&](const char* key, auto& field) {
     if (!stored.contains(key) || given(flag_of(key))) return;
     try {
@@ -248,8 +277,9 @@ void adopt_resumed_options(GPTTrainOptions& o, const std::function<bool(const st
       fail("--resume: {}/{}: option '{}': {}", o.resume, kTrainingJsonFile, key, e.what());
     }
   };
-  take("n_layer", o.n_layer), take("n_head", o.n_head), take("n_embd", o.n_embd);
+  take("model", o.model), take("n_layer", o.n_layer), take("n_head", o.n_head), take("n_embd", o.n_embd);
   take("block_size", o.block_size), take("bias", o.bias), take("attention", o.attention);
+  take("n_kv_head", o.n_kv_head), take("intermediate_size", o.intermediate_size), take("rope_theta", o.rope_theta);
   take("optimizer", o.optim.optimizer), take("batch_size", o.optim.batch_size);
   take("pack_documents", o.pack_documents);
 }
@@ -262,6 +292,15 @@ void GPTTrainOptions::validate() const {
   TG_CHECK(n_head > 0, "--n-head must be positive, got {}", n_head);
   TG_CHECK(n_embd > 0, "--n-embd must be positive, got {}", n_embd);
   TG_CHECK(n_embd % n_head == 0, "--n-embd ({}) must be divisible by --n-head ({})", n_embd, n_head);
+  TG_CHECK(model == "gpt2" || model == "llama", "--model must be gpt2 or llama, got '{}'", model);
+  if (model == "llama") {
+    TG_CHECK(n_kv_head >= 0 && (n_kv_head == 0 || n_head % n_kv_head == 0),
+             "--n-kv-head ({}) must divide --n-head ({}) (0 = --n-head)", n_kv_head, n_head);
+    TG_CHECK((n_embd / n_head) % 2 == 0, "--model llama: the head width --n-embd / --n-head = {} must be even (rotary positions)",
+             n_embd / n_head);
+    TG_CHECK(intermediate_size >= 0, "--intermediate-size must be positive (or 0 for 8·n_embd/3), got {}", intermediate_size);
+    TG_CHECK(std::isfinite(rope_theta) && rope_theta > 0, "--rope-theta must be positive, got {}", rope_theta);
+  }
   TG_CHECK(block_size > 0, "--block-size must be positive, got {}", block_size);
   TG_CHECK(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got {}", dropout);
   optim.validate();
@@ -299,7 +338,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   if (!o.resume.empty()) {
     TG_CHECK(std::filesystem::is_directory(o.resume), "--resume: {} is not a checkpoint directory", o.resume);
     // The run continues only with the settings it was started with: list every one that differs.
-    json stored = stored_run_options(read_train_state_json(o.resume), load_gpt_config(o.resume));
+    json stored = stored_run_options(read_train_state_json(o.resume), o.resume);
     std::vector<std::string> differ;
     const json given = run_options(o);  // named: items() of a temporary would dangle
     for (const auto& [key, value] : given.items())
@@ -310,42 +349,48 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
              o.resume, fmt::join(differ, ", "));
   }
 
-  // The model: new, fine-tuned from a checkpoint, or resumed with its training state.
-  std::shared_ptr<GPT> model;
+  // The model: new, fine-tuned from a checkpoint (either family), or resumed with its training state.
+  std::shared_ptr<CausalLM> model;
   const std::optional<GPTTokenizer> given = load_tokenizer_option(o.tokenizer);
   std::optional<GPTTokenizer> tokenizer = given;
   std::string from = !o.resume.empty() ? o.resume : o.init_from;
   if (!from.empty()) {
-    LoadGPTOptions lo;
+    LoadDecoderOptions lo;
     lo.attention = attention;
     lo.dropout = o.dropout;
-    model = load_gpt(from, lo).model;
+    model = load_decoder(from, lo).model;
     if (std::optional<std::string> bad = nn::first_non_finite_parameter(*model))
       fail("{}/{}: {}; training from it would give a loss of nan", from, kModelFile, *bad);
-    tokenizer = load_tokenizer(from, model->config.vocab_size, given ? &*given : nullptr);
-    TG_CHECK(o.block_size <= model->config.n_positions,
-             "--block-size {} is beyond the checkpoint's n_positions {} ({})", o.block_size,
-             model->config.n_positions, from);
+    tokenizer = load_tokenizer(from, model->vocab_size(), given ? &*given : nullptr);
+    TG_CHECK(o.block_size <= model->context_length(), "--block-size {} is beyond the checkpoint's {} {} ({})",
+             o.block_size, model->context_length_field(), model->context_length(), from);
   }
   Corpus corpus = load_corpus(o, tokenizer);
-  check_gpt_training_fits(o, corpus.vocab_size, model ? &model->config : nullptr);  // refused before it is built
+  // Refused before it is built; the Llama family is estimated as the GPT-2 of its sizes.
+  std::optional<GPTConfig> estimated;
+  if (const auto* gpt = dynamic_cast<const GPT*>(model.get())) estimated = gpt->config;
+  if (const auto* llama = dynamic_cast<const Llama*>(model.get())) estimated = gpt_of_sizes(llama->config);
+  check_gpt_training_fits(o, corpus.vocab_size, estimated ? &*estimated : nullptr);
   if (!model) {
-    GPTConfig cfg;
-    cfg.vocab_size = corpus.vocab_size;
-    cfg.n_positions = o.block_size;
-    cfg.n_layer = o.n_layer, cfg.n_head = o.n_head, cfg.n_embd = o.n_embd;
-    cfg.dropout = o.dropout, cfg.bias = o.bias, cfg.attention = attention;
     Generator init(o.optim.seed);
-    model = std::make_shared<GPT>(cfg, init);
+    if (o.model == "llama") {
+      model = std::make_shared<Llama>(new_llama_config(o, corpus.vocab_size), init);
+    } else {
+      GPTConfig cfg;
+      cfg.vocab_size = corpus.vocab_size;
+      cfg.n_positions = o.block_size;
+      cfg.n_layer = o.n_layer, cfg.n_head = o.n_head, cfg.n_embd = o.n_embd;
+      cfg.dropout = o.dropout, cfg.bias = o.bias, cfg.attention = attention;
+      model = std::make_shared<GPT>(cfg, init);
+    }
   }
-  TG_CHECK(corpus.vocab_size <= model->config.vocab_size, "--data: {}: token ids reach {}, the model's vocab_size is {}{}",
-           o.data, corpus.vocab_size - 1, model->config.vocab_size,
-           from.empty() ? "" : fmt::format(" ({}/{})", from, kConfigFile));
+  TG_CHECK(corpus.vocab_size <= model->vocab_size(), "--data: {}: token ids reach {}, the model's vocab_size is {}{}",
+           o.data, corpus.vocab_size - 1, model->vocab_size(), from.empty() ? "" : fmt::format(" ({}/{})", from, kConfigFile));
   std::optional<DocumentStarts> docs;
   std::string packing;
   if (o.pack_documents) {
     docs = find_documents(o, corpus);
-    packing = packing_summary(o, *docs, corpus.train.size(), model->config.attention);
+    packing = packing_summary(o, *docs, corpus.train.size(), attention);
     if (rank == 0) fmt::print(stderr, "{}\n", packing);
   }
 
@@ -424,7 +469,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
                    {"block_size", T},
                    {"options", run_options(o)}}
                   .dump(2);
-    save_checkpoint(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st);
+    save_decoder(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st);
   };
 
   TrainLoopOptions lo;
@@ -443,7 +488,8 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   result.train_loss = r.last_loss;
   result.val_loss = r.last_val_loss;
   result.tokens_per_s = r.items_per_s;
-  result.num_parameters = model->num_parameters(false);
+  const auto* gpt = dynamic_cast<const GPT*>(model.get());
+  result.num_parameters = gpt ? gpt->num_parameters(false) : model->num_parameters();  // nanoGPT's count for GPT-2
   result.interrupted = r.interrupted;
   result.world_size = world;
   result.packing = packing;
@@ -452,21 +498,38 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
   return result;
 }
 
+LlamaConfig new_llama_config(const GPTTrainOptions& o, int64_t vocab_size) {
+  LlamaConfig c;
+  c.vocab_size = vocab_size;
+  c.hidden_size = o.n_embd;
+  // Llama's SwiGLU width: two thirds of GPT-2's 4·C (the same parameters in three matrices), rounded up.
+  c.intermediate_size = o.intermediate_size > 0 ? o.intermediate_size : (8 * o.n_embd / 3 + 31) / 32 * 32;
+  c.num_hidden_layers = o.n_layer;
+  c.num_attention_heads = o.n_head;
+  c.num_key_value_heads = o.n_kv_head > 0 ? o.n_kv_head : o.n_head;
+  c.max_position_embeddings = o.block_size;
+  c.rope_theta = o.rope_theta;
+  c.attention_dropout = o.dropout;
+  c.attention = GPTAttention::parse(o.attention);
+  c.rms_norm_eps = 1e-5;
+  return c;
+}
+
 double evaluate_gpt(const std::string& checkpoint, const std::string& data, int64_t block_size, int64_t batch_size,
                     const std::function<void(const std::string&)>& warn, const std::string& tokenizer_path) {
-  LoadedGPT loaded = load_gpt(checkpoint);
-  GPT& model = *loaded.model;
-  if (block_size == 0) block_size = model.config.n_positions;
-  TG_CHECK(block_size > 0 && block_size <= model.config.n_positions,
-           "--block-size {} must be in [1, the model's n_positions {}]", block_size, model.config.n_positions);
+  LoadedDecoder loaded = load_decoder(checkpoint);
+  CausalLM& model = *loaded.model;
+  if (block_size == 0) block_size = model.context_length();
+  TG_CHECK(block_size > 0 && block_size <= model.context_length(), "--block-size {} must be in [1, the model's {} {}]",
+           block_size, model.context_length_field(), model.context_length());
   TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
   const std::optional<GPTTokenizer> given = load_tokenizer_option(tokenizer_path);
-  std::optional<GPTTokenizer> tokenizer = load_tokenizer(checkpoint, model.config.vocab_size, given ? &*given : nullptr);
+  std::optional<GPTTokenizer> tokenizer = load_tokenizer(checkpoint, model.vocab_size(), given ? &*given : nullptr);
   std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr, encode_threads(0));
   TG_CHECK(tokens.size() >= 2, "{}: needs at least 2 tokens to evaluate, has {}", data, tokens.size());
   for (uint16_t t : tokens)
-    TG_CHECK(t < model.config.vocab_size, "{}: token id {} is outside the model's vocabulary of {}", data, t,
-             model.config.vocab_size);
+    TG_CHECK(t < model.vocab_size(), "{}: token id {} is outside the model's vocabulary of {}", data, t,
+             model.vocab_size());
   if (std::optional<std::string> bad = nn::first_non_finite_parameter(model); bad && warn)
     warn(fmt::format("{}/{}: {}; the loss will not be finite", checkpoint, kModelFile, *bad));
   model.eval();

@@ -1,14 +1,16 @@
 #pragma once
-// Training a GPT from a C++ program (what `tapegrad gpt train` runs): data from a text file
-// (tokenized by characters or a BPE) or nanoGPT token files, AdamW or SGD with nanoGPT's parameter
-// groups, warmup + cosine LR, clipping, periodic validation, checkpoints in the GPT-2 layout,
-// resume, fine-tuning from a GPT-2 checkpoint.
+// Training a decoder from a C++ program (what `tapegrad gpt train` runs): a GPT-2 or a Llama-family
+// model, data from a text file (tokenized by characters or a BPE) or nanoGPT token files, AdamW or
+// SGD with nanoGPT's parameter groups, warmup + cosine LR, clipping, periodic validation,
+// checkpoints in the family's Hugging Face layout, resume, fine-tuning from a checkpoint of either
+// family.
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 
 #include "models/gpt_config.h"
+#include "models/llama/llama_config.h"
 #include "models/train_options.h"
 
 namespace tg::models {
@@ -22,10 +24,16 @@ struct GPTTrainOptions {
   std::string resume;      ///< continue this checkpoint's run (model, optimizer, step, generators)
 
   // The model (ignored with init_from/resume, except block_size, dropout and attention).
+  /// A new model's family: "gpt2" (GPT-2's architecture) or "llama" (RMSNorm, rotary positions,
+  /// SwiGLU, grouped-query attention; models/llama/llama.h).
+  std::string model = "gpt2";
   int64_t n_layer = 4, n_head = 4, n_embd = 128, block_size = 64;
   double dropout = 0.0;
-  bool bias = true;
+  bool bias = true;  ///< gpt2 only
   std::string attention = "dense";
+  int64_t n_kv_head = 0;          ///< llama: key/value heads (0 = n_head)
+  int64_t intermediate_size = 0;  ///< llama: the SwiGLU width (0 = 8·n_embd/3 rounded up to a multiple of 32)
+  double rope_theta = 10000.0;    ///< llama
   /// Packed documents (models/packed_documents.h): windows as without, but a token attends only to
   /// earlier tokens of its own document, positions restart at each document, and a target that
   /// starts another document is ignored. Documents end at blank lines of a text of characters and
@@ -53,8 +61,8 @@ struct GPTTrainResult {
   std::string packing;                 ///< with pack_documents: what was logged at the start (documents, padding saved)
 };
 
-/// For `--resume`: the run options stored in the checkpoint (n_layer, n_head, n_embd, block_size,
-/// bias, attention, optimizer, batch_size) replace those whose flag was not `given` (e.g.
+/// For `--resume`: the run options stored in the checkpoint (model, n_layer, n_head, n_embd,
+/// block_size, bias, attention, optimizer, batch_size, ...) replace those whose flag was not `given` (e.g.
 /// "--n-layer"), so a resumed run need not repeat them. train_gpt itself then requires every one
 /// of them to match the checkpoint and names each that differs.
 void adopt_resumed_options(GPTTrainOptions& options, const std::function<bool(const std::string& flag)>& given);
@@ -67,8 +75,11 @@ void adopt_resumed_options(GPTTrainOptions& options, const std::function<bool(co
 /// the same options.
 GPTTrainResult train_gpt(const GPTTrainOptions& options);
 
-/// Mean cross-entropy of a checkpoint over consecutive non-overlapping windows of `block_size`
-/// tokens (0 = the model's n_positions) covering `data` (.bin or text with the checkpoint's
+/// The Llama config of a new model of `options` (model "llama") for a vocabulary of `vocab_size`.
+LlamaConfig new_llama_config(const GPTTrainOptions& options, int64_t vocab_size);
+
+/// Mean cross-entropy of a checkpoint (either family) over consecutive non-overlapping windows of `block_size`
+/// tokens (0 = the model's context length) covering `data` (.bin or text with the checkpoint's
 /// tokenizer, or `tokenizer_path`'s when it has none: load_tokenizer), as `tapegrad gpt eval`
 /// prints. Weights holding NaN or Inf are evaluated anyway (the loss is then nan, as PyTorch's
 /// would be), but `warn` is told which tensor first.

@@ -70,6 +70,18 @@ TrainingMemory encoder_training_memory(const EncoderConfig& c, int64_t B, int64_
   return m;
 }
 
+GPTConfig gpt_of_sizes(const LlamaConfig& l) {
+  GPTConfig c;
+  c.vocab_size = l.vocab_size;
+  c.n_positions = l.max_position_embeddings;
+  c.n_embd = l.hidden_size;
+  c.n_layer = l.num_hidden_layers;
+  c.n_head = l.num_attention_heads;
+  c.dtype = l.dtype;
+  c.attention = l.attention;
+  return c;
+}
+
 void check_gpt_training_fits(const GPTTrainOptions& o, int64_t vocab_size, const GPTConfig* checkpoint_config) {
   const int64_t B = o.optim.batch_size, T = o.block_size;
   product_or_fail({B, T}, "--batch-size × --block-size (tokens per step)");
@@ -118,9 +130,9 @@ void check_encoder_training_fits(const EncoderTrainOptions& o, const EncoderConf
 }
 
 void check_checkpoint_fits(int64_t num_parameters, int64_t element_size, const std::string& config_path,
-                           const std::string& weights_path) {
+                           const std::string& weights_path, uint64_t weights_bytes) {
   std::error_code ec;
-  const uintmax_t file_bytes = std::filesystem::file_size(weights_path, ec);
+  const uintmax_t file_bytes = weights_bytes ? weights_bytes : std::filesystem::file_size(weights_path, ec);
   // The loader names a missing or unreadable file, and one too short for its 8-byte header length.
   if (ec || file_bytes < 8) return;
   // F16 and BF16 are the narrowest dtypes read: every parameter takes at least 2 bytes of the file.

@@ -31,6 +31,10 @@ TrainingMemory gpt_training_memory(const GPTConfig& config, int64_t batch_size, 
 TrainingMemory encoder_training_memory(const EncoderConfig& config, int64_t batch_size, int64_t seq_len,
                                        const std::string& optimizer, bool activation_checkpointing);
 
+/// The GPT-2 of a Llama's sizes (C, L, H, V, context, dtype, attention), whose estimate stands for
+/// the Llama's: its SwiGLU of width ~8C/3 holds what GPT-2's 4C MLP holds, its attention no more.
+GPTConfig gpt_of_sizes(const LlamaConfig& config);
+
 /// For train_gpt, once the data's vocabulary is known and before the model is built: throws
 /// tg::Error naming --batch-size and --block-size when B·T overflows, and when the estimate is
 /// above the memory available, with the estimate and the flags that set it (--n-embd, --n-layer,
@@ -46,7 +50,9 @@ void check_encoder_training_fits(const EncoderTrainOptions& options, const Encod
 /// Before loading a checkpoint's weights: a model of `num_parameters` (counted from
 /// `config_path`) must be backed by `weights_path` (at least 2 bytes per parameter, F16's) and
 /// fit in memory together with the file's tensors. tg::Error naming both files otherwise.
+/// `weights_bytes`: the weights' size when they span several files (shards; `weights_path` names
+/// their index), else 0 to take `weights_path`'s size.
 void check_checkpoint_fits(int64_t num_parameters, int64_t element_size, const std::string& config_path,
-                           const std::string& weights_path);
+                           const std::string& weights_path, uint64_t weights_bytes = 0);
 
 }  // namespace tg::models

@@ -38,6 +38,25 @@ int64_t gpt_parameter_count(const GPTConfig& c) {
   return *all.total();
 }
 
+int64_t llama_parameter_count(const LlamaConfig& c) {
+  const int64_t C = c.hidden_size, I = c.intermediate_size, H = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const int64_t D = c.head_dim(), qkv_bias = c.attention_bias ? 1 : 0, o_bias = c.o_proj_bias() ? 1 : 0;
+  const int64_t mlp_bias = c.mlp_bias ? 1 : 0;
+  CheckedCount layer;
+  layer.add({C, H, D}).add({2, C, Hkv, D}).add({C, C});           // q, k, v, o
+  layer.add({qkv_bias, H, D}).add({qkv_bias, 2, Hkv, D}).add({o_bias, C});  // their biases
+  layer.add({3, C, I}).add({2 * mlp_bias, I}).add({mlp_bias, C});  // gate, up, down (+ biases)
+  layer.add({2, C});                                               // two RMSNorms
+  CheckedCount all;
+  all.add({c.tie_word_embeddings ? 1 : 2, c.vocab_size, C}).add({C});
+  if (layer.total()) all.add({c.num_hidden_layers, *layer.total()});
+  TG_CHECK(layer.total() && all.total(),
+           "LlamaConfig: the parameter count of vocab_size {}, hidden_size {}, intermediate_size {}, "
+           "num_hidden_layers {} overflows int64",
+           c.vocab_size, C, I, c.num_hidden_layers);
+  return *all.total();
+}
+
 int64_t encoder_parameter_count(const EncoderConfig& c) {
   const int64_t C = c.n_embd, F = c.ffn_width(), K = c.n_classes, bias = c.bias ? 1 : 0;
   CheckedCount layer;

@@ -1,5 +1,6 @@
 #include "nn/multihead_attention.h"
 
+#include <cmath>
 #include <limits>
 
 #include "autograd/error.h"
@@ -61,6 +62,12 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& opts)
   } else if (!opts.flex().empty()) {
     flex_ = std::make_shared<FlexPatternCache>(opts.flex());
   }
+  if (opts.rope()) {
+    TG_CHECK(std::isfinite(opts.rope_theta()) && opts.rope_theta() > 0,
+             "MultiheadAttention: rope_theta must be positive and finite, got {}", opts.rope_theta());
+    TG_CHECK((C / H) % 2 == 0, "MultiheadAttention: rope needs an even head width, got {}", C / H);
+    opts.rope_scaling().validate("MultiheadAttention: rope_scaling");
+  }
   TG_CHECK(
       !(opts.variant() == AttentionVariant::linear && opts.dropout() > 0.0),
       "MultiheadAttention: the linear variant has no attention weights to drop out (dropout = {})",
@@ -79,6 +86,15 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& opts)
              C, options.kdim(), options.vdim());
     c_attn = register_module("c_attn", std::make_shared<Conv1D>(Conv1DOptions(C, width).bias(opts.bias()).dtype(dt)));
     c_proj = register_module("c_proj", std::make_shared<Conv1D>(Conv1DOptions(C, C).bias(opts.bias()).dtype(dt)));
+  } else if (opts.layout() == AttentionLayout::llama) {
+    TG_CHECK(options.kdim() == C && options.vdim() == C,
+             "MultiheadAttention: the llama layout projects keys and values from embed_dim {}, got kdim {}, vdim {}", C,
+             options.kdim(), options.vdim());
+    const auto proj = [&](int64_t out, bool bias) { return std::make_shared<Linear>(LinearOptions(C, out).bias(bias).dtype(dt)); };
+    q_proj = register_module("q_proj", proj(H * head_dim, opts.bias()));
+    k_proj = register_module("k_proj", proj(kv_heads * head_dim, opts.bias()));
+    v_proj = register_module("v_proj", proj(kv_heads * head_dim, opts.bias()));
+    out_proj = register_module("o_proj", proj(C, opts.out_bias().value_or(opts.bias())));
   } else {
     if (options.kdim() == C && options.vdim() == C) {
       in_proj_weight = register_parameter("in_proj_weight", zeros({width, C}, dt));
@@ -88,12 +104,17 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& opts)
       v_proj_weight = register_parameter("v_proj_weight", zeros({kv_heads * head_dim, options.vdim()}, dt));
     }
     if (opts.bias()) in_proj_bias = register_parameter("in_proj_bias", zeros({width}, dt));
-    out_proj = register_module("out_proj", std::make_shared<Linear>(LinearOptions(C, C).bias(opts.bias()).dtype(dt)));
+    out_proj = register_module(
+        "out_proj", std::make_shared<Linear>(LinearOptions(C, C).bias(opts.out_bias().value_or(opts.bias())).dtype(dt)));
   }
   if (opts.init_parameters()) reset_parameters();
 }
 
 void MultiheadAttention::reset_parameters() {
+  if (q_proj) {
+    for (const auto& proj : {q_proj, k_proj, v_proj, out_proj}) proj->reset_parameters();
+    return;
+  }
   if (c_attn) {
     c_attn->reset_parameters(default_generator());
     c_proj->reset_parameters(default_generator());
@@ -118,17 +139,29 @@ void MultiheadAttention::share_flex_caches(const MultiheadAttention& other) {
   variant_as_flex_ = other.variant_as_flex_;
 }
 
+DType MultiheadAttention::param_dtype() const { return c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype(); }
+
 KVCache MultiheadAttention::make_cache(int64_t batch, int64_t capacity) const {
-  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
-  return KVCache(batch, capacity, kv_heads, head_dim, dt);
+  return KVCache(batch, capacity, kv_heads, head_dim, param_dtype());
+}
+
+Tensor MultiheadAttention::llama_qkv_weight() const { return cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0); }
+
+Tensor MultiheadAttention::llama_qkv_bias() const {
+  return q_proj->bias.defined() ? cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0) : Tensor();
 }
 
 Tensor MultiheadAttention::project_qkv(const Tensor& x) const {
+  if (q_proj) return linear(x, llama_qkv_weight(), llama_qkv_bias());
   return c_attn ? c_attn->forward(x) : linear(x, in_proj_weight, in_proj_bias);
 }
 
 Tensor MultiheadAttention::project_part(const Tensor& x, int64_t first, int64_t count,
                                         const Tensor& separate) const {
+  if (q_proj) {
+    Tensor b = llama_qkv_bias();
+    return linear(x, narrow(llama_qkv_weight(), 0, first, count), b.defined() ? narrow(b, 0, first, count) : Tensor());
+  }
   Tensor bias = in_proj_bias.defined() ? narrow(in_proj_bias, 0, first, count) : Tensor();
   if (c_attn) {
     Tensor b = c_attn->bias.defined() ? narrow(c_attn->bias, 0, first, count) : Tensor();
@@ -154,7 +187,7 @@ AttentionSpec MultiheadAttention::make_spec(int64_t B, int64_t T, int64_t S,
                                             const Tensor& key_padding_mask, const Tensor& attn_mask,
                                             bool is_causal) const {
   const int64_t H = options.num_heads();
-  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
+  const DType dt = param_dtype();
   AttentionSpec spec = kernel_spec();
   spec.causal = is_causal;
   spec.dropout_p = is_training() ? options.dropout() : 0.0;
@@ -206,6 +239,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
            "MultiheadAttention: query, key and value must be defined");
   TG_CHECK(!flex_, "MultiheadAttention: the flex pattern {} runs in self-attention: forward(x) or forward(x, options)",
            options.flex());
+  TG_CHECK(!options.rope(), "MultiheadAttention: rotary positions run in self-attention: forward(x) or forward(x, options)");
   TG_CHECK(query.dim() == 3 && key.dim() == 3 && value.dim() == 3 && query.size(2) == C &&
                key.size(2) == options.kdim() && value.size(2) == options.vdim() &&
                key.size(0) == query.size(0) && value.size(0) == query.size(0) &&
@@ -214,7 +248,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
            "[B, S, kdim={}], [B, S, vdim={}]",
            shape_str(query.shape()), shape_str(key.shape()), shape_str(value.shape()), C,
            options.kdim(), options.vdim());
-  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
+  const DType dt = param_dtype();
   TG_CHECK(query.dtype() == dt && key.dtype() == dt && value.dtype() == dt,
            "MultiheadAttention: query, key, value are {}, {}, {} but the parameters are {}",
            query.dtype(), key.dtype(), value.dtype(), dt);
@@ -250,7 +284,7 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
 }
 
 Tensor MultiheadAttention::forward(const Tensor& x) {
-  if (flex_) return forward(x, SelfAttentionOptions{});
+  if (flex_ || options.rope()) return forward(x, SelfAttentionOptions{});
   return forward(x, x, x, Tensor(), false, Tensor(), true, options.causal()).output;
 }
 
@@ -279,7 +313,7 @@ Tensor MultiheadAttention::flex_self_attention(FlexPatternCache& pattern, const 
 
 Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& call) {
   const int64_t C = options.embed_dim(), H = options.num_heads(), Hkv = kv_heads, D = head_dim;
-  const DType dt = c_proj ? c_proj->weight.dtype() : out_proj->weight.dtype();
+  const DType dt = param_dtype();
   TG_CHECK(x.defined() && x.dim() == 3 && x.size(2) == C && x.dtype() == dt,
            "MultiheadAttention: x must be {} [B, T, embed_dim={}], got {} {}", dt, C,
            x.defined() ? x.dtype() : dt, x.defined() ? shape_str(x.shape()) : "undefined");
@@ -315,6 +349,20 @@ Tensor MultiheadAttention::forward(const Tensor& x, const SelfAttentionOptions& 
   }
   // The fused projection [B, T, H + 2·Hkv, D]: q heads, then k heads, then v heads per row.
   Tensor qkv = reshape(project_qkv(x), {B, T, H + 2 * Hkv, D});
+  if (options.rope()) {
+    RopeOptions ro;
+    ro.theta = options.rope_theta();
+    ro.scaling = options.rope_scaling();
+    ro.position_offset = pos;
+    ro.rotated_heads = H + Hkv;  // q and k
+    if (call.position_ids.defined()) {
+      TG_CHECK(call.position_ids.dtype() == DType::i64 && call.position_ids.shape() == Shape({B, T}),
+               "MultiheadAttention: position_ids must be i64 [B, T] = [{}, {}] like x {}, got {} {}", B, T,
+               shape_str(x.shape()), dtype_name(call.position_ids.dtype()), shape_str(call.position_ids.shape()));
+      ro.positions = call.position_ids;
+    }
+    qkv = rope(qkv, ro);
+  }
   const int64_t S = pos + T;
   AttentionSpec spec = make_spec(B, T, S, call.key_padding_mask, Tensor(), options.causal());
   spec.key_lengths = call.key_lengths;
@@ -338,6 +386,8 @@ std::string MultiheadAttention::extra_repr() const {
   if (kv_heads != options.num_heads()) s += fmt::format(", kv_heads={}", kv_heads);
   if (!fused()) s += fmt::format(", kdim={}, vdim={}", options.kdim(), options.vdim());
   if (c_attn) s += ", layout=gpt2";
+  if (q_proj) s += ", layout=llama";
+  if (options.rope()) s += fmt::format(", rope_theta={}", options.rope_theta());
   if (options.causal()) s += ", causal=true";
   if (options.dropout() > 0) s += fmt::format(", dropout={}", options.dropout());
   if (!options.bias()) s += ", bias=false";

@@ -5,9 +5,10 @@
 // kdim == vdim == embed_dim, else q_proj_weight, k_proj_weight, v_proj_weight; out_proj.weight,
 // out_proj.bias), and the attention itself is any variant of tg::attention (dense by default).
 // Beyond PyTorch: kv heads (grouped-query attention: H query heads share Hkv key/value heads),
-// GPT-2's parameter layout (c_attn, c_proj as Conv1D) so GPT-2 checkpoints load as they are,
-// and cached decoding through a KVCache, the new queries placed after the cached keys by the
-// attention op's query_offset.
+// GPT-2's parameter layout (c_attn, c_proj as Conv1D) and Llama's (q_proj, k_proj, v_proj,
+// o_proj) so Hugging Face checkpoints load as they are, rotary positions on queries and keys
+// (Llama, Mistral, Qwen2), and cached decoding through a KVCache, the new queries placed after
+// the cached keys by the attention op's query_offset.
 // Differences from PyTorch: a query whose keys are all masked gets zeros (PyTorch gives NaN);
 // the returned weights are taken before dropout and carry no gradient (they are for
 // inspection); a floating attn_mask gets no gradient.
@@ -24,6 +25,7 @@
 #include "nn/module.h"
 #include "nn/options.h"
 #include "ops/attention.h"
+#include "ops/rope.h"
 
 namespace tg::nn {
 
@@ -35,6 +37,9 @@ enum class AttentionLayout {
   /// GPT-2 (Hugging Face's GPT2Attention): c_attn (Conv1D, weight [C, (H + 2·Hkv)·D], in × out),
   /// c_proj (Conv1D, weight [C, C]).
   gpt2,
+  /// Llama, Mistral, Qwen2 (Hugging Face's LlamaAttention): q_proj (Linear C -> H·D), k_proj and
+  /// v_proj (Linear C -> Hkv·D), o_proj (Linear C -> C).
+  llama,
 };
 
 struct MultiheadAttentionOptions {
@@ -47,6 +52,14 @@ struct MultiheadAttentionOptions {
   /// Dropout on the attention weights, in training mode only.
   TG_ARG(double, dropout, 0.0);
   TG_ARG(bool, bias, true);
+  /// The output projection's bias when it differs from the input projections' (Qwen2: q, k, v
+  /// with biases, o_proj without); unset: bias().
+  TG_ARG(std::optional<bool>, out_bias, std::nullopt);
+  /// Rotary position embedding of queries and keys (self-attention only): the frequencies of
+  /// rope_theta and rope_scaling, positions from the cache's length or the call's position_ids.
+  TG_ARG(bool, rope, false);
+  TG_ARG(double, rope_theta, 10000.0);
+  TG_ARG(RopeScaling, rope_scaling, RopeScaling{});
   TG_ARG(int64_t, kdim, 0);  ///< width of key inputs; 0 = embed_dim (pytorch layout only)
   TG_ARG(int64_t, vdim, 0);  ///< width of value inputs; 0 = embed_dim (pytorch layout only)
   /// The attention kernel, with its own settings: window (sliding_window), sparse (its block
@@ -100,6 +113,9 @@ struct SelfAttentionOptions {
   /// pattern computing what they compute (dense and flash: full, sliding_window: sliding,
   /// sparse: bigbird; flex_pattern_of_variant). Not with a cache. Undefined: one document.
   Tensor document_ids;
+  /// Rotary positions of x's tokens, i64 [B, T] (packed documents restart at 0), for a module
+  /// with rope; undefined: the cache's length + t.
+  Tensor position_ids;
 };
 
 class MultiheadAttention : public Module {
@@ -144,15 +160,24 @@ class MultiheadAttention : public Module {
   Tensor k_proj_weight;   ///< pytorch: [Hkv·D, kdim], likewise
   Tensor v_proj_weight;   ///< pytorch: [Hkv·D, vdim], likewise
   Tensor in_proj_bias;    ///< pytorch: [(H + 2·Hkv)·D] (q, k, v biases), undefined without bias
-  std::shared_ptr<Linear> out_proj;  ///< pytorch: C -> C
+  std::shared_ptr<Linear> out_proj;  ///< pytorch: C -> C; llama: o_proj
   std::shared_ptr<Conv1D> c_attn;    ///< gpt2: weight [C, (H + 2·Hkv)·D]
   std::shared_ptr<Conv1D> c_proj;    ///< gpt2: weight [C, C]
+  std::shared_ptr<Linear> q_proj;    ///< llama: C -> H·D
+  std::shared_ptr<Linear> k_proj;    ///< llama: C -> Hkv·D
+  std::shared_ptr<Linear> v_proj;    ///< llama: C -> Hkv·D
 
  protected:
   std::string extra_repr() const override;
 
  private:
-  bool fused() const { return in_proj_weight.defined() || c_attn; }
+  bool fused() const { return in_proj_weight.defined() || c_attn || q_proj; }
+  /// The parameters' dtype.
+  DType param_dtype() const;
+  /// llama: q_proj, k_proj, v_proj's weights [(H + 2·Hkv)·D, C] and biases (or undefined) as one
+  /// projection (concatenated at each call; the gradient flows back to each).
+  Tensor llama_qkv_weight() const;
+  Tensor llama_qkv_bias() const;
   /// x [B, n, C] -> the fused projection [B, n, (H + 2·Hkv)·D].
   Tensor project_qkv(const Tensor& x) const;
   /// x [B, n, width] -> features [first, first + count) of the projection [B, n, count].

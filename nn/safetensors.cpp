@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -135,19 +136,75 @@ Tensor read_tensor(std::ifstream& in, const std::string& path, uint64_t data_sta
   return t;
 }
 
+// A tensor's bytes as the file stores them: its own memory, or a converted copy.
+struct StoredBytes {
+  bool is_converted = false;
+  std::string converted;
+  const char* own = nullptr;  // the tensor's memory when not converted
+  size_t own_size = 0;
+  const char* data() const { return is_converted ? converted.data() : own; }
+  size_t size() const { return is_converted ? converted.size() : own_size; }
+};
+
+// `t` as `dtype` stores it ("F16", "BF16", "F32", "F64", or its own dtype's name).
+StoredBytes stored_bytes(const Tensor& t, const std::string& dtype) {
+  StoredBytes b;
+  if (dtype == file_dtype_name(t.dtype())) {
+    b.own = static_cast<const char*>(t.raw_data());
+    b.own_size = size_t(t.nbytes());
+    return b;
+  }
+  b.is_converted = true;
+  if (dtype == "F16" || dtype == "BF16") {
+    const Tensor f = t.to(DType::f32);
+    b.converted.resize(size_t(f.numel()) * 2);
+    const float* src = f.data<float>();
+    for (int64_t i = 0; i < f.numel(); ++i) {
+      const uint16_t h = dtype == "F16" ? float_to_half(src[i]) : float_to_bf16(src[i]);
+      std::memcpy(b.converted.data() + 2 * i, &h, 2);
+    }
+  } else {
+    const Tensor c = t.to(dtype == "F32" ? DType::f32 : DType::f64);
+    b.converted.assign(static_cast<const char*>(c.raw_data()), size_t(c.nbytes()));
+  }
+  return b;
+}
+
 }  // namespace
 
-void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata) {
+uint16_t float_to_half(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f), sign = (x >> 16) & 0x8000u, a = x & 0x7fffffffu;
+  if (a >= 0x7f800000u) return uint16_t(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0u));  // inf, NaN
+  if (a >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // 65520 and above round to inf
+  if (a < 0x38800000u) {  // below 2^-14: a subnormal half, in units of 2^-24 (exact scaling)
+    return uint16_t(sign | uint32_t(std::nearbyint(std::bit_cast<float>(a) * 16777216.0f)));
+  }
+  const uint32_t h = a - 0x38000000u;  // exponent rebased from 127 to 15
+  return uint16_t(sign | ((h + 0xfffu + ((h >> 13) & 1u)) >> 13));
+}
+
+uint16_t float_to_bf16(float f) {
+  const uint32_t x = std::bit_cast<uint32_t>(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40u);  // a quiet NaN
+  return uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata,
+                      const std::string& float_dtype) {
+  TG_CHECK(float_dtype.empty() || float_dtype == "F32" || float_dtype == "F64" || float_dtype == "F16" ||
+               float_dtype == "BF16",
+           "save_safetensors: {}: float_dtype '{}' is not F32, F64, F16 or BF16", path, float_dtype);
   json header = json::object();
   uint64_t offset = 0;
+  std::vector<StoredBytes> data;  // each tensor's bytes as stored
   for (const auto& [name, t] : tensors) {
     TG_CHECK(t.defined(), "save_safetensors: {}: tensor '{}' is undefined", path, name);
     TG_CHECK(t.dtype() != DType::b8, "save_safetensors: {}: tensor '{}' is b8, which is not written",
              path, name);
-    header[name] = {{"dtype", file_dtype_name(t.dtype())},
-                    {"shape", t.shape()},
-                    {"data_offsets", {offset, offset + t.nbytes()}}};
-    offset += t.nbytes();
+    const std::string dtype = is_floating(t.dtype()) && !float_dtype.empty() ? float_dtype : file_dtype_name(t.dtype());
+    data.push_back(stored_bytes(t, dtype));
+    header[name] = {{"dtype", dtype}, {"shape", t.shape()}, {"data_offsets", {offset, offset + data.back().size()}}};
+    offset += data.back().size();
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::string text = header.dump();
@@ -162,8 +219,7 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
     uint64_t n = text.size();
     out.write(reinterpret_cast<const char*>(&n), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& [name, t] : tensors)
-      out.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
+    for (const StoredBytes& bytes : data) out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     TG_CHECK(out.good(), "save_safetensors: writing {} failed (disk full?)", tmp.string());
   }

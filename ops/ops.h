@@ -6,6 +6,7 @@
 #include "ops/matmul.h"
 #include "ops/norm.h"
 #include "ops/reduce.h"
+#include "ops/rms_norm.h"
 #include "ops/rope.h"
 #include "ops/select.h"
 #include "ops/shape_ops.h"

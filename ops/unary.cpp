@@ -52,6 +52,7 @@ Tensor rsqrt(const Tensor& x) { return unary_op("rsqrt", UnaryOp::rsqrt, Saves::
 Tensor tanh(const Tensor& x) { return unary_op("tanh", UnaryOp::tanh, Saves::output, x); }
 Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", UnaryOp::sigmoid, Saves::output, x); }
 Tensor relu(const Tensor& x) { return unary_op("relu", UnaryOp::relu, Saves::output, x); }
+Tensor silu(const Tensor& x) { return unary_op("silu", UnaryOp::silu, Saves::input, x); }
 
 Tensor gelu(const Tensor& x, std::string_view approximate) {
   UnaryOp op;

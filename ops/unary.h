@@ -21,6 +21,8 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 /// GELU as torch.nn.functional.gelu: approximate "none" (exact, erf) or "tanh".
 Tensor gelu(const Tensor& x, std::string_view approximate = "none");
+/// x · sigmoid(x), as torch.nn.functional.silu.
+Tensor silu(const Tensor& x);
 /// Limits values to [min, max] (either bound optional); the gradient passes where
 /// min <= x <= max, as torch.clamp.
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);

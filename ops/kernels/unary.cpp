@@ -92,6 +92,7 @@ void unary(UnaryOp op, const T* x, T* y, int64_t n) {
         T inner = kSqrt2OverPi<T> * (v + kKappa<T> * v * v * v);
         return v / (T(1) + exp_of(T(-2) * inner));
       });
+    case UnaryOp::silu: return map(kCostly, x, y, n, [](T v) { return v / (T(1) + exp_of(-v)); });
   }
 }
 
@@ -124,6 +125,11 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int6
         T s = T(1) / (T(1) + exp_of(T(-2) * inner));
         T dinner = kSqrt2OverPi<T> * (T(1) + T(3) * kKappa<T> * v * v);
         return g * (s + T(2) * v * s * (T(1) - s) * dinner);
+      });
+    case UnaryOp::silu:  // d/dx x s(x) = s + x s (1 - s)
+      return map(kCostly, x, dy, dx, n, [](T v, T g) {
+        T s = T(1) / (T(1) + exp_of(-v));
+        return g * (s * (T(1) + v * (T(1) - s)));
       });
   }
 }

@@ -19,13 +19,14 @@ enum class UnaryOp {
   relu,
   gelu,       ///< exact: 0.5 x (1 + erf(x / sqrt 2))
   gelu_tanh,  ///< 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+  silu,       ///< x · sigmoid(x) (swish; Llama's MLP activation)
 };
 
 /// y = op(x).
 template <class T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n);
 
-/// dx = dy * op'(x). Each rule reads what its op saves: x for log, gelu, gelu_tanh; y = op(x)
+/// dx = dy * op'(x). Each rule reads what its op saves: x for log, gelu, gelu_tanh, silu; y = op(x)
 /// for exp, sqrt, rsqrt, tanh, sigmoid, relu (the gradient is 0 where y <= 0); neither for neg.
 /// The unread pointer may be null.
 template <class T>

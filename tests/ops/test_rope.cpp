@@ -1,6 +1,8 @@
 // rope: Hugging Face Llama's rotary embedding (q * cos + rotate_half(q) * sin), its gradient,
-// positions given or offset, and bad input.
+// positions given or offset, rope_scaling's "linear" and "llama3" frequencies, rotating some
+// heads of a fused projection only, and bad input.
 #include <cmath>
+#include <numbers>
 
 #include "ops/rope.h"
 #include "test_util.h"
@@ -80,6 +82,56 @@ TEST(Rope, Gradcheck) {
   expect_gradcheck([p](const std::vector<Tensor>& in) { return rope(in[0], p) * in[0]; }, {uniform({1, 3, 2, 4}, 6)});
 }
 
+// transformers' _compute_llama3_parameters written out with its own names.
+std::vector<double> llama3_frequencies(int64_t D, double base, double factor, double low_freq_factor,
+                                       double high_freq_factor, double old_context_len) {
+  std::vector<double> out;
+  for (int64_t i = 0; i < D; i += 2) {
+    const double inv_freq = 1.0 / std::pow(base, double(i) / double(D));
+    const double wavelen = 2 * std::numbers::pi / inv_freq;
+    const double low_freq_wavelen = old_context_len / low_freq_factor, high_freq_wavelen = old_context_len / high_freq_factor;
+    double v = wavelen > low_freq_wavelen ? inv_freq / factor : inv_freq;
+    const double smooth_factor = (old_context_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+    const bool is_medium_freq = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
+    if (is_medium_freq) v = (1 - smooth_factor) * v / factor + smooth_factor * v;
+    out.push_back(v);
+  }
+  return out;
+}
+
+TEST(Rope, Llama3ScalingKeepsScalesAndInterpolatesTheBands) {
+  RopeScaling s;
+  s.rope_type = "llama3", s.factor = 8, s.low_freq_factor = 1, s.high_freq_factor = 4;
+  s.original_max_position_embeddings = 256;
+  const std::vector<double> got = rope_inv_freq(8, 500000.0, s), want = llama3_frequencies(8, 500000.0, 8, 1, 4, 256);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-15 * want[i]) << i;
+  // With this original context (bands at wavelengths 64 and 256) the three are all present: the
+  // highest frequency (wavelength 6.3) kept, the lowest divided by the factor, one (167) between.
+  const std::vector<double> plain = rope_inv_freq(8, 500000.0);
+  EXPECT_EQ(got[0], plain[0]);
+  EXPECT_NEAR(got[3], plain[3] / 8, 1e-18);
+  EXPECT_TRUE(got[1] < plain[1] && got[1] > plain[1] / 8) << got[1] << " vs " << plain[1];
+}
+
+TEST(Rope, LinearScalingIsPositionsDividedByTheFactor) {
+  Tensor x = uniform({1, 6, 2, 8}, 8);
+  RopeOptions o;
+  o.scaling.rope_type = "linear", o.scaling.factor = 4;
+  expect_close(rope(x, o), hf_rope(x, 10000.0, [](int64_t, int64_t t) { return double(t) / 4; }), 1e-12, 1e-12);
+}
+
+TEST(Rope, RotatesTheFirstHeadsOnlyWhenAsked) {
+  // A fused projection [B, T, H + 2·Hkv, D] with H = 2, Hkv = 1: q and k heads rotate, v passes.
+  Tensor qkv = uniform({2, 3, 4, 6}, 9);
+  RopeOptions o;
+  o.rotated_heads = 3;
+  Tensor got = rope(qkv, o), all = rope(qkv);
+  for (int64_t h = 0; h < 4; ++h)
+    expect_close(narrow(got, 2, h, 1), narrow(h < 3 ? all : qkv, 2, h, 1), 0, 0);
+  expect_gradcheck([o](const std::vector<Tensor>& in) { return rope(in[0], o) * in[0]; }, {uniform({1, 2, 3, 4}, 10)});
+}
+
 TEST(Rope, BadInputNamesTheShapes) {
   EXPECT_TG_ERROR(rope(uniform({1, 2, 3, 5}, 7)), "rope: the head width D must be even, got x of shape [1, 2, 3, 5]");
   EXPECT_TG_ERROR(rope(uniform({2, 3, 4}, 7)), "rope: expected x of shape [B, T, H, D], got [2, 3, 4]");
@@ -89,6 +141,14 @@ TEST(Rope, BadInputNamesTheShapes) {
   o = RopeOptions{};
   o.theta = 0;
   EXPECT_TG_ERROR(rope(uniform({1, 3, 1, 4}, 7), o), "rope: theta must be positive");
+  o = RopeOptions{};
+  o.rotated_heads = 2;
+  EXPECT_TG_ERROR(rope(uniform({1, 3, 1, 4}, 7), o), "rope: rotated_heads must be -1 (all) or in [0, 1]");
+  o = RopeOptions{};
+  o.scaling.rope_type = "yarn";
+  EXPECT_TG_ERROR(rope(uniform({1, 3, 1, 4}, 7), o), "rope: scaling: rope_type \"yarn\" is not supported");
+  o.scaling.rope_type = "llama3", o.scaling.factor = 8, o.scaling.low_freq_factor = 4, o.scaling.high_freq_factor = 1;
+  EXPECT_TG_ERROR(rope(uniform({1, 3, 1, 4}, 7), o), "llama3 needs 0 < low_freq_factor < high_freq_factor, got 4 and 1");
 }
 
 }  // namespace

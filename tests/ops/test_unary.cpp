@@ -43,6 +43,7 @@ const std::vector<UnaryCase>& cases() {
       {"tanh", [](const Tensor& x) { return tanh(x); }, [](double v) { return std::tanh(v); }, -3, 3},
       {"sigmoid", [](const Tensor& x) { return sigmoid(x); },
        [](double v) { return 1 / (1 + std::exp(-v)); }, -6, 6},
+      {"silu", [](const Tensor& x) { return silu(x); }, [](double v) { return v / (1 + std::exp(-v)); }, -8, 8},
       {"relu", [](const Tensor& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0.0; }, -2, 2},
       {"gelu", [](const Tensor& x) { return gelu(x); }, gelu_erf, -4, 4},
       {"gelu_tanh", [](const Tensor& x) { return gelu(x, "tanh"); }, gelu_tanh, -4, 4},
@@ -194,6 +195,8 @@ TEST(Unary, GradientsByHand) {
   // sigmoid' = s (1 - s), tanh' = 1 - t^2, rsqrt' = -x^(-3/2) / 2.
   double s = 1 / (1 + std::exp(-0.7));
   EXPECT_NEAR(g([](const Tensor& x) { return sigmoid(x); }, {0.7})[0], s * (1 - s), 1e-15);
+  // silu' = s (1 + x (1 - s)).
+  EXPECT_NEAR(g([](const Tensor& x) { return silu(x); }, {0.7})[0], s * (1 + 0.7 * (1 - s)), 1e-15);
   EXPECT_NEAR(g([](const Tensor& x) { return tanh(x); }, {0.7})[0], 1 - std::tanh(0.7) * std::tanh(0.7), 1e-15);
   EXPECT_NEAR(g([](const Tensor& x) { return rsqrt(x); }, {2.0})[0], -0.5 * std::pow(2.0, -1.5), 1e-15);
 }

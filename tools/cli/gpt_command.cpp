@@ -1,5 +1,6 @@
-// `tapegrad gpt train | eval | sample | attention`: train a GPT, evaluate a checkpoint, sample
-// text from it, and draw its attention weights.
+// `tapegrad gpt train | eval | sample | attention`: train a decoder (GPT-2 or the Llama family),
+// evaluate a checkpoint, sample text from it, and draw its attention weights. A checkpoint's
+// family is its config.json's model_type.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 
 #include "autograd/autograd.h"
 #include "models/generate.h"
+#include "models/decoder_checkpoint.h"
 #include "models/gpt_checkpoint.h"
 #include "models/gpt_train.h"
 #include "nn/file_checks.h"
@@ -35,26 +37,37 @@ const char* const kTokenizerHelp =
     "A BPE: a tokenizer.json, a .tiktoken file, or a directory holding tokenizer.json or vocab.json + merges.txt";
 
 // Weights holding NaN or Inf would print noise (sample) or blank pictures (attention): refused.
-void refuse_non_finite(const models::GPT& model, const std::string& checkpoint) {
+void refuse_non_finite(const models::CausalLM& model, const std::string& checkpoint) {
   if (std::optional<std::string> bad = nn::first_non_finite_parameter(model))
     fail("--checkpoint: {}/{}: {}; the model's outputs would be meaningless", checkpoint, models::kModelFile, *bad);
 }
 
 void add_train(CLI::App& gpt) {
   auto o = std::make_shared<models::GPTTrainOptions>();
-  CLI::App* c = gpt.add_subcommand("train", "Train a GPT on a text file (characters) or token ids (.bin)");
+  CLI::App* c = gpt.add_subcommand("train", "Train a GPT-2 or Llama-family decoder on a text file (characters or a "
+                                            "BPE) or token ids (.bin)");
   c->add_option("--data", o->data, "Training data: .bin (uint16 ids) or a text file")->required();
   c->add_option("--val-data", o->val_data, "Validation data (default: the last 10% of --data)");
   c->add_option("--tokenizer", o->tokenizer, std::string(kTokenizerHelp) + " (text --data is encoded with it)");
   c->add_option("--out", o->out, "Checkpoint directory")->required();
-  c->add_option("--init-from", o->init_from, "Fine-tune from this checkpoint (GPT-2 layout)");
+  c->add_option("--init-from", o->init_from,
+                "Fine-tune from this checkpoint (Hugging Face layout: model_type gpt2, llama, mistral or qwen2)");
   c->add_option("--resume", o->resume, "Continue the run saved in this checkpoint");
+  c->add_option("--model", o->model, "A new model's family: gpt2 or llama (RMSNorm, rotary positions, SwiGLU, "
+                                     "grouped-query attention)")
+      ->capture_default_str();
   c->add_option("--n-layer", o->n_layer, "Layers L")->capture_default_str();
   c->add_option("--n-head", o->n_head, "Heads H")->capture_default_str();
   c->add_option("--n-embd", o->n_embd, "Width C")->capture_default_str();
   c->add_option("--block-size", o->block_size, "Context length T")->capture_default_str();
   c->add_option("--dropout", o->dropout, "Dropout on embeddings, attention and residuals")->capture_default_str();
-  c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
+  c->add_option("--bias", o->bias, "gpt2: biases in linear layers and LayerNorms (true/false)")->capture_default_str();
+  c->add_option("--n-kv-head", o->n_kv_head, "llama: key/value heads, dividing --n-head (0 = --n-head)")
+      ->capture_default_str();
+  c->add_option("--intermediate-size", o->intermediate_size,
+                "llama: the SwiGLU MLP's width (0 = 8·n_embd/3 rounded up to a multiple of 32)")
+      ->capture_default_str();
+  c->add_option("--rope-theta", o->rope_theta, "llama: the rotary positions' base")->capture_default_str();
   c->add_option("--attention", o->attention,
                 "dense, flash, sliding:W, sparse, linear, or flex:PATTERN (flex:causal, flex:sliding:W, "
                 "flex:document:N, flex:prefix:N, flex:alibi, flex:softcap:C, ...)")
@@ -101,7 +114,7 @@ void add_eval(CLI::App& gpt) {
   CLI::App* c = gpt.add_subcommand("eval", "Mean loss of a checkpoint over a file's consecutive windows");
   c->add_option("--checkpoint", a->checkpoint, "Checkpoint directory")->required();
   c->add_option("--data", a->data, "A .bin token file or a text file")->required();
-  c->add_option("--block-size", a->block_size, "Window length (default: the model's n_positions)");
+  c->add_option("--block-size", a->block_size, "Window length (default: the model's context length)");
   c->add_option("--batch-size", a->batch_size, "Windows per forward pass")->capture_default_str();
   c->add_option("--tokenizer", a->tokenizer, std::string(kTokenizerHelp) + " (when the checkpoint has none)");
   c->callback([a] {
@@ -136,12 +149,12 @@ void add_sample(CLI::App& gpt) {
   c->callback([a] {
     check_input_dir(a->checkpoint, "--checkpoint");
     TG_CHECK(std::isfinite(a->temperature), "--temperature must be a finite number, got {}", a->temperature);
-    models::LoadedGPT loaded = models::load_gpt(a->checkpoint);
+    models::LoadedDecoder loaded = models::load_decoder(a->checkpoint);
     refuse_non_finite(*loaded.model, a->checkpoint);
     // The checkpoint's own tokenizer, or --tokenizer's when it has none (both, differing: refused).
     const std::optional<models::GPTTokenizer> given = models::load_tokenizer_option(a->tokenizer);
     std::optional<models::GPTTokenizer> tok =
-        models::load_tokenizer(a->checkpoint, loaded.config.vocab_size, given ? &*given : nullptr);
+        models::load_tokenizer(a->checkpoint, loaded.model->vocab_size(), given ? &*given : nullptr);
     TG_CHECK(tok, "gpt sample: {} has no tokenizer.json (nor tokenizer.tiktoken, nor vocab.json + merges.txt), so "
                   "text cannot be encoded; give one with --tokenizer",
              a->checkpoint);
@@ -177,19 +190,18 @@ void add_attention(CLI::App& gpt) {
   c->add_option("--out", a->out, "The picture (.svg)")->required();
   c->callback([a] {
     TG_CHECK(a->out.ends_with(".svg"), "--out: the heatmaps are written as SVG; give a .svg file, got {}", a->out);
-    models::LoadGPTOptions lo;
+    models::LoadDecoderOptions lo;
     lo.attention = models::GPTAttention{};  // dense: the only variant whose weights exist
     check_input_dir(a->checkpoint, "--checkpoint");
     check_output_file(a->out, "--out");
-    models::LoadedGPT loaded = models::load_gpt(a->checkpoint, lo);
-    models::GPT& model = *loaded.model;
+    models::LoadedDecoder loaded = models::load_decoder(a->checkpoint, lo);
+    models::CausalLM& model = *loaded.model;
     refuse_non_finite(model, a->checkpoint);
-    std::optional<models::GPTTokenizer> tok = models::load_tokenizer(a->checkpoint, loaded.config.vocab_size);
+    std::optional<models::GPTTokenizer> tok = models::load_tokenizer(a->checkpoint, model.vocab_size());
     TG_CHECK(tok, "gpt attention: {} has no tokenizer", a->checkpoint);
     std::vector<int64_t> ids = encode_prompt(*tok, a->prompt);
     TG_CHECK(!ids.empty(), "--prompt: empty");
-    if (int64_t(ids.size()) > model.config.n_positions)
-      ids.erase(ids.begin(), ids.end() - model.config.n_positions);
+    if (int64_t(ids.size()) > model.context_length()) ids.erase(ids.begin(), ids.end() - model.context_length());
     int64_t T = int64_t(ids.size());
     Tensor idx = empty({1, T}, DType::i64);
     std::copy(ids.begin(), ids.end(), idx.data<int64_t>());
@@ -200,7 +212,7 @@ void add_attention(CLI::App& gpt) {
     fo.attention_weights = &weights;
     model.forward(idx, Tensor(), fo);
     std::vector<plot::Heatmap> maps;
-    int64_t H = model.config.n_head;
+    const int64_t H = weights.empty() ? 0 : weights[0].size(1);
     for (size_t l = 0; l < weights.size(); ++l)
       for (int64_t h = 0; h < H; ++h) {
         plot::Heatmap m{fmt::format("layer {}, head {}", l, h), T, T, {}};
@@ -219,7 +231,8 @@ void add_attention(CLI::App& gpt) {
 }  // namespace
 
 void add_gpt_command(CLI::App& app) {
-  CLI::App* gpt = app.add_subcommand("gpt", "GPT language models: train, eval, sample, attention");
+  CLI::App* gpt = app.add_subcommand("gpt", "Decoder language models (GPT-2, Llama, Mistral, Qwen2): train, eval, "
+                                            "sample, attention");
   gpt->require_subcommand(1);
   add_train(*gpt);
   add_eval(*gpt);

@@ -105,7 +105,7 @@ std::vector<OpCase> elementwise_cases() {
   uint64_t seed = 600;
   for (const U& u : {U{"neg", &neg, -1, 1}, U{"exp", &exp, -2, 2}, U{"log", &log, 0.2, 3},
                      U{"sqrt", &sqrt, 0.2, 3}, U{"rsqrt", &rsqrt, 0.2, 3}, U{"tanh", &tanh, -2, 2},
-                     U{"sigmoid", &sigmoid, -3, 3}}) {
+                     U{"sigmoid", &sigmoid, -3, 3}, U{"silu", &silu, -4, 4}}) {
     auto fn = [f = u.f](V in) { return f(in[0]); };
     for (const Shape& s : {Shape{2, 3}, Shape{}, Shape{1, 4, 1}})
       unary_case(c, u.name, shape_str(s), fn, uniform(s, seed++, u.lo, u.hi));

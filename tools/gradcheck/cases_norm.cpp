@@ -1,6 +1,8 @@
-// Gradcheck cases of layer_norm: over one and two trailing axes, with weight and bias, with
-// neither, with only one of them.
+// Gradcheck cases of layer_norm (over one and two trailing axes, with weight and bias, with
+// neither, with only one of them) and rms_norm (with and without weight, over more rows than one
+// block of the weight gradient's partial sums).
 #include "ops/norm.h"
+#include "ops/rms_norm.h"
 #include "tools/gradcheck/catalogue.h"
 
 namespace tg {
@@ -25,6 +27,15 @@ std::vector<catalogue::OpCase> norm_cases() {
   cases.push_back({"layer_norm", "[5, 1, 3] over [3], bias [3] only",
                    [](const std::vector<Tensor>& in) { return layer_norm(in[0], {3}, Tensor(), in[1]); },
                    {uniform({5, 1, 3}, 209), uniform({3}, 210)}});
+  cases.push_back({"rms_norm", "[4, 5] over [5], weight [5], eps 1e-6",
+                   [](const std::vector<Tensor>& in) { return rms_norm(in[0], {5}, in[1], 1e-6); },
+                   {uniform({4, 5}, 211, -2, 2), uniform({5}, 212, 0.5, 1.5)}});
+  cases.push_back({"rms_norm", "[2, 3, 4] over [3, 4], no weight, default eps",
+                   [](const std::vector<Tensor>& in) { return rms_norm(in[0], {3, 4}); },
+                   {uniform({2, 3, 4}, 213)}});
+  cases.push_back({"rms_norm", "[70, 3] over [3], weight [3] (three row blocks)",
+                   [](const std::vector<Tensor>& in) { return rms_norm(in[0], {3}, in[1], 1e-5); },
+                   {uniform({70, 3}, 214), uniform({3}, 215)}});
   return cases;
 }
 

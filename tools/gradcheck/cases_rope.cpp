@@ -1,5 +1,6 @@
 // Gradcheck cases of rope (rotary position embedding): positions from an offset, and given per
-// row as packed documents give them.
+// row as packed documents give them; Llama 3's scaled frequencies; the q and k heads of a fused
+// projection rotated, its v heads passed through.
 #include "ops/rope.h"
 #include "tools/gradcheck/catalogue.h"
 
@@ -26,6 +27,22 @@ std::vector<catalogue::OpCase> rope_cases() {
                      return rope(in[0], o);
                    },
                    {uniform({1, 4, 1, 6}, 901)}});
+  cases.push_back({"rope", "[1, 5, 2, 8] llama3 scaling (factor 8, original context 256) offset 9",
+                   [](const std::vector<Tensor>& in) {
+                     RopeOptions o;
+                     o.theta = 500000.0, o.position_offset = 9;
+                     o.scaling.rope_type = "llama3", o.scaling.factor = 8, o.scaling.original_max_position_embeddings = 256;
+                     return rope(in[0], o);
+                   },
+                   {uniform({1, 5, 2, 8}, 902)}});
+  cases.push_back({"rope", "[2, 3, 4, 4] first 3 heads rotated (fused q, k, v), linear scaling 2",
+                   [](const std::vector<Tensor>& in) {
+                     RopeOptions o;
+                     o.rotated_heads = 3;
+                     o.scaling.rope_type = "linear", o.scaling.factor = 2;
+                     return rope(in[0], o);
+                   },
+                   {uniform({2, 3, 4, 4}, 903)}});
   return cases;
 }
 

@@ -1,0 +1,139 @@
+#include "models/llama/llama.h"
+
+#include "autograd/checkpoint.h"
+#include "autograd/error.h"
+#include "nn/init.h"
+#include "ops/loss.h"
+#include "ops/matmul.h"
+#include "ops/shape_ops.h"
+
+namespace tg::models {
+namespace {
+
+const LlamaConfig& validated(const LlamaConfig& c) {
+  c.validate();
+  return c;
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const LlamaConfig& c) : Module("LlamaModel") {
+  embed_tokens = register_module(
+      "embed_tokens", std::make_shared<nn::Embedding>(nn::EmbeddingOptions(c.vocab_size, c.hidden_size).dtype(c.dtype)));
+  layers = register_module("layers", std::make_shared<LlamaLayerList>(c));
+  norm = register_module("norm", std::make_shared<nn::RMSNorm>(
+                                     nn::RMSNormOptions({c.hidden_size}).eps(c.rms_norm_eps).dtype(c.dtype)));
+}
+
+Llama::Llama(const LlamaConfig& cfg, Generator& gen) : CausalLM("Llama"), config(validated(cfg)) {
+  {
+    KeepDefaultGenerator keep;  // the submodules' own draws, replaced by reset_parameters below
+    model = register_module("model", std::make_shared<LlamaModel>(cfg));
+    if (!cfg.tie_word_embeddings)
+      lm_head = register_module("lm_head", std::make_shared<nn::Linear>(nn::LinearOptions(cfg.hidden_size, cfg.vocab_size)
+                                                                            .bias(false)
+                                                                            .dtype(cfg.dtype)));
+  }
+  // One block mask per batch (packed documents) or size, for every layer of the same pattern.
+  const auto& layers = model->layers->layers;
+  for (size_t i = 1; i < layers.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (layers[j]->self_attn->options.flex() == layers[i]->self_attn->options.flex() &&
+          config.layer_uses_sliding_window(int64_t(i)) == config.layer_uses_sliding_window(int64_t(j))) {
+        layers[i]->self_attn->share_flex_caches(*layers[j]->self_attn);
+        break;
+      }
+  reset_parameters(gen);
+}
+
+void Llama::reset_parameters(Generator& gen) {
+  for (auto& [name, p] : named_parameters()) {
+    if (p.dim() == 2)
+      nn::init::normal_(p, 0.0, config.initializer_range, gen);
+    else if (name.ends_with(".bias"))
+      nn::init::zeros_(p);
+    else
+      nn::init::ones_(p);  // RMSNorm weights
+  }
+}
+
+CausalLMOutput Llama::forward(const Tensor& idx, const Tensor& targets, const CausalLMForwardOptions& options) {
+  TG_CHECK(idx.defined() && idx.dtype() == DType::i64 && idx.dim() == 2 && idx.size(1) >= 1,
+           "Llama: idx must be i64 [B, T] with T >= 1, got {} {}", idx.defined() ? idx.dtype() : DType::i64,
+           idx.defined() ? shape_str(idx.shape()) : "undefined");
+  const int64_t B = idx.size(0), T = idx.size(1), V = config.vocab_size, L = config.num_hidden_layers;
+  KVCache* cache = options.cache;
+  const int64_t pos0 = cache ? cache->length : 0;
+  TG_CHECK(pos0 + T <= config.max_position_embeddings,
+           "Llama: positions {}..{} exceed max_position_embeddings = {} (crop the context to the last {} tokens)", pos0,
+           pos0 + T - 1, config.max_position_embeddings, config.max_position_embeddings);
+  if (cache) {
+    TG_CHECK(int64_t(cache->layers.size()) == L && cache->batch() == B,
+             "Llama: the KV cache has {} layers for a batch of {}; the model has {} layers, idx {}", cache->layers.size(),
+             cache->batch(), L, shape_str(idx.shape()));
+    for (size_t i = 0; i < cache->layers.size(); ++i)
+      TG_CHECK(cache->layers[i].length() == pos0,
+               "Llama: the KV cache's layer {} holds {} positions but the cache says {} (reset() it)", i,
+               cache->layers[i].length(), pos0);
+  }
+  TG_CHECK(!targets.defined() || (targets.dtype() == DType::i64 && targets.shape() == idx.shape()),
+           "Llama: targets must be i64 of idx's shape {}, got {} {}", shape_str(idx.shape()),
+           targets.defined() ? targets.dtype() : DType::i64, targets.defined() ? shape_str(targets.shape()) : "");
+  TG_CHECK(!(targets.defined() && options.logits_last_only), "Llama: targets need every position's logits; drop logits_last_only");
+  for (const auto& [name, ids] : {std::pair{"position_ids", &options.position_ids}, {"document_ids", &options.document_ids}}) {
+    if (!ids->defined()) continue;
+    TG_CHECK(ids->dtype() == DType::i64 && ids->shape() == idx.shape(), "Llama: {} must be i64 [B, T] like idx {}, got {} {}",
+             name, shape_str(idx.shape()), dtype_name(ids->dtype()), shape_str(ids->shape()));
+    TG_CHECK(!cache, "Llama: {} are for packed sequences in training and evaluation, not with a KV cache", name);
+  }
+
+  Tensor x = model->embed_tokens->forward(idx);  // [B, T, C]
+  if (options.attention_weights) options.attention_weights->assign(size_t(L), Tensor());
+  Generator& gen = dropout_generator();
+  for (int64_t i = 0; i < L; ++i) {
+    LlamaLayerStep step;
+    step.gen = &gen;
+    if (cache) step.cache = &cache->layers[size_t(i)];
+    if (options.attention_weights) step.weights = &(*options.attention_weights)[size_t(i)];
+    step.position_ids = options.position_ids;
+    step.document_ids = options.document_ids;
+    std::shared_ptr<LlamaDecoderLayer> layer = model->layers->layers[size_t(i)];
+    if (checkpoints_layers(options))
+      x = checkpoint([layer, step](const std::vector<Tensor>& in) { return layer->forward(in[0], step); }, {x}, &gen);
+    else
+      x = layer->forward(x, step);
+  }
+  x = model->norm->forward(x);
+  if (options.logits_last_only) x = narrow(x, 1, T - 1, 1);  // [B, 1, C]
+  CausalLMOutput out;
+  out.logits = linear(x, lm_head ? lm_head->weight : model->embed_tokens->weight);  // [B, T, V]
+  if (targets.defined())
+    out.loss = cross_entropy(reshape(out.logits, {B * T, V}), reshape(targets, {B * T}), /*ignore_index=*/-1);
+  if (cache) cache->length += T;
+  return out;
+}
+
+KVCache Llama::make_cache(int64_t batch, int64_t capacity) const {
+  TG_CHECK(batch > 0, "Llama: make_cache needs a positive batch, got {}", batch);
+  TG_CHECK(capacity >= 0 && capacity <= config.max_position_embeddings,
+           "Llama: make_cache: capacity {} is not in [0, max_position_embeddings {}]", capacity,
+           config.max_position_embeddings);
+  KVCache c;
+  for (const auto& layer : model->layers->layers)
+    c.layers.push_back(layer->self_attn->make_cache(batch, capacity > 0 ? capacity : config.max_position_embeddings));
+  return c;
+}
+
+void Llama::set_attention(const GPTAttention& attention) {
+  LlamaConfig c = config;
+  c.attention = attention;
+  c.validate();
+  config = c;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const nn::MultiheadAttentionOptions kernel = llama_attention_options(c, i);
+    model->layers->layers[size_t(i)]->self_attn->options.variant(kernel.variant()).window(kernel.window()).sparse(
+        kernel.sparse()).dropout(kernel.dropout());
+  }
+}
+
+}  // namespace tg::models
