@@ -1,7 +1,8 @@
 #pragma once
 // The products the linear layers of one training step run, at a workload's shapes: a GPT's or
-// the encoder's blocks (q/k/v C -> 3C, output projection C -> C, MLP C -> 4C and 4C -> C) and
-// a head (C -> V), each forward y = x · Wᵀ and backward dx = dy · W, dW = dyᵀ · x, run as
+// the encoder's blocks (q/k/v C -> 3C, output projection C -> C, MLP C -> 4C and 4C -> C) or a
+// Llama's (q/k/v C -> C + 2·Hkv·D fused, as tapegrad runs them, o_proj C -> C, SwiGLU's gate and
+// up C -> I and down I -> C), and a head (C -> V), each forward y = x · Wᵀ and backward dx = dy · W, dW = dyᵀ · x, run as
 // tg::linear runs them (ops/matmul.cpp): the forward product split into panels over the threads,
 // the two backward ones side by side, each whole on its thread. Timed alone, they are the
 // ceiling of a train step's speed: a step also runs attention, norms, activations, the loss and
@@ -21,10 +22,15 @@ struct TrainShapes {
   int64_t C;       ///< n_embd
   int64_t layers;  ///< blocks
   int64_t head;    ///< head outputs (vocabulary); 0: none (the encoder's 2-class head on pooled rows)
+  int64_t qkv = 0;     ///< the fused q/k/v projection's outputs; 0: 3C
+  int64_t mlp = 0;     ///< the MLP's width; 0: 4C
+  bool gated = false;  ///< SwiGLU: two C -> mlp products (gate and up) instead of one
 
+  int64_t qkv_width() const { return qkv ? qkv : 3 * C; }
+  int64_t mlp_width() const { return mlp ? mlp : 4 * C; }
   /// Model FLOPs of the products: 3 GEMMs of 2 · rows · in · out per linear layer.
   double flops() const {
-    double per_layer = 2.0 * rows * C * (3 * C + C + 4 * C + 4 * C);
+    double per_layer = 2.0 * rows * C * (qkv_width() + C + (gated ? 3 : 2) * mlp_width());
     return 3 * (layers * per_layer + 2.0 * rows * C * head);
   }
 };
@@ -33,16 +39,17 @@ struct TrainShapes {
 class TrainLinearGemms {
  public:
   explicit TrainLinearGemms(const TrainShapes& t) : t_(t) {
-    const int64_t wide = std::max(4 * t.C, t.head);
+    const int64_t wide = std::max({t.qkv_width(), t.mlp_width(), t.head});
     x_.assign(t.rows * wide, 0.5f), w_.assign(wide * wide, 0.25f);
     y_.resize(t.rows * wide), dx_.resize(t.rows * wide), dw_.resize(wide * wide);
   }
 
   /// One training step's linear-layer products.
   void run() {
-    const int64_t C = t_.C;
+    const int64_t C = t_.C, I = t_.mlp_width();
     for (int64_t l = 0; l < t_.layers; ++l) {
-      linear(C, 3 * C), linear(C, C), linear(C, 4 * C), linear(4 * C, C);
+      linear(C, t_.qkv_width()), linear(C, C), linear(C, I), linear(I, C);
+      if (t_.gated) linear(C, I);
     }
     if (t_.head) linear(C, t_.head);
   }

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from compare_py import data  # noqa: E402
+from compare_py import jax_llama as L  # noqa: E402
 from compare_py import jax_models as M  # noqa: E402
 from compare_py.safetensors_io import read_safetensors  # noqa: E402
 from compare_py.worker import builder_for, reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
@@ -30,18 +31,22 @@ def loss_value(value):
 
 
 def build_train(kind, c):
-    H = c["n_head"]
     key = jax.random.PRNGKey(1337)
+    # tapegrad's initial weights, when given: GPT-2's layout or transformers' Llama names
+    init = read_safetensors(os.path.join(c["init_from"], "model.safetensors")) if c.get("init_from") else None
     if kind == "gpt_train":
         tokens, vocab = data.char_tokens(c["data"])
-        params = M.gpt_init(key, vocab, **c)
-        if c.get("init_from"):  # a GPT-2-layout checkpoint (tapegrad's initial weights)
-            params = M.gpt_from_gpt2(read_safetensors(os.path.join(c["init_from"], "model.safetensors")), c["n_layer"])
-        loss_fn = functools.partial(M.gpt_loss, H=H, checkpointing=c.get("checkpointing", False))
+        params = M.gpt_from_gpt2(init, c["n_layer"]) if init else M.gpt_init(key, vocab, **c)
+        loss_fn = functools.partial(M.gpt_loss, H=c["n_head"], checkpointing=c.get("checkpointing", False))
+        batches = data.gpt_batches(tokens, c["batches"], c["batch_size"], c["block_size"])
+    elif kind == "llama_train":
+        tokens, vocab = data.char_tokens(c["data"])
+        params = L.llama_from_hf(init, vocab, c) if init else L.llama_init(key, vocab, c)
+        loss_fn = functools.partial(L.llama_loss, c=c, rope=L.rope_tables(c))
         batches = data.gpt_batches(tokens, c["batches"], c["batch_size"], c["block_size"])
     else:
         params = M.encoder_init(key, **c)
-        loss_fn = lambda p, x, y: M.cross_entropy(M.encoder_logits(p, x, H), y)  # noqa: E731
+        loss_fn = lambda p, x, y: M.cross_entropy(M.encoder_logits(p, x, c["n_head"]), y)  # noqa: E731
         batches = data.encoder_batches(c["batches"], c["batch_size"], c["block_size"], c["vocab_size"], c["n_classes"])
     pool = [(jnp.array(x, jnp.int32), jnp.array(y, jnp.int32)) for x, y in batches]
     lr, wd, clip = c.get("lr", 1e-3), c.get("weight_decay", 0.1), c.get("grad_clip", 1.0)
@@ -62,9 +67,26 @@ def build_train(kind, c):
     return step, loss_value, n
 
 
+def decoder_for_generation(kind, c):
+    """-> (params, prefill(p, window [1, P]) -> (last logits, cache), decode(p, cache, tok, pos) ->
+    (logits, cache), hidden(p, window) -> final norm's output [1, P, C], head(p) -> [V, C], an
+    empty cache) of the GPT or the Llama."""
+    key = jax.random.PRNGKey(1337)
+    if kind == "llama_generate":
+        rope = L.rope_tables(c)
+        return (L.llama_init(key, c["vocab_size"], c), lambda p, w: L.llama_prefill(p, w, c, rope),
+                lambda p, cache, tok, pos: L.llama_decode_step(p, cache, tok, pos, c, rope),
+                lambda p, w: L.llama_hidden(p, w, c, rope), lambda p: p["lm_head.weight"], L.empty_cache(c))
+    H, P, C = c["n_head"], c["block_size"], c["n_embd"]
+    empty = [(jnp.zeros((1, P, H, C // H)), jnp.zeros((1, P, H, C // H))) for _ in range(c["n_layer"])]
+    return (M.gpt_init(key, c["vocab_size"], **c), lambda p, w: M.gpt_prefill(p, w, H),
+            lambda p, cache, tok, pos: M.gpt_decode_step(p, cache, tok, pos, H),
+            lambda p, w: M.gpt_hidden(p, w, H), lambda p: p["wte"], empty)
+
+
 def build_generate(kind, c):
-    H, P, new_tokens = c["n_head"], c["block_size"], c["new_tokens"]
-    params = M.gpt_init(jax.random.PRNGKey(1337), c["vocab_size"], **c)
+    P, new_tokens = c["block_size"], c["new_tokens"]
+    params, prefill_fn, decode_fn, hidden_fn, head_fn, empty = decoder_for_generation(kind, c)
 
     def sample(logits, key):
         key, sub = jax.random.split(key)
@@ -72,27 +94,24 @@ def build_generate(kind, c):
 
     @jax.jit
     def decode(p, cache, tok, pos, key):  # the KV cache's step
-        logits, cache = M.gpt_decode_step(p, cache, tok, pos, H)
+        logits, cache = decode_fn(p, cache, tok, pos)
         return (*sample(logits, key), cache)
 
     @jax.jit
     def prefill(p, window, key):  # refill the cache from the last P tokens
-        logits, cache = M.gpt_prefill(p, window, H)
+        logits, cache = prefill_fn(p, window)
         return (*sample(logits, key), cache)
 
     @jax.jit
     def full(p, window, n, key):  # no cache: the whole (padded) window, logits at position n-1
-        h = M.gpt_hidden(p, window, H)
-        logits = jax.lax.dynamic_index_in_dim(h, jnp.minimum(n, P) - 1, axis=1, keepdims=False) @ p["wte"].T
+        h = hidden_fn(p, window)
+        logits = jax.lax.dynamic_index_in_dim(h, jnp.minimum(n, P) - 1, axis=1, keepdims=False) @ head_fn(p).T
         return sample(logits, key)
 
     @jax.jit
     def push(window, tok, n):  # window [1, P] of the last tokens; n tokens so far
         shifted = jnp.concatenate([window[:, 1:], tok[:, None]], axis=1)
         return jnp.where(n < P, window.at[0, jnp.minimum(n, P - 1)].set(tok[0]), shifted)
-
-    C = c["n_embd"]
-    empty = [(jnp.zeros((1, P, H, C // H)), jnp.zeros((1, P, H, C // H))) for _ in range(c["n_layer"])]
 
     def step(i):
         key = jax.random.PRNGKey(7)

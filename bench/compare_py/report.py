@@ -77,7 +77,7 @@ def same_init_checks(res):
 
 
 def same_init_lines(by_name):
-    """Markdown: per GPT train workload, every framework's loss curve from the same weights."""
+    """Markdown: per GPT or Llama train workload, every framework's loss curve from the same weights."""
     out = []
     for name, res in by_name.items():
         a = res.get("tapegrad", {}).get("same_init_losses")

@@ -175,12 +175,13 @@ def run_workload(w, workers, log):
 
 
 def same_init_losses(w, res, workers, log):
-    """GPT training from the same weights on the same batches: tapegrad writes its initial weights
-    to a temporary checkpoint (config "save_init") and trains warmup + steps steps; PyTorch eager
-    (nanoGPT's model) and JAX, each at its chosen threads, load them (config "init_from") and
-    train as many. Every curve goes to res[label]["same_init_losses"]; report.py checks that the
-    references' agree with tapegrad's."""
-    if w.kind != "gpt_train":
+    """GPT and Llama training from the same weights on the same batches: tapegrad writes its
+    initial weights to a temporary checkpoint (config "save_init"; GPT-2's layout, or transformers'
+    Llama names) and trains warmup + steps steps; PyTorch eager (nanoGPT's model, torch_llama.py)
+    and JAX, each at its chosen threads, load them (config "init_from") and train as many. Every
+    curve goes to res[label]["same_init_losses"]; report.py checks that the references' agree
+    with tapegrad's."""
+    if w.kind not in ("gpt_train", "llama_train"):
         return
     refs = [(label, fw, mode) for label, fw, mode in variants(w, workers)
             if fw != "tapegrad" and mode != "compile" and "threads" in res.get(label, {})]

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from compare_py import data, torch_models  # noqa: E402
+from compare_py import data, torch_llama, torch_models  # noqa: E402
 from compare_py.flex_torch import build_flex  # noqa: E402
 from compare_py.safetensors_io import read_safetensors  # noqa: E402
 from compare_py.worker import builder_for, reply_of, rss_peak_growth, serve, time_steps  # noqa: E402
@@ -38,11 +38,13 @@ def count(module):
 
 def build_train(kind, c, mode):
     torch.manual_seed(1337)
-    if kind == "gpt_train":
+    if kind in ("gpt_train", "llama_train"):
         tokens, vocab = data.char_tokens(c["data"])
-        model = torch_models.GPT(vocab, **c)
-        if c.get("init_from"):  # a GPT-2-layout checkpoint (tapegrad's initial weights)
-            torch_models.load_gpt2_tensors(model, read_safetensors(os.path.join(c["init_from"], "model.safetensors")))
+        gpt = kind == "gpt_train"
+        model = torch_models.GPT(vocab, **c) if gpt else torch_llama.Llama(vocab, **c)
+        if c.get("init_from"):  # tapegrad's initial weights (GPT-2's layout, transformers' Llama names)
+            tensors = read_safetensors(os.path.join(c["init_from"], "model.safetensors"))
+            (torch_models.load_gpt2_tensors if gpt else torch_llama.load_llama_tensors)(model, tensors)
         pool = [(torch.tensor(x), torch.tensor(y))
                 for x, y in data.gpt_batches(tokens, c["batches"], c["batch_size"], c["block_size"])]
     else:
@@ -57,7 +59,7 @@ def build_train(kind, c, mode):
     def step(i):
         x, y = pool[i % len(pool)]
         opt.zero_grad(set_to_none=True)
-        loss = fwd(x, y) if kind == "gpt_train" else F.cross_entropy(fwd(x), y)
+        loss = F.cross_entropy(fwd(x), y) if kind == "encoder_train" else fwd(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, c.get("grad_clip", 1.0), foreach=True)
         opt.step()
@@ -67,7 +69,8 @@ def build_train(kind, c, mode):
 
 def build_generate(kind, c, mode):
     torch.manual_seed(1337)
-    model = torch_models.GPT(c["vocab_size"], **c).eval()
+    build = torch_llama.Llama if kind == "llama_generate" else torch_models.GPT
+    model = build(c["vocab_size"], **c).eval()
     prompt = torch.zeros((1, 1), dtype=torch.long)
 
     def step(i):

@@ -70,13 +70,14 @@ def reply_of(times, params=0, first=None, last=None, values=(), **extra):
     return out
 
 
-TRAIN_KINDS = ("gpt_train", "encoder_train")
+TRAIN_KINDS = ("gpt_train", "encoder_train", "llama_train")
+GENERATE_KINDS = ("generate", "llama_generate")
 OP_KINDS = ("layer_norm", "softmax", "gelu", "cross_entropy")
 
 
 def builder_for(kind, train, generate, mha, op, adamw, attention=None, flex_attention=None):
     """The builder of a request's workload (each worker has one per kind it answers)."""
-    table = {"generate": generate, "mha": mha, "adamw_step": adamw, **{k: train for k in TRAIN_KINDS},
+    table = {"mha": mha, "adamw_step": adamw, **{k: train for k in TRAIN_KINDS}, **{k: generate for k in GENERATE_KINDS},
              **{k: op for k in OP_KINDS}}
     if attention:
         table["attention"] = attention

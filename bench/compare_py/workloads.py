@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 
 BABY_GPT = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12)  # nanoGPT's baby GPT
 SHAKESPEARE_CHAR = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=16)  # nanoGPT's shakespeare_char
+# issue 19's Llama-shaped model (transformers' field names; block_size is max_position_embeddings)
+LLAMA = dict(num_hidden_layers=6, hidden_size=384, num_attention_heads=6, num_key_value_heads=2, intermediate_size=1024,
+             rope_theta=10000.0, rms_norm_eps=1e-5, block_size=256, batch_size=16)
 ENCODER = dict(vocab_size=1000, n_classes=2, block_size=50, n_layer=2, n_head=4, n_embd=128, batch_size=8)
 OPTIM = dict(lr=1e-3, weight_decay=0.1, grad_clip=1.0)  # AdamW betas (0.9, 0.99), eps 1e-8 everywhere
 CHAR_VOCAB = 65  # tiny Shakespeare's distinct bytes
@@ -46,6 +49,32 @@ def gpt_train_flops(c, vocab):
     N = gpt_params(c, vocab) - c["block_size"] * c["n_embd"]
     T = c["block_size"]
     return (6 * N + 12 * c["n_layer"] * c["n_embd"] * T) * c["batch_size"] * T
+
+
+def llama_matmul_params(c, vocab):
+    """A Llama's matmul parameters (q, k, v, o, gate, up, down per layer, and the untied head)."""
+    C, L, I = c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"]
+    kv = c["num_key_value_heads"] * (C // c["num_attention_heads"])  # k_proj's and v_proj's outputs
+    return L * (2 * C * C + 2 * C * kv + 3 * C * I) + vocab * C
+
+
+def llama_params(c, vocab):
+    """Every parameter: embed_tokens, the matmuls, two RMSNorm weights per layer and the final one."""
+    C = c["hidden_size"]
+    return vocab * C + llama_matmul_params(c, vocab) + (2 * c["num_hidden_layers"] + 1) * C
+
+
+def llama_train_flops(c, vocab):
+    """nanoGPT's estimate_mfu: (6N + 12·L·C·T) per token, N the matmul parameters (head included,
+    embed_tokens and the norms not); attention counted over all H query heads."""
+    L, C, T = c["num_hidden_layers"], c["hidden_size"], c["block_size"]
+    return (6 * llama_matmul_params(c, vocab) + 12 * L * C * T) * c["batch_size"] * T
+
+
+def llama_generate_flops(c, vocab, new_tokens):
+    """As generate_flops: 2N per new token plus 4·L·C per visible position."""
+    L, C, P = c["num_hidden_layers"], c["hidden_size"], c["block_size"]
+    return sum(2 * llama_matmul_params(c, vocab) + 4 * L * C * min(pos + 1, P) for pos in range(new_tokens))
 
 
 def encoder_params(c):
@@ -159,6 +188,7 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
                             steps=steps(2 if cache else 1, 1), rounds=steps(3, 1), modes=("eager",),
                             expect_params=gpt_params(gen_cfg, CHAR_VOCAB),
                             notes=f"{new_tokens} new tokens from a 1-token prompt, batch 1, sampled at temperature 1"))
+    out += llama_workloads(data_path, quick, smoke, attention)
     out.append(Workload("mha_fwd_bwd", "mha", dict(mha, attention=attention), "ms", 1, mha_flops(mha),
                         warmup=2, steps=steps(10, 3), inner=steps(3, 1), rounds=steps(5, 2),
                         expect_params=4 * mha["n_embd"] ** 2 + 4 * mha["n_embd"]))
@@ -174,13 +204,49 @@ def workloads(data_path, quick=False, smoke=False, attention="dense"):
     return out + attention_workloads(quick, smoke) + flex_workloads(quick, smoke)
 
 
+def llama_workloads(data_path, quick=False, smoke=False, attention="dense"):
+    """Issue 19's rows: the Llama-shaped model (LLAMA: grouped-query attention, SwiGLU, RMSNorm,
+    rotary positions, untied head) trained on tiny Shakespeare's characters as the GPT rows are,
+    and KV-cache generation with it. Target: tapegrad >= 1.2x the best reference on each."""
+    c = dict(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, num_key_value_heads=1, intermediate_size=32,
+             rope_theta=10000.0, rms_norm_eps=1e-5, block_size=8, batch_size=2) if smoke else LLAMA
+    q = quick or smoke
+    new_tokens = 12 if smoke else (64 if quick else 256)
+    shape = (f"L{c['num_hidden_layers']} C{c['hidden_size']} H{c['num_attention_heads']} "
+             f"Hkv{c['num_key_value_heads']} I{c['intermediate_size']}, T{c['block_size']}")
+    # Like shakespeare_char at constant lr 1e-3 without warmup, the loss may rise over the first
+    # steps (bench/README.md "The loss check"); the check that holds is the same-weights one. In
+    # the smoke test one batch is repeated and the loss must fall.
+    train = Workload("llama_train", "llama_train", dict(c, **OPTIM, batches=16, data=data_path, attention=attention),
+                     "tokens/s", c["batch_size"] * c["block_size"], llama_train_flops(c, CHAR_VOCAB),
+                     warmup=1, steps=2 if q else 5, rounds=1 if q else 3,
+                     expect_params=llama_params(c, CHAR_VOCAB), trains=True, loss_falls=smoke, target=1.2,
+                     notes=f"{shape}, B{c['batch_size']}, SwiGLU, RMSNorm, rotary positions (theta "
+                           f"{c['rope_theta']:g}), untied head; MFU counts 6N + 12·L·C·T per token, N the matmul "
+                           f"parameters ({llama_matmul_params(c, CHAR_VOCAB)}: q, k, v, o, gate, up, down, head)")
+    cfg = dict(c, vocab_size=CHAR_VOCAB, new_tokens=new_tokens, kv_cache=True, attention=attention)
+    generate = Workload("llama_generate_kv_cache", "llama_generate", cfg, "tokens/s", new_tokens,
+                        llama_generate_flops(c, CHAR_VOCAB, new_tokens), warmup=1, steps=1 if q else 2,
+                        rounds=1 if q else 3, modes=("eager",), expect_params=llama_params(c, CHAR_VOCAB), target=1.2,
+                        notes=f"{shape}: {new_tokens} new tokens from a 1-token prompt with the KV cache, batch 1, "
+                              "sampled at temperature 1")
+    return [train, generate]
+
+
 def linear_gemms_request(w):
     """For a training workload (not the checkpointed ones): its linear layers' GEMMs of one step
     alone in tapegrad (bench/train_linear_gemms.h), the ceiling of its step's speed; else None."""
     if not w.trains or w.name.endswith(CHECKPOINTED):
         return None
     c = w.config
-    config = dict(rows=c["batch_size"] * c["block_size"], n_embd=c["n_embd"], n_layer=c["n_layer"])
+    rows = c["batch_size"] * c["block_size"]
+    if w.kind == "llama_train":  # q, k, v fused (as tapegrad runs them), SwiGLU's three, the untied head
+        C = c["hidden_size"]
+        kv = c["num_key_value_heads"] * (C // c["num_attention_heads"])
+        return dict(workload="linear_gemms", warmup=2, steps=max(3, w.steps // 3),
+                    config=dict(rows=rows, n_embd=C, n_layer=c["num_hidden_layers"], head=CHAR_VOCAB, qkv=C + 2 * kv,
+                                mlp=c["intermediate_size"], gated=True))
+    config = dict(rows=rows, n_embd=c["n_embd"], n_layer=c["n_layer"])
     if w.kind == "gpt_train":  # the tied head; the encoder's 2-class head on pooled rows is left out
         config["head"] = CHAR_VOCAB
     return dict(workload="linear_gemms", config=config, warmup=2, steps=max(3, w.steps // 3))

@@ -105,6 +105,8 @@ Reply run_request(const Request& r) {
   if (r.workload == "gpt_train") return run_gpt_train(r);
   if (r.workload == "encoder_train") return run_encoder_train(r);
   if (r.workload == "generate") return run_generate(r);
+  if (r.workload == "llama_train") return run_llama_train(r);
+  if (r.workload == "llama_generate") return run_llama_generate(r);
   if (r.workload == "mha") return run_mha(r);
   if (r.workload == "layer_norm" || r.workload == "softmax" || r.workload == "gelu" || r.workload == "cross_entropy")
     return run_single_op(r);
@@ -113,8 +115,9 @@ Reply run_request(const Request& r) {
   if (r.workload == "linear_gemms") return run_linear_gemms(r);
   if (r.workload == "attention") return run_attention(r);
   if (r.workload == "flex_attention") return run_flex_attention(r);
-  fail("compare_tapegrad: unknown workload '{}' (gpt_train, encoder_train, generate, mha, layer_norm, softmax, "
-       "gelu, cross_entropy, adamw_step, sgemm_peak, linear_gemms, attention, flex_attention)",
+  fail("compare_tapegrad: unknown workload '{}' (gpt_train, encoder_train, generate, llama_train, llama_generate, "
+       "mha, layer_norm, softmax, gelu, cross_entropy, adamw_step, sgemm_peak, linear_gemms, attention, "
+       "flex_attention)",
        r.workload);
 }
 

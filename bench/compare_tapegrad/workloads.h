@@ -11,6 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "autograd/tensor.h"
+
+namespace tg::nn {
+class Module;
+}
+namespace tg::models {
+class CausalLM;
+}
+
 namespace tg::compare {
 
 using json = nlohmann::json;
@@ -18,7 +27,7 @@ using json = nlohmann::json;
 /// What one request asks: `warmup` untimed steps, then `steps` timed ones; a timed step of a
 /// small op repeats it `inner` times and reports the time per repetition.
 struct Request {
-  std::string workload;  ///< gpt_train, encoder_train, generate, mha, layer_norm, softmax, ...
+  std::string workload;  ///< gpt_train, encoder_train, generate, llama_train, mha, layer_norm, softmax, ...
   json config;           ///< the workload's sizes (see bench/compare_py/workloads.py)
   int64_t warmup = 2, steps = 10, inner = 1;
   int threads = 0;  ///< tg::set_num_threads for this request; 0 = all cores
@@ -44,10 +53,12 @@ Request parse_request(const json& j);
 Reply run_request(const Request& request);
 json to_json(const Reply& reply);
 
-// --- the workloads (workloads_train.cpp, workloads_kernels.cpp, workloads_attention.cpp) -------
+// --- the workloads (workloads_train.cpp, workloads_llama.cpp, workloads_kernels.cpp, ...) ------
 Reply run_gpt_train(const Request& r);
 Reply run_encoder_train(const Request& r);
 Reply run_generate(const Request& r);
+Reply run_llama_train(const Request& r);     ///< a Llama-shaped decoder's train step (workloads_llama.cpp)
+Reply run_llama_generate(const Request& r);  ///< generation with it
 Reply run_mha(const Request& r);
 Reply run_single_op(const Request& r);  ///< layer_norm, softmax, gelu, cross_entropy
 Reply run_adamw_step(const Request& r);
@@ -55,6 +66,23 @@ Reply run_sgemm_peak(const Request& r);
 Reply run_linear_gemms(const Request& r);  ///< a training step's linear-layer GEMMs alone
 Reply run_attention(const Request& r);     ///< one attention kernel, forward (+ backward)
 Reply run_flex_attention(const Request& r);  ///< flex_attention with a ready pattern (workloads_flex.cpp)
+
+// --- helpers of the model workloads (workloads_train.cpp) -------------------------------------
+/// x [B, T] i64 token ids; y [B, T] i64 (each position's next token) or [B] i64 (class labels).
+struct TrainBatch {
+  Tensor x, y;
+};
+/// The file of config "data" as char ids (its sorted distinct bytes, nanoGPT's shakespeare_char).
+std::vector<int64_t> text_tokens(const Request& r);
+/// `count` batches of B rows of T ids, built as bench/compare_py/data.py's gpt_batches.
+std::vector<TrainBatch> gpt_batches(const std::vector<int64_t>& tokens, int64_t count, int64_t B, int64_t T);
+/// r.warmup + r.steps train steps of `model` (zero_grad, loss_of_step(i), backward, clip at
+/// config grad_clip, AdamW as the references run it), the timed ones timed; every step's loss and
+/// pre-clip gradient norm in extra["losses"] / ["grad_norms"].
+Reply train_steps(const Request& r, nn::Module& model, const std::function<Tensor(int64_t)>& loss_of_step);
+/// r.warmup + r.steps calls of models::generate (new_tokens tokens from a one-token prompt, batch
+/// 1, temperature 1), each call one step.
+Reply generate_steps(const Request& r, models::CausalLM& model, int64_t new_tokens, bool kv_cache);
 
 // --- helpers shared by the workloads ----------------------------------------------------------
 /// Seconds since `start`.

@@ -98,10 +98,14 @@ Reply run_adamw_step(const Request& r) {
 }
 
 // The linear layers' products of one training step alone (bench/train_linear_gemms.h), timed
-// beside each training workload: config rows (batch · block), n_embd, n_layer, head (absent: none).
+// beside each training workload: config rows (batch · block), n_embd, n_layer, head (absent: none);
+// a Llama's also qkv (the fused projection's outputs), mlp (its width) and gated (SwiGLU).
 Reply run_linear_gemms(const Request& r) {
   bench::TrainShapes t{config_int(r, "rows"), config_int(r, "n_embd"), config_int(r, "n_layer"), 0};
   if (r.config.contains("head")) t.head = config_int(r, "head");
+  if (r.config.contains("qkv")) t.qkv = config_int(r, "qkv");
+  if (r.config.contains("mlp")) t.mlp = config_int(r, "mlp");
+  t.gated = r.config.value("gated", false);
   bench::TrainLinearGemms gemms(t);
   Reply reply = time_steps(r, [&] { gemms.run(); });
   reply.extra["flops"] = t.flops();

@@ -1,4 +1,5 @@
-// bench/compare's model workloads on tapegrad: GPT and encoder train steps, GPT generation.
+// bench/compare's model workloads on tapegrad: GPT and encoder train steps, GPT generation, and
+// the train and generation loops the Llama workloads share (workloads_llama.cpp).
 // Batches come from pools every framework builds the same way (bench/compare_py/data.py), so
 // tapegrad, PyTorch and JAX see the same tokens.
 #include <algorithm>
@@ -20,38 +21,16 @@
 namespace tg::compare {
 namespace {
 
-struct Batch {
-  Tensor x, y;  // x [B, T] i64; y [B, T] i64 (GPT) or [B] i64 (encoder)
-};
-
 Tensor i64_tensor(const std::vector<int64_t>& values, const Shape& shape) {
   Tensor t = empty(shape, DType::i64);
   std::copy(values.begin(), values.end(), t.data<int64_t>());
   return t;
 }
 
-// Batch j, row b starts at ((j·B + b) · 104729) mod (N − T − 1) of the text's N tokens; y is x
-// shifted by one (bench/compare_py/data.py: gpt_batches).
-std::vector<Batch> gpt_batches(const std::vector<int64_t>& tokens, int64_t count, int64_t B, int64_t T) {
-  const int64_t N = int64_t(tokens.size());
-  TG_CHECK(N > T + 1, "compare_tapegrad: the text has {} tokens, fewer than one block of {} + 1", N, T);
-  std::vector<Batch> out;
-  for (int64_t j = 0; j < count; ++j) {
-    std::vector<int64_t> x, y;
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t o = ((j * B + b) * 104729) % (N - T - 1);
-      x.insert(x.end(), tokens.begin() + o, tokens.begin() + o + T);
-      y.insert(y.end(), tokens.begin() + o + 1, tokens.begin() + o + T + 1);
-    }
-    out.push_back({i64_tensor(x, {B, T}), i64_tensor(y, {B, T})});
-  }
-  return out;
-}
-
 // Token (j, b, t) = ((j·B + b)·T + t) · 2654435761 mod 2³² mod V; label (j·B + b) mod n_classes
 // (bench/compare_py/data.py: encoder_batches).
-std::vector<Batch> encoder_batches(int64_t count, int64_t B, int64_t T, int64_t V, int64_t n_classes) {
-  std::vector<Batch> out;
+std::vector<TrainBatch> encoder_batches(int64_t count, int64_t B, int64_t T, int64_t V, int64_t n_classes) {
+  std::vector<TrainBatch> out;
   for (int64_t j = 0; j < count; ++j) {
     std::vector<int64_t> x, y;
     for (int64_t b = 0; b < B; ++b) {
@@ -73,11 +52,6 @@ models::GPTConfig gpt_config(const Request& r, int64_t vocab_size) {
   return c;
 }
 
-std::vector<int64_t> text_tokens(const Request& r) {
-  std::string text = read_file_bytes(config_string(r, "data", ""));
-  return models::CharTokenizer::from_text(text).encode(text);
-}
-
 // AdamW as the references: lr 1e-3, betas (0.9, 0.99), weight decay 0.1 on rank >= 2 tensors.
 optim::AdamW make_adamw(const nn::Module& model, const Request& r) {
   double wd = config_double(r, "weight_decay", 0.1);
@@ -87,11 +61,35 @@ optim::AdamW make_adamw(const nn::Module& model, const Request& r) {
                                                           .weight_decay(wd));
 }
 
-// Runs warm-up then timed train steps: zero_grad, loss, backward, clip, step. Every step's loss
-// and pre-clip global gradient norm go to reply.extra["losses"] / ["grad_norms"], so a run can be
-// compared step by step with the references' (bench/compare_py/step_compare.py).
-template <class LossFn>
-Reply train_steps(const Request& r, nn::Module& model, const LossFn& loss_of_step) {
+}  // namespace
+
+// Batch j, row b starts at ((j·B + b) · 104729) mod (N − T − 1) of the text's N tokens; y is x
+// shifted by one (bench/compare_py/data.py: gpt_batches).
+std::vector<TrainBatch> gpt_batches(const std::vector<int64_t>& tokens, int64_t count, int64_t B, int64_t T) {
+  const int64_t N = int64_t(tokens.size());
+  TG_CHECK(N > T + 1, "compare_tapegrad: the text has {} tokens, fewer than one block of {} + 1", N, T);
+  std::vector<TrainBatch> out;
+  for (int64_t j = 0; j < count; ++j) {
+    std::vector<int64_t> x, y;
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t o = ((j * B + b) * 104729) % (N - T - 1);
+      x.insert(x.end(), tokens.begin() + o, tokens.begin() + o + T);
+      y.insert(y.end(), tokens.begin() + o + 1, tokens.begin() + o + T + 1);
+    }
+    out.push_back({i64_tensor(x, {B, T}), i64_tensor(y, {B, T})});
+  }
+  return out;
+}
+
+std::vector<int64_t> text_tokens(const Request& r) {
+  std::string text = read_file_bytes(config_string(r, "data", ""));
+  return models::CharTokenizer::from_text(text).encode(text);
+}
+
+// Every step's loss and pre-clip global gradient norm go to reply.extra["losses"] /
+// ["grad_norms"], so a run can be compared step by step with the references'
+// (bench/compare_py/step_compare.py).
+Reply train_steps(const Request& r, nn::Module& model, const std::function<Tensor(int64_t)>& loss_of_step) {
   optim::AdamW opt = make_adamw(model, r);
   const double clip = config_double(r, "grad_clip", 1.0);
   std::vector<Tensor> params = model.parameters();
@@ -125,13 +123,26 @@ Reply train_steps(const Request& r, nn::Module& model, const LossFn& loss_of_ste
   return reply;
 }
 
-}  // namespace
+Reply generate_steps(const Request& r, models::CausalLM& model, int64_t new_tokens, bool kv_cache) {
+  Generator sampler(7);
+  Tensor prompt = zeros({1, 1}, DType::i64);
+  Reply reply;
+  reply.params = model.num_parameters();
+  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    Tensor out = models::generate(model, prompt, new_tokens, /*temperature=*/1.0, /*top_k=*/0, sampler, kv_cache);
+    TG_CHECK(out.size(1) == 1 + new_tokens, "compare_tapegrad: generate returned {} tokens", out.size(1));
+    if (i >= r.warmup) reply.step_s.push_back(seconds_since(start));
+  }
+  reply.extra["kv_cache"] = kv_cache;
+  return reply;
+}
 
 Reply run_gpt_train(const Request& r) {
   const int64_t B = config_int(r, "batch_size"), T = config_int(r, "block_size");
   std::vector<int64_t> tokens = text_tokens(r);
   const int64_t V = *std::max_element(tokens.begin(), tokens.end()) + 1;
-  std::vector<Batch> pool = gpt_batches(tokens, config_int(r, "batches"), B, T);
+  std::vector<TrainBatch> pool = gpt_batches(tokens, config_int(r, "batches"), B, T);
   Generator init(1337);
   models::GPT model(gpt_config(r, V), init);
   // Optional: start from a checkpoint's weights (GPT-2 layout), or write the initial weights out.
@@ -142,7 +153,7 @@ Reply run_gpt_train(const Request& r) {
   const bool checkpointing = r.config.value("checkpointing", false);
   model.set_activation_checkpointing(checkpointing);  // each block recomputed in backward
   Reply reply = train_steps(r, model, [&](int64_t i) {
-    const Batch& b = pool[size_t(i) % pool.size()];
+    const TrainBatch& b = pool[size_t(i) % pool.size()];
     return model.forward(b.x, b.y).loss;
   });
   reply.extra["attention"] = model.config.attention.name();
@@ -159,13 +170,13 @@ Reply run_encoder_train(const Request& r) {
   c.dropout = 0.0, c.norm = "post", c.pos = "learned", c.pooling = "mean";
   c.attention = config_string(r, "attention", "dense");
   const int64_t B = config_int(r, "batch_size");
-  std::vector<Batch> pool = encoder_batches(config_int(r, "batches"), B, c.max_len, c.vocab_size, c.n_classes);
+  std::vector<TrainBatch> pool = encoder_batches(config_int(r, "batches"), B, c.max_len, c.vocab_size, c.n_classes);
   models::EncoderClassifier model(c);
   Generator init(1337);
   model.reset_parameters(init);
   model.train();
   Reply reply = train_steps(r, model, [&](int64_t i) {
-    const Batch& b = pool[size_t(i) % pool.size()];
+    const TrainBatch& b = pool[size_t(i) % pool.size()];
     return cross_entropy(model.forward(b.x), b.y);
   });
   reply.extra["attention"] = c.attention;
@@ -175,21 +186,10 @@ Reply run_encoder_train(const Request& r) {
 // One timed step = one generate() call of new_tokens tokens from a one-token prompt.
 Reply run_generate(const Request& r) {
   const int64_t V = config_int(r, "vocab_size"), new_tokens = config_int(r, "new_tokens");
-  const bool kv_cache = r.config.value("kv_cache", true);
-  Generator init(1337), sampler(7);
+  Generator init(1337);
   models::GPT model(gpt_config(r, V), init);
-  model.eval();
-  Tensor prompt = zeros({1, 1}, DType::i64);
-  Reply reply;
-  reply.params = model.num_parameters();
-  for (int64_t i = 0; i < r.warmup + r.steps; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    Tensor out = models::generate(model, prompt, new_tokens, /*temperature=*/1.0, /*top_k=*/0, sampler, kv_cache);
-    TG_CHECK(out.size(1) == 1 + new_tokens, "compare_tapegrad: generate returned {} tokens", out.size(1));
-    if (i >= r.warmup) reply.step_s.push_back(seconds_since(start));
-  }
+  Reply reply = generate_steps(r, model, new_tokens, r.config.value("kv_cache", true));
   reply.extra["attention"] = model.config.attention.name();
-  reply.extra["kv_cache"] = kv_cache;
   return reply;
 }
 
