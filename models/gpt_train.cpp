@@ -301,6 +301,11 @@ void GPTTrainOptions::validate() const {
     TG_CHECK(intermediate_size >= 0, "--intermediate-size must be positive (or 0 for 8·n_embd/3), got {}", intermediate_size);
     TG_CHECK(std::isfinite(rope_theta) && rope_theta > 0, "--rope-theta must be positive, got {}", rope_theta);
   }
+  TG_CHECK(save_dtype == "float32" || save_dtype == "bfloat16" || save_dtype == "float16",
+           "--save-dtype must be float32, bfloat16 or float16, got '{}'", save_dtype);
+  TG_CHECK(save_dtype == "float32" || model == "llama",
+           "--save-dtype {}: GPT-2 checkpoints are written in float32 (half precision is for the Llama family)",
+           save_dtype);
   TG_CHECK(block_size > 0, "--block-size must be positive, got {}", block_size);
   TG_CHECK(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got {}", dropout);
   optim.validate();
@@ -469,7 +474,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
                    {"block_size", T},
                    {"options", run_options(o)}}
                   .dump(2);
-    save_decoder(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st);
+    save_decoder(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st, o.save_dtype);
   };
 
   TrainLoopOptions lo;
