@@ -79,6 +79,12 @@ class CausalLM : public nn::Module {
 
  protected:
   Generator& dropout_generator() const { return dropout_gen_ ? *dropout_gen_ : default_generator(); }
+  /// The checks every forward makes, tg::Error starting with type_name() otherwise: idx i64
+  /// [B, T]; the cache's positions plus T within context_length(); a cache of `num_layers` layers
+  /// of batch B, each as long as the cache says; targets of idx's shape and not with
+  /// logits_last_only; position_ids and document_ids i64 [B, T] and not with a cache.
+  void check_forward_inputs(const Tensor& idx, const Tensor& targets, const CausalLMForwardOptions& options,
+                            int64_t num_layers) const;
   /// Whether forward checkpoints its layers in this call.
   bool checkpoints_layers(const CausalLMForwardOptions& options) const {
     return activation_checkpointing_ && is_training() && !options.cache && !options.attention_weights;

@@ -55,8 +55,8 @@ class GPT : public CausalLM {
   std::shared_ptr<nn::LayerNorm> ln_f;
 
  private:
-  /// position_ids and document_ids fit idx and the model (tg::Error naming them otherwise).
-  void check_packed_sequences(const GPTForwardOptions& options, const Shape& idx_shape) const;
+  /// position_ids (checked by check_forward_inputs, or undefined) name rows of wpe: in [0, n_positions).
+  void check_position_rows(const Tensor& position_ids) const;
 };
 
 }  // namespace tg::models
