@@ -37,4 +37,14 @@ void CausalLM::check_forward_inputs(const Tensor& idx, const Tensor& targets, co
   }
 }
 
+KVCache CausalLM::make_cache(int64_t batch, int64_t capacity) const {
+  TG_CHECK(batch > 0, "{}: make_cache needs a positive batch, got {}", type_name(), batch);
+  TG_CHECK(capacity >= 0 && capacity <= context_length(), "{}: make_cache: capacity {} is not in [0, {} {}]",
+           type_name(), capacity, context_length_field(), context_length());
+  KVCache c;
+  for (const nn::MultiheadAttention* attn : attention_layers())
+    c.layers.push_back(attn->make_cache(batch, capacity > 0 ? capacity : context_length()));
+  return c;
+}
+
 }  // namespace tg::models

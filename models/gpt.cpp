@@ -103,14 +103,10 @@ void GPT::check_position_rows(const Tensor& position_ids) const {
              i / T, i % T, p[i], config.n_positions);
 }
 
-KVCache GPT::make_cache(int64_t batch, int64_t capacity) const {
-  TG_CHECK(batch > 0, "GPT: make_cache needs a positive batch, got {}", batch);
-  TG_CHECK(capacity >= 0 && capacity <= config.n_positions, "GPT: make_cache: capacity {} is not in [0, n_positions {}]",
-           capacity, config.n_positions);
-  KVCache c;
-  for (const auto& block : h->blocks)
-    c.layers.push_back(block->attn->make_cache(batch, capacity > 0 ? capacity : config.n_positions));
-  return c;
+std::vector<const nn::MultiheadAttention*> GPT::attention_layers() const {
+  std::vector<const nn::MultiheadAttention*> out;
+  for (const auto& block : h->blocks) out.push_back(block->attn.get());
+  return out;
 }
 
 void GPT::set_attention(const GPTAttention& attention) {
@@ -119,9 +115,7 @@ void GPT::set_attention(const GPTAttention& attention) {
   c.validate();
   config = c;
   const nn::MultiheadAttentionOptions kernel = gpt_attention_options(c);
-  for (auto& block : h->blocks)
-    block->attn->options.variant(kernel.variant()).window(kernel.window()).sparse(kernel.sparse()).dropout(
-        kernel.dropout());
+  for (auto& block : h->blocks) block->attn->set_kernel(kernel);
 }
 
 int64_t GPT::num_parameters(bool include_position_embedding) const {

@@ -38,8 +38,7 @@ class GPT : public CausalLM {
   /// GPT-2's initialisation: weights and embeddings N(0, 0.02), residual projections
   /// (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2·n_layer)), biases 0, LayerNorms 1 and 0.
   void reset_parameters(Generator& gen);
-  /// An empty cache for a batch of B: per layer keys and values [B, capacity (0: n_positions), H, D].
-  KVCache make_cache(int64_t batch, int64_t capacity = 0) const override;
+  std::vector<const nn::MultiheadAttention*> attention_layers() const override;
   int64_t context_length() const override { return config.n_positions; }
   const char* context_length_field() const override { return "n_positions"; }
   int64_t vocab_size() const override { return config.vocab_size; }

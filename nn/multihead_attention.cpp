@@ -132,6 +132,10 @@ void MultiheadAttention::reset_parameters() {
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
 }
 
+void MultiheadAttention::set_kernel(const MultiheadAttentionOptions& other) {
+  options.variant(other.variant()).window(other.window()).sparse(other.sparse()).dropout(other.dropout());
+}
+
 void MultiheadAttention::share_flex_caches(const MultiheadAttention& other) {
   TG_CHECK(options.flex() == other.options.flex(),
            "MultiheadAttention: share_flex_caches between the patterns '{}' and '{}'", options.flex(), other.options.flex());

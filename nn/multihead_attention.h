@@ -147,6 +147,9 @@ class MultiheadAttention : public Module {
   /// sizes and documents serves both (a model's layers: a batch's document mask is built once).
   /// Both must run the same pattern.
   void share_flex_caches(const MultiheadAttention& other);
+  /// Takes the attention kernel of `other` (variant, window, sparse layout, dropout); the
+  /// parameters stay as they are.
+  void set_kernel(const MultiheadAttentionOptions& other);
   /// Re-draws the parameters. pytorch: as PyTorch does, xavier_uniform_ on the input
   /// projections, zeros for in_proj_bias and out_proj.bias, out_proj.weight as nn::Linear.
   /// gpt2: as nn::Conv1D, N(0, 0.02) weights and zero biases.

@@ -88,15 +88,10 @@ CausalLMOutput Llama::forward(const Tensor& idx, const Tensor& targets, const Ca
   return out;
 }
 
-KVCache Llama::make_cache(int64_t batch, int64_t capacity) const {
-  TG_CHECK(batch > 0, "Llama: make_cache needs a positive batch, got {}", batch);
-  TG_CHECK(capacity >= 0 && capacity <= config.max_position_embeddings,
-           "Llama: make_cache: capacity {} is not in [0, max_position_embeddings {}]", capacity,
-           config.max_position_embeddings);
-  KVCache c;
-  for (const auto& layer : model->layers->layers)
-    c.layers.push_back(layer->self_attn->make_cache(batch, capacity > 0 ? capacity : config.max_position_embeddings));
-  return c;
+std::vector<const nn::MultiheadAttention*> Llama::attention_layers() const {
+  std::vector<const nn::MultiheadAttention*> out;
+  for (const auto& layer : model->layers->layers) out.push_back(layer->self_attn.get());
+  return out;
 }
 
 void Llama::set_attention(const GPTAttention& attention) {
@@ -104,11 +99,8 @@ void Llama::set_attention(const GPTAttention& attention) {
   c.attention = attention;
   c.validate();
   config = c;
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const nn::MultiheadAttentionOptions kernel = llama_attention_options(c, i);
-    model->layers->layers[size_t(i)]->self_attn->options.variant(kernel.variant()).window(kernel.window()).sparse(
-        kernel.sparse()).dropout(kernel.dropout());
-  }
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+    model->layers->layers[size_t(i)]->self_attn->set_kernel(llama_attention_options(c, i));
 }
 
 }  // namespace tg::models
