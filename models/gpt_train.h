@@ -16,7 +16,7 @@
 namespace tg::models {
 
 struct GPTTrainOptions {
-  std::string data;        ///< .bin = uint16 token ids; any other file = text, tokenized by `tokenizer` or characters
+  std::string data;        ///< .bin = token ids (uint16; uint32 for a vocabulary beyond 65,536); any other file = text, tokenized by `tokenizer` or characters
   std::string tokenizer;   ///< a BPE (GPTTokenizer::load) for text data; a new model's vocabulary is its size
   std::string val_data;    ///< empty: the last 10% of `data` is held out
   std::string out;         ///< checkpoint directory (rewritten at every evaluation and at the end)
