@@ -9,7 +9,10 @@
 namespace tg::models {
 namespace {
 
-using namespace config_fields;
+// Declarations, not a using-directive: this file is compiled in a unity batch with others.
+using json = nlohmann::json;
+using config_fields::attention_from_json, config_fields::attention_to_json, config_fields::get_bool,
+    config_fields::get_double, config_fields::get_int, config_fields::get_string;
 
 const char* architecture_of(const std::string& model_type) {
   if (model_type == "mistral") return "MistralForCausalLM";
