@@ -64,7 +64,7 @@ TEST(LlamaTrain, FineTunesATransformersCheckpointInItsLayout) {
   const std::string data = write_tokens(dir);
   models::GPTTrainOptions o = tiny_llama(data, dir / "tuned");
   o.init_from = kLlamaTiny;
-  o.optim.max_iters = 10, o.optim.eval_interval = 10;
+  o.optim.max_iters = 10, o.optim.lr_decay_iters = 10, o.optim.eval_interval = 10;
   models::adopt_resumed_options(o, [](const std::string&) { return false; });
   EXPECT_EQ(o.model, "llama");
   EXPECT_EQ(o.n_head, 4);  // the checkpoint's architecture, not the flags'
@@ -84,7 +84,7 @@ TEST(LlamaTrain, FineTunesATransformersCheckpointInItsLayout) {
 TEST(LlamaTrain, CheckpointsAreWrittenInTheDtypeAsked) {
   TempDir dir;
   models::GPTTrainOptions o = tiny_llama(write_tokens(dir), dir / "bf16");
-  o.optim.max_iters = 2, o.optim.eval_interval = 0;
+  o.optim.max_iters = 2, o.optim.lr_decay_iters = 2, o.optim.eval_interval = 0;
   o.save_dtype = "bfloat16";
   models::train_gpt(o);
   const std::string text = read_file_bytes(dir / "bf16/model.safetensors");
