@@ -181,6 +181,10 @@ class MultiheadAttention : public Module {
   /// projection (concatenated at each call; the gradient flows back to each).
   Tensor llama_qkv_weight() const;
   Tensor llama_qkv_bias() const;
+  /// llama, without autograd (evaluation, generation): the concatenation kept between calls and
+  /// made again only when one of the weights or biases changed (their storage or version).
+  mutable Tensor fused_weight_, fused_bias_;
+  mutable std::vector<std::pair<const void*, uint64_t>> fused_from_;
   /// x [B, n, C] -> the fused projection [B, n, (H + 2·Hkv)·D].
   Tensor project_qkv(const Tensor& x) const;
   /// x [B, n, width] -> features [first, first + count) of the projection [B, n, count].
