@@ -214,7 +214,8 @@ json checkpoint_architecture(const std::string& dir) {
 // config.json and train_state.json hold.
 json stored_run_options(const json& state, const std::string& dir) {
   json s = state.contains("options") && state["options"].is_object() ? state["options"] : json::object();
-  for (const auto& [key, value] : checkpoint_architecture(dir).items())
+  const json architecture = checkpoint_architecture(dir);  // named: items() of a temporary would dangle
+  for (const auto& [key, value] : architecture.items())
     if (!s.contains(key)) s[key] = value;
   for (const char* key : {"optimizer", "batch_size", "block_size"})
     if (!s.contains(key) && state.contains(key)) s[key] = state[key];
