@@ -9,6 +9,7 @@
 #include "models/gpt_config.h"
 #include "nn/kv_cache.h"
 #include "nn/module.h"
+#include "nn/multihead_attention.h"
 
 namespace tg::models {
 
@@ -59,8 +60,11 @@ class CausalLM : public nn::Module {
                                  const CausalLMForwardOptions& options = {}) = 0;
   /// idx [B, T] i64 -> logits [B, T, V].
   Tensor forward(const Tensor& idx) override { return forward(idx, Tensor(), {}).logits; }
-  /// An empty cache for a batch of B, holding `capacity` positions (0: context_length()).
-  virtual KVCache make_cache(int64_t batch, int64_t capacity = 0) const = 0;
+  /// An empty cache for a batch of B: per layer keys and values [B, capacity, Hkv, D]
+  /// (capacity 0: context_length()).
+  KVCache make_cache(int64_t batch, int64_t capacity = 0) const;
+  /// Every layer's attention module, first to last.
+  virtual std::vector<const nn::MultiheadAttention*> attention_layers() const = 0;
   /// The longest context: GPT-2's n_positions, Llama's max_position_embeddings.
   virtual int64_t context_length() const = 0;
   /// The config field that holds it, for messages ("n_positions", "max_position_embeddings").
@@ -79,6 +83,12 @@ class CausalLM : public nn::Module {
 
  protected:
   Generator& dropout_generator() const { return dropout_gen_ ? *dropout_gen_ : default_generator(); }
+  /// The checks every forward makes, tg::Error starting with type_name() otherwise: idx i64
+  /// [B, T]; the cache's positions plus T within context_length(); a cache of `num_layers` layers
+  /// of batch B, each as long as the cache says; targets of idx's shape and not with
+  /// logits_last_only; position_ids and document_ids i64 [B, T] and not with a cache.
+  void check_forward_inputs(const Tensor& idx, const Tensor& targets, const CausalLMForwardOptions& options,
+                            int64_t num_layers) const;
   /// Whether forward checkpoints its layers in this call.
   bool checkpoints_layers(const CausalLMForwardOptions& options) const {
     return activation_checkpointing_ && is_training() && !options.cache && !options.attention_weights;

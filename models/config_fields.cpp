@@ -6,30 +6,30 @@
 namespace tg::models::config_fields {
 namespace {
 
-bool absent(const json& j, const char* key) { return !j.contains(key) || j[key].is_null(); }
+bool field_absent(const json& j, const char* key) { return !j.contains(key) || j[key].is_null(); }
 
 }  // namespace
 
 int64_t get_int(const json& j, const char* key, int64_t fallback, const std::string& where) {
-  if (absent(j, key)) return fallback;
+  if (field_absent(j, key)) return fallback;
   TG_CHECK(j[key].is_number_integer(), "{}: field '{}' must be an integer, got {}", where, key, j[key].dump());
   return j[key].get<int64_t>();
 }
 
 double get_double(const json& j, const char* key, double fallback, const std::string& where) {
-  if (absent(j, key)) return fallback;
+  if (field_absent(j, key)) return fallback;
   TG_CHECK(j[key].is_number(), "{}: field '{}' must be a number, got {}", where, key, j[key].dump());
   return j[key].get<double>();
 }
 
 std::string get_string(const json& j, const char* key, const std::string& fallback, const std::string& where) {
-  if (absent(j, key)) return fallback;
+  if (field_absent(j, key)) return fallback;
   TG_CHECK(j[key].is_string(), "{}: field '{}' must be a string, got {}", where, key, j[key].dump());
   return j[key].get<std::string>();
 }
 
 bool get_bool(const json& j, const char* key, bool fallback, const std::string& where) {
-  if (absent(j, key)) return fallback;
+  if (field_absent(j, key)) return fallback;
   TG_CHECK(j[key].is_boolean(), "{}: field '{}' must be true or false, got {}", where, key, j[key].dump());
   return j[key].get<bool>();
 }

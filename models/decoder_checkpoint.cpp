@@ -11,8 +11,8 @@ namespace tg::models {
 
 std::string decoder_model_type(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / kConfigFile).string();
-  std::error_code ec;
-  TG_CHECK(std::filesystem::is_regular_file(path, ec), "{} has no {} (not a checkpoint directory?)", dir, kConfigFile);
+  // The throwing form: a link loop or a permission error is named as such (the command reports it).
+  TG_CHECK(std::filesystem::is_regular_file(path), "{} has no {} (not a checkpoint directory?)", dir, kConfigFile);
   return config_model_type(read_file_bytes(path), path);
 }
 

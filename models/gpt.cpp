@@ -59,30 +59,11 @@ void GPT::reset_parameters(Generator& gen) {
 }
 
 GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwardOptions& options) {
-  TG_CHECK(idx.defined() && idx.dtype() == DType::i64 && idx.dim() == 2 && idx.size(1) >= 1,
-           "GPT: idx must be i64 [B, T] with T >= 1, got {} {}", idx.defined() ? idx.dtype() : DType::i64,
-           idx.defined() ? shape_str(idx.shape()) : "undefined");
+  check_forward_inputs(idx, targets, options, config.n_layer);
+  check_position_rows(options.position_ids);
   const int64_t B = idx.size(0), T = idx.size(1), V = config.vocab_size, L = config.n_layer;
   KVCache* cache = options.cache;
   const int64_t pos0 = cache ? cache->length : 0;
-  TG_CHECK(pos0 + T <= config.n_positions,
-           "GPT: positions {}..{} exceed n_positions = {} (crop the context to the last {} tokens)", pos0,
-           pos0 + T - 1, config.n_positions, config.n_positions);
-  if (cache) {
-    TG_CHECK(int64_t(cache->layers.size()) == L && cache->batch() == B,
-             "GPT: the KV cache has {} layers for a batch of {}; the model has {} layers, idx {}",
-             cache->layers.size(), cache->batch(), L, shape_str(idx.shape()));
-    for (size_t i = 0; i < cache->layers.size(); ++i)
-      TG_CHECK(cache->layers[i].length() == pos0,
-               "GPT: the KV cache's layer {} holds {} positions but the cache says {} (reset() it)", i,
-               cache->layers[i].length(), pos0);
-  }
-  TG_CHECK(!targets.defined() || (targets.dtype() == DType::i64 && targets.shape() == idx.shape()),
-           "GPT: targets must be i64 of idx's shape {}, got {} {}", shape_str(idx.shape()),
-           targets.defined() ? targets.dtype() : DType::i64, targets.defined() ? shape_str(targets.shape()) : "");
-  TG_CHECK(!(targets.defined() && options.logits_last_only),
-           "GPT: targets need every position's logits; drop logits_last_only");
-  check_packed_sequences(options, idx.shape());
   Generator& gen = dropout_generator();
 
   // Token + position embeddings: [B, T, C] + [T, C] (rows pos0.. of wpe, a view), or the rows
@@ -113,29 +94,19 @@ GPTOutput GPT::forward(const Tensor& idx, const Tensor& targets, const GPTForwar
   return out;
 }
 
-void GPT::check_packed_sequences(const GPTForwardOptions& options, const Shape& idx_shape) const {
-  for (const auto& [name, ids] : {std::pair{"position_ids", &options.position_ids}, {"document_ids", &options.document_ids}}) {
-    if (!ids->defined()) continue;
-    TG_CHECK(ids->dtype() == DType::i64 && ids->shape() == idx_shape, "GPT: {} must be i64 [B, T] like idx {}, got {} {}",
-             name, shape_str(idx_shape), dtype_name(ids->dtype()), shape_str(ids->shape()));
-    TG_CHECK(!options.cache, "GPT: {} are for packed sequences in training and evaluation, not with a KV cache", name);
-  }
-  if (options.position_ids.defined()) {
-    const int64_t* p = options.position_ids.data<int64_t>();
-    for (int64_t i = 0; i < options.position_ids.numel(); ++i)
-      TG_CHECK(p[i] >= 0 && p[i] < config.n_positions, "GPT: position_ids[{}, {}] = {} is outside [0, n_positions = {})",
-               i / idx_shape[1], i % idx_shape[1], p[i], config.n_positions);
-  }
+void GPT::check_position_rows(const Tensor& position_ids) const {
+  if (!position_ids.defined()) return;
+  const int64_t* p = position_ids.data<int64_t>();
+  const int64_t T = position_ids.size(1);
+  for (int64_t i = 0; i < position_ids.numel(); ++i)
+    TG_CHECK(p[i] >= 0 && p[i] < config.n_positions, "GPT: position_ids[{}, {}] = {} is outside [0, n_positions = {})",
+             i / T, i % T, p[i], config.n_positions);
 }
 
-KVCache GPT::make_cache(int64_t batch, int64_t capacity) const {
-  TG_CHECK(batch > 0, "GPT: make_cache needs a positive batch, got {}", batch);
-  TG_CHECK(capacity >= 0 && capacity <= config.n_positions, "GPT: make_cache: capacity {} is not in [0, n_positions {}]",
-           capacity, config.n_positions);
-  KVCache c;
-  for (const auto& block : h->blocks)
-    c.layers.push_back(block->attn->make_cache(batch, capacity > 0 ? capacity : config.n_positions));
-  return c;
+std::vector<const nn::MultiheadAttention*> GPT::attention_layers() const {
+  std::vector<const nn::MultiheadAttention*> out;
+  for (const auto& block : h->blocks) out.push_back(block->attn.get());
+  return out;
 }
 
 void GPT::set_attention(const GPTAttention& attention) {
@@ -144,9 +115,7 @@ void GPT::set_attention(const GPTAttention& attention) {
   c.validate();
   config = c;
   const nn::MultiheadAttentionOptions kernel = gpt_attention_options(c);
-  for (auto& block : h->blocks)
-    block->attn->options.variant(kernel.variant()).window(kernel.window()).sparse(kernel.sparse()).dropout(
-        kernel.dropout());
+  for (auto& block : h->blocks) block->attn->set_kernel(kernel);
 }
 
 int64_t GPT::num_parameters(bool include_position_embedding) const {

@@ -38,8 +38,7 @@ class GPT : public CausalLM {
   /// GPT-2's initialisation: weights and embeddings N(0, 0.02), residual projections
   /// (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2·n_layer)), biases 0, LayerNorms 1 and 0.
   void reset_parameters(Generator& gen);
-  /// An empty cache for a batch of B: per layer keys and values [B, capacity (0: n_positions), H, D].
-  KVCache make_cache(int64_t batch, int64_t capacity = 0) const override;
+  std::vector<const nn::MultiheadAttention*> attention_layers() const override;
   int64_t context_length() const override { return config.n_positions; }
   const char* context_length_field() const override { return "n_positions"; }
   int64_t vocab_size() const override { return config.vocab_size; }
@@ -55,8 +54,8 @@ class GPT : public CausalLM {
   std::shared_ptr<nn::LayerNorm> ln_f;
 
  private:
-  /// position_ids and document_ids fit idx and the model (tg::Error naming them otherwise).
-  void check_packed_sequences(const GPTForwardOptions& options, const Shape& idx_shape) const;
+  /// position_ids (checked by check_forward_inputs, or undefined) name rows of wpe: in [0, n_positions).
+  void check_position_rows(const Tensor& position_ids) const;
 };
 
 }  // namespace tg::models

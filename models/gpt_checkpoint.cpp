@@ -102,10 +102,9 @@ void load_gpt_weights(GPT& model, const nn::StateDict& tensors, const std::strin
   }
   TG_CHECK(duplicated.empty(), "load_gpt: {}: tensors given twice: {}", source, list(duplicated));
 
-  auto wte = mapped.find("wte.weight");
-  check_tied_head(lm_head, wte == mapped.end() ? Tensor() : wte->second, "load_gpt", source, "lm_head.weight",
-                  "wte.weight");
-  copy_weights(model, mapped, origin, "load_gpt", source);
+  copy_weights(model, mapped, origin, "load_gpt", source, [&] {
+    check_tied_head(lm_head, mapped.at("wte.weight"), "load_gpt", source, "lm_head.weight", "wte.weight");
+  });
 }
 
 LoadedGPT load_gpt(const std::string& dir, const LoadGPTOptions& options) {

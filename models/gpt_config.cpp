@@ -10,7 +10,7 @@
 namespace tg::models {
 namespace {
 
-using namespace config_fields;  // json, get_int, get_string, ...
+using json = nlohmann::json;
 
 bool known_activation(const std::string& a) {
   return a == "gelu_new" || a == "gelu_pytorch_tanh" || a == "gelu";
@@ -98,11 +98,12 @@ std::string GPTConfig::to_json() const {
   j["tie_word_embeddings"] = true;
   j["torch_dtype"] = dtype == DType::f64 ? "float64" : "float32";
   j["tapegrad_bias"] = bias;
-  j["tapegrad_attention"] = attention_to_json(attention);
+  j["tapegrad_attention"] = config_fields::attention_to_json(attention);
   return j.dump(2) + "\n";
 }
 
 GPTConfig GPTConfig::from_json(const std::string& text, const std::string& source) {
+  using config_fields::get_int, config_fields::get_double, config_fields::get_string, config_fields::get_bool;
   const std::string where = "GPTConfig: " + source;
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   TG_CHECK(!j.is_discarded() && j.is_object(), "GPTConfig: {} is not a JSON object", source);
@@ -134,7 +135,7 @@ GPTConfig GPTConfig::from_json(const std::string& text, const std::string& sourc
   c.bias = get_bool(j, "tapegrad_bias", true, where);
   // Checkpoints in half precision are computed in f32 here.
   c.dtype = get_string(j, "torch_dtype", "float32", where) == "float64" ? DType::f64 : DType::f32;
-  if (j.contains("tapegrad_attention")) c.attention = attention_from_json(j["tapegrad_attention"], where);
+  if (j.contains("tapegrad_attention")) c.attention = config_fields::attention_from_json(j["tapegrad_attention"], where);
   try {
     c.validate();
   } catch (const Error& e) {

@@ -34,11 +34,20 @@ bool is_bin(const std::string& path) { return path.ends_with(".bin"); }
 int encode_threads(int threads) { return threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())); }
 
 // Token ids of a file: a .bin as it is, a text through the tokenizer (a character it lacks is
-// named with the line and column). Ids are kept as uint16 (nanoGPT's .bin): a larger vocabulary
-// is refused.
-std::vector<uint16_t> load_tokens(const std::string& path, const GPTTokenizer* tokenizer, int threads) {
+// named with the line and column). A .bin holds uint16 ids (nanoGPT's), or uint32 when the
+// vocabulary (the tokenizer's, else `model_vocab`) is beyond 65,536, as `tokenizer encode`
+// writes them.
+std::vector<uint32_t> load_tokens(const std::string& path, const GPTTokenizer* tokenizer, int threads,
+                                  int64_t model_vocab = 0) {
   if (is_bin(path)) {
-    std::vector<uint16_t> tokens = data::read_tokens(path);
+    const int64_t vocab = tokenizer ? tokenizer->vocab_size() : model_vocab;
+    std::vector<uint32_t> tokens;
+    if (vocab > 65536) {
+      tokens = data::read_tokens32(path);
+    } else {
+      const std::vector<uint16_t> ids16 = data::read_tokens(path);
+      tokens.assign(ids16.begin(), ids16.end());
+    }
     if (tokenizer && tokenizer->bpe())
       for (size_t i = 0; i < tokens.size(); ++i)
         TG_CHECK(tokens[i] < tokenizer->vocab_size(), "{}: token {} is id {}, beyond the vocabulary of {} ({} tokens)",
@@ -46,9 +55,6 @@ std::vector<uint16_t> load_tokens(const std::string& path, const GPTTokenizer* t
     return tokens;
   }
   TG_CHECK(tokenizer, "{}: a text file needs a tokenizer (the checkpoint has none)", path);
-  TG_CHECK(tokenizer->vocab_size() <= 65536,
-           "{}: the vocabulary of {} has {} tokens; token ids are kept as uint16 (nanoGPT's .bin), up to 65536 tokens",
-           path, tokenizer->source(), tokenizer->vocab_size());
   std::string text = read_file_bytes(path);
   if (const CharTokenizer* chars = tokenizer->chars())
     if (std::optional<size_t> at = chars->first_unknown(text)) {
@@ -58,10 +64,10 @@ std::vector<uint16_t> load_tokens(const std::string& path, const GPTTokenizer* t
       fail("{}:{}:{}: character {} is not in the vocabulary of {} ({} characters)", path, line, column,
            CharTokenizer::describe(uint8_t(text[*at])), tokenizer->source(), tokenizer->vocab_size());
     }
-  std::vector<uint16_t> out;
+  std::vector<uint32_t> out;
   out.reserve(text.size());
   try {
-    for (int64_t id : tokenizer->encode(text, threads)) out.push_back(static_cast<uint16_t>(id));
+    for (int64_t id : tokenizer->encode(text, threads)) out.push_back(static_cast<uint32_t>(id));
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }
@@ -70,12 +76,13 @@ std::vector<uint16_t> load_tokens(const std::string& path, const GPTTokenizer* t
 
 struct Corpus {
   std::optional<GPTTokenizer> tokenizer;
-  std::vector<uint16_t> train, val;
+  std::vector<uint32_t> train, val;
   int64_t vocab_size = 0;
 };
 
 // `tokenizer`: the checkpoint's or --tokenizer's; none: characters of a text --data.
-Corpus load_corpus(const GPTTrainOptions& o, std::optional<GPTTokenizer> tokenizer) {
+// `model_vocab`: a checkpoint's vocabulary (0 for a new model), which says how wide a .bin's ids are.
+Corpus load_corpus(const GPTTrainOptions& o, std::optional<GPTTokenizer> tokenizer, int64_t model_vocab) {
   Corpus c;
   if (!is_bin(o.data) && !tokenizer) {
     std::string text = read_file_bytes(o.data);
@@ -86,17 +93,17 @@ Corpus load_corpus(const GPTTrainOptions& o, std::optional<GPTTokenizer> tokeniz
   c.tokenizer = tokenizer;
   const GPTTokenizer* tok = c.tokenizer ? &*c.tokenizer : nullptr;
   const int threads = encode_threads(o.optim.threads);
-  c.train = load_tokens(o.data, tok, threads);
+  c.train = load_tokens(o.data, tok, threads, model_vocab);
   if (!o.val_data.empty()) {
-    c.val = load_tokens(o.val_data, tok, threads);
+    c.val = load_tokens(o.val_data, tok, threads, model_vocab);
   } else {
     size_t n = c.train.size() * 9 / 10;  // nanoGPT's split: the last 10% for validation
     c.val.assign(c.train.begin() + int64_t(n), c.train.end());
     c.train.resize(n);
   }
   int64_t max_id = 0;
-  for (uint16_t t : c.train) max_id = std::max<int64_t>(max_id, t);
-  for (uint16_t t : c.val) max_id = std::max<int64_t>(max_id, t);
+  for (uint32_t t : c.train) max_id = std::max<int64_t>(max_id, t);
+  for (uint32_t t : c.val) max_id = std::max<int64_t>(max_id, t);
   c.vocab_size = std::max<int64_t>(tok ? tok->vocab_size() : 0, max_id + 1);  // .bin ids need not fit a character tokenizer
   TG_CHECK(int64_t(c.train.size()) > o.block_size, "--data: {} has {} training tokens, fewer than one block of {} + 1",
            o.data, c.train.size(), o.block_size);
@@ -207,7 +214,8 @@ json checkpoint_architecture(const std::string& dir) {
 // config.json and train_state.json hold.
 json stored_run_options(const json& state, const std::string& dir) {
   json s = state.contains("options") && state["options"].is_object() ? state["options"] : json::object();
-  for (const auto& [key, value] : checkpoint_architecture(dir).items())
+  const json architecture = checkpoint_architecture(dir);  // named: items() of a temporary would dangle
+  for (const auto& [key, value] : architecture.items())
     if (!s.contains(key)) s[key] = value;
   for (const char* key : {"optimizer", "batch_size", "block_size"})
     if (!s.contains(key) && state.contains(key)) s[key] = state[key];
@@ -301,6 +309,11 @@ void GPTTrainOptions::validate() const {
     TG_CHECK(intermediate_size >= 0, "--intermediate-size must be positive (or 0 for 8·n_embd/3), got {}", intermediate_size);
     TG_CHECK(std::isfinite(rope_theta) && rope_theta > 0, "--rope-theta must be positive, got {}", rope_theta);
   }
+  TG_CHECK(save_dtype == "float32" || save_dtype == "bfloat16" || save_dtype == "float16",
+           "--save-dtype must be float32, bfloat16 or float16, got '{}'", save_dtype);
+  TG_CHECK(save_dtype == "float32" || model == "llama",
+           "--save-dtype {}: GPT-2 checkpoints are written in float32 (half precision is for the Llama family)",
+           save_dtype);
   TG_CHECK(block_size > 0, "--block-size must be positive, got {}", block_size);
   TG_CHECK(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got {}", dropout);
   optim.validate();
@@ -313,8 +326,8 @@ void GPTTrainOptions::validate() const {
   TG_CHECK(!pack_documents || GPTAttention::parse(attention).variant != AttentionVariant::linear,
            "--pack-documents: --attention linear has no attention mask to keep documents apart; use dense, flash, "
            "sliding:W, sparse or flex:PATTERN");
-  TG_CHECK(eot_token_id >= 0 && eot_token_id <= 65535,
-           "eot_token_id {} is not a token id of a .bin (uint16: 0..65535)", eot_token_id);
+  TG_CHECK(eot_token_id >= 0 && eot_token_id <= int64_t(UINT32_MAX),
+           "eot_token_id {} is not a token id of a .bin (uint16 or uint32)", eot_token_id);
 }
 
 GPTTrainResult train_gpt(const GPTTrainOptions& o) {
@@ -365,7 +378,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
     TG_CHECK(o.block_size <= model->context_length(), "--block-size {} is beyond the checkpoint's {} {} ({})",
              o.block_size, model->context_length_field(), model->context_length(), from);
   }
-  Corpus corpus = load_corpus(o, tokenizer);
+  Corpus corpus = load_corpus(o, tokenizer, model ? model->vocab_size() : 0);
   // Refused before it is built; the Llama family is estimated as the GPT-2 of its sizes.
   std::optional<GPTConfig> estimated;
   if (const auto* gpt = dynamic_cast<const GPT*>(model.get())) estimated = gpt->config;
@@ -469,7 +482,7 @@ GPTTrainResult train_gpt(const GPTTrainOptions& o) {
                    {"block_size", T},
                    {"options", run_options(o)}}
                   .dump(2);
-    save_decoder(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st);
+    save_decoder(o.out, *model, corpus.tokenizer ? &*corpus.tokenizer : nullptr, &st, o.save_dtype);
   };
 
   TrainLoopOptions lo;
@@ -525,9 +538,9 @@ double evaluate_gpt(const std::string& checkpoint, const std::string& data, int6
   TG_CHECK(batch_size > 0, "--batch-size must be positive, got {}", batch_size);
   const std::optional<GPTTokenizer> given = load_tokenizer_option(tokenizer_path);
   std::optional<GPTTokenizer> tokenizer = load_tokenizer(checkpoint, model.vocab_size(), given ? &*given : nullptr);
-  std::vector<uint16_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr, encode_threads(0));
+  std::vector<uint32_t> tokens = load_tokens(data, tokenizer ? &*tokenizer : nullptr, encode_threads(0), model.vocab_size());
   TG_CHECK(tokens.size() >= 2, "{}: needs at least 2 tokens to evaluate, has {}", data, tokens.size());
-  for (uint16_t t : tokens)
+  for (uint32_t t : tokens)
     TG_CHECK(t < model.vocab_size(), "{}: token id {} is outside the model's vocabulary of {}", data, t,
              model.vocab_size());
   if (std::optional<std::string> bad = nn::first_non_finite_parameter(model); bad && warn)

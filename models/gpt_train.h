@@ -16,7 +16,7 @@
 namespace tg::models {
 
 struct GPTTrainOptions {
-  std::string data;        ///< .bin = uint16 token ids; any other file = text, tokenized by `tokenizer` or characters
+  std::string data;        ///< .bin = token ids (uint16; uint32 for a vocabulary beyond 65,536); any other file = text, tokenized by `tokenizer` or characters
   std::string tokenizer;   ///< a BPE (GPTTokenizer::load) for text data; a new model's vocabulary is its size
   std::string val_data;    ///< empty: the last 10% of `data` is held out
   std::string out;         ///< checkpoint directory (rewritten at every evaluation and at the end)
@@ -34,6 +34,9 @@ struct GPTTrainOptions {
   int64_t n_kv_head = 0;          ///< llama: key/value heads (0 = n_head)
   int64_t intermediate_size = 0;  ///< llama: the SwiGLU width (0 = 8·n_embd/3 rounded up to a multiple of 32)
   double rope_theta = 10000.0;    ///< llama
+  /// llama: the dtype checkpoints are written in ("float32", "bfloat16", "float16"); the weights
+  /// are rounded to it, so a run resumed from a half-precision checkpoint is not bit-exact.
+  std::string save_dtype = "float32";
   /// Packed documents (models/packed_documents.h): windows as without, but a token attends only to
   /// earlier tokens of its own document, positions restart at each document, and a target that
   /// starts another document is ignored. Documents end at blank lines of a text of characters and

@@ -114,7 +114,8 @@ void check_tied_head(const Tensor& head, const Tensor& embedding, const std::str
 }
 
 void copy_weights(nn::Module& model, const std::map<std::string, Tensor>& tensors,
-                  const std::map<std::string, std::string>& origin, const std::string& op, const std::string& source) {
+                  const std::map<std::string, std::string>& origin, const std::string& op, const std::string& source,
+                  const std::function<void()>& before_copy) {
   const auto file_name = [&](const std::string& name) {
     auto it = origin.find(name);
     return it == origin.end() ? name : it->second;
@@ -139,6 +140,7 @@ void copy_weights(nn::Module& model, const std::map<std::string, Tensor>& tensor
            "{}: {} does not fit the model of its config: missing tensors [{}]; unexpected tensors [{}]; wrong shapes "
            "or dtypes [{}]",
            op, source, list(missing), list(unexpected), list(wrong));
+  if (before_copy) before_copy();
   NoGradGuard no_grad;
   for (auto& [name, p] : mine) p.copy_(tensors.at(name));  // converts to the model's dtype
 }

@@ -3,6 +3,7 @@
 // model-0000K-of-0000N.safetensors listed by model.safetensors.index.json ({"metadata": {...},
 // "weight_map": {tensor name: shard file}}), as transformers' save_pretrained writes them.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,8 +50,10 @@ void check_tied_head(const Tensor& head, const Tensor& embedding, const std::str
 /// dtype) into `model`'s parameters of the same names. `origin` gives a tensor's name in the file
 /// where it differs (e.g. "transformer.wte.weight"). tg::Error "<op>: <source> does not fit the
 /// model of its config: missing tensors [...]; unexpected tensors [...]; wrong shapes or dtypes
-/// [...]" listing every mismatch, before anything is copied.
+/// [...]" listing every mismatch, before anything is copied; then `before_copy` (further checks,
+/// e.g. check_tied_head), then the copy.
 void copy_weights(nn::Module& model, const std::map<std::string, Tensor>& tensors,
-                  const std::map<std::string, std::string>& origin, const std::string& op, const std::string& source);
+                  const std::map<std::string, std::string>& origin, const std::string& op, const std::string& source,
+                  const std::function<void()>& before_copy = {});
 
 }  // namespace tg::models

@@ -29,6 +29,7 @@ std::vector<int64_t> text_document_starts(std::string_view text);
 /// Offsets where the documents of a token stream start: 0 and after every `eot_id` but the last
 /// token.
 std::vector<int64_t> token_document_starts(std::span<const uint16_t> tokens, int64_t eot_id);
+std::vector<int64_t> token_document_starts(std::span<const uint32_t> tokens, int64_t eot_id);
 /// The starts within [begin, end) of a stream's `starts`, shifted to count from begin; begin
 /// itself starts a document (the part of one that begins before it).
 std::vector<int64_t> document_starts_between(const std::vector<int64_t>& starts, int64_t begin, int64_t end);
@@ -49,8 +50,12 @@ PackingStats packing_stats(const std::vector<int64_t>& starts, int64_t num_token
 /// is the first token of another document. `starts`: document_starts of `tokens`.
 TokenBatch sample_packed_batch(std::span<const uint16_t> tokens, const std::vector<int64_t>& starts,
                                int64_t block_size, int64_t batch_size, Generator& gen);
+TokenBatch sample_packed_batch(std::span<const uint32_t> tokens, const std::vector<int64_t>& starts,
+                               int64_t block_size, int64_t batch_size, Generator& gen);
 /// The same for windows at given starts (T = block_size).
 TokenBatch packed_windows_at(std::span<const uint16_t> tokens, const std::vector<int64_t>& starts,
+                             const std::vector<int64_t>& window_starts, int64_t block_size);
+TokenBatch packed_windows_at(std::span<const uint32_t> tokens, const std::vector<int64_t>& starts,
                              const std::vector<int64_t>& window_starts, int64_t block_size);
 
 }  // namespace tg::data

@@ -1,8 +1,9 @@
 #pragma once
-// Token files in nanoGPT's format (train.bin / val.bin: little-endian uint16 ids, nothing else)
-// and the batches a language model trains on: random contiguous windows (nanoGPT's get_batch)
-// and, for evaluation, consecutive non-overlapping windows covering the file.
-// Also the random helpers the data loaders share.
+// Token files in nanoGPT's format (train.bin / val.bin: little-endian uint16 ids, nothing else;
+// uint32 for vocabularies beyond 65,536, as `tapegrad tokenizer encode` writes them) and the
+// batches a language model trains on: random contiguous windows (nanoGPT's get_batch) and, for
+// evaluation, consecutive non-overlapping windows covering the file. Every function taking
+// tokens takes uint16 or uint32 ids. Also the random helpers the data loaders share.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -19,6 +20,9 @@ namespace tg::data {
 /// Reads a nanoGPT token file. tg::Error naming the file when it is missing or its byte count
 /// is odd (not a whole number of uint16 ids).
 std::vector<uint16_t> read_tokens(const std::string& path);
+/// Reads a token file of little-endian uint32 ids (a vocabulary beyond 65,536); tg::Error naming
+/// the file when its byte count is not a multiple of 4.
+std::vector<uint32_t> read_tokens32(const std::string& path);
 /// Writes ids as little-endian uint16 (atomically).
 void write_tokens(const std::string& path, std::span<const uint16_t> tokens);
 /// Same from wider ids; tg::Error when an id is outside [0, 65535].
@@ -47,10 +51,13 @@ struct TokenBatch {
 /// fewer than block_size + 1 tokens.
 TokenBatch sample_batch(std::span<const uint16_t> tokens, int64_t block_size, int64_t batch_size,
                         Generator& gen);
+TokenBatch sample_batch(std::span<const uint32_t> tokens, int64_t block_size, int64_t batch_size,
+                        Generator& gen);
 /// The starts sample_batch draws for N = num_tokens (the same draws from gen).
 std::vector<int64_t> sample_window_starts(int64_t num_tokens, int64_t block_size, int64_t batch_size, Generator& gen);
 /// x, y [B, T] of the windows of T + 1 tokens at `starts` (T = block_size).
 TokenBatch windows_at(std::span<const uint16_t> tokens, const std::vector<int64_t>& starts, int64_t block_size);
+TokenBatch windows_at(std::span<const uint32_t> tokens, const std::vector<int64_t>& starts, int64_t block_size);
 
 /// Consecutive non-overlapping windows for evaluation: window w predicts tokens
 /// w·block_size + 1 .. (w+1)·block_size, so every token but the first is a target exactly once.
@@ -60,6 +67,7 @@ TokenBatch windows_at(std::span<const uint16_t> tokens, const std::vector<int64_
 class WindowBatches {
  public:
   WindowBatches(std::span<const uint16_t> tokens, int64_t block_size, int64_t batch_size);
+  WindowBatches(std::span<const uint32_t> tokens, int64_t block_size, int64_t batch_size);
 
   int64_t num_windows() const { return full_windows_ + (tail_ > 0); }
   int64_t num_batches() const { return full_batches_ + (tail_ > 0); }
@@ -72,7 +80,10 @@ class WindowBatches {
   void reset() { cursor_ = 0; }
 
  private:
-  std::span<const uint16_t> tokens_;
+  WindowBatches(int64_t num_tokens, int64_t block_size, int64_t batch_size);
+  TokenBatch windows(const std::vector<int64_t>& starts, int64_t T) const;
+  std::span<const uint16_t> tokens16_;  // one of the two holds the tokens
+  std::span<const uint32_t> tokens32_;
   int64_t block_size_, batch_size_;
   int64_t full_windows_, full_batches_, tail_;  // tail_: targets in the short last window
   int64_t cursor_ = 0;

@@ -132,6 +132,10 @@ void MultiheadAttention::reset_parameters() {
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
 }
 
+void MultiheadAttention::set_kernel(const MultiheadAttentionOptions& other) {
+  options.variant(other.variant()).window(other.window()).sparse(other.sparse()).dropout(other.dropout());
+}
+
 void MultiheadAttention::share_flex_caches(const MultiheadAttention& other) {
   TG_CHECK(options.flex() == other.options.flex(),
            "MultiheadAttention: share_flex_caches between the patterns '{}' and '{}'", options.flex(), other.options.flex());
@@ -152,7 +156,20 @@ Tensor MultiheadAttention::llama_qkv_bias() const {
 }
 
 Tensor MultiheadAttention::project_qkv(const Tensor& x) const {
-  if (q_proj) return linear(x, llama_qkv_weight(), llama_qkv_bias());
+  if (q_proj && is_grad_enabled()) return linear(x, llama_qkv_weight(), llama_qkv_bias());
+  if (q_proj) {
+    std::vector<std::pair<const void*, uint64_t>> now;
+    for (const auto& proj : {q_proj, k_proj, v_proj}) {
+      now.emplace_back(proj->weight.impl(), proj->weight.version());
+      if (proj->bias.defined()) now.emplace_back(proj->bias.impl(), proj->bias.version());
+    }
+    if (now != fused_from_ || !fused_weight_.defined()) {
+      fused_weight_ = llama_qkv_weight();
+      fused_bias_ = llama_qkv_bias();
+      fused_from_ = std::move(now);
+    }
+    return linear(x, fused_weight_, fused_bias_);
+  }
   return c_attn ? c_attn->forward(x) : linear(x, in_proj_weight, in_proj_bias);
 }
 

@@ -147,6 +147,9 @@ class MultiheadAttention : public Module {
   /// sizes and documents serves both (a model's layers: a batch's document mask is built once).
   /// Both must run the same pattern.
   void share_flex_caches(const MultiheadAttention& other);
+  /// Takes the attention kernel of `other` (variant, window, sparse layout, dropout); the
+  /// parameters stay as they are.
+  void set_kernel(const MultiheadAttentionOptions& other);
   /// Re-draws the parameters. pytorch: as PyTorch does, xavier_uniform_ on the input
   /// projections, zeros for in_proj_bias and out_proj.bias, out_proj.weight as nn::Linear.
   /// gpt2: as nn::Conv1D, N(0, 0.02) weights and zero biases.
@@ -178,6 +181,10 @@ class MultiheadAttention : public Module {
   /// projection (concatenated at each call; the gradient flows back to each).
   Tensor llama_qkv_weight() const;
   Tensor llama_qkv_bias() const;
+  /// llama, without autograd (evaluation, generation): the concatenation kept between calls and
+  /// made again only when one of the weights or biases changed (their storage or version).
+  mutable Tensor fused_weight_, fused_bias_;
+  mutable std::vector<std::pair<const void*, uint64_t>> fused_from_;
   /// x [B, n, C] -> the fused projection [B, n, (H + 2·Hkv)·D].
   Tensor project_qkv(const Tensor& x) const;
   /// x [B, n, width] -> features [first, first + count) of the projection [B, n, count].

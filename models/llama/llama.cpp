@@ -58,34 +58,9 @@ void Llama::reset_parameters(Generator& gen) {
 }
 
 CausalLMOutput Llama::forward(const Tensor& idx, const Tensor& targets, const CausalLMForwardOptions& options) {
-  TG_CHECK(idx.defined() && idx.dtype() == DType::i64 && idx.dim() == 2 && idx.size(1) >= 1,
-           "Llama: idx must be i64 [B, T] with T >= 1, got {} {}", idx.defined() ? idx.dtype() : DType::i64,
-           idx.defined() ? shape_str(idx.shape()) : "undefined");
+  check_forward_inputs(idx, targets, options, config.num_hidden_layers);
   const int64_t B = idx.size(0), T = idx.size(1), V = config.vocab_size, L = config.num_hidden_layers;
   KVCache* cache = options.cache;
-  const int64_t pos0 = cache ? cache->length : 0;
-  TG_CHECK(pos0 + T <= config.max_position_embeddings,
-           "Llama: positions {}..{} exceed max_position_embeddings = {} (crop the context to the last {} tokens)", pos0,
-           pos0 + T - 1, config.max_position_embeddings, config.max_position_embeddings);
-  if (cache) {
-    TG_CHECK(int64_t(cache->layers.size()) == L && cache->batch() == B,
-             "Llama: the KV cache has {} layers for a batch of {}; the model has {} layers, idx {}", cache->layers.size(),
-             cache->batch(), L, shape_str(idx.shape()));
-    for (size_t i = 0; i < cache->layers.size(); ++i)
-      TG_CHECK(cache->layers[i].length() == pos0,
-               "Llama: the KV cache's layer {} holds {} positions but the cache says {} (reset() it)", i,
-               cache->layers[i].length(), pos0);
-  }
-  TG_CHECK(!targets.defined() || (targets.dtype() == DType::i64 && targets.shape() == idx.shape()),
-           "Llama: targets must be i64 of idx's shape {}, got {} {}", shape_str(idx.shape()),
-           targets.defined() ? targets.dtype() : DType::i64, targets.defined() ? shape_str(targets.shape()) : "");
-  TG_CHECK(!(targets.defined() && options.logits_last_only), "Llama: targets need every position's logits; drop logits_last_only");
-  for (const auto& [name, ids] : {std::pair{"position_ids", &options.position_ids}, {"document_ids", &options.document_ids}}) {
-    if (!ids->defined()) continue;
-    TG_CHECK(ids->dtype() == DType::i64 && ids->shape() == idx.shape(), "Llama: {} must be i64 [B, T] like idx {}, got {} {}",
-             name, shape_str(idx.shape()), dtype_name(ids->dtype()), shape_str(ids->shape()));
-    TG_CHECK(!cache, "Llama: {} are for packed sequences in training and evaluation, not with a KV cache", name);
-  }
 
   Tensor x = model->embed_tokens->forward(idx);  // [B, T, C]
   if (options.attention_weights) options.attention_weights->assign(size_t(L), Tensor());
@@ -113,15 +88,10 @@ CausalLMOutput Llama::forward(const Tensor& idx, const Tensor& targets, const Ca
   return out;
 }
 
-KVCache Llama::make_cache(int64_t batch, int64_t capacity) const {
-  TG_CHECK(batch > 0, "Llama: make_cache needs a positive batch, got {}", batch);
-  TG_CHECK(capacity >= 0 && capacity <= config.max_position_embeddings,
-           "Llama: make_cache: capacity {} is not in [0, max_position_embeddings {}]", capacity,
-           config.max_position_embeddings);
-  KVCache c;
-  for (const auto& layer : model->layers->layers)
-    c.layers.push_back(layer->self_attn->make_cache(batch, capacity > 0 ? capacity : config.max_position_embeddings));
-  return c;
+std::vector<const nn::MultiheadAttention*> Llama::attention_layers() const {
+  std::vector<const nn::MultiheadAttention*> out;
+  for (const auto& layer : model->layers->layers) out.push_back(layer->self_attn.get());
+  return out;
 }
 
 void Llama::set_attention(const GPTAttention& attention) {
@@ -129,11 +99,8 @@ void Llama::set_attention(const GPTAttention& attention) {
   c.attention = attention;
   c.validate();
   config = c;
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const nn::MultiheadAttentionOptions kernel = llama_attention_options(c, i);
-    model->layers->layers[size_t(i)]->self_attn->options.variant(kernel.variant()).window(kernel.window()).sparse(
-        kernel.sparse()).dropout(kernel.dropout());
-  }
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+    model->layers->layers[size_t(i)]->self_attn->set_kernel(llama_attention_options(c, i));
 }
 
 }  // namespace tg::models

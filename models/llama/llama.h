@@ -38,8 +38,7 @@ class Llama : public CausalLM {
 
   CausalLMOutput forward(const Tensor& idx, const Tensor& targets, const CausalLMForwardOptions& options = {}) override;
   using CausalLM::forward;
-  /// Per layer keys and values [B, capacity (0: max_position_embeddings), Hkv, D].
-  KVCache make_cache(int64_t batch, int64_t capacity = 0) const override;
+  std::vector<const nn::MultiheadAttention*> attention_layers() const override;
   int64_t context_length() const override { return config.max_position_embeddings; }
   const char* context_length_field() const override { return "max_position_embeddings"; }
   int64_t vocab_size() const override { return config.vocab_size; }

@@ -41,8 +41,7 @@ const OwnNames& llama_checkpoint_files() {
 
 LlamaConfig load_llama_config(const std::string& dir) {
   const std::string path = in_dir(dir, kConfigFile);
-  std::error_code ec;
-  TG_CHECK(fs::is_regular_file(path, ec), "load_llama: {} has no {} (not a model directory?)", dir, kConfigFile);
+  TG_CHECK(fs::is_regular_file(path), "load_llama: {} has no {} (not a model directory?)", dir, kConfigFile);
   return LlamaConfig::from_json(read_file_bytes(path), path);
 }
 
@@ -57,10 +56,10 @@ void load_llama_weights(Llama& model, const nn::StateDict& tensors, const std::s
     }
     mapped[name] = t;
   }
-  auto embed = mapped.find("model.embed_tokens.weight");
-  check_tied_head(lm_head, embed == mapped.end() ? Tensor() : embed->second, "load_llama", source, "lm_head.weight",
-                  "model.embed_tokens.weight");
-  copy_weights(model, mapped, {}, "load_llama", source);
+  copy_weights(model, mapped, {}, "load_llama", source, [&] {
+    check_tied_head(lm_head, mapped.at("model.embed_tokens.weight"), "load_llama", source, "lm_head.weight",
+                    "model.embed_tokens.weight");
+  });
 }
 
 LoadedLlama load_llama(const std::string& dir, const LoadLlamaOptions& options) {

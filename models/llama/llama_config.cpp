@@ -9,7 +9,10 @@
 namespace tg::models {
 namespace {
 
-using namespace config_fields;
+// Declarations, not a using-directive: this file is compiled in a unity batch with others.
+using json = nlohmann::json;
+using config_fields::attention_from_json, config_fields::attention_to_json, config_fields::get_bool,
+    config_fields::get_double, config_fields::get_int, config_fields::get_string;
 
 const char* architecture_of(const std::string& model_type) {
   if (model_type == "mistral") return "MistralForCausalLM";
@@ -194,8 +197,9 @@ LlamaConfig LlamaConfig::from_json(const std::string& text, const std::string& s
     const bool use = get_bool(j, "use_sliding_window", false, where);
     const int64_t first = get_int(j, "max_window_layers", c.num_hidden_layers, where);
     if (!use) c.sliding_window.reset();
-    for (int64_t i = 0; use && i < c.num_hidden_layers && c.num_hidden_layers < (int64_t(1) << 20); ++i)
-      c.layer_types.push_back(i >= first ? "sliding_attention" : "full_attention");
+    // Spelled out as transformers 4.53+ and 5.x do, so both spellings give the same config.
+    for (int64_t i = 0; i < c.num_hidden_layers && c.num_hidden_layers < (int64_t(1) << 20); ++i)
+      c.layer_types.push_back(use && i >= first ? "sliding_attention" : "full_attention");
   }
   for (const char* id : {"bos_token_id", "eos_token_id"}) {
     if (!j.contains(id) || !j[id].is_number_integer()) continue;  // lists (Llama 3's eos) are not kept

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "models/generate.h"
+#include "models/gpt.h"
 #include "nn/init.h"
 #include "test_util.h"
 

@@ -15,7 +15,7 @@ namespace tg::models {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kFixtures = std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/fixtures/llama";
+const std::string kLlamaConfigFixtures = std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/fixtures/llama";
 
 LlamaConfig read_config(const std::string& dir) {
   return LlamaConfig::from_json(read_file_bytes(dir + "/config.json"), dir + "/config.json");
@@ -23,7 +23,7 @@ LlamaConfig read_config(const std::string& dir) {
 
 // llama_tiny's config.json with one field set to `value` (JSON text).
 std::string edited(const std::string& field, const std::string& value) {
-  nlohmann::json j = nlohmann::json::parse(read_file_bytes(kFixtures + "/llama_tiny/config.json"));
+  nlohmann::json j = nlohmann::json::parse(read_file_bytes(kLlamaConfigFixtures + "/llama_tiny/config.json"));
   j[field] = nlohmann::json::parse(value);
   return j.dump(2);
 }
@@ -31,12 +31,12 @@ std::string edited(const std::string& field, const std::string& value) {
 TEST(LlamaConfig, Transformers4And5SpellingsGiveTheSameConfig) {
   for (const char* name : {"llama_tiny", "llama3_scaled", "llama_linear_rope", "mistral_tiny", "qwen2_tiny"}) {
     SCOPED_TRACE(name);
-    EXPECT_EQ(read_config(kFixtures + "/" + name).to_json(), read_config(kFixtures + "/" + name + "_v4").to_json());
+    EXPECT_EQ(read_config(kLlamaConfigFixtures + "/" + name).to_json(), read_config(kLlamaConfigFixtures + "/" + name + "_v4").to_json());
   }
 }
 
 TEST(LlamaConfig, ReadsEachFamilysFields) {
-  const LlamaConfig l3 = read_config(kFixtures + "/llama3_scaled");
+  const LlamaConfig l3 = read_config(kLlamaConfigFixtures + "/llama3_scaled");
   EXPECT_EQ(l3.rope_scaling.rope_type, "llama3");
   EXPECT_EQ(l3.rope_scaling.factor, 8.0);
   EXPECT_EQ(l3.rope_scaling.original_max_position_embeddings, 256);
@@ -44,16 +44,16 @@ TEST(LlamaConfig, ReadsEachFamilysFields) {
   EXPECT_EQ(l3.storage_dtype, "bfloat16");
   EXPECT_EQ(l3.dtype, DType::f32);  // half precision is computed in f32
   EXPECT_TRUE(l3.tie_word_embeddings);
-  const LlamaConfig mq = read_config(kFixtures + "/llama_linear_rope_v4");  // {"type": "linear"}
+  const LlamaConfig mq = read_config(kLlamaConfigFixtures + "/llama_linear_rope_v4");  // {"type": "linear"}
   EXPECT_EQ(mq.rope_scaling.rope_type, "linear");
   EXPECT_EQ(mq.rope_scaling.factor, 2.0);
   EXPECT_EQ(mq.num_key_value_heads, 1);
-  const LlamaConfig mistral = read_config(kFixtures + "/mistral_tiny");
+  const LlamaConfig mistral = read_config(kLlamaConfigFixtures + "/mistral_tiny");
   EXPECT_EQ(mistral.sliding_window, 6);
   EXPECT_TRUE(mistral.layer_uses_sliding_window(0) && mistral.layer_uses_sliding_window(1));
   EXPECT_FALSE(mistral.attention_bias);
   // Qwen2: q, k, v biases, none on o_proj; sliding_window 6 with use_sliding_window false slides nowhere.
-  const LlamaConfig qwen = read_config(kFixtures + "/qwen2_tiny_v4");
+  const LlamaConfig qwen = read_config(kLlamaConfigFixtures + "/qwen2_tiny_v4");
   EXPECT_TRUE(qwen.attention_bias);
   EXPECT_FALSE(qwen.o_proj_bias());
   EXPECT_FALSE(qwen.layer_uses_sliding_window(0) || qwen.layer_uses_sliding_window(1));
@@ -61,10 +61,10 @@ TEST(LlamaConfig, ReadsEachFamilysFields) {
 
 TEST(LlamaConfig, WhatToJsonWritesReadsBack) {
   for (const char* name : {"llama3_scaled", "mistral_tiny", "qwen2_tiny"}) {
-    const LlamaConfig c = read_config(kFixtures + "/" + name);
+    const LlamaConfig c = read_config(kLlamaConfigFixtures + "/" + name);
     EXPECT_EQ(LlamaConfig::from_json(c.to_json()).to_json(), c.to_json()) << name;
   }
-  LlamaConfig q = read_config(kFixtures + "/qwen2_tiny");
+  LlamaConfig q = read_config(kLlamaConfigFixtures + "/qwen2_tiny");
   q.sliding_window = 4;
   q.layer_types = {"full_attention", "sliding_attention"};
   const LlamaConfig back = LlamaConfig::from_json(q.to_json());
@@ -87,7 +87,7 @@ TEST(LlamaConfig, BadFieldsAreNamed) {
 // A copy of a fixture directory to break.
 std::string copy_fixture(const testing::TempDir& dir, const std::string& name) {
   const std::string to = dir.file(name);
-  fs::copy(kFixtures + "/" + name, to, fs::copy_options::recursive);
+  fs::copy(kLlamaConfigFixtures + "/" + name, to, fs::copy_options::recursive);
   return to;
 }
 
@@ -102,7 +102,7 @@ TEST(LlamaCheckpoint, ShardedIndexErrorsNameTheIndexAndTheShard) {
   };
   fs::remove(ck + "/model-00002-of-00002.safetensors");
   EXPECT_TG_ERROR(load_llama(ck), "names the shard " + ck + "/model-00002-of-00002.safetensors, which is missing");
-  fs::copy(kFixtures + "/llama3_scaled/model-00002-of-00002.safetensors", ck + "/model-00002-of-00002.safetensors");
+  fs::copy(kLlamaConfigFixtures + "/llama3_scaled/model-00002-of-00002.safetensors", ck + "/model-00002-of-00002.safetensors");
   // The same tensor twice in weight_map.
   std::string twice = good;
   twice.insert(twice.find("\"weight_map\": {") + 15, "\n    \"model.norm.weight\": \"model-00001-of-00002.safetensors\",");

@@ -16,20 +16,20 @@
 namespace tg::models {
 namespace {
 
-const std::string kFixtures = std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/fixtures/llama";
+const std::string kLlamaReferenceFixtures = std::string(TAPEGRAD_SOURCE_DIR) + "/tests/models/fixtures/llama";
 
 const nn::StateDict& reference(const std::string& name) {
   static std::map<std::string, nn::StateDict> refs;
   auto it = refs.find(name);
   if (it == refs.end())
-    it = refs.emplace(name, nn::load_safetensors(kFixtures + "/" + name + "_reference.safetensors")).first;
+    it = refs.emplace(name, nn::load_safetensors(kLlamaReferenceFixtures + "/" + name + "_reference.safetensors")).first;
   return it->second;
 }
 
 LoadedLlama load(const std::string& name, DType dtype) {
   LoadLlamaOptions o;
   o.dtype = dtype;
-  return load_llama(kFixtures + "/" + name, o);
+  return load_llama(kLlamaReferenceFixtures + "/" + name, o);
 }
 
 class LlamaReferenceP : public ::testing::TestWithParam<const char*> {};
@@ -93,7 +93,7 @@ TEST_P(LlamaReferenceP, FlashAttentionComputesWhatDenseDoes) {
   LoadLlamaOptions o;
   o.dtype = DType::f64;
   o.attention = GPTAttention::parse("flash");
-  LoadedLlama loaded = load_llama(kFixtures + "/" + GetParam(), o);
+  LoadedLlama loaded = load_llama(kLlamaReferenceFixtures + "/" + GetParam(), o);
   CausalLMOutput out = loaded.model->forward(ref.at("idx"), ref.at("targets"));
   EXPECT_LE(testing::max_abs_diff(out.logits, ref.at("logits")), 1e-9 * testing::max_abs(ref.at("logits")));
 }

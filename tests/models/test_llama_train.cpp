@@ -7,6 +7,7 @@
 #include "models/decoder_checkpoint.h"
 #include "models/gpt_train.h"
 #include "models/llama/llama_checkpoint.h"
+#include "nn/file_io.h"
 #include "test_util.h"
 
 namespace tg {
@@ -63,7 +64,7 @@ TEST(LlamaTrain, FineTunesATransformersCheckpointInItsLayout) {
   const std::string data = write_tokens(dir);
   models::GPTTrainOptions o = tiny_llama(data, dir / "tuned");
   o.init_from = kLlamaTiny;
-  o.optim.max_iters = 10, o.optim.eval_interval = 10;
+  o.optim.max_iters = 10, o.optim.lr_decay_iters = 10, o.optim.eval_interval = 10;
   models::adopt_resumed_options(o, [](const std::string&) { return false; });
   EXPECT_EQ(o.model, "llama");
   EXPECT_EQ(o.n_head, 4);  // the checkpoint's architecture, not the flags'
@@ -80,6 +81,20 @@ TEST(LlamaTrain, FineTunesATransformersCheckpointInItsLayout) {
                   "--n-kv-head 4 (the checkpoint's is 2)");
 }
 
+TEST(LlamaTrain, CheckpointsAreWrittenInTheDtypeAsked) {
+  TempDir dir;
+  models::GPTTrainOptions o = tiny_llama(write_tokens(dir), dir / "bf16");
+  o.optim.max_iters = 2, o.optim.lr_decay_iters = 2, o.optim.eval_interval = 0;
+  o.save_dtype = "bfloat16";
+  models::train_gpt(o);
+  const std::string text = read_file_bytes(dir / "bf16/model.safetensors");
+  EXPECT_NE(text.find("\"BF16\""), std::string::npos);
+  EXPECT_EQ(text.find("\"F32\""), std::string::npos);
+  models::LoadedLlama back = models::load_llama(dir / "bf16");
+  EXPECT_EQ(back.config.storage_dtype, "bfloat16");
+  EXPECT_EQ(back.config.dtype, DType::f32);
+}
+
 TEST(LlamaTrain, OptionsAreCheckedNamingTheFlag) {
   models::GPTTrainOptions o = tiny_llama("x.bin", "out");
   o.n_kv_head = 3;
@@ -87,6 +102,9 @@ TEST(LlamaTrain, OptionsAreCheckedNamingTheFlag) {
   o = tiny_llama("x.bin", "out");
   o.model = "mamba";
   EXPECT_TG_ERROR(o.validate(), "--model must be gpt2 or llama, got 'mamba'");
+  o = tiny_llama("x.bin", "out");
+  o.model = "gpt2", o.save_dtype = "float16";
+  EXPECT_TG_ERROR(o.validate(), "--save-dtype float16: GPT-2 checkpoints are written in float32");
 }
 
 }  // namespace

@@ -62,6 +62,27 @@ TEST(TokenData, MalformedFilesNameTheFile) {
   EXPECT_TG_ERROR(data::read_tokens(dir.path.string()), "is a directory");
 }
 
+// Vocabularies beyond 65,536 (Llama 3, Qwen2): uint32 files, and batches of uint32 ids equal to
+// those of the same ids as uint16.
+TEST(TokenData, Uint32FilesAndBatches) {
+  TempDir dir("tokens32");
+  write_raw(dir.file("w.bin"), std::string("\x01\x02\x03\x00\xff\xff\x01\x00", 8));
+  EXPECT_EQ(data::read_tokens32(dir.file("w.bin")), (std::vector<uint32_t>{0x030201, 0x1ffff}));
+  write_raw(dir.file("six.bin"), "abcdef");
+  EXPECT_TG_ERROR(data::read_tokens32(dir.file("six.bin")), "has 6 bytes, not a multiple of 4");
+  const std::vector<uint16_t> narrow = iota_tokens(300);
+  const std::vector<uint32_t> wide(narrow.begin(), narrow.end());
+  Generator g16(5), g32(5);
+  data::TokenBatch a = data::sample_batch(narrow, 16, 4, g16), b = data::sample_batch(wide, 16, 4, g32);
+  EXPECT_EQ(a.x.to_vector(), b.x.to_vector());
+  EXPECT_EQ(a.y.to_vector(), b.y.to_vector());
+  data::WindowBatches w16(narrow, 32, 3), w32(wide, 32, 3);
+  ASSERT_EQ(w16.num_batches(), w32.num_batches());
+  for (int64_t i = 0; i < w16.num_batches(); ++i) EXPECT_EQ(w16.batch(i).y.to_vector(), w32.batch(i).y.to_vector());
+  const std::vector<uint32_t> big = {128000, 5, 128001, 7, 9};
+  EXPECT_EQ(data::sample_batch(big, 3, 1, g32).x.numel(), 3);
+}
+
 TEST(TokenData, AtomicWriteReplacesAndLeavesNoTemporary) {
   TempDir dir("atomic");
   write_file_atomically(dir.file("f.txt"), "first version, longer");

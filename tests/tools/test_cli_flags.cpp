@@ -52,6 +52,14 @@ const std::vector<BadCommandLine> kCases = {
      "--pack-documents: --attention linear has no attention mask"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--pack-documents"},
      "--pack-documents: the training tokens of"},  // no blank line: one document
+    // gpt train: the Llama family's flags
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--model", "mamba"}, "--model must be gpt2 or llama"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--model", "llama", "--n-kv-head", "3"},
+     "--n-kv-head (3) must divide --n-head (4)"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--model", "llama", "--rope-theta", "-1"},
+     "--rope-theta must be positive"},
+    {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--model", "llama", "--save-dtype", "float8"},
+     "--save-dtype must be float32, bfloat16 or float16"},
     // gpt train: optimisation flags
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--batch-size", "-2"}, "--batch-size must be positive"},
     {{"gpt", "train", "--data", "{dir}/text.txt", "--out", "{dir}/o", "--threads", "-1"}, "--threads must be >= 0"},

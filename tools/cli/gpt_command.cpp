@@ -68,6 +68,9 @@ void add_train(CLI::App& gpt) {
                 "llama: the SwiGLU MLP's width (0 = 8·n_embd/3 rounded up to a multiple of 32)")
       ->capture_default_str();
   c->add_option("--rope-theta", o->rope_theta, "llama: the rotary positions' base")->capture_default_str();
+  c->add_option("--save-dtype", o->save_dtype,
+                "llama: the checkpoints' dtype, float32, bfloat16 or float16 (the model trains in float32)")
+      ->capture_default_str();
   c->add_option("--attention", o->attention,
                 "dense, flash, sliding:W, sparse, linear, or flex:PATTERN (flex:causal, flex:sliding:W, "
                 "flex:document:N, flex:prefix:N, flex:alibi, flex:softcap:C, ...)")

@@ -1,0 +1,1 @@
+"""The hostile-input sweep's parts (tools/hostile_sweep.py runs them)."""
