@@ -65,11 +65,16 @@ def rms_norm(x, w, eps):
 
 
 def gqa_attention(q, k, v, causal, mask=None):
-    """q [B, T, H, D], k, v [B, S, Hkv, D] -> [B, T, H, D]; query head h reads kv head h // (H / Hkv)."""
-    if mask is not None or not hasattr(jax.nn, "dot_product_attention"):  # M.attention's einsum path
-        group = q.shape[2] // k.shape[2]
-        k, v = jnp.repeat(k, group, axis=2), jnp.repeat(v, group, axis=2)
-    return M.attention(q, k, v, causal, mask)
+    """q [B, T, H, D], k, v [B, S, Hkv, D] -> [B, T, H, D]; mask [T, S] (True = visible) or None;
+    query head h reads kv head h // (H / Hkv). jax.nn.dot_product_attention groups the query heads
+    over the kv heads as they are, mask or not (the KV-cache step's mask too: repeating the whole
+    cache's kv heads would copy it at every token); without it, M.attention's einsum path on
+    repeated kv heads."""
+    if hasattr(jax.nn, "dot_product_attention"):
+        return jax.nn.dot_product_attention(q, k, v, mask=None if mask is None else mask[None, None],
+                                            is_causal=causal)
+    group = q.shape[2] // k.shape[2]
+    return M.attention(q, jnp.repeat(k, group, axis=2), jnp.repeat(v, group, axis=2), causal, mask)
 
 
 def _layer(p, i, x, c, cos, sin, attend):
