@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "autograd/autograd.h"
-#include "models/gpt.h"
+#include "models/gpt/gpt.h"
 #include "nn/parallel/process_group.h"
 
 namespace {

@@ -17,10 +17,10 @@
 
 #include <chrono>
 
-#include "models/char_tokenizer.h"
-#include "models/gpt.h"
-#include "models/gpt_checkpoint.h"
-#include "models/token_data.h"
+#include "models/tokenizers/char_tokenizer.h"
+#include "models/gpt/gpt.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/data/token_data.h"
 #include "nn/file_io.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/clip_grad.h"

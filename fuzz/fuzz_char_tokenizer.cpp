@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "autograd/error.h"
-#include "models/char_tokenizer.h"
+#include "models/tokenizers/char_tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

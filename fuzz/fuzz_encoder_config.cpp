@@ -2,7 +2,7 @@
 #include <string>
 
 #include "autograd/error.h"
-#include "models/encoder_config.h"
+#include "models/encoder/encoder_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -2,7 +2,7 @@
 // ListOps vocabulary (what `tapegrad encoder train` does with a TSV file).
 #include "autograd/error.h"
 #include "fuzz/fuzz_util.h"
-#include "models/listops.h"
+#include "models/data/listops.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tg::fuzz::TempFile file(data, size);

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "autograd/error.h"
-#include "models/hf_weights.h"
+#include "models/hf/hf_weights.h"
 #include "models/llama/llama_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -6,8 +6,8 @@
 
 #include "autograd/error.h"
 #include "fuzz/fuzz_util.h"
-#include "models/gpt_checkpoint.h"
-#include "models/gpt_train.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/gpt_train.h"
 
 namespace fs = std::filesystem;
 

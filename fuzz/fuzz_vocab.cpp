@@ -4,7 +4,7 @@
 #include <string>
 
 #include "autograd/error.h"
-#include "models/vocab.h"
+#include "models/tokenizers/vocab.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

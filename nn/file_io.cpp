@@ -176,6 +176,8 @@ std::vector<std::string> foreign_entries(const std::string& dir, const OwnNames&
   return entries_outside(fs::path(dir), own, /*temporaries_are_own=*/true);
 }
 
+std::string path_in(const std::string& dir, std::string_view file) { return (fs::path(dir) / file).string(); }
+
 std::string read_file_bytes(const std::string& path) {
   // Checked first: a directory, a FIFO (which would wait for a writer) or /dev/zero (which never
   // ends) is refused by name instead of hanging or filling the memory.

@@ -15,6 +15,9 @@
 
 namespace tg {
 
+/// The path of `file` inside directory `dir` (dir/file).
+std::string path_in(const std::string& dir, std::string_view file);
+
 /// The whole file as bytes; tg::Error naming `path` when it cannot be opened or read.
 std::string read_file_bytes(const std::string& path);
 /// Writes `bytes` to `path` through `path`.tmp<pid>, then renames it into place.

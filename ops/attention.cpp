@@ -145,9 +145,10 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   check_inputs(q, k, v);
   const int64_t T = q.size(1), S = k.size(1), H = q.size(2), Hkv = k.size(2);
   check_query_offset(spec, T, S);
-  if (Hkv != H) {
-    // Grouped-query attention: the kernels take one kv head per query head, so the kv heads are
-    // repeated here (a copy of k and v; their gradients are summed back over each group).
+  if (Hkv != H && spec.variant != AttentionVariant::dense) {
+    // Grouped-query attention: the dense kernels read each group's kv head in place; the others
+    // take one kv head per query head, so the kv heads are repeated here (a copy of k and v;
+    // their gradients are summed back over each group).
     return attention(q, repeat_kv_heads(k, H / Hkv), repeat_kv_heads(v, H / Hkv), spec, weights);
   }
   const bool positional = spec.variant == AttentionVariant::sliding_window || spec.variant == AttentionVariant::sparse;
@@ -168,7 +169,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
                             spec.query_offset, T);
     return attention(q, k, v, rows, weights);
   }
-  const kernels::AttnDims dims{q.size(0), T, S, H, q.size(3), v.size(3)};
+  kernels::AttnDims dims{q.size(0), T, S, H, q.size(3), v.size(3)};
+  dims.Hkv = Hkv;
   return run_variant(make_problem(q, k, v, dims, spec, weights), spec, weights);
 }
 
@@ -189,14 +191,15 @@ Tensor attention_qkv(const Tensor& qkv, int64_t kv_heads, const AttentionSpec& s
   TG_CHECK(Hkv >= 1 && H >= 1 && H % Hkv == 0,
            "attention_qkv: qkv {} holds H + 2 * Hkv heads; Hkv = {} leaves H = {}, which Hkv must divide",
            shape_str(qkv.shape()), Hkv, H);
-  if (Hkv != H) {
-    // Grouped kv heads are repeated for the kernels (see attention()): split the packed tensor.
+  if (Hkv != H && spec.variant != AttentionVariant::dense) {
+    // Grouped kv heads are repeated for these kernels (see attention()): split the packed tensor.
     auto heads = [&](int64_t first, int64_t count) { return narrow(qkv, 2, first, count); };
     return attention(heads(0, H), heads(H, Hkv), heads(H + Hkv, Hkv), spec, weights);
   }
   check_query_offset(spec, T, T);
   kernels::AttnDims dims{B, T, T, H, D, D};
-  dims.q_row = dims.k_row = dims.v_row = 3 * H * D;  // q, k, v interleaved in each row of qkv
+  dims.Hkv = Hkv;
+  dims.q_row = dims.k_row = dims.v_row = (H + 2 * Hkv) * D;  // q, k, v heads side by side in each row of qkv
   detail::AttentionProblem p = make_problem(qkv, qkv, qkv, dims, spec, weights);
   p.packed = true;  // every kernel reads q, k, v in place from the rows of qkv
   return run_variant(p, spec, weights);

@@ -5,7 +5,7 @@
 #include "autograd/autograd.h"
 #include "bench/compare_tapegrad/workloads.h"
 #include "bench/train_linear_gemms.h"
-#include "models/gpt.h"
+#include "models/gpt/gpt.h"
 #include "nn/multihead_attention.h"
 #include "nn/optim/adamw.h"
 #include "ops/ops.h"

@@ -64,19 +64,14 @@ CausalLMOutput Llama::forward(const Tensor& idx, const Tensor& targets, const Ca
 
   Tensor x = model->embed_tokens->forward(idx);  // [B, T, C]
   if (options.attention_weights) options.attention_weights->assign(size_t(L), Tensor());
-  Generator& gen = dropout_generator();
   for (int64_t i = 0; i < L; ++i) {
-    LlamaLayerStep step;
-    step.gen = &gen;
-    if (cache) step.cache = &cache->layers[size_t(i)];
-    if (options.attention_weights) step.weights = &(*options.attention_weights)[size_t(i)];
-    step.position_ids = options.position_ids;
-    step.document_ids = options.document_ids;
+    const nn::SelfAttentionOptions call = layer_call(options, i);
     std::shared_ptr<LlamaDecoderLayer> layer = model->layers->layers[size_t(i)];
     if (checkpoints_layers(options))
-      x = checkpoint([layer, step](const std::vector<Tensor>& in) { return layer->forward(in[0], step); }, {x}, &gen);
+      x = checkpoint([layer, call](const std::vector<Tensor>& in) { return layer->forward(in[0], call); }, {x},
+                     call.generator);
     else
-      x = layer->forward(x, step);
+      x = layer->forward(x, call);
   }
   x = model->norm->forward(x);
   if (options.logits_last_only) x = narrow(x, 1, T - 1, 1);  // [B, 1, C]

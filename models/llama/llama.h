@@ -12,7 +12,7 @@
 //   embed_tokens).
 #include <memory>
 
-#include "models/causal_lm.h"
+#include "models/decoders/causal_lm.h"
 #include "models/llama/llama_config.h"
 #include "models/llama/llama_layer.h"
 #include "nn/embedding.h"

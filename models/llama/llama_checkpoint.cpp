@@ -4,17 +4,15 @@
 #include <regex>
 
 #include "autograd/error.h"
-#include "models/hf_weights.h"
-#include "models/memory_estimate.h"
-#include "models/parameter_count.h"
+#include "models/hf/hf_weights.h"
+#include "models/training/memory_estimate.h"
+#include "models/training/parameter_count.h"
 #include "nn/file_io.h"
 #include "nn/safetensors.h"
 
 namespace tg::models {
 namespace fs = std::filesystem;
 namespace {
-
-std::string in_dir(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
 
 // Older transformers saved the rotary frequencies as buffers: model.layers.N.self_attn.rotary_emb.inv_freq.
 bool is_rotary_buffer(const std::string& name) {
@@ -40,7 +38,7 @@ const OwnNames& llama_checkpoint_files() {
 }
 
 LlamaConfig load_llama_config(const std::string& dir) {
-  const std::string path = in_dir(dir, kConfigFile);
+  const std::string path = path_in(dir, kConfigFile);
   TG_CHECK(fs::is_regular_file(path), "load_llama: {} has no {} (not a model directory?)", dir, kConfigFile);
   return LlamaConfig::from_json(read_file_bytes(path), path);
 }
@@ -72,7 +70,7 @@ LoadedLlama load_llama(const std::string& dir, const LoadLlamaOptions& options) 
   const HFWeightFiles files = find_hf_weights(dir);
   // What config.json claims is checked against the weights and memory before it is built.
   check_checkpoint_fits(llama_parameter_count(out.config), int64_t(element_size(out.config.dtype)),
-                        in_dir(dir, kConfigFile), files.source(), files.total_bytes());
+                        path_in(dir, kConfigFile), files.source(), files.total_bytes());
   nn::StateDict tensors = load_hf_weights(files);
   Generator gen(0);  // the start is overwritten by the file's values
   out.model = std::make_shared<Llama>(out.config, gen);
@@ -89,9 +87,9 @@ void save_llama(const std::string& dir, const Llama& model, const GPTTokenizer* 
     config.storage_dtype = storage_dtype;
     write_directory_atomically(dir, llama_checkpoint_files(), [&](const std::string& tmp) {
       // {"format": "pt"}: what transformers' loader expects in the safetensors metadata.
-      nn::save_safetensors(in_dir(tmp, kModelFile), model.state_dict(), {{"format", "pt"}}, dtype);
-      write_file_atomically(in_dir(tmp, kConfigFile), config.to_json());
-      if (tokenizer) write_file_atomically(in_dir(tmp, tokenizer->file_name()), tokenizer_bytes);
+      nn::save_safetensors(path_in(tmp, kModelFile), model.state_dict(), {{"format", "pt"}}, dtype);
+      write_file_atomically(path_in(tmp, kConfigFile), config.to_json());
+      if (tokenizer) write_file_atomically(path_in(tmp, tokenizer->file_name()), tokenizer_bytes);
       if (state) save_training_state(tmp, state->tensors, state->json);
     });
   } catch (const Error& e) {

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "models/gpt_checkpoint.h"
+#include "models/gpt/gpt_checkpoint.h"
 #include "models/llama/llama.h"
 #include "models/llama/llama_config.h"
 

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "autograd/error.h"
-#include "models/config_fields.h"
-#include "models/parameter_count.h"
+#include "models/hf/config_fields.h"
+#include "models/training/parameter_count.h"
 
 namespace tg::models {
 namespace {
@@ -208,12 +208,7 @@ LlamaConfig LlamaConfig::from_json(const std::string& text, const std::string& s
   c.storage_dtype = get_string(j, "dtype", get_string(j, "torch_dtype", "float32", where), where);
   c.dtype = compute_dtype_of(c.storage_dtype);
   if (j.contains("tapegrad_attention")) c.attention = attention_from_json(j["tapegrad_attention"], where);
-  try {
-    c.validate();
-  } catch (const Error& e) {
-    fail("{} (in {})", e.what(), source);
-  }
-  return c;
+  return config_fields::validated_in(c, source);
 }
 
 }  // namespace tg::models

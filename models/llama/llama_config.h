@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "autograd/dtype.h"
-#include "models/gpt_config.h"
+#include "models/gpt/gpt_config.h"
 #include "ops/rope.h"
 
 namespace tg::models {

@@ -1,7 +1,11 @@
 #include "models/llama/llama_layer.h"
 
 #include "autograd/error.h"
+#include "autograd/tape.h"
 #include "ops/binary.h"
+#include "ops/matmul.h"
+#include "ops/shape_ops.h"
+#include "ops/swiglu.h"
 #include "ops/unary.h"
 
 namespace tg::models {
@@ -51,7 +55,14 @@ LlamaMLP::LlamaMLP(const LlamaConfig& c) : Module("LlamaMLP") {
 }
 
 Tensor LlamaMLP::forward(const Tensor& x) {
-  return down_proj->forward(mul(silu(gate_proj->forward(x)), up_proj->forward(x)));
+  // Without gradients (evaluation, generation a token at a time): the two projections as they are.
+  if (!is_grad_enabled()) return down_proj->forward(mul(silu(gate_proj->forward(x)), up_proj->forward(x)));
+  // Training: gate and up as one GEMM over their weights side by side ([2I, C], remade each step:
+  // a copy far smaller than the activations), then swiglu in one pass each way (the values of
+  // silu then mul).
+  Tensor w = cat({gate_proj->weight, up_proj->weight}, 0);
+  Tensor b = gate_proj->bias.defined() ? cat({gate_proj->bias, up_proj->bias}, 0) : Tensor();
+  return down_proj->forward(swiglu(linear(x, w, b)));  // [..., 2I] -> [..., I] -> [..., C]
 }
 
 LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, int64_t layer) : Module("LlamaDecoderLayer") {
@@ -62,13 +73,7 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, int64_t layer) : Modu
   mlp = register_module("mlp", std::make_shared<LlamaMLP>(c));
 }
 
-Tensor LlamaDecoderLayer::forward(const Tensor& x, const LlamaLayerStep& step) {
-  nn::SelfAttentionOptions call;
-  call.cache = step.cache;
-  call.weights = step.weights;
-  call.generator = step.gen;
-  call.position_ids = step.position_ids;
-  call.document_ids = step.document_ids;
+Tensor LlamaDecoderLayer::forward(const Tensor& x, const nn::SelfAttentionOptions& call) {
   Tensor h = add(x, self_attn->forward(input_layernorm->forward(x), call));  // [B, T, C]
   return add(h, mlp->forward(post_attention_layernorm->forward(h)));
 }

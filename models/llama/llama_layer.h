@@ -32,20 +32,13 @@ class LlamaMLP : public nn::Module {
 };
 
 /// What one layer's forward needs beside x.
-struct LlamaLayerStep {
-  nn::KVCache* cache = nullptr;  ///< the layer's cache: x's positions follow its length(); or null
-  Tensor* weights = nullptr;     ///< out: attention weights [B, H, T, S] (dense only); or null
-  Generator* gen = nullptr;      ///< attention dropout (default_generator() when null)
-  Tensor position_ids;           ///< i64 [B, T] rotary positions, or undefined
-  Tensor document_ids;           ///< packed sequences: i64 [B, T], or undefined
-};
-
 /// Pre-norm: h = x + self_attn(input_layernorm(x)), then h + mlp(post_attention_layernorm(h)).
 class LlamaDecoderLayer : public nn::Module {
  public:
   LlamaDecoderLayer(const LlamaConfig& config, int64_t layer);
-  /// x [B, T, C] -> [B, T, C].
-  Tensor forward(const Tensor& x, const LlamaLayerStep& step);
+  /// x [B, T, C] -> [B, T, C]; `call`: the attention's cache, weights, dropout generator,
+  /// rotary positions and documents.
+  Tensor forward(const Tensor& x, const nn::SelfAttentionOptions& call);
 
   std::shared_ptr<nn::RMSNorm> input_layernorm;
   std::shared_ptr<nn::MultiheadAttention> self_attn;

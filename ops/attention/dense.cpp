@@ -1,6 +1,6 @@
 // Dense attention as an op: forward through the dense kernels, saving q, k, v and the weights.
-// A packed problem (attention_qkv) has one input, qkv [B, T, 3, H, D]: the kernels read q, k, v
-// in place and write its gradient in one buffer.
+// A packed problem (attention_qkv) has one input, qkv [B, T, H + 2·Hkv, D]: the kernels read q, k,
+// v in place and write its gradient in one buffer. Grouped kv heads (Hkv < H) are read in place.
 #include <utility>
 
 #include "autograd/tape.h"
@@ -12,8 +12,8 @@ namespace tg::detail {
 Tensor dense_attention(const AttentionProblem& p, Tensor* weights_out) {
   const kernels::AttnDims d = p.dims;
   DType dt = p.q.dtype();
-  // Where k and v start in their tensors: inside qkv's rows when packed.
-  const int64_t k_off = p.packed ? d.H * d.D : 0, v_off = p.packed ? 2 * d.H * d.D : 0;
+  // Where k and v start in their tensors: inside qkv's rows when packed ([H + 2·Hkv] heads a row).
+  const int64_t k_off = p.packed ? d.H * d.D : 0, v_off = p.packed ? (d.H + d.kv_heads()) * d.D : 0;
   Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
   Tensor weights = empty({d.B, d.H, d.T, d.S}, dt);  // [B, H, T, S], saved for backward
   dispatch(dt, [&]<class T>() {

@@ -105,8 +105,8 @@ void dense_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
   const int64_t ldq = d.ldq(), ldk = d.ldk(), ldv = d.ldv(), ldo = d.H * d.Dv;
   for_each_head(d, [&](int64_t b, int64_t h) {
     const T* qh = q + b * d.T * ldq + h * d.D;  // rows of stride ldq (H*D when contiguous)
-    const T* kh = k + b * d.S * ldk + h * d.D;
-    const T* vh = v + b * d.S * ldv + h * d.Dv;
+    const T* kh = k + b * d.S * ldk + d.kv_head(h) * d.D;
+    const T* vh = v + b * d.S * ldv + d.kv_head(h) * d.Dv;
     T* oh = out + (b * d.T * d.H + h) * d.Dv;    // out is contiguous: rows of stride H*Dv
     T* p = weights + (b * d.H + h) * d.T * d.S;    // [T, S]
     std::vector<T> dropped;
@@ -132,15 +132,17 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
   const RowBlocks blocks(d, causal);
   // dq, dk, dv have the row strides of q, k, v; dout is contiguous like out.
   const int64_t ldq = d.ldq(), ldk = d.ldk(), ldv = d.ldv(), ldo = d.H * d.Dv;
-  for_each_head(d, [&](int64_t b, int64_t h) {
+  // Head h of batch row b; `add_to_kv`: its kv head's gradients hold another query head's
+  // already (grouped-query attention), so this head adds to them instead of writing them.
+  auto head = [&](int64_t b, int64_t h, bool add_to_kv) {
     const T* qh = q + b * d.T * ldq + h * d.D;
-    const T* kh = k + b * d.S * ldk + h * d.D;
-    const T* vh = v + b * d.S * ldv + h * d.Dv;
+    const T* kh = k + b * d.S * ldk + d.kv_head(h) * d.D;
+    const T* vh = v + b * d.S * ldv + d.kv_head(h) * d.Dv;
     const T* doh = dout + (b * d.T * d.H + h) * d.Dv;
     // A null gradient is not wanted: its products are skipped.
     T* dqh = dq ? dq + b * d.T * ldq + h * d.D : nullptr;
-    T* dkh = dk ? dk + b * d.S * ldk + h * d.D : nullptr;
-    T* dvh = dv ? dv + b * d.S * ldv + h * d.Dv : nullptr;
+    T* dkh = dk ? dk + b * d.S * ldk + d.kv_head(h) * d.D : nullptr;
+    T* dvh = dv ? dv + b * d.S * ldv + d.kv_head(h) * d.Dv : nullptr;
     const bool need_ds = dqh || dkh;  // the score gradients serve dQ and dK
     const T* p = weights + (b * d.H + h) * d.T * d.S;
     std::vector<T> dp(static_cast<size_t>(d.T * d.S));
@@ -149,7 +151,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     // The last row block sees every key it reaches: it writes dK and dV (beta 0), the others add
     // into them. Keys no query reaches (no queries, or S > T causal) get zero gradients.
     const int64_t reached = d.T == 0 ? 0 : blocks.cols(d.T);
-    for (int64_t s = reached; s < d.S; ++s) {
+    for (int64_t s = reached; s < d.S && !add_to_kv; ++s) {
       if (dkh) std::fill(dkh + s * ldk, dkh + s * ldk + d.D, T(0));
       if (dvh) std::fill(dvh + s * ldv, dvh + s * ldv + d.Dv, T(0));
     }
@@ -157,7 +159,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     const int64_t last = (d.T - 1) / blocks.step * blocks.step;
     for (int64_t t0 = last; t0 >= 0; t0 -= blocks.step) {
       const int64_t t1 = std::min(d.T, t0 + blocks.step), n = blocks.cols(t1), rows = t1 - t0;
-      const T beta = t0 == last ? T(0) : T(1);
+      const T beta = t0 == last && !add_to_kv ? T(0) : T(1);
       T* g = dp.data() + t0 * d.S;  // dW, then dS, of rows [t0, t1)
       // dW = dO Vᵀ [rows, n]; dV += Wᵀ dO with W the weights after dropout.
       if (need_ds) gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldo, ldo, vh, ldv, T(0), g, d.S);
@@ -191,6 +193,16 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
       if (dqh) gemm<T>(false, false, rows, d.D, n, scale, g, d.S, kh, ldk, T(0), dqh + t0 * ldq, ldq);
       if (dkh) gemm<T>(true, false, n, d.D, rows, scale, g, d.S, qh + t0 * ldq, ldq, beta, dkh, ldk);
     }
+  };
+  if (d.kv_heads() == d.H) {
+    for_each_head(d, [&](int64_t b, int64_t h) { head(b, h, false); });
+    return;
+  }
+  // Grouped-query attention: the query heads of one kv head run one after another on one thread,
+  // the first writing its kv head's gradients and the others adding to them.
+  const int64_t group = d.H / d.kv_heads();
+  for_each_kv_head(d, [&](int64_t b, int64_t g) {
+    for (int64_t i = 0; i < group; ++i) head(b, g * group + i, i > 0);
   });
 }
 

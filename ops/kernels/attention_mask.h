@@ -17,16 +17,36 @@ namespace tg::kernels {
 /// query_offset places the queries within the keys: query t sits at key position
 /// query_offset + t, so causal means s <= query_offset + t (cached decoding: the new queries
 /// follow the cached keys). 0 is top-left aligned, as PyTorch's is_causal.
+/// Hkv: grouped-query attention, k and v with Hkv heads (0: H), query head h reading kv head
+/// h / (H / Hkv); only the dense kernels take Hkv < H (the other variants' kv heads are repeated).
 struct AttnDims {
   int64_t B = 0, T = 0, S = 0, H = 0, D = 0, Dv = 0;
   int64_t q_row = 0, k_row = 0, v_row = 0;
   int64_t query_offset = 0;
+  int64_t Hkv = 0;
 
+  int64_t kv_heads() const { return Hkv ? Hkv : H; }
+  /// The kv head query head h reads.
+  int64_t kv_head(int64_t h) const { return h / (H / kv_heads()); }
   int64_t ldq() const { return q_row ? q_row : H * D; }
-  int64_t ldk() const { return k_row ? k_row : H * D; }
-  int64_t ldv() const { return v_row ? v_row : H * Dv; }
+  int64_t ldk() const { return k_row ? k_row : kv_heads() * D; }
+  int64_t ldv() const { return v_row ? v_row : kv_heads() * Dv; }
   bool contiguous() const { return q_row == 0 && k_row == 0 && v_row == 0; }
 };
+
+/// Runs fn(b, g) for every kv head g of every batch row, in parallel when there are enough of them
+/// to keep the cores busy (as for_each_head).
+template <class F>
+void for_each_kv_head(const AttnDims& d, F&& fn) {
+  const int64_t heads = d.B * d.kv_heads();
+  if (heads >= get_num_threads() && get_num_threads() > 1) {
+    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) fn(i / d.kv_heads(), i % d.kv_heads());
+    });
+  } else {
+    for (int64_t i = 0; i < heads; ++i) fn(i / d.kv_heads(), i % d.kv_heads());
+  }
+}
 
 /// Runs fn(b, h) for every head: in parallel over heads (each head's GEMMs whole on its thread)
 /// when there are enough of them to keep the cores busy, else one after another with each GEMM

@@ -23,9 +23,9 @@
 #include <thread>
 
 #include "autograd/autograd.h"
-#include "models/gpt.h"
-#include "models/token_data.h"
-#include "models/train_options.h"
+#include "models/data/token_data.h"
+#include "models/gpt/gpt.h"
+#include "models/training/train_options.h"
 #include "nn/parallel/distributed_data_parallel.h"
 
 namespace {

@@ -1,8 +1,8 @@
 // Activation checkpointing in the models: the GPT and the encoder give the same loss and the
 // same gradient for every parameter with it as without it (dropout on, so its masks must be
 // replayed), and the GPT keeps less memory through backward.
-#include "models/encoder.h"
-#include "models/gpt.h"
+#include "models/encoder/encoder.h"
+#include "models/gpt/gpt.h"
 #include "test_util.h"
 
 namespace tg {

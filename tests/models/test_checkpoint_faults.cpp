@@ -20,10 +20,10 @@
 #include <random>
 #include <thread>
 
-#include "models/encoder.h"
-#include "models/gpt_checkpoint.h"
-#include "models/gpt_train.h"
-#include "models/listops.h"
+#include "models/encoder/encoder.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/gpt_train.h"
+#include "models/data/listops.h"
 #include "nn/file_io.h"
 #include "test_util.h"
 

@@ -1,8 +1,8 @@
 // A pattern written in C++ (FlexPattern::custom: mask_mod and score_mod lambdas) in a GPT: it
 // computes what the named pattern of the same mask or score computes, config.json keeps its
 // name, and a checkpoint trained with it loads only when the pattern is given again.
-#include "models/gpt.h"
-#include "models/gpt_checkpoint.h"
+#include "models/gpt/gpt.h"
+#include "models/gpt/gpt_checkpoint.h"
 #include "ops/flex_patterns.h"
 #include "test_util.h"
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "models/gpt_train.h"
+#include "models/training/gpt_train.h"
 #include "test_util.h"
 
 namespace tg {

@@ -8,8 +8,8 @@
 #include <chrono>
 #include <filesystem>
 
-#include "models/encoder.h"
-#include "models/listops.h"
+#include "models/encoder/encoder.h"
+#include "models/data/listops.h"
 #include "nn/optim/adamw.h"
 #include "test_util.h"
 

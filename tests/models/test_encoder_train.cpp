@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "models/encoder_train.h"
-#include "models/listops.h"
+#include "models/training/encoder_train.h"
+#include "models/data/listops.h"
 #include "test_util.h"
 
 namespace tg {
@@ -23,7 +23,7 @@ models::EncoderTrainOptions tiny(const TempDir& dir) {
   o.data = dir / "train.tsv";
   o.val_data = dir / "val.tsv";
   o.out = dir / "ck";
-  o.max_len = 40, o.n_layer = 1, o.n_head = 2, o.n_embd = 16, o.dropout = 0.0;
+  o.config.max_len = 40, o.config.n_layer = 1, o.config.n_head = 2, o.config.n_embd = 16, o.config.dropout = 0.0;
   o.optim.batch_size = 16, o.optim.max_iters = 150, o.optim.eval_interval = 75, o.optim.lr = 3e-3;
   o.optim.warmup_iters = 10, o.optim.progress = false;
   return o;
@@ -82,7 +82,7 @@ TEST(EncoderTrain, BucketingByLengthCutsPaddingAndFfnDimSetsTheWidth) {
   o.optim.max_iters = 12, o.optim.eval_interval = 0;
   models::EncoderTrainResult random = models::train_encoder(o);
   o.bucket_by_length = true;
-  o.ffn_dim = 24;
+  o.config.ffn_dim = 24;
   models::EncoderTrainResult bucketed = models::train_encoder(o);
   EXPECT_GT(random.padding_share, 0.1);
   EXPECT_LT(bucketed.padding_share, random.padding_share / 3);
@@ -98,18 +98,18 @@ TEST(EncoderTrain, EveryBadOptionNamesItsFlag) {
     const char* message;
   };
   std::vector<Case> cases = {
-      {[](auto& o) { o.n_classes = 1; }, "--n-classes must be at least 2"},
-      {[](auto& o) { o.max_len = 0; }, "--max-len must be positive"},
-      {[](auto& o) { o.ffn_dim = -1; }, "--ffn-dim must be positive"},
-      {[](auto& o) { o.n_embd = 10, o.n_head = 3; }, "--n-embd (10) must be positive and divisible by --n-head (3)"},
-      {[](auto& o) { o.pooling = "max"; }, "--pooling must be mean or cls"},
-      {[](auto& o) { o.norm = "mid"; }, "--norm must be pre or post"},
-      {[](auto& o) { o.pos = "rotary"; }, "--pos must be learned or sinusoidal"},
-      {[](auto& o) { o.attention = "sliding:x"; }, "--attention:"},
-      {[](auto& o) { o.optim.lr = -1; }, "--lr must be positive"},
-      {[](auto& o) { o.optim.batch_size = 0; }, "--batch-size must be positive"},
-      {[](auto& o) { o.optim.optimizer = "lion"; }, "--optimizer must be adamw or sgd"},
-      {[](auto& o) { o.data = ""; }, "--data: required"},
+      {[](auto& o) { o.config.n_classes = 1; }, "`n_classes` must be at least 2"},
+      {[](auto& o) { o.config.max_len = 0; }, "`max_len` must be positive"},
+      {[](auto& o) { o.config.ffn_dim = -1; }, "`ffn_dim` must be positive"},
+      {[](auto& o) { o.config.n_embd = 10, o.config.n_head = 3; }, "`n_embd` (10) must be positive and divisible by `n_head` (3)"},
+      {[](auto& o) { o.config.pooling = "max"; }, "`pooling` must be mean or cls"},
+      {[](auto& o) { o.config.norm = "mid"; }, "`norm` must be pre or post"},
+      {[](auto& o) { o.config.pos = "rotary"; }, "`pos` must be learned or sinusoidal"},
+      {[](auto& o) { o.config.attention = "sliding:x"; }, "`attention`:"},
+      {[](auto& o) { o.optim.lr = -1; }, "`lr` must be positive"},
+      {[](auto& o) { o.optim.batch_size = 0; }, "`batch_size` must be positive"},
+      {[](auto& o) { o.optim.optimizer = "lion"; }, "`optimizer` must be adamw or sgd"},
+      {[](auto& o) { o.data = ""; }, "`data`: required"},
       {[&](auto& o) { o.data = dir / "missing.tsv"; }, "missing.tsv"},
   };
   for (const Case& c : cases) {

@@ -1,8 +1,8 @@
 // --attention flex:PATTERN in the models: the GPT and the encoder run flex_attention through their
 // one attention module, and give what the hand-written variant of the same pattern gives.
-#include "models/encoder.h"
-#include "models/generate.h"
-#include "models/gpt.h"
+#include "models/encoder/encoder.h"
+#include "models/decoders/generate.h"
+#include "models/gpt/gpt.h"
 #include "test_util.h"
 
 namespace tg::models {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "models/char_tokenizer.h"
+#include "models/tokenizers/char_tokenizer.h"
 #include "nn/file_io.h"
 #include "test_util.h"
 

@@ -2,7 +2,7 @@
 // GPT-2's initialisation, forward and loss, errors, dropout, and the attention variant as an option.
 #include <cmath>
 
-#include "models/gpt.h"
+#include "models/gpt/gpt.h"
 #include "nn/conv1d.h"
 #include "test_util.h"
 

@@ -6,10 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/generate.h"
-#include "models/gpt_checkpoint.h"
-#include "models/gpt_train.h"
-#include "models/token_data.h"
+#include "models/decoders/generate.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/gpt_train.h"
+#include "models/data/token_data.h"
 #include "models/tokenizers/bpe_tokenizer.h"
 #include "nn/file_io.h"
 #include "test_util.h"
@@ -152,7 +152,7 @@ TEST(GPTBpe, AForeignTokenizerIsRefusedNamingBoth) {
   models::train_gpt(tiny_bpe(data, dir / "ckpt", kShakespeareJson));
   // The checkpoint's own and a different --tokenizer: refused, both named.
   EXPECT_TG_ERROR(models::evaluate_gpt(dir / "ckpt", data, 16, 4, {}, kGpt2Tiktoken),
-                  "--tokenizer " + kGpt2Tiktoken + " differs from the checkpoint's own tokenizer");
+                  "`tokenizer` " + kGpt2Tiktoken + " differs from the checkpoint's own tokenizer");
   models::GPTTrainOptions more = tiny_bpe(data, dir / "more", kGpt2Tiktoken);
   more.init_from = dir / "ckpt";
   EXPECT_TG_ERROR(models::train_gpt(more), "differs from the checkpoint's own tokenizer");
@@ -170,7 +170,7 @@ TEST(GPTBpe, AForeignTokenizerIsRefusedNamingBoth) {
   EXPECT_TG_ERROR(models::train_gpt(tiny_bpe(dir / "big.bin", dir / "x", kShakespeareJson)),
                   "is id 1500, beyond the vocabulary of " + kShakespeareJson);
   EXPECT_TG_ERROR(models::train_gpt(tiny_bpe(data, dir / "y", dir / "nothing.json")),
-                  "--tokenizer: " + (dir / "nothing.json") + ": no such file");
+                  "`tokenizer`: " + (dir / "nothing.json") + ": no such file");
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "models/gpt_checkpoint.h"
+#include "models/gpt/gpt_checkpoint.h"
 #include "nn/optim/adamw.h"
 #include "nn/safetensors.h"
 #include "test_util.h"

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <map>
 
-#include "models/generate.h"
-#include "models/gpt.h"
+#include "models/decoders/generate.h"
+#include "models/gpt/gpt.h"
 #include "nn/init.h"
 #include "test_util.h"
 

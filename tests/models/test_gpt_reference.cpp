@@ -5,7 +5,7 @@
 // past two 64-key blocks, so causal attention skips blocks and ends on a partial one.
 #include <map>
 
-#include "models/gpt_checkpoint.h"
+#include "models/gpt/gpt_checkpoint.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/sgd.h"
 #include "nn/safetensors.h"

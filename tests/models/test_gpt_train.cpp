@@ -3,8 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "models/gpt_checkpoint.h"
-#include "models/gpt_train.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/gpt_train.h"
 #include "test_util.h"
 
 namespace tg {
@@ -88,7 +88,7 @@ TEST(GPTTrain, LearnsAndEvaluates) {
   EXPECT_LT(*r.val_loss, 1.5);
   double loss = models::evaluate_gpt(dir / "ck", data, 16, 8);
   EXPECT_LT(loss, 2.0);
-  EXPECT_TG_ERROR(models::evaluate_gpt(dir / "ck", data, 17, 8), "--block-size 17 must be in [1, the model's n_positions 16]");
+  EXPECT_TG_ERROR(models::evaluate_gpt(dir / "ck", data, 17, 8), "`block_size` 17 must be in [1, the model's n_positions 16]");
 
   // Fine-tuning starts from the checkpoint's weights: its first loss is already low.
   models::GPTTrainOptions ft = tiny(data, dir / "ft");
@@ -100,7 +100,7 @@ TEST(GPTTrain, LearnsAndEvaluates) {
   EXPECT_LT(first_loss, 2.0);
   models::GPTTrainOptions too_long = ft;
   too_long.block_size = 32;
-  EXPECT_TG_ERROR(models::train_gpt(too_long), "--block-size 32 is beyond the checkpoint's n_positions 16");
+  EXPECT_TG_ERROR(models::train_gpt(too_long), "`block_size` 32 is beyond the checkpoint's n_positions 16");
 }
 
 TEST(GPTTrain, EveryBadOptionNamesItsFlag) {
@@ -111,23 +111,23 @@ TEST(GPTTrain, EveryBadOptionNamesItsFlag) {
     const char* message;
   };
   std::vector<Case> cases = {
-      {[](auto& o) { o.data = ""; }, "--data: required"},
-      {[](auto& o) { o.n_layer = 0; }, "--n-layer must be positive"},
-      {[](auto& o) { o.n_head = -1; }, "--n-head must be positive"},
-      {[](auto& o) { o.n_embd = 10, o.n_head = 3; }, "--n-embd (10) must be divisible by --n-head (3)"},
-      {[](auto& o) { o.block_size = -5; }, "--block-size must be positive"},
-      {[](auto& o) { o.optim.batch_size = 0; }, "--batch-size must be positive"},
-      {[](auto& o) { o.dropout = 1.0; }, "--dropout must be in [0, 1)"},
-      {[](auto& o) { o.optim.optimizer = "adam"; }, "--optimizer must be adamw or sgd"},
-      {[](auto& o) { o.optim.lr = 0; }, "--lr must be positive"},
-      {[](auto& o) { o.optim.min_lr = 1.0; }, "--min-lr must be in [0, --lr]"},
-      {[](auto& o) { o.optim.lr_schedule = "step"; }, "--lr-schedule must be cosine, linear or constant"},
-      {[](auto& o) { o.optim.beta2 = 1.0; }, "--beta2 must be in [0, 1)"},
-      {[](auto& o) { o.optim.grad_clip = -1; }, "--grad-clip must be >= 0"},
-      {[](auto& o) { o.optim.eval_iters = 0; }, "--eval-iters must be positive"},
-      {[](auto& o) { o.attention = "fast"; }, "--attention: unknown attention variant 'fast'"},
+      {[](auto& o) { o.data = ""; }, "`data`: required"},
+      {[](auto& o) { o.n_layer = 0; }, "`n_layer` must be positive"},
+      {[](auto& o) { o.n_head = -1; }, "`n_head` must be positive"},
+      {[](auto& o) { o.n_embd = 10, o.n_head = 3; }, "`n_embd` (10) must be divisible by `n_head` (3)"},
+      {[](auto& o) { o.block_size = -5; }, "`block_size` must be positive"},
+      {[](auto& o) { o.optim.batch_size = 0; }, "`batch_size` must be positive"},
+      {[](auto& o) { o.dropout = 1.0; }, "`dropout` must be in [0, 1)"},
+      {[](auto& o) { o.optim.optimizer = "adam"; }, "`optimizer` must be adamw or sgd"},
+      {[](auto& o) { o.optim.lr = 0; }, "`lr` must be positive"},
+      {[](auto& o) { o.optim.min_lr = 1.0; }, "`min_lr` must be in [0, `lr`]"},
+      {[](auto& o) { o.optim.lr_schedule = "step"; }, "`lr_schedule` must be cosine, linear or constant"},
+      {[](auto& o) { o.optim.beta2 = 1.0; }, "`beta2` must be in [0, 1)"},
+      {[](auto& o) { o.optim.grad_clip = -1; }, "`grad_clip` must be >= 0"},
+      {[](auto& o) { o.optim.eval_iters = 0; }, "`eval_iters` must be positive"},
+      {[](auto& o) { o.attention = "fast"; }, "`attention`: unknown attention variant 'fast'"},
       {[](auto& o) { o.attention = "sliding:0"; }, "must be a positive integer"},
-      {[](auto& o) { o.init_from = std::string(1, 'a'), o.resume = std::string(1, 'b'); }, "--init-from and --resume exclude each other"},
+      {[](auto& o) { o.init_from = std::string(1, 'a'), o.resume = std::string(1, 'b'); }, "`init_from` and `resume` exclude each other"},
       {[](auto& o) { o.block_size = 100000; }, "fewer than one block of 100000 + 1"},
       {[&](auto& o) { o.data = dir / "missing.txt"; }, "missing.txt"},
       {[&](auto& o) { o.resume = dir / "nowhere"; }, "nowhere"},

@@ -1,13 +1,13 @@
-// Length-bucketed batches (models/length_buckets.h) and the EpochSampler that draws them.
+// Length-bucketed batches (models/data/length_buckets.h) and the EpochSampler that draws them.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <numeric>
 #include <set>
 
-#include "models/classification_data.h"
-#include "models/length_buckets.h"
-#include "models/token_data.h"
+#include "models/data/classification_data.h"
+#include "models/data/length_buckets.h"
+#include "models/data/token_data.h"
 
 namespace tg::data {
 namespace {

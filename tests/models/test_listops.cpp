@@ -9,8 +9,8 @@
 #include <functional>
 #include <set>
 
-#include "models/listops.h"
-#include "models/token_data.h"
+#include "models/data/listops.h"
+#include "models/data/token_data.h"
 #include "test_util.h"
 
 namespace tg {

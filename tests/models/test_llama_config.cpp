@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/hf_weights.h"
+#include "models/hf/hf_weights.h"
 #include "models/llama/llama_checkpoint.h"
 #include "nn/file_io.h"
 #include "test_util.h"

@@ -7,7 +7,7 @@
 // f64 and in f32.
 #include <map>
 
-#include "models/generate.h"
+#include "models/decoders/generate.h"
 #include "models/llama/llama_checkpoint.h"
 #include "nn/optim/adamw.h"
 #include "nn/safetensors.h"

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "models/decoder_checkpoint.h"
-#include "models/gpt_train.h"
+#include "models/decoders/decoder_checkpoint.h"
+#include "models/training/gpt_train.h"
 #include "models/llama/llama_checkpoint.h"
 #include "nn/file_io.h"
 #include "test_util.h"
@@ -77,8 +77,8 @@ TEST(LlamaTrain, FineTunesATransformersCheckpointInItsLayout) {
   models::GPTTrainOptions bad = tiny_llama(data, dir / "bad");
   bad.init_from = kLlamaTiny;
   bad.n_kv_head = 4;
-  EXPECT_TG_ERROR(models::adopt_resumed_options(bad, [](const std::string& f) { return f == "--n-kv-head"; }),
-                  "--n-kv-head 4 (the checkpoint's is 2)");
+  EXPECT_TG_ERROR(models::adopt_resumed_options(bad, [](const std::string& f) { return f == "n_kv_head"; }),
+                  "`n_kv_head` 4 (the checkpoint's is 2)");
 }
 
 TEST(LlamaTrain, CheckpointsAreWrittenInTheDtypeAsked) {
@@ -98,13 +98,13 @@ TEST(LlamaTrain, CheckpointsAreWrittenInTheDtypeAsked) {
 TEST(LlamaTrain, OptionsAreCheckedNamingTheFlag) {
   models::GPTTrainOptions o = tiny_llama("x.bin", "out");
   o.n_kv_head = 3;
-  EXPECT_TG_ERROR(o.validate(), "--n-kv-head (3) must divide --n-head (4)");
+  EXPECT_TG_ERROR(o.validate(), "`n_kv_head` (3) must divide `n_head` (4)");
   o = tiny_llama("x.bin", "out");
   o.model = "mamba";
-  EXPECT_TG_ERROR(o.validate(), "--model must be gpt2 or llama, got 'mamba'");
+  EXPECT_TG_ERROR(o.validate(), "`model` must be gpt2 or llama, got 'mamba'");
   o = tiny_llama("x.bin", "out");
   o.model = "gpt2", o.save_dtype = "float16";
-  EXPECT_TG_ERROR(o.validate(), "--save-dtype float16: GPT-2 checkpoints are written in float32");
+  EXPECT_TG_ERROR(o.validate(), "`save_dtype` float16: GPT-2 checkpoints are written in float32");
 }
 
 }  // namespace

@@ -4,13 +4,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "models/encoder.h"
-#include "models/generate.h"
-#include "models/gpt.h"
-#include "models/gpt_checkpoint.h"
-#include "models/memory_estimate.h"
-#include "models/parameter_count.h"
-#include "models/token_data.h"
+#include "models/encoder/encoder.h"
+#include "models/decoders/generate.h"
+#include "models/gpt/gpt.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/memory_estimate.h"
+#include "models/training/parameter_count.h"
+#include "models/data/token_data.h"
 #include "nn/file_io.h"
 #include "test_util.h"
 
@@ -106,11 +106,11 @@ TEST(TrainingMemory, EstimatesGrowWithTheSizesAndCountOptimizerState) {
 TEST(TrainingMemory, TrainGPTRefusesUpFrontNamingTheFlagsAndTheEstimate) {
   GPTTrainOptions o;
   o.n_embd = 1'000'000, o.n_layer = 1000;
-  EXPECT_TG_ERROR(check_gpt_training_fits(o, 65, nullptr), "--n-embd 1000000 --n-layer 1000");
+  EXPECT_TG_ERROR(check_gpt_training_fits(o, 65, nullptr), "`n_embd` 1000000 `n_layer` 1000");
   EXPECT_TG_ERROR(check_gpt_training_fits(o, 65, nullptr), "GB available");
   o = GPTTrainOptions{};
   o.optim.batch_size = int64_t(1) << 62;
-  EXPECT_TG_ERROR(check_gpt_training_fits(o, 65, nullptr), "--batch-size × --block-size");
+  EXPECT_TG_ERROR(check_gpt_training_fits(o, 65, nullptr), "`batch_size` × `block_size`");
   o = GPTTrainOptions{};
   check_gpt_training_fits(o, 65, nullptr);  // the defaults fit
 }

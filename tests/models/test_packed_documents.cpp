@@ -4,10 +4,10 @@
 // pack_documents (without it, the losses are nanoGPT's batches' bit for bit).
 #include <fstream>
 
-#include "models/char_tokenizer.h"
-#include "models/gpt.h"
-#include "models/gpt_train.h"
-#include "models/packed_documents.h"
+#include "models/tokenizers/char_tokenizer.h"
+#include "models/gpt/gpt.h"
+#include "models/training/gpt_train.h"
+#include "models/data/packed_documents.h"
 #include "ops/shape_ops.h"
 #include "test_util.h"
 
@@ -234,14 +234,14 @@ TEST(PackedDocuments, TrainingPacksLogsThePaddingSavedAndResumesPacked) {
     ++documents;
     rows += (std::min(lengths[size_t(i)], n - at) + 31) / 32;
   }
-  EXPECT_NE(r.packing.find(fmt::format("--pack-documents: {} documents in {} training tokens (split at blank lines)",
+  EXPECT_NE(r.packing.find(fmt::format("`pack_documents`: {} documents in {} training tokens (split at blank lines)",
                                        documents, n)),
             std::string::npos)
       << r.packing;
   EXPECT_NE(r.packing.find(fmt::format("would take {} rows holding {} padding tokens", rows, rows * 32 - n)),
             std::string::npos)
       << r.packing;
-  EXPECT_NE(r.packing.find("--attention dense runs as flex:causal with the document mask"), std::string::npos);
+  EXPECT_NE(r.packing.find("`attention` dense runs as flex:causal with the document mask"), std::string::npos);
   std::vector<std::string> losses = csv_losses(o.optim.log);
   ASSERT_EQ(losses.size(), 30u);
   EXPECT_LT(std::stod(losses.back()), std::stod(losses.front()) - 0.5);  // it learns
@@ -255,7 +255,7 @@ TEST(PackedDocuments, TrainingPacksLogsThePaddingSavedAndResumesPacked) {
   EXPECT_TRUE(resumed.pack_documents);
   resumed.pack_documents = false;
   resumed.optim.max_iters = 40;
-  EXPECT_TG_ERROR(models::train_gpt(resumed), "--pack-documents true (given false)");
+  EXPECT_TG_ERROR(models::train_gpt(resumed), "`pack_documents` true (given false)");
 }
 
 TEST(PackedDocuments, TrainingErrors) {
@@ -264,7 +264,7 @@ TEST(PackedDocuments, TrainingErrors) {
   models::GPTTrainOptions o = tiny_run(data, dir / "ck");
   o.pack_documents = true;
   o.attention = "linear";
-  EXPECT_TG_ERROR(models::train_gpt(o), "--pack-documents: --attention linear has no attention mask");
+  EXPECT_TG_ERROR(models::train_gpt(o), "`pack_documents`: `attention` linear has no attention mask");
   // One document: nothing to pack.
   o.attention = "dense";
   std::ofstream(dir / "lines.txt") << std::string(400, 'x') + "\nend\n";

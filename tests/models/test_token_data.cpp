@@ -6,7 +6,7 @@
 #include <fstream>
 #include <set>
 
-#include "models/token_data.h"
+#include "models/data/token_data.h"
 #include "test_util.h"
 
 namespace tg {

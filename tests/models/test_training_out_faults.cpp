@@ -13,8 +13,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "models/gpt_checkpoint.h"
-#include "models/gpt_train.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/gpt_train.h"
 #include "nn/file_io.h"
 #include "test_util.h"
 
@@ -61,7 +61,7 @@ TEST(CheckpointFaults, UnwritableOutFailsBeforeTraining) {
   std::ofstream(tmp / "afile") << "x";
   expect_fails_before_training(tmp, data,
                                {{tmp / "afile", "exists and is not a directory"},
-                                {(tmp.path / "afile" / "sub").string(), "--out: cannot create the directory"}});
+                                {(tmp.path / "afile" / "sub").string(), "`out`: cannot create the directory"}});
 }
 
 // --out holding files and folders of the user's (a read-only folder, a nested file): refused before
@@ -87,7 +87,7 @@ TEST(CheckpointFaults, ForeignFilesInOutAreRefusedBeforeTraining) {
     ADD_FAILURE() << "trained into a directory holding the user's files";
   } catch (const Error& e) {
     std::string m = e.what();
-    EXPECT_TRUE(m.starts_with("--out: " + out.string() + " holds files tapegrad did not write: data/, frozen/, notes.txt"))
+    EXPECT_TRUE(m.starts_with("`out`: " + out.string() + " holds files tapegrad did not write: data/, frozen/, notes.txt"))
         << m;
   }
   EXPECT_FALSE(fs::exists(o.optim.log)) << "a training step ran";
@@ -96,7 +96,7 @@ TEST(CheckpointFaults, ForeignFilesInOutAreRefusedBeforeTraining) {
 
   models::GPTTrainOptions logged = tiny(data, (tmp.path / "run").string());
   logged.optim.log = (tmp.path / "run" / "log.csv").string();
-  EXPECT_TG_ERROR(models::train_gpt(logged), "--log: " + logged.optim.log + " is inside --out");
+  EXPECT_TG_ERROR(models::train_gpt(logged), "`log`: " + logged.optim.log + " is inside `out`");
   EXPECT_FALSE(fs::exists(logged.optim.log));
 }
 
@@ -115,8 +115,8 @@ TEST(CheckpointFaults, ReadOnlyOutFailsBeforeTraining) {
     fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
   }
   expect_fails_before_training(tmp, data,
-                               {{ro.string(), "--out: cannot write into"},
-                                {(ro / "new" / "deeper").string(), "--out: cannot create the directory"}});
+                               {{ro.string(), "`out`: cannot write into"},
+                                {(ro / "new" / "deeper").string(), "`out`: cannot create the directory"}});
   if (root) ::umount(ro.c_str());
 }
 
@@ -136,7 +136,7 @@ TEST(CheckpointFaults, FullDiskFailsBeforeTraining) {
     models::train_gpt(o);
     ADD_FAILURE() << "trained onto a full disk";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--out"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("`out`"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(o.optim.log)) << "a training step ran";
   ::umount(mnt.c_str());
@@ -156,16 +156,16 @@ TEST(CheckpointFaults, ResumeWithDifferentSettingsNamesEachField) {
     ADD_FAILURE() << "resumed with different settings";
   } catch (const Error& e) {
     std::string m = e.what();
-    for (const char* want : {"--n-layer 1 (given 3)", "--attention dense (given flash)", "--batch-size 4 (given 8)",
-                             "--optimizer adamw (given sgd)"})
+    for (const char* want : {"`n_layer` 1 (given 3)", "`attention` dense (given flash)", "`batch_size` 4 (given 8)",
+                             "`optimizer` adamw (given sgd)"})
       EXPECT_NE(m.find(want), std::string::npos) << want << " in: " << m;
-    EXPECT_EQ(m.find("--n-head"), std::string::npos) << m;
+    EXPECT_EQ(m.find("`n_head`"), std::string::npos) << m;
   }
-  // Flags not given take the checkpoint's values (what `gpt train --resume` does).
+  // Options not given take the checkpoint's values (what `gpt train --resume` does).
   models::GPTTrainOptions bare = tiny(data, tmp / "run");
   bare.resume = tmp / "run";
   bare.n_layer = 4, bare.optim.max_iters = 6;
-  models::adopt_resumed_options(bare, [](const std::string& flag) { return flag == "--max-iters"; });
+  models::adopt_resumed_options(bare, [](const std::string& field) { return field == "max_iters"; });
   EXPECT_EQ(bare.n_layer, 1);
   EXPECT_EQ(models::train_gpt(bare).steps, 6);
 }

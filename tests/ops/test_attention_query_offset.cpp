@@ -133,6 +133,48 @@ TEST(AttentionKvHeads, EveryVariantEqualsRepeatedHeads) {
   }
 }
 
+// Dense attention reads each group's kv head in place (no copy); its outputs and gradients are
+// those of the heads repeated, with and without dropout, causal or not, over more than one causal
+// row block, with enough kv heads to run in parallel, and through the packed projection.
+TEST(AttentionKvHeads, DenseReadsTheGroupsInPlace) {
+  const int64_t H = 6, Hkv = 2;
+  Tensor q = uniform({2, 70, H, 4}, 31), k = uniform({2, 70, Hkv, 4}, 32), v = uniform({2, 70, Hkv, 3}, 33);
+  for (bool causal : {true, false})
+    for (double dropout : {0.0, 0.25}) {
+      SCOPED_TRACE(std::string(causal ? "causal" : "not causal") + " dropout " + std::to_string(dropout));
+      AttentionSpec spec;
+      spec.causal = causal;
+      spec.dropout_p = dropout;
+      auto with_gen = [spec](auto&& f) {
+        Generator gen(41);
+        AttentionSpec s = spec;
+        s.generator = &gen;
+        return f(s);
+      };
+      Grads got = run([&](auto& a, auto& b, auto& c) { return with_gen([&](auto& s) { return attention(a, b, c, s); }); },
+                      q, k, v);
+      Grads want = run(
+          [&](auto& a, auto& b, auto& c) {
+            return with_gen(
+                [&](auto& s) { return attention(a, repeat_kv_heads(b, H / Hkv), repeat_kv_heads(c, H / Hkv), s); });
+          },
+          q, k, v);
+      expect_same(got, want, 1e-12);
+    }
+  Tensor qkv = uniform({2, 70, H + 2 * Hkv, 4}, 34);
+  AttentionSpec spec;
+  spec.causal = true;
+  Tensor x = qkv.detach().clone().requires_grad_(), y = qkv.detach().clone().requires_grad_();
+  Tensor packed = attention_qkv(x, Hkv, spec);
+  Tensor split = attention(narrow(y, 2, 0, H), repeat_kv_heads(narrow(y, 2, H, Hkv), H / Hkv),
+                           repeat_kv_heads(narrow(y, 2, H + Hkv, Hkv), H / Hkv), spec);
+  expect_close(packed, split, 1e-12, 1e-12);
+  Tensor r = uniform(packed.shape(), 9, -1, 1, packed.dtype());
+  backward(sum(mul(packed, r)));
+  backward(sum(mul(split, r)));
+  expect_close(x.grad(), y.grad(), 1e-12, 1e-12);
+}
+
 TEST(AttentionKvHeads, GradcheckF64) {
   for (AttentionVariant variant : {AttentionVariant::dense, AttentionVariant::flash}) {
     AttentionSpec spec;

@@ -13,12 +13,13 @@
 #include <sstream>
 
 #include "test_util.h"
-#include "models/char_tokenizer.h"
-#include "models/gpt_checkpoint.h"
-#include "models/train_options.h"
+#include "models/tokenizers/char_tokenizer.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/train_options.h"
 #include "nn/linear.h"
 #include "nn/optim/sgd.h"
 #include "nn/safetensors.h"
+#include "tools/cli/flag_names.h"
 #include "tools/cli/run.h"
 
 namespace tg {
@@ -383,6 +384,20 @@ TEST(TrainOptions, SgdHasPyTorchsDefaults) {
   EXPECT_EQ(sgd->options.momentum(), 0.9);
   EXPECT_TRUE(sgd->options.nesterov());
   EXPECT_EQ(o.effective_weight_decay(), 0.01);
+}
+
+// models/ names options by field (`block_size`); the command shows the flag of each of its own.
+TEST(FlagNames, FieldsOfTheCommandBecomeItsFlags) {
+  CLI::App command;
+  int64_t block_size = 0;
+  double lr = 0;
+  command.add_option("--block-size", block_size);
+  command.add_option("--lr", lr);
+  EXPECT_EQ(cli::flag_of("n_kv_head"), "--n-kv-head");
+  EXPECT_EQ(cli::with_flag_names("`block_size` must be in [1, `lr`]; `n_layer`, `Lr`, `a b` and `` stay", command),
+            "--block-size must be in [1, --lr]; `n_layer`, `Lr`, `a b` and `` stay");
+  EXPECT_EQ(cli::with_flag_names("an odd ` before `lr`, and one after `", command), "an odd ` before --lr, and one after `");
+  EXPECT_EQ(cli::with_flag_names("no names", command), "no names");
 }
 
 }  // namespace

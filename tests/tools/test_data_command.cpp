@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "models/listops.h"
+#include "models/data/listops.h"
 #include "test_util.h"
 #include "tools/cli/commands.h"
 

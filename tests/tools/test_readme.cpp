@@ -1,8 +1,8 @@
 // The programs of README.md, as they are written there (keep them in sync).
-#include "models/char_tokenizer.h"
-#include "models/generate.h"
-#include "models/gpt.h"
-#include "models/token_data.h"
+#include "models/tokenizers/char_tokenizer.h"
+#include "models/decoders/generate.h"
+#include "models/gpt/gpt.h"
+#include "models/data/token_data.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/clip_grad.h"
 #include "ops/flex_attention.h"

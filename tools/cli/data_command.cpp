@@ -11,7 +11,7 @@
 #include "autograd/available_memory.h"
 #include "autograd/checked_size.h"
 #include "autograd/error.h"
-#include "models/listops.h"
+#include "models/data/listops.h"
 #include "nn/file_checks.h"
 #include "tools/cli/commands.h"
 

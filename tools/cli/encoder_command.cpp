@@ -1,7 +1,7 @@
 // `tapegrad encoder train | eval`: the encoder classifier on ListOps-style TSV files.
 #include <fmt/format.h>
 
-#include "models/encoder_train.h"
+#include "models/training/encoder_train.h"
 #include "nn/file_checks.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/train_flags.h"
@@ -15,21 +15,21 @@ void add_train(CLI::App& encoder) {
   c->add_option("--data", o->data, "Training examples (train.tsv)")->required();
   c->add_option("--val-data", o->val_data, "Validation examples (default: the last 10% of --data)");
   c->add_option("--out", o->out, "Checkpoint directory")->required();
-  c->add_option("--n-classes", o->n_classes, "Classes")->capture_default_str();
-  c->add_option("--max-len", o->max_len, "Longest input in tokens (longer ones are cut, as LRA does)")->capture_default_str();
-  c->add_option("--n-layer", o->n_layer, "Encoder blocks L")->capture_default_str();
-  c->add_option("--n-head", o->n_head, "Heads H")->capture_default_str();
-  c->add_option("--n-embd", o->n_embd, "Width C")->capture_default_str();
-  c->add_option("--ffn-dim", o->ffn_dim, "FFN hidden width (0 = 4·C)")->capture_default_str();
-  c->add_option("--dropout", o->dropout, "Dropout")->capture_default_str();
-  c->add_option("--bias", o->bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
-  c->add_option("--attention", o->attention,
+  c->add_option("--n-classes", o->config.n_classes, "Classes")->capture_default_str();
+  c->add_option("--max-len", o->config.max_len, "Longest input in tokens (longer ones are cut, as LRA does)")->capture_default_str();
+  c->add_option("--n-layer", o->config.n_layer, "Encoder blocks L")->capture_default_str();
+  c->add_option("--n-head", o->config.n_head, "Heads H")->capture_default_str();
+  c->add_option("--n-embd", o->config.n_embd, "Width C")->capture_default_str();
+  c->add_option("--ffn-dim", o->config.ffn_dim, "FFN hidden width (0 = 4·C)")->capture_default_str();
+  c->add_option("--dropout", o->config.dropout, "Dropout")->capture_default_str();
+  c->add_option("--bias", o->config.bias, "Biases in linear layers and LayerNorms (true/false)")->capture_default_str();
+  c->add_option("--attention", o->config.attention,
                 "dense, flash, sliding:W, sparse, linear, or flex:PATTERN (flex:causal, flex:sliding:W, "
                 "flex:document:N, flex:prefix:N, flex:alibi, flex:softcap:C, ...)")
       ->capture_default_str();
-  c->add_option("--pooling", o->pooling, "mean or cls")->capture_default_str();
-  c->add_option("--norm", o->norm, "post (as the tutorials) or pre")->capture_default_str();
-  c->add_option("--pos", o->pos, "learned or sinusoidal positions")->capture_default_str();
+  c->add_option("--pooling", o->config.pooling, "mean or cls")->capture_default_str();
+  c->add_option("--norm", o->config.norm, "post (as the tutorials) or pre")->capture_default_str();
+  c->add_option("--pos", o->config.pos, "learned or sinusoidal positions")->capture_default_str();
   c->add_flag("--bucket-by-length", o->bucket_by_length,
               "Batches of examples of similar lengths (pools of 50 batches sorted by length, batches shuffled): "
               "less padding");

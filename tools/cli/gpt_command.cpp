@@ -8,15 +8,16 @@
 #include <filesystem>
 
 #include "autograd/autograd.h"
-#include "models/generate.h"
-#include "models/decoder_checkpoint.h"
-#include "models/gpt_checkpoint.h"
-#include "models/gpt_train.h"
+#include "models/decoders/decoder_checkpoint.h"
+#include "models/decoders/generate.h"
+#include "models/gpt/gpt_checkpoint.h"
+#include "models/training/gpt_train.h"
 #include "nn/file_checks.h"
 #include "nn/file_io.h"
 #include "nn/finite_check.h"
 #include "nn/parallel/process_group.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/flag_names.h"
 #include "tools/cli/train_flags.h"
 #include "tools/plot/heatmap.h"
 #include "tools/plot/svg_plot.h"
@@ -89,7 +90,8 @@ void add_train(CLI::App& gpt) {
                                    {"--init-from", o->init_from}, {"--resume", o->resume}});
     if (!o->init_from.empty()) check_input_dir(o->init_from, "--init-from");
     if (!o->resume.empty()) check_input_dir(o->resume, "--resume");
-    models::adopt_resumed_options(*o, [c](const std::string& flag) { return c->count(flag) > 0; });
+    models::adopt_resumed_options(*o, [c](const std::string& field) { return c->count(flag_of(field)) > 0; });
+    o->report = [c](const std::string& line) { fmt::print(stderr, "{}\n", with_flag_names(line, *c)); };
     // Under mpirun every rank runs this command: data-parallel training, rank 0 reporting.
     if (distributed::launched_by_mpirun()) distributed::init_process_group();
     models::GPTTrainResult r = models::train_gpt(*o);

@@ -12,6 +12,7 @@
 #include "autograd/error.h"
 #include "ops/kernels/blas_cpu.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/flag_names.h"
 
 namespace tg::cli {
 namespace {
@@ -97,7 +98,8 @@ int run(int argc, const char* const* argv, std::ostream& err) {
   // exit status 1; nothing reaches std::terminate.
   auto report = [&](const std::string& what) {
     std::vector<const CLI::App*> path = chosen(app);
-    err << fmt::format("{}: {}\n", command_name(path), with_flag(what, path));
+    const std::string message = path.empty() ? what : with_flag_names(what, *path.back());
+    err << fmt::format("{}: {}\n", command_name(path), with_flag(message, path));
     return 1;
   };
   try {

@@ -22,10 +22,10 @@
 #include <utility>
 
 #include "autograd/error.h"
-#include "models/progress.h"
 #include "models/tokenizers/bpe_tokenizer.h"
 #include "models/tokenizers/bpe_trainer.h"
 #include "models/tokenizers/chunked_encode.h"
+#include "models/training/progress.h"
 #include "nn/file_checks.h"
 #include "nn/file_io.h"
 #include "ops/kernels/parallel.h"

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "models/train_options.h"
+#include "models/training/train_options.h"
 
 namespace tg::cli {
 

@@ -1,7 +1,8 @@
 // Gradcheck cases of dense attention: each mask (causal, key lengths, key padding, bool and
 // additive attn_mask, a fully masked row), T != S, D != Dv, dropout (a fresh generator of
 // the same seed per evaluation, so every evaluation drops the same weights), and causal heads
-// longer than one row block; and attention_qkv on the self-attention cases.
+// longer than one row block; and attention_qkv on the self-attention cases. Grouped kv heads
+// (read in place: each group's query heads add into their kv head's gradients), separate and packed.
 #include "ops/attention.h"
 #include "tools/gradcheck/catalogue.h"
 
@@ -83,6 +84,25 @@ std::vector<catalogue::OpCase> attention_dense_cases() {
                      {uniform({c.B, c.T, 3, c.H, c.D}, seed)}});
     seed += 1;
   }
+  // Grouped-query attention: 4 query heads on 2 kv heads, causal with dropout, then packed.
+  AttentionSpec grouped;
+  grouped.causal = true;
+  grouped.dropout_p = 0.25;
+  auto with_gen = [](AttentionSpec s, auto&& f) {
+    Generator gen(41);
+    s.generator = &gen;
+    return f(s);
+  };
+  cases.push_back({"attention_dense", "q [1, 5, 4, 2] k, v [1, 6, 2, 2] grouped kv heads, causal, dropout 0.25",
+                   [grouped, with_gen](const std::vector<Tensor>& in) {
+                     return with_gen(grouped, [&](const AttentionSpec& s) { return attention(in[0], in[1], in[2], s); });
+                   },
+                   {uniform({1, 5, 4, 2}, seed), uniform({1, 6, 2, 2}, seed + 1), uniform({1, 6, 2, 2}, seed + 2)}});
+  cases.push_back({"attention_dense_qkv", "qkv [2, 5, 4 + 2·2, 2] grouped kv heads, causal, dropout 0.25",
+                   [grouped, with_gen](const std::vector<Tensor>& in) {
+                     return with_gen(grouped, [&](const AttentionSpec& s) { return attention_qkv(in[0], 2, s); });
+                   },
+                   {uniform({2, 5, 8, 2}, seed + 3)}});
   return cases;
 }
 
