@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ops/kernels/gemm.h"
@@ -145,7 +146,9 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     T* dvh = dv ? dv + b * d.S * ldv + d.kv_head(h) * d.Dv : nullptr;
     const bool need_ds = dqh || dkh;  // the score gradients serve dQ and dK
     const T* p = weights + (b * d.H + h) * d.T * d.S;
-    std::vector<T> dp(static_cast<size_t>(d.T * d.S));
+    // dW, then dS: only the keys [0, n) of each row block are written and read, so the buffer is
+    // left uninitialised (zeroing [T, S] for every head cost more than the softmax's backward).
+    std::unique_ptr<T[]> dp = std::make_unique_for_overwrite<T[]>(static_cast<size_t>(d.T * d.S));
     std::vector<T> w(dropout.active() ? static_cast<size_t>(d.T * d.S) : 0);
     std::vector<uint8_t> keep(dropout.active() ? static_cast<size_t>(d.S) : 0);
     // The last row block sees every key it reaches: it writes dK and dV (beta 0), the others add
@@ -160,7 +163,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
     for (int64_t t0 = last; t0 >= 0; t0 -= blocks.step) {
       const int64_t t1 = std::min(d.T, t0 + blocks.step), n = blocks.cols(t1), rows = t1 - t0;
       const T beta = t0 == last && !add_to_kv ? T(0) : T(1);
-      T* g = dp.data() + t0 * d.S;  // dW, then dS, of rows [t0, t1)
+      T* g = dp.get() + t0 * d.S;  // dW, then dS, of rows [t0, t1)
       // dW = dO Vᵀ [rows, n]; dV += Wᵀ dO with W the weights after dropout.
       if (need_ds) gemm<T>(false, true, rows, n, d.Dv, T(1), doh + t0 * ldo, ldo, vh, ldv, T(0), g, d.S);
       const T* pw = p;
@@ -171,7 +174,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
         for (int64_t t = t0; t < t1; ++t) {
           keep_row(d, dropout, b, h, t, n, keep.data());
           T* wr = w.data() + t * d.S;
-          T* gr = dp.data() + t * d.S;
+          T* gr = dp.get() + t * d.S;
           const T* pr = p + t * d.S;
           for (int64_t s = 0; s < n; ++s) {
             wr[s] = keep[size_t(s)] ? pr[s] * sc : T(0);
@@ -185,7 +188,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
       // Through softmax, row by row: dS = P ∘ (dP - sum(dP ∘ P)).
       for (int64_t t = t0; t < t1; ++t) {
         const T* pr = p + t * d.S;
-        T* gr = dp.data() + t * d.S;
+        T* gr = dp.get() + t * d.S;
         const T dot = lane_sum<T>(n, [&](int64_t s) { return gr[s] * pr[s]; });
         for (int64_t s = 0; s < n; ++s) gr[s] = pr[s] * (gr[s] - dot);
       }
