@@ -34,33 +34,32 @@ struct AttnDims {
   bool contiguous() const { return q_row == 0 && k_row == 0 && v_row == 0; }
 };
 
-/// Runs fn(b, g) for every kv head g of every batch row, in parallel when there are enough of them
-/// to keep the cores busy (as for_each_head).
+/// Runs fn(b, h) for h < heads of every batch row b < B: in parallel over them (each head's GEMMs
+/// whole on its thread) when there are enough of them to keep the cores busy, else one after
+/// another with each GEMM split over the threads. Each head's arithmetic is the same either way.
 template <class F>
-void for_each_kv_head(const AttnDims& d, F&& fn) {
-  const int64_t heads = d.B * d.kv_heads();
-  if (heads >= get_num_threads() && get_num_threads() > 1) {
-    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) fn(i / d.kv_heads(), i % d.kv_heads());
+void for_each_head_of(int64_t B, int64_t heads, F&& fn) {
+  const int64_t n = B * heads;
+  if (n >= get_num_threads() && get_num_threads() > 1) {
+    parallel_for(0, n, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) fn(i / heads, i % heads);
     });
   } else {
-    for (int64_t i = 0; i < heads; ++i) fn(i / d.kv_heads(), i % d.kv_heads());
+    for (int64_t i = 0; i < n; ++i) fn(i / heads, i % heads);
   }
 }
 
-/// Runs fn(b, h) for every head: in parallel over heads (each head's GEMMs whole on its thread)
-/// when there are enough of them to keep the cores busy, else one after another with each GEMM
-/// split over the threads. Each head's arithmetic is the same either way.
+/// fn(b, h) for every query head.
 template <class F>
 void for_each_head(const AttnDims& d, F&& fn) {
-  int64_t heads = d.B * d.H;
-  if (heads >= get_num_threads() && get_num_threads() > 1) {
-    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) fn(i / d.H, i % d.H);
-    });
-  } else {
-    for (int64_t i = 0; i < heads; ++i) fn(i / d.H, i % d.H);
-  }
+  for_each_head_of(d.B, d.H, fn);
+}
+
+/// fn(b, g) for every kv head (grouped-query attention's backward: a group's query heads on one
+/// thread).
+template <class F>
+void for_each_kv_head(const AttnDims& d, F&& fn) {
+  for_each_head_of(d.B, d.kv_heads(), fn);
 }
 
 /// Masks combined: causal, key padding [B, S], and a general mask broadcast to [B, H, T, S]
