@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "ops/kernels/attention_dropout_keep.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/reduce_row.h"
@@ -55,31 +56,6 @@ void masked_softmax_row(const AttnMask<T>& mask, bool general, int64_t b, int64_
   for (int64_t s = 0; s < n; ++s) row[s] *= inv;
 }
 
-// keep[s] = dropout.keep(d, b, h, t, s) for s in [0, n), bit for bit: keep() draws
-// philox_uniform<double> at flat index i = ((b·H + h)·T + t)·S + s, whose Philox block
-// (offset + i / 2) serves indices 2k and 2k + 1; here each block is computed once per pair
-// instead of once per index, and u >= p is compared as integers, (bits >> 11) >= ceil(p · 2^53).
-void keep_row(const AttnDims& d, const AttnDropout& dropout, int64_t b, int64_t h, int64_t t, int64_t n,
-              uint8_t* keep) {
-  const uint64_t threshold = static_cast<uint64_t>(std::ceil(dropout.p * 9007199254740992.0));  // p · 2^53
-  const uint64_t i0 = static_cast<uint64_t>(((b * d.H + h) * d.T + t) * d.S);
-  auto kept = [threshold](uint32_t hi, uint32_t lo) { return ((uint64_t(hi) << 32 | lo) >> 11) >= threshold; };
-  int64_t s = 0;
-  if (n > 0 && i0 % 2 == 1) {  // the row starts at the second index of a pair
-    PhiloxBlock blk = philox4x32(dropout.offset + i0 / 2, dropout.seed);
-    keep[s++] = kept(blk[2], blk[3]);
-  }
-  for (; s + 1 < n; s += 2) {
-    PhiloxBlock blk = philox4x32(dropout.offset + (i0 + uint64_t(s)) / 2, dropout.seed);
-    keep[s] = kept(blk[0], blk[1]);
-    keep[s + 1] = kept(blk[2], blk[3]);
-  }
-  if (s < n) {
-    PhiloxBlock blk = philox4x32(dropout.offset + (i0 + uint64_t(s)) / 2, dropout.seed);
-    keep[s] = kept(blk[0], blk[1]);
-  }
-}
-
 // w[t, s] = p[t, s] * keep(b, h, t, s) / (1 - p) for rows [t0, t1), keys [0, n): the weights
 // after dropout (leading dimension S).
 template <class T>
@@ -88,7 +64,7 @@ void apply_dropout(const AttnDims& d, const AttnDropout& dropout, int64_t b, int
   const T sc = static_cast<T>(dropout.scale());
   std::vector<uint8_t> keep(static_cast<size_t>(n));
   for (int64_t t = t0; t < t1; ++t) {
-    keep_row(d, dropout, b, h, t, n, keep.data());
+    dropout_keep_run(d, dropout, b, h, t, 0, n, keep.data());
     for (int64_t s = 0; s < n; ++s) w[t * d.S + s] = keep[size_t(s)] ? p[t * d.S + s] * sc : T(0);
   }
 }
@@ -172,7 +148,7 @@ void dense_attention_backward(const AttnDims& d, T scale, bool causal, const Att
         // row serves both.
         const T sc = static_cast<T>(dropout.scale());
         for (int64_t t = t0; t < t1; ++t) {
-          keep_row(d, dropout, b, h, t, n, keep.data());
+          dropout_keep_run(d, dropout, b, h, t, 0, n, keep.data());
           T* wr = w.data() + t * d.S;
           T* gr = dp.get() + t * d.S;
           const T* pr = p + t * d.S;

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/kernels/attention_dropout_keep.h"
 #include "ops/kernels/attention_flash_tiled.h"
 #include "ops/kernels/blas_cpu.h"
 #include "ops/kernels/gemm.h"
@@ -82,9 +83,11 @@ struct Flash {
   void dropout_tile(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols,
                     T* keep) const {
     T sc = static_cast<T>(dropout.scale());
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        keep[r * kBc + c] = dropout.keep(d, b, h, t0 + r, s0 + c) ? sc : T(0);
+    uint8_t kept[kBc];
+    for (int64_t r = 0; r < rows; ++r) {
+      dropout_keep_run(d, dropout, b, h, t0 + r, s0, cols, kept);
+      for (int64_t c = 0; c < cols; ++c) keep[r * kBc + c] = kept[c] ? sc : T(0);
+    }
   }
 
   // Recomputes the weights of a tile from the saved lse: p = exp(score - lse) (0 for a row
@@ -135,8 +138,9 @@ void forward_tile(const Flash<T>& f, int64_t b, int64_t h, int64_t i, T* out, T*
       if (!online_softmax_row(row, cols, m[r], l[r], acc + r * d.Dv, d.Dv)) continue;  // nothing visible yet
       // Dropout after the softmax: the normaliser l keeps the un-dropped weights.
       if (f.dropout.active()) {
-        for (int64_t c = 0; c < cols; ++c)
-          row[c] = f.dropout.keep(d, b, h, t0 + r, s0 + c) ? row[c] * dsc : T(0);
+        uint8_t kept[kBc];
+        dropout_keep_run(d, f.dropout, b, h, t0 + r, s0, cols, kept);
+        for (int64_t c = 0; c < cols; ++c) row[c] = kept[c] ? row[c] * dsc : T(0);
       }
     }
     gemm<T>(false, false, rows, d.Dv, cols, T(1), sc, kBc, f.vh(b, h, s0), f.ldv, T(1), acc, d.Dv);

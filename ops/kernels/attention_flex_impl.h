@@ -7,11 +7,13 @@
 // where slot < 0 asks for ds only (no captured gradients). attention_flex.cpp instantiates it
 // with the type-erased FlexMods; a caller may instantiate it with mods compiled in.
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <type_traits>
 #include <vector>
 
+#include "ops/kernels/attention_dropout_keep.h"
 #include "ops/kernels/attention_flex.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/online_softmax.h"
@@ -108,9 +110,11 @@ struct FwdScratch {
   std::vector<T> sc, acc, m, l;
   std::unique_ptr<bool[]> vis;  // [bq, bk]: a partial tile's mask
   std::vector<RowSpan> spans;
+  std::vector<uint8_t> keep;    // [bk]: a row's dropout draws
   FwdScratch(const FlexBlocks& b, int64_t Dv)
       : sc(size_t(b.bq * b.bk)), acc(size_t(b.bq * Dv)), m(size_t(b.bq)), l(size_t(b.bq)),
-        vis(new bool[size_t(b.bq * b.bk)]), spans(size_t((b.bq + kFlexSpanRows - 1) / kFlexSpanRows)) {}
+        vis(new bool[size_t(b.bq * b.bk)]), spans(size_t((b.bq + kFlexSpanRows - 1) / kFlexSpanRows)),
+        keep(size_t(b.bk)) {}
 };
 
 // Forward of query block i of head (b, h): online softmax over its non-empty key blocks.
@@ -138,9 +142,10 @@ void forward_block(const Ctx<T, Mods>& f, int64_t b, int64_t h, int64_t i, T* ou
       for (int64_t r = g.r0; r < g.r0 + g.nr; ++r) {
         T* row = sc + r * ld + g.lo;
         if (!online_softmax_row(row, n, m[r], l[r], acc + r * d.Dv, d.Dv)) continue;  // nothing visible yet
-        if (f.dropout.active())  // after the softmax: l keeps the un-dropped weights
-          for (int64_t c = 0; c < n; ++c)
-            row[c] = f.dropout.keep(d.attn(), b, h, t0 + r, s0 + g.lo + c) ? row[c] * dsc : T(0);
+        if (f.dropout.active()) {  // after the softmax: l keeps the un-dropped weights
+          dropout_keep_run(d.attn(), f.dropout, b, h, t0 + r, s0 + g.lo, n, s.keep.data());
+          for (int64_t c = 0; c < n; ++c) row[c] = s.keep[size_t(c)] ? row[c] * dsc : T(0);
+        }
       }
       gemm<T>(false, false, g.nr, d.Dv, n, T(1), sc + g.r0 * ld + g.lo, ld,
               f.vh(b, h / f.G(), s0 + g.lo), f.ldv(), T(1), acc + g.r0 * d.Dv, d.Dv);
@@ -180,11 +185,12 @@ struct BwdScratch {
   std::vector<T> p, raw, w, ds;  // P, scores before the score_mod, P∘Z, dS: [bq, bk] each
   std::unique_ptr<bool[]> vis;   // [bq, bk]: a partial tile's mask
   std::vector<RowSpan> spans;
+  std::vector<uint8_t> keep;     // [bk]: a row's dropout draws
   BwdScratch(const FlexBlocks& b, bool dropout, bool score)
       : p(size_t(b.bq * b.bk)), raw(score ? size_t(b.bq * b.bk) : 0),
         w(dropout ? size_t(b.bq * b.bk) : 0), ds(size_t(b.bq * b.bk)),
         vis(new bool[size_t(b.bq * b.bk)]),
-        spans(size_t((b.bq + kFlexSpanRows - 1) / kFlexSpanRows)) {}
+        spans(size_t((b.bq + kFlexSpanRows - 1) / kFlexSpanRows)), keep(dropout ? size_t(b.bk) : 0) {}
 };
 
 // The gradient tiles of row group g of (query block at t0, key block at s0) of head h, in the
@@ -215,12 +221,14 @@ const T* grad_span(const Ctx<T, Mods>& f, int64_t b, int64_t h, int64_t t0, int6
           T(0), s.ds.data() + off, ld);
   if (f.dropout.active()) {
     T dsc = static_cast<T>(f.dropout.scale());
-    for (int64_t r = g.r0; r < g.r0 + g.nr; ++r)
+    for (int64_t r = g.r0; r < g.r0 + g.nr; ++r) {
+      dropout_keep_run(d.attn(), f.dropout, b, h, t0 + r, s0 + g.lo, n, s.keep.data());
       for (int64_t c = g.lo; c < g.hi; ++c) {
-        T z = f.dropout.keep(d.attn(), b, h, t0 + r, s0 + c) ? dsc : T(0);
+        T z = s.keep[size_t(c - g.lo)] ? dsc : T(0);
         s.w[size_t(r * ld + c)] = s.p[size_t(r * ld + c)] * z;
         s.ds[size_t(r * ld + c)] *= z;
       }
+    }
     pz = s.w.data();
   }
   for (int64_t r = g.r0; r < g.r0 + g.nr; ++r) {

@@ -1,9 +1,11 @@
 #include "ops/kernels/attention_sparse.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
+#include "ops/kernels/attention_dropout_keep.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/reduce_row.h"
@@ -61,15 +63,11 @@ void masked_softmax_row(const int64_t* lo, const int64_t* hi, int64_t nranges, i
   for (int64_t c = 0; c < width; ++c) row[c] *= inv;
 }
 
-// Calls fn(t, s, column) for every column of block-row i's [rows_i, width_i] matrix, row-major.
-template <class F>
-void for_each_entry(const KeyRanges& kr, int64_t i, F&& fn) {
-  int64_t t0 = i * kr.block, rows = kr.row_size(i);
-  int64_t r0 = kr.row_start[size_t(i)], r1 = kr.row_start[size_t(i) + 1];
-  int64_t c = 0;
-  for (int64_t t = t0; t < t0 + rows; ++t)
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t s = kr.lo[size_t(r)]; s < kr.hi[size_t(r)]; ++s) fn(t, s, c++);
+// keep [width]: the dropout draws of query t over its block-row's key ranges, in column order.
+void keep_over_ranges(const AttnDims& d, const AttnDropout& dropout, int64_t b, int64_t h, int64_t t,
+                      const int64_t* lo, const int64_t* hi, int64_t nranges, uint8_t* keep) {
+  for (int64_t r = 0, col = 0; r < nranges; col += hi[r] - lo[r], ++r)
+    dropout_keep_run(d, dropout, b, h, t, lo[r], hi[r] - lo[r], keep + col);
 }
 
 // A piece of a block-row's matrix that lands in one key block: columns [col, col + n) of
@@ -137,10 +135,13 @@ void block_sparse_attention_forward(const AttnDims& d, T scale, const AttnMask<T
     const T* pw = p;
     std::vector<T> dropped;
     if (dropout.active()) {
-      dropped.assign(static_cast<size_t>(n * w), T(0));
-      for_each_entry(kr, i, [&](int64_t t, int64_t s, int64_t c) {
-        if (p[c] != T(0) && dropout.keep(d, b, h, t, s)) dropped[size_t(c)] = p[c] * drop_scale;
-      });
+      dropped.resize(static_cast<size_t>(n * w));
+      std::vector<uint8_t> keep(static_cast<size_t>(w));
+      for (int64_t rr = 0; rr < n; ++rr) {
+        keep_over_ranges(d, dropout, b, h, t0 + rr, lo, hi, nr, keep.data());
+        for (int64_t c = 0; c < w; ++c)
+          dropped[size_t(rr * w + c)] = keep[size_t(c)] ? p[rr * w + c] * drop_scale : T(0);
+      }
       pw = dropped.data();
     }
     // out = W V over the ranges, accumulated range by range.
@@ -184,11 +185,15 @@ void block_sparse_attention_backward(const AttnDims& d, T scale, const AttnDropo
       // Through dropout: dP = dW · keep / (1 - p); W = P · keep / (1 - p) for dV. Where P is 0
       // both are 0 and so is dS, so the draw is skipped.
       T* wd = dropped + at;
-      for_each_entry(kr, i, [&](int64_t t, int64_t s, int64_t c) {
-        bool keep = p[c] != T(0) && dropout.keep(d, b, h, t, s);
-        gs[c] = keep ? gs[c] * drop_scale : T(0);
-        wd[c] = keep ? p[c] * drop_scale : T(0);
-      });
+      std::vector<uint8_t> keep(static_cast<size_t>(w));
+      for (int64_t rr = 0; rr < n; ++rr) {
+        keep_over_ranges(d, dropout, b, h, t0 + rr, lo, hi, nr, keep.data());
+        for (int64_t c = rr * w; c < (rr + 1) * w; ++c) {
+          bool kept = keep[size_t(c - rr * w)] && p[c] != T(0);
+          gs[c] = kept ? gs[c] * drop_scale : T(0);
+          wd[c] = kept ? p[c] * drop_scale : T(0);
+        }
+      }
     }
     for (int64_t rr = 0; rr < n; ++rr) {
       const T* pr = p + rr * w;
