@@ -1,10 +1,11 @@
 // Flash attention as an op: forward through the tiled kernel, saving q, k, v, the output and
 // the log-sum-exp (no [T, S] weights); backward recomputes the weights tile by tile. A packed
 // problem (attention_qkv) has one input, qkv [B, T, 3, H, D]: the kernels read q, k, v in place
-// and write its gradient in one buffer. With a band (sliding_window), the register-blocked f32
-// tiles run only the key tiles of each query tile's band.
+// and write its gradient in one buffer. With a band (sliding_window) or a block layout (sparse),
+// the register-blocked f32 tiles run only the key tiles of each query tile's band or blocks.
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -29,26 +30,43 @@ kernels::AttnMask<T> mask_of(const kernels::AttnDims& d, bool causal, const Tens
   return p.mask<T>();
 }
 
-// Forward and backward through the register-blocked tiles with `band`, else (no band) through
+// The register-blocked tiles' restriction of a call: a band, blocks (a sparse layout), or neither.
+struct Restriction {
+  kernels::AttnBand band;
+  std::shared_ptr<const kernels::LayoutBlockMask> blocks;
+
+  bool any() const {
+    return blocks || band.left != kernels::kNoBand.left || band.right != kernels::kNoBand.right;
+  }
+};
+
+// Forward and backward through the register-blocked tiles with a band or blocks, else through
 // flash_attention_forward/backward, which take those tiles where they apply.
 template <class T>
-void flash_forward(const kernels::AttnDims& d, T scale, const kernels::AttnMask<T>& mask,
-                   const kernels::AttnBand& band, const kernels::AttnDropout& dropout, const T* q, const T* k,
-                   const T* v, T* out, T* lse) {
+void flash_forward(const kernels::AttnDims& d, T scale, const kernels::AttnMask<T>& mask, const Restriction& r,
+                   const kernels::AttnDropout& dropout, const T* q, const T* k, const T* v, T* out, T* lse) {
   if constexpr (std::is_same_v<T, float>) {
-    if (band.left != kernels::kNoBand.left || band.right != kernels::kNoBand.right)
-      return kernels::flash_tiled_forward(d, scale, mask, band, dropout, q, k, v, out, lse);
+    if (r.any()) {
+      const kernels::FlexBlocks view = r.blocks ? r.blocks->view() : kernels::FlexBlocks{};
+      const kernels::TiledBlocks tiles{view};
+      return kernels::flash_tiled_forward(d, scale, mask, r.band, dropout, q, k, v, out, lse,
+                                          r.blocks ? &tiles : nullptr);
+    }
   }
   kernels::flash_attention_forward<T>(d, scale, mask, dropout, q, k, v, out, lse);
 }
 
 template <class T>
-void flash_backward(const kernels::AttnDims& d, T scale, const kernels::AttnMask<T>& mask,
-                    const kernels::AttnBand& band, const kernels::AttnDropout& dropout, const T* q, const T* k,
-                    const T* v, const T* out, const T* lse, const T* dout, T* delta, T* dq, T* dk, T* dv) {
+void flash_backward(const kernels::AttnDims& d, T scale, const kernels::AttnMask<T>& mask, const Restriction& r,
+                    const kernels::AttnDropout& dropout, const T* q, const T* k, const T* v, const T* out,
+                    const T* lse, const T* dout, T* delta, T* dq, T* dk, T* dv) {
   if constexpr (std::is_same_v<T, float>) {
-    if (band.left != kernels::kNoBand.left || band.right != kernels::kNoBand.right)
-      return kernels::flash_tiled_backward(d, scale, mask, band, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv);
+    if (r.any()) {
+      const kernels::FlexBlocks view = r.blocks ? r.blocks->view() : kernels::FlexBlocks{};
+      const kernels::TiledBlocks tiles{view};
+      return kernels::flash_tiled_backward(d, scale, mask, r.band, dropout, q, k, v, out, lse, dout, delta, dq, dk,
+                                           dv, r.blocks ? &tiles : nullptr);
+    }
   }
   kernels::flash_attention_backward<T>(d, scale, mask, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv);
 }
@@ -64,16 +82,18 @@ Tensor flash_attention(const AttentionProblem& p) {
   return flash_band_attention(p.packed ? "attention_flash_qkv" : "attention_flash", p, kernels::kNoBand);
 }
 
-Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels::AttnBand band) {
+Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels::AttnBand band,
+                            std::shared_ptr<const kernels::LayoutBlockMask> blocks) {
+  const Restriction restriction{band, std::move(blocks)};
   const kernels::AttnDims d = p.dims;
   DType dt = p.q.dtype();
   // Where k and v start in their tensors: inside qkv's rows when packed.
   const bool packed = p.packed;
-  const int64_t k_off = packed ? d.H * d.D : 0, v_off = packed ? 2 * d.H * d.D : 0;
+  const int64_t k_off = packed ? d.H * d.D : 0, v_off = packed ? (d.H + d.kv_heads()) * d.D : 0;
   Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
   Tensor lse = empty({d.B, d.H, d.T}, dt);  // [B, H, T], saved for backward
   dispatch(dt, [&]<class T>() {
-    flash_forward<T>(d, static_cast<T>(p.scale), p.mask<T>(), band, p.dropout, p.q.data<T>(),
+    flash_forward<T>(d, static_cast<T>(p.scale), p.mask<T>(), restriction, p.dropout, p.q.data<T>(),
                      p.k.data<T>() + k_off, p.v.data<T>() + v_off, out.data<T>(), lse.data<T>());
   });
   kernels::AttnDropout dropout = p.dropout;
@@ -81,7 +101,7 @@ Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels
   bool causal = p.causal;
   std::array<int64_t, 4> strides = {p.mask_strides[0], p.mask_strides[1], p.mask_strides[2],
                                     p.mask_strides[3]};
-  auto rule = [d, dropout, scale, causal, strides, packed, k_off, v_off, band](Node& n, const Tensor& dout) {
+  auto rule = [d, dropout, scale, causal, strides, packed, k_off, v_off, restriction](Node& n, const Tensor& dout) {
     Tensor q = n.saved("q"), o = n.saved("out"), lse = n.saved("lse");
     Tensor k = packed ? q : n.saved("k"), v = packed ? q : n.saved("v");  // packed: q is qkv
     Tensor key_padding = n.saved("key_padding"), attn_mask = n.saved("attn_mask");
@@ -92,7 +112,7 @@ Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels
     Tensor delta = empty({d.B, d.H, d.T}, q.dtype());  // workspace: rowsum(dO ∘ O) [B, H, T]
     dispatch(q.dtype(), [&]<class T>() {
       kernels::AttnMask<T> mask = mask_of<T>(d, causal, key_padding, attn_mask, strides.data());
-      flash_backward<T>(d, static_cast<T>(scale), mask, band, dropout, q.data<T>(), k.data<T>() + k_off,
+      flash_backward<T>(d, static_cast<T>(scale), mask, restriction, dropout, q.data<T>(), k.data<T>() + k_off,
                         v.data<T>() + v_off, o.data<T>(), lse.data<T>(), dout.data<T>(), delta.data<T>(),
                         data_or_null<T>(dq), data_or_null<T>(dk, k_off), data_or_null<T>(dv, v_off));
     });

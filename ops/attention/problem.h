@@ -2,6 +2,7 @@
 // The attention problem after checking and resolving the spec: what each variant's op receives.
 // Each variant lives in its own file (ops/attention/<variant>.cpp): its forward, its gradient
 // rule, and the node it records.
+#include <memory>
 #include <utility>
 
 #include "autograd/node.h"
@@ -66,10 +67,12 @@ inline void accumulate_needed(Node& n, Tensor dq, Tensor dk, Tensor dv) {
 Tensor dense_attention(const AttentionProblem& p, Tensor* weights);
 Tensor flash_attention(const AttentionProblem& p);
 /// Flash attention restricted to `band` (sliding_window's, on top of p's causal and key padding
-/// masks), recorded as node `name` (a string literal), saving q, k, v, the output and the lse:
-/// memory O(T), weights recomputed in backward. A band needs flash_band_applies(p) (f32, the
-/// register-blocked tiles of attention_flash_tiled.h); kNoBand is flash_attention.
-Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels::AttnBand band);
+/// masks) and to the blocks of `blocks` (sparse's layout) when given, recorded as node `name`
+/// (a string literal), saving q, k, v, the output and the lse: memory O(T), weights recomputed
+/// in backward. A band or blocks need flash_band_applies(p) (f32, the register-blocked tiles of
+/// attention_flash_tiled.h), blocks of whole tiles; kNoBand without blocks is flash_attention.
+Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels::AttnBand band,
+                            std::shared_ptr<const kernels::LayoutBlockMask> blocks = nullptr);
 bool flash_band_applies(const AttentionProblem& p);
 Tensor sliding_window_attention(const AttentionProblem& p);
 Tensor sparse_attention(const AttentionProblem& p);

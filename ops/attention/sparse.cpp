@@ -1,11 +1,14 @@
-// Block-sparse attention in BigBird's layout: the layout is checked and built here, the
-// attention runs as block-sparse attention over its blocks (consecutive blocks merged into one
-// GEMM). Recorded as "attention_sparse".
+// Block-sparse attention in BigBird's layout: the layout is checked and built here. f32 problems
+// the register-blocked flash tiles take, with blocks of whole tiles (64, the default), run as
+// flash attention over the layout's tiles (saving the lse, weights recomputed in backward);
+// the rest as block-sparse attention over its blocks (consecutive blocks merged into one GEMM,
+// the weights saved). Recorded as "attention_sparse" either way.
 #include <algorithm>
 #include <memory>
 
 #include "autograd/error.h"
 #include "ops/attention/block_sparse.h"
+#include "ops/kernels/attention_flash_tiled.h"
 #include "ops/kernels/sparse_layout.h"
 
 namespace tg {
@@ -51,10 +54,14 @@ namespace detail {
 Tensor sparse_attention(const AttentionProblem& p) {
   const SparseLayout& layout = p.spec->sparse;
   check_layout(layout, "attention");
-  auto ranges = std::make_shared<const kernels::KeyRanges>(
-      kernels::key_ranges_of(build(layout, p.dims.T, p.dims.S, p.causal), p.dims.T, p.dims.S));
-  return block_sparse_attention(p.packed ? "attention_sparse_qkv" : "attention_sparse", p, std::move(ranges),
-                                kernels::kNoBand);
+  const char* name = p.packed ? "attention_sparse_qkv" : "attention_sparse";
+  const kernels::BlockLayout blocks = build(layout, p.dims.T, p.dims.S, p.causal);
+  if (flash_band_applies(p) && layout.block_size % kernels::kTiledRows == 0 &&
+      layout.block_size % kernels::kTiledCols == 0)
+    return flash_band_attention(name, p, kernels::kNoBand,
+                                std::make_shared<const kernels::LayoutBlockMask>(kernels::layout_block_mask(blocks)));
+  auto ranges = std::make_shared<const kernels::KeyRanges>(kernels::key_ranges_of(blocks, p.dims.T, p.dims.S));
+  return block_sparse_attention(name, p, std::move(ranges), kernels::kNoBand);
 }
 
 }  // namespace detail

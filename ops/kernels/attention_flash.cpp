@@ -10,6 +10,7 @@
 
 #include "ops/kernels/attention_dropout_keep.h"
 #include "ops/kernels/attention_flash_tiled.h"
+#include "ops/kernels/attention_tile.h"
 #include "ops/kernels/blas_cpu.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/online_softmax.h"
@@ -31,13 +32,15 @@ struct Flash {
   const AttnMask<T>& mask;
   const AttnDropout& dropout;
   const T *q, *k, *v;
-  // Row strides of q, k, v (and of their gradients): H*D, H*D, H*Dv when contiguous, 3*H*D for
-  // a packed projection (AttnDims); out and dout are contiguous, rows of ldo = H*Dv.
+  // Row strides of q, k, v (and of their gradients): H*D, Hkv*D, Hkv*Dv when contiguous,
+  // (H + 2*Hkv)*D for a packed projection (AttnDims); out and dout are contiguous, rows of
+  // ldo = H*Dv.
   int64_t ldq, ldk, ldv, ldo;
 
   const T* qh(int64_t b, int64_t h, int64_t t) const { return q + (b * d.T + t) * ldq + h * d.D; }
-  const T* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + h * d.D; }
-  const T* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + h * d.Dv; }
+  // Query head h reads kv head d.kv_head(h) (grouped-query attention: the group's heads share it).
+  const T* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + d.kv_head(h) * d.D; }
+  const T* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + d.kv_head(h) * d.Dv; }
 
   // Key tiles a query tile ending at t1 (exclusive) needs: causal stops at key t1 - 1 + offset.
   int64_t key_tiles_for(int64_t t1) const {
@@ -190,8 +193,9 @@ struct Grad {
   // dq, dk, dv have the row strides of q, k, v (a packed input gets a packed gradient). A null
   // one is not wanted: its products are skipped.
   T* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + (b * f.d.T + t) * f.ldq + h * f.d.D; }
-  T* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + h * f.d.D; }
-  T* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + h * f.d.Dv; }
+  // dK and dV of the kv head query head h reads: a group's query heads add into the same rows.
+  T* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + f.d.kv_head(h) * f.d.D; }
+  T* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + f.d.kv_head(h) * f.d.Dv; }
   const T* dout_rows(int64_t b, int64_t h, int64_t t) const {
     return dout + ((b * f.d.T + t) * f.d.H + h) * f.d.Dv;
   }
@@ -202,15 +206,20 @@ struct Grad {
       std::fill_n(dq_rows(b, h, t), f.d.D, T(0));
   }
 
+  // Zeroes key tile j's rows of the dK and dV that query head h adds into.
+  void zero_dkv(int64_t b, int64_t h, int64_t j) const {
+    for (int64_t x = j * kBc, x1 = std::min(f.d.S, x + kBc); x < x1; ++x) {
+      if (dk) std::fill_n(dk_rows(b, h, x), f.d.D, T(0));
+      if (dv) std::fill_n(dv_rows(b, h, x), f.d.Dv, T(0));
+    }
+  }
+
+  // Query head h's share of key tile j's dK and dV (added), and with_dq its terms of dQ.
   void key_tile(int64_t b, int64_t h, int64_t j, bool with_dq, Scratch<T>& s) const {
     const AttnDims& d = f.d;
     int64_t s0 = j * kBc, cols = std::min(kBc, d.S - s0);
     with_dq = with_dq && dq;
     if (!dk && !dv && !with_dq) return;
-    for (int64_t x = s0; x < s0 + cols; ++x) {
-      if (dk) std::fill_n(dk_rows(b, h, x), d.D, T(0));
-      if (dv) std::fill_n(dv_rows(b, h, x), d.Dv, T(0));
-    }
     if (f.all_padding(b, s0, cols)) return;
     const T* lh = lse + (b * d.H + h) * d.T;
     const T* dh = delta + (b * d.H + h) * d.T;
@@ -247,13 +256,15 @@ struct Grad {
 };
 
 
-// The register-blocked tiles (attention_flash_tiled.h) where they apply, unless OpenBLAS runs
-// AVX-512 kernels: its sgemm on 16 lanes then outruns the tiles' 8 (B1 H8 causal T4096,
-// forward + backward, 2 threads, OpenBLAS SkylakeX, 2026-12-06: tiles 161, 297, 533, 1011 ms
-// against these BLAS tiles 160, 232, 386, 773 ms at D = 16, 32, 64, 128). With dropout the tiles
-// stay: their vectorised draws cost a quarter of the per-element ones here.
+// The register-blocked tiles (attention_flash_tiled.h) where they apply. On 16 lanes (AVX-512
+// builds) they beat these BLAS tiles on OpenBLAS's AVX-512 kernels at every head width (B1 H8
+// causal, forward + backward, 2 threads, 2026-12-06: 1.75, 1.46, 1.14, 1.04× at T = 1024 and
+// 1.51, 1.23, 1.11, 0.98× at T = 4096 for D = 16, 32, 64, 128). On 8 lanes they lose to that
+// sgemm (the same cells at T = 4096: tiles 161, 297, 533, 1011 ms against 160, 232, 386, 773 ms)
+// and are taken only where OpenBLAS runs narrower kernels, or with dropout (their vectorised
+// draws).
 bool use_register_tiles(const AttnDims& d, const AttnMask<float>& mask, const AttnDropout& dropout) {
-  return flash_tiled_applies(d, mask) && (dropout.active() || !blas_kernels_are_avx512());
+  return flash_tiled_applies(d, mask) && (kTileLanes == 16 || dropout.active() || !blas_kernels_are_avx512());
 }
 
 }  // namespace
@@ -296,25 +307,35 @@ void flash_attention_backward(const AttnDims& d, T scale, const AttnMask<T>& mas
     }
   });
   int64_t nt = tiles(d.T, kBr), ns = tiles(d.S, kBc), heads = d.B * d.H;
+  // A kv head and the group of query heads that read it (grouped-query attention; a group of one
+  // without): its dK and dV are summed over the group's heads in order.
+  const int64_t group = d.H / d.kv_heads(), kv_heads = d.B * d.kv_heads();
   Grad<T> g{f, lse, delta, dout, dq, dk, dv};
-  // With a head per thread or more, one task per head does 5 GEMMs per tile pair. With fewer
-  // heads than threads, two passes parallel over tiles: key tiles (dK, dV), then query tiles
+  // With a kv head per thread or more, one task per kv head does 5 GEMMs per tile pair. With
+  // fewer than threads, two passes parallel over tiles: key tiles (dK, dV), then query tiles
   // (dQ), which recomputes the scores and dO Vᵀ (7 GEMMs per pair) but uses every thread.
   // Both sum each element over the same tiles in the same order: the same bits either way.
-  if (heads >= get_num_threads()) {
-    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
+  if (kv_heads >= get_num_threads()) {
+    parallel_for(0, kv_heads, 1, [&](int64_t lo, int64_t hi) {
       Scratch<T> s(dropout.active());
-      for (int64_t bh = lo; bh < hi; ++bh) {
-        int64_t b = bh / d.H, h = bh % d.H;
-        for (int64_t i = 0; i < nt; ++i) g.zero_dq(b, h, i);
-        for (int64_t j = 0; j < ns; ++j) g.key_tile(b, h, j, true, s);
+      for (int64_t bg = lo; bg < hi; ++bg) {
+        const int64_t b = bg / d.kv_heads(), h0 = bg % d.kv_heads() * group;
+        for (int64_t j = 0; j < ns; ++j) g.zero_dkv(b, h0, j);
+        for (int64_t h = h0; h < h0 + group; ++h) {
+          for (int64_t i = 0; i < nt; ++i) g.zero_dq(b, h, i);
+          for (int64_t j = 0; j < ns; ++j) g.key_tile(b, h, j, true, s);
+        }
       }
     });
     return;
   }
-  parallel_for(0, heads * ns, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, kv_heads * ns, 1, [&](int64_t lo, int64_t hi) {
     Scratch<T> s(dropout.active());
-    for (int64_t x = lo; x < hi; ++x) g.key_tile(x / ns / d.H, x / ns % d.H, x % ns, false, s);
+    for (int64_t x = lo; x < hi; ++x) {
+      const int64_t b = x / ns / d.kv_heads(), h0 = x / ns % d.kv_heads() * group, j = x % ns;
+      g.zero_dkv(b, h0, j);
+      for (int64_t h = h0; h < h0 + group; ++h) g.key_tile(b, h, j, false, s);
+    }
   });
   parallel_for(0, heads * nt, 1, [&](int64_t lo, int64_t hi) {
     Scratch<T> s(dropout.active());

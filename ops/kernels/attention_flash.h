@@ -5,9 +5,10 @@
 // accumulator when m grows; it saves only the log-sum-exp lse = m + log(l). The backward
 // recomputes each tile's weights as exp(score - lse).
 //
-// f32 problems without a general mask or dropout, with Dv = D a multiple of 8, run the
+// f32 problems without a general mask, with Dv = D a multiple of the vector lanes, run the
 // register-blocked kernels of attention_flash_tiled.h (the same function, faster at every head
-// width). The rest run here: tiles of kFlashRows queries by kFlashCols keys whose scores and
+// width; on 8-lane builds only where OpenBLAS lacks AVX-512 kernels or with dropout, see
+// attention_flash.cpp). The rest run here: tiles of kFlashRows queries by kFlashCols keys whose scores and
 // products are GEMMs on the heads' strided rows (leading dimension H*D, read in place). Extra
 // memory: lse [B, H, T] and, in backward, rowsum(dO ∘ O) [B, H, T], plus per-task tile scratch.
 #include "ops/kernels/attention_mask.h"
@@ -21,8 +22,8 @@ namespace tg::kernels {
 inline constexpr int64_t kFlashRows = 128;
 inline constexpr int64_t kFlashCols = 128;
 
-/// q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] (rows of the strides in d, see AttnDims)
-/// -> out [B, T, H, Dv] (contiguous) and lse [B, H, T]
+/// q [B, T, H, D], k [B, S, Hkv, D], v [B, S, Hkv, Dv] (rows of the strides in d, see AttnDims;
+/// query head h reads kv head d.kv_head(h), in place) -> out [B, T, H, Dv] (contiguous) and lse [B, H, T]
 /// (log of the row's normaliser in the units of scale·score + bias; -inf for a row whose keys
 /// are all masked, whose output is zeros). Dropout drops the weights dense drops for the same
 /// (seed, offset), after normalising. Parallel over (b, h, query tile).
@@ -32,7 +33,8 @@ void flash_attention_forward(const AttnDims& d, T scale, const AttnMask<T>& mask
                              T* lse);
 
 /// Gradients given dout [B, T, H, Dv], the forward's out [B, T, H, Dv] and lse [B, H, T]:
-/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting; rows of the strides
+/// writes dq [B, T, H, D], dk [B, S, Hkv, D], dv [B, S, Hkv, Dv] (overwriting; a kv head's summed
+/// over its group of query heads; rows of the strides
 /// of q, k, v, so a packed q/k/v gets a packed gradient; a null one is not computed), using delta
 /// [B, H, T] as workspace (rowsum(dO ∘ O)). Every element is summed over tiles in a fixed
 /// order, so the result does not depend on the thread count.

@@ -18,6 +18,24 @@ constexpr float kPlusInf = std::numeric_limits<float>::infinity();
 
 int64_t tiled_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
 
+// fn(x, false) for the tiles x in [first, end).
+template <class F>
+void for_tile_range(int64_t first, int64_t end, F&& fn) {
+  for (int64_t x = first; x < end; ++x) fn(x, false);
+}
+
+// fn(x, partial) for the tiles x (below n, `per` to a block) of the blocks that CSR row `row`
+// (start, index) lists, in order; kind(block) says whether a block is partial.
+template <class Kind, class F>
+void for_listed_tiles(const int64_t* start, const int32_t* index, int64_t row, int64_t per, int64_t n, Kind kind,
+                      F&& fn) {
+  for (int64_t e = start[row]; e < start[row + 1]; ++e) {
+    const int64_t block = index[e];
+    const bool partial = kind(block) == kBlockPartial;
+    for (int64_t x = block * per, x1 = std::min(n, (block + 1) * per); x < x1; ++x) fn(x, partial);
+  }
+}
+
 // What every tile of one call shares: sizes, masks and the head pointers.
 struct TiledFlash {
   const AttnDims& d;
@@ -30,18 +48,41 @@ struct TiledFlash {
   // Row strides of q, k, v and their gradients (AttnDims: packed or contiguous); out and dout
   // are contiguous, rows of ldo = H * Dv.
   int64_t ldq, ldk, ldv, ldo;
+  const TiledBlocks* blocks;  // flex's block mask, or null (then the band says which tiles run)
 
   const float* qh(int64_t b, int64_t h, int64_t t) const { return q + (b * d.T + t) * ldq + h * d.D; }
-  const float* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + h * d.D; }
-  const float* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + h * d.Dv; }
+  // Query head h reads kv head d.kv_head(h) (grouped-query attention: the group's heads share it).
+  const float* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + d.kv_head(h) * d.D; }
+  const float* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + d.kv_head(h) * d.Dv; }
   int64_t orow(int64_t b, int64_t h, int64_t t) const { return (b * d.T + t) * ldo + h * d.Dv; }
 
-  // The key tiles [first, end) that queries [t0, t1) reach: keys t0 - left .. t1 - 1 + right.
-  int64_t first_key_tile(int64_t t0) const { return std::clamp<int64_t>(t0 - left, 0, d.S) / kCols; }
-  int64_t end_key_tile(int64_t t1) const { return tiled_count(std::clamp<int64_t>(t1 + right, 0, d.S), kCols); }
-  // The query tiles [first, end) that reach keys [s0, s1): queries s0 - right .. s1 - 1 + left.
-  int64_t first_query_tile(int64_t s0) const { return std::clamp<int64_t>(s0 - right, 0, d.T) / kRows; }
-  int64_t end_query_tile(int64_t s1) const { return tiled_count(std::clamp<int64_t>(s1 + left, 0, d.T), kRows); }
+  // fn(j, partial) for the key tiles j that query tile i of head (b, h) reaches, in order;
+  // partial: a block mask's partial block, whose mask rows the tile evaluates. With a band:
+  // keys t0 - left .. t1 - 1 + right of the tile's queries [t0, t1).
+  template <class F>
+  void for_key_tiles(int64_t b, int64_t h, int64_t i, F&& fn) const {
+    const int64_t t0 = i * kRows, t1 = std::min(d.T, t0 + kRows), ns = tiled_count(d.S, kCols);
+    if (!blocks)
+      return for_tile_range(std::clamp<int64_t>(t0 - left, 0, d.S) / kCols,
+                            tiled_count(std::clamp<int64_t>(t1 + right, 0, d.S), kCols), fn);
+    const FlexBlocks& m = blocks->blocks;
+    const int64_t qb = t0 / m.bq;
+    for_listed_tiles(m.kv_start, m.kv_index, m.bh(b, h) * m.nq + qb, m.bk / kCols, ns,
+                     [&](int64_t kb) { return m.kind_of(b, h, qb, kb); }, fn);
+  }
+  // fn(i, partial) for the query tiles i that reach key tile j of head (b, h), in order. With a
+  // band: queries s0 - right .. s1 - 1 + left of the tile's keys [s0, s1).
+  template <class F>
+  void for_query_tiles(int64_t b, int64_t h, int64_t j, F&& fn) const {
+    const int64_t s0 = j * kCols, s1 = std::min(d.S, s0 + kCols), nt = tiled_count(d.T, kRows);
+    if (!blocks)
+      return for_tile_range(std::clamp<int64_t>(s0 - right, 0, d.T) / kRows,
+                            tiled_count(std::clamp<int64_t>(s1 + left, 0, d.T), kRows), fn);
+    const FlexBlocks& m = blocks->blocks;
+    const int64_t kb = s0 / m.bk;
+    for_listed_tiles(m.q_start, m.q_index, m.bh(b, h) * m.nk + kb, m.bq / kRows, nt,
+                     [&](int64_t qb) { return m.kind_of(b, h, qb, kb); }, fn);
+  }
   // keepT [cols, kRows]: the dropout scales of the tile's (query, key) pairs, as dense draws them.
   void dropout_scales(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* keepT) const {
     const uint64_t index0 = uint64_t(((b * d.H + h) * d.T + t0) * d.S + s0);
@@ -56,10 +97,28 @@ struct TiledFlash {
   }
 
   // sT [cols, kRows] = K_j · qT (qT [D, kRows] holds scale · Qᵀ), then -inf where a key is
-  // padding or (causal) after the query.
-  void scores(int64_t b, int64_t h, int64_t t0, int64_t s0, int64_t cols, const float* qT,
-              float* sT) const {
+  // padding, outside the band (causal: after the query), or (partial: a block mask's partial
+  // block) where the mask hides it from one of the tile's `rows` queries. Returns false, having
+  // computed nothing, when the mask hides every key of the tile from every query: its weights
+  // are all zero, so the tile adds nothing anywhere.
+  bool scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, bool partial,
+              const float* qT, float* sT) const {
+    const bool masked = partial && blocks->mask;
+    bool allowed[kRows * kCols];  // [rows, cols] of the mask, row stride kCols
+    if (masked) {
+      bool any = false;
+      for (int64_t r = 0; r < rows; ++r) {
+        bool* row = allowed + r * kCols;
+        (*blocks->mask)(b, h, blocks->q_offset + t0 + r, s0, cols, row);
+        any = any || std::any_of(row, row + cols, [](bool x) { return x; });
+      }
+      if (!any) return false;
+    }
     tile_gemm(false, cols, kRows, d.D, kh(b, h, s0), ldk, 1, qT, kRows, sT, kRows);
+    if (masked)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+          if (!allowed[r * kCols + c]) sT[c * kRows + r] = kMinusInf;
     if (mask.key_padding) {
       const bool* kp = mask.key_padding + b * d.S + s0;
       for (int64_t c = 0; c < cols; ++c)
@@ -76,6 +135,7 @@ struct TiledFlash {
         std::fill(row + end, row + kRows, kMinusInf);
       }
     }
+    return true;
   }
 };
 
@@ -100,10 +160,9 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
   std::fill(s.oT.begin(), s.oT.end(), 0.0f);
   std::fill_n(m, kRows, kMinusInf);
   std::fill_n(l, kRows, 0.0f);
-  for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t0 + rows); j < nj; ++j) {
+  f.for_key_tiles(b, h, i, [&](int64_t j, bool partial) {
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
-    if (f.all_padding(b, s0, cols)) continue;
-    f.scores(b, h, t0, s0, cols, qT, sT);
+    if (f.all_padding(b, s0, cols) || !f.scores(b, h, t0, rows, s0, cols, partial, qT, sT)) return;
     const bool drop = f.dropout.active();
     if (drop) f.dropout_scales(b, h, t0, rows, s0, cols, s.keepT.data());
     for (int64_t r = 0; r < kRows; r += kLanes) {
@@ -129,7 +188,7 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
     }
     // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e].
     tile_gemm(true, d.Dv, kRows, cols, f.vh(b, h, s0), 1, f.ldv, sT, kRows, oT, kRows);
-  }
+  });
   float* lh = lse + (b * d.H + h) * d.T + t0;
   for (int64_t r = 0; r < rows; ++r) {
     float* o = out + f.orow(b, h, t0 + r);
@@ -183,12 +242,13 @@ struct PairScratch {
 
 struct TiledGrad {
   const TiledFlash& f;
-  const float* dout;
+  const float *lse, *delta, *dout;  // [B, H, T], [B, H, T], rows of ldo
   float *dq, *dk, *dv;  // rows of the strides of q, k, v; a null one is not wanted
 
   float* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + (b * f.d.T + t) * f.ldq + h * f.d.D; }
-  float* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + h * f.d.D; }
-  float* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + h * f.d.Dv; }
+  // dK and dV of the kv head query head h reads: a group's query heads add into the same rows.
+  float* dk_rows(int64_t b, int64_t h, int64_t s) const { return dk + (b * f.d.S + s) * f.ldk + f.d.kv_head(h) * f.d.D; }
+  float* dv_rows(int64_t b, int64_t h, int64_t s) const { return dv + (b * f.d.S + s) * f.ldv + f.d.kv_head(h) * f.d.Dv; }
 
   void zero_query_tile(int64_t b, int64_t h, int64_t i) const {
     if (!dq) return;
@@ -201,15 +261,27 @@ struct TiledGrad {
     }
   }
 
+  // The pairs of query tile i with its key tiles in order, dQ_i summed over them (with_kv: dK
+  // and dV too). qt is packed at the first key tile that is not all padding; a tile whose dO
+  // rows are all zero adds nothing.
+  void query_tile_pairs(int64_t b, int64_t h, int64_t i, QueryTile& qt, bool with_kv, PairScratch& s) const {
+    bool packed = false;
+    f.for_key_tiles(b, h, i, [&](int64_t j, bool partial) {
+      if (f.all_padding(b, j * kCols, std::min(kCols, f.d.S - j * kCols))) return;
+      if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
+      if (qt.any_dout) pair(b, h, qt, j, partial, with_kv, true, s);
+    });
+  }
+
   // One tile pair (query tile qt, key tile j): Pᵀ = exp(Sᵀ - lse), dPᵀ = (V dOᵀ) ∘ Z,
   // dSᵀ = scale · Pᵀ ∘ (dPᵀ - delta) with Z the dropout scales (1 without); then
   // dV_j += (P ∘ Z)ᵀ dO, dK_j += dSᵀ Q (with_kv) and dQ_i += dS K (with_q).
-  void pair(int64_t b, int64_t h, const QueryTile& qt, int64_t j, bool with_kv, bool with_q,
+  void pair(int64_t b, int64_t h, const QueryTile& qt, int64_t j, bool partial, bool with_kv, bool with_q,
             PairScratch& s) const {
     const AttnDims& d = f.d;
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
     float *pT = s.pT.data(), *dsT = s.dsT.data();
-    f.scores(b, h, qt.t0, s0, cols, qt.qT.data(), pT);
+    if (!f.scores(b, h, qt.t0, qt.rows, s0, cols, partial, qt.qT.data(), pT)) return;
     tile_gemm(false, cols, kRows, d.Dv, f.vh(b, h, s0), f.ldv, 1, qt.doT.data(), kRows, dsT, kRows);
     const TileVec sc = splat_value(f.scale);
     const bool drop = f.dropout.active();
@@ -242,9 +314,10 @@ struct TiledGrad {
 
 // The call's shared state; causal folds into the band's right edge (keys up to t + offset).
 TiledFlash tiled_flash(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                       const AttnDropout& dropout, const float* q, const float* k, const float* v) {
+                       const AttnDropout& dropout, const float* q, const float* k, const float* v,
+                       const TiledBlocks* blocks) {
   const int64_t right = mask.causal ? std::min(band.right, mask.offset) : band.right;
-  return TiledFlash{d, scale, mask, band.left, right, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv};
+  return TiledFlash{d, scale, mask, band.left, right, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv, blocks};
 }
 
 }  // namespace
@@ -253,9 +326,14 @@ bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask) {
   return !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileLanes == 0;
 }
 
+bool flex_tiled_applies(const FlexDims& d, const FlexBlocks& blocks) {
+  return d.Dv == d.D && d.D > 0 && d.D % kTileLanes == 0 && blocks.bq % kRows == 0 && blocks.bk % kCols == 0;
+}
+
 void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out, float* lse) {
-  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v);
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out,
+                         float* lse, const TiledBlocks* blocks) {
+  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
   const int64_t nt = tiled_count(d.T, kRows);
   parallel_for(0, d.B * d.H * nt, 1, [&](int64_t lo, int64_t hi) {
     ForwardScratch s(d, dropout.active());
@@ -267,9 +345,10 @@ void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& 
 }
 
 void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out, const float* lse,
-                          const float* dout, float* delta, float* dq, float* dk, float* dv) {
-  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v);
+                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out,
+                          const float* lse, const float* dout, float* delta, float* dq, float* dk, float* dv,
+                          const TiledBlocks* blocks) {
+  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
   // delta = rowsum(dO ∘ O) [B, H, T], rounded as the tiles' dP = dO Vᵀ is.
   parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
     for (int64_t x = lo; x < hi; ++x) {
@@ -278,66 +357,57 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
       delta[x] = dot_in_order(dout + off, out + off, d.Dv);
     }
   });
-  const int64_t nt = tiled_count(d.T, kRows), ns = tiled_count(d.S, kCols), heads = d.B * d.H;
-  TiledGrad g{f, dout, dq, dk, dv};
-  // Enough heads: one task per head, query tiles outer (each packed once), dK and dV summed
-  // over the query tiles in order, dQ over the key tiles in order.
-  if (heads >= get_num_threads()) {
-    parallel_for(0, heads, 1, [&](int64_t lo, int64_t hi) {
+  const int64_t nt = tiled_count(d.T, kRows), ns = tiled_count(d.S, kCols);
+  // A kv head and the group of query heads that read it: dK and dV of the kv head are summed
+  // over the group's heads in order, then over the query tiles in order.
+  const int64_t group = d.H / d.kv_heads(), kv_heads = d.B * d.kv_heads();
+  TiledGrad g{f, lse, delta, dout, dq, dk, dv};
+  // Enough kv heads: one task per kv head, its query heads one after another, query tiles outer
+  // (each packed once); dQ summed over the key tiles in order.
+  if (kv_heads >= get_num_threads()) {
+    parallel_for(0, kv_heads, 1, [&](int64_t lo, int64_t hi) {
       QueryTile qt(d);
       PairScratch s(dropout.active());
-      for (int64_t bh = lo; bh < hi; ++bh) {
-        const int64_t b = bh / d.H, h = bh % d.H;
-        for (int64_t j = 0; j < ns; ++j) g.zero_key_tile(b, h, j);
-        for (int64_t i = 0; i < nt; ++i) {
-          g.zero_query_tile(b, h, i);
-          const int64_t t0 = i * kRows, t1 = std::min(d.T, t0 + kRows);
-          bool packed = false;
-          for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t1); j < nj; ++j) {
-            if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
-            if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
-            if (!qt.any_dout) break;
-            g.pair(b, h, qt, j, true, true, s);
+      for (int64_t bg = lo; bg < hi; ++bg) {
+        const int64_t b = bg / d.kv_heads(), h0 = bg % d.kv_heads() * group;
+        for (int64_t j = 0; j < ns; ++j) g.zero_key_tile(b, h0, j);
+        for (int64_t h = h0; h < h0 + group; ++h)
+          for (int64_t i = 0; i < nt; ++i) {
+            g.zero_query_tile(b, h, i);
+            g.query_tile_pairs(b, h, i, qt, true, s);
           }
-        }
       }
     });
     return;
   }
-  // Fewer heads than threads: (head, key tile) tasks for dK and dV, then (head, query tile)
+  // Fewer kv heads than threads: (kv head, key tile) tasks for dK and dV, then (head, query tile)
   // tasks for dQ, which recompute the pair's tiles but use every thread. The same sums in the
   // same order as above.
   if (dk || dv) {
-    parallel_for(0, heads * ns, 1, [&](int64_t lo, int64_t hi) {
+    parallel_for(0, kv_heads * ns, 1, [&](int64_t lo, int64_t hi) {
       QueryTile qt(d);
       PairScratch s(dropout.active());
       for (int64_t x = lo; x < hi; ++x) {
-        const int64_t b = x / ns / d.H, h = x / ns % d.H, j = x % ns;
-        g.zero_key_tile(b, h, j);
+        const int64_t b = x / ns / d.kv_heads(), h0 = x / ns % d.kv_heads() * group, j = x % ns;
+        g.zero_key_tile(b, h0, j);
         if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
-        for (int64_t i = f.first_query_tile(j * kCols), ni = f.end_query_tile(std::min(d.S, (j + 1) * kCols));
-             i < ni; ++i) {
-          qt.pack(f, b, h, i, lse, delta, dout);
-          if (qt.any_dout) g.pair(b, h, qt, j, true, false, s);
-        }
+        for (int64_t h = h0; h < h0 + group; ++h)
+          f.for_query_tiles(b, h, j, [&](int64_t i, bool partial) {
+            qt.pack(f, b, h, i, lse, delta, dout);
+            if (qt.any_dout) g.pair(b, h, qt, j, partial, true, false, s);
+          });
       }
     });
   }
   if (!dq) return;
+  const int64_t heads = d.B * d.H;
   parallel_for(0, heads * nt, 1, [&](int64_t lo, int64_t hi) {
     QueryTile qt(d);
     PairScratch s(dropout.active());
     for (int64_t x = lo; x < hi; ++x) {
       const int64_t b = x / nt / d.H, h = x / nt % d.H, i = x % nt;
       g.zero_query_tile(b, h, i);
-      const int64_t t0 = i * kRows, t1 = std::min(d.T, t0 + kRows);
-      bool packed = false;
-      for (int64_t j = f.first_key_tile(t0), nj = f.end_key_tile(t1); j < nj; ++j) {
-        if (f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols))) continue;
-        if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
-        if (!qt.any_dout) break;
-        g.pair(b, h, qt, j, false, true, s);
-      }
+      g.query_tile_pairs(b, h, i, qt, false, s);
     }
   });
 }

@@ -1,16 +1,22 @@
 #pragma once
 // The f32 flash attention kernels on register-blocked tiles (attention_tile.h): the same function
 // as attention_flash.h's, for the common case (no general mask, Dv = D, D a multiple of the vector
-// lanes), dropout included (the same draws as dense, Philox eight blocks at a time). Each tile pair's products are tile_gemm calls on the heads' rows in place
-// (no BLAS call on thin panels); scores are held transposed, Sᵀ [keys, queries], so the online
-// softmax runs down the lanes and its exp is a vector exp fused into the tile pass.
+// lanes), dropout included (the same draws as dense, Philox eight blocks at a time). Each tile
+// pair's products are tile_gemm calls on the heads' rows in place (no BLAS call on thin panels);
+// scores are held transposed, Sᵀ [keys, queries], so the online softmax runs down the lanes and
+// its exp is a vector exp fused into the tile pass.
+//
+// Grouped kv heads (AttnDims::Hkv < H) are read in place: query head h reads kv head
+// d.kv_head(h), and a group's query heads add into its kv head's dK and dV.
 //
 // Work: forward parallel over (batch, head, query tile), so that B·H below the core count still
-// fills the cores. Backward one task per head when the heads fill the cores (query tiles outer:
-// each query tile's transposed Q and dO are packed once); else two passes, (head, key tile) for
-// dK and dV, then (head, query tile) for dQ. Every gradient element sums its tiles in the same
-// order either way: the result does not depend on the thread count.
+// fills the cores. Backward one task per kv head when the kv heads fill the cores (its query
+// heads in turn, query tiles outer: each query tile's transposed Q and dO are packed once); else
+// two passes, (kv head, key tile) for dK and dV, then (head, query tile) for dQ. Every gradient
+// element sums its tiles in the same order either way: the result does not depend on the thread
+// count.
 // Extra memory: per task a few tiles of kTiledRows x kTiledCols and [D, kTiledRows] floats.
+#include "ops/kernels/attention_flex.h"
 #include "ops/kernels/attention_mask.h"
 #include "ops/kernels/attention_sparse.h"
 
@@ -26,17 +32,33 @@ inline constexpr int64_t kTiledCols = 64;
 /// True when the tiled kernels take the problem: f32 callers check this first.
 bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask);
 
+/// A block mask over the tiles (flex attention without a score_mod, attention_flex.h): only the
+/// tiles of its non-empty blocks run, and the tiles of partial blocks evaluate `mask` row by row
+/// at query positions q_offset + t. Its blocks must be whole tiles (flex_tiled_applies).
+struct TiledBlocks {
+  const FlexBlocks& blocks;
+  const MaskRowFn* mask = nullptr;  ///< null: the mask has no partial block
+  int64_t q_offset = 0;
+};
+
+/// True when the tiled kernels take a flex problem without a score_mod: D = Dv a multiple of
+/// the lanes, query blocks whole multiples of kTiledRows and key blocks of kTiledCols.
+bool flex_tiled_applies(const FlexDims& d, const FlexBlocks& blocks);
+
 /// As flash_attention_forward (attention_flash.h) for a problem flash_tiled_applies to, with an
 /// optional band on top of the mask (sliding_window's, attention_sliding.h: query t sees key s
 /// only if t - band.left <= s <= t + band.right); only the key tiles a query tile's band reaches
-/// run, so a band costs O(T · band) time and no memory beyond the lse.
+/// run, so a band costs O(T · band) time and no memory beyond the lse. With `blocks` (flex; the
+/// mask empty and no band), only the tiles of its non-empty blocks run.
 void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out, float* lse);
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out,
+                         float* lse, const TiledBlocks* blocks = nullptr);
 
 /// As flash_attention_backward (attention_flash.h) for a problem flash_tiled_applies to, with the
-/// forward's band; delta [B, H, T] is the caller's workspace for rowsum(dO ∘ O).
+/// forward's band and blocks; delta [B, H, T] is the caller's workspace for rowsum(dO ∘ O).
 void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out, const float* lse,
-                          const float* dout, float* delta, float* dq, float* dk, float* dv);
+                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out,
+                          const float* lse, const float* dout, float* delta, float* dq, float* dk, float* dv,
+                          const TiledBlocks* blocks = nullptr);
 
 }  // namespace tg::kernels

@@ -1,10 +1,34 @@
 // The library's flex attention kernels: attention_flex_impl.h instantiated with the type-erased
-// mods (a mask row and score rows, each called once per tile row).
+// mods (a mask row and score rows, each called once per tile row). f32 problems without a
+// score_mod whose blocks are whole register tiles run flash's tiled kernels instead, restricted
+// to the block mask's tiles (attention_flash_tiled.h): the same function, on 16-lane tiles where
+// the build has AVX-512.
 #include "ops/kernels/attention_flex.h"
 
+#include <type_traits>
+
+#include "ops/kernels/attention_flash_tiled.h"
 #include "ops/kernels/attention_flex_impl.h"
 
 namespace tg::kernels {
+namespace {
+
+// The tiled kernels' view of a flex problem: q [B, T, H, D], k and v with Hkv heads, in place.
+AttnDims tiled_dims(const FlexDims& d) {
+  AttnDims a = d.attn();
+  a.Hkv = d.Hkv;
+  return a;
+}
+
+template <class T>
+bool runs_on_tiles(const FlexDims& d, const FlexBlocks& blocks, const FlexMods<T>& mods) {
+  if constexpr (std::is_same_v<T, float>)
+    return !mods.has_score() && flex_tiled_applies(d, blocks);
+  else
+    return false;
+}
+
+}  // namespace
 
 int64_t flex_grad_slots(const FlexDims& d, const FlexBlocks& blocks) {
   return flex::grad_slots(d, blocks);
@@ -14,6 +38,12 @@ template <class T>
 void flex_attention_forward(const FlexDims& d, const FlexBlocks& blocks, const FlexMods<T>& mods,
                             T scale, const AttnDropout& dropout, const T* q, const T* k,
                             const T* v, T* out, T* lse) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (runs_on_tiles(d, blocks, mods)) {
+      const TiledBlocks tiles{blocks, mods.mask, d.q_offset};
+      return flash_tiled_forward(tiled_dims(d), scale, AttnMask<float>{}, kNoBand, dropout, q, k, v, out, lse, &tiles);
+    }
+  }
   flex::forward(d, blocks, mods, scale, dropout, q, k, v, out, lse);
 }
 
@@ -22,6 +52,13 @@ void flex_attention_backward(const FlexDims& d, const FlexBlocks& blocks, const 
                              T scale, const AttnDropout& dropout, const T* q, const T* k,
                              const T* v, const T* out, const T* lse, const T* dout, T* delta,
                              T* dq, T* dk, T* dv) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (runs_on_tiles(d, blocks, mods)) {
+      const TiledBlocks tiles{blocks, mods.mask, d.q_offset};
+      return flash_tiled_backward(tiled_dims(d), scale, AttnMask<float>{}, kNoBand, dropout, q, k, v, out, lse,
+                                  dout, delta, dq, dk, dv, &tiles);
+    }
+  }
   flex::backward(d, blocks, mods, scale, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv,
                  mods.grads != nullptr);
 }

@@ -12,6 +12,11 @@
 // sees (flex::Ctx::spans): a diagonal tile costs about 5/8 of a full one, so causal is no slower
 // than flash, and sliding:256 (blocks 128) computes about 290 keys per query, not 384.
 //
+// f32 problems without a score_mod whose blocks are whole register tiles (query blocks a
+// multiple of 64 rows, key blocks of 64 columns, as the default 128) and D = Dv a multiple of the
+// vector lanes run on flash's register-blocked tiles instead (attention_flash_tiled.h), restricted
+// to the block mask's non-empty tiles, the mask rows evaluated on the tiles of partial blocks.
+//
 // Layout (as the flash kernel): q [B, T, H, D], k [B, S, Hkv, D], v [B, S, Hkv, Dv],
 // out [B, T, H, Dv], lse [B, H, T]. Query head h reads kv head h / (H / Hkv) in place
 // (grouped-query attention without copying k and v).

@@ -13,8 +13,10 @@ namespace {
 constexpr int64_t L = kTileLanes;
 
 // The register block: RB rows of C by NV vectors of lanes, kept in registers over the whole K
-// loop (6 x 2 = 12 accumulators, plus 2 rows of B and a broadcast: 15 of AVX2's 16 registers).
-constexpr int kBlockRows = 6;
+// loop. AVX2: 6 x 2 = 12 accumulators, plus 2 rows of B and a broadcast: 15 of its 16 registers.
+// AVX-512: 8 x 2 = 16 accumulators of its 32 registers (the tiles' 64 rows and the head widths
+// 16-128 are multiples of 8, so no remainder block runs).
+constexpr int kBlockRows = kTileLanes == 16 ? 8 : 6;
 
 // How A is read: kRowsContiguous when a_ks == 1 (A(m, k) = row_m[k]: one base per row, indexed
 // by k), kColumnsContiguous when a_ms == 1 (A(m, k) = col_k[m]: one pointer stepping over k),
@@ -51,6 +53,18 @@ void tile_block(int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const flo
     for (int v = 0; v < NV; ++v) store_lanes(c + m * ldc + v * L, acc[m][v]);
 }
 
+// The last rows < kBlockRows of a strip, as one block of exactly that many rows.
+template <int RB, int NV, bool Accumulate, AStep Step>
+void tile_rest(int64_t rows, int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b, int64_t ldb,
+               float* c, int64_t ldc) {
+  if constexpr (RB > 0) {
+    if (rows == RB)
+      tile_block<RB, NV, Accumulate, Step>(K, a, a_ms, a_ks, b, ldb, c, ldc);
+    else
+      tile_rest<RB - 1, NV, Accumulate, Step>(rows, K, a, a_ms, a_ks, b, ldb, c, ldc);
+  }
+}
+
 // Rows [0, M) of one column strip of NV vectors: full blocks, then the rest in one smaller block.
 template <int NV, bool Accumulate, AStep Step>
 void tile_strip(int64_t M, int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b,
@@ -58,16 +72,7 @@ void tile_strip(int64_t M, int64_t K, const float* a, int64_t a_ms, int64_t a_ks
   int64_t m = 0;
   for (; m + kBlockRows <= M; m += kBlockRows)
     tile_block<kBlockRows, NV, Accumulate, Step>(K, a + m * a_ms, a_ms, a_ks, b, ldb, c + m * ldc, ldc);
-  const float* ar = a + m * a_ms;
-  float* cr = c + m * ldc;
-  switch (M - m) {
-    case 5: tile_block<5, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
-    case 4: tile_block<4, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
-    case 3: tile_block<3, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
-    case 2: tile_block<2, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
-    case 1: tile_block<1, NV, Accumulate, Step>(K, ar, a_ms, a_ks, b, ldb, cr, ldc); break;
-    default: break;
-  }
+  tile_rest<kBlockRows - 1, NV, Accumulate, Step>(M - m, K, a + m * a_ms, a_ms, a_ks, b, ldb, c + m * ldc, ldc);
 }
 
 template <bool Accumulate, AStep Step>

@@ -13,18 +13,27 @@
 // thin panel and no packing of K or V.
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "ops/kernels/float8.h"
 
-#if defined(__FMA__)
+#if defined(__FMA__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
 namespace tg::kernels {
 
-/// Lanes of one vector register: the tile kernels use eight-float registers (AVX2's width).
+/// Lanes of one vector register: sixteen floats where the build targets AVX-512 (32 registers,
+/// twice AVX2's FMA width), else eight (AVX2's width, 16 registers).
+#if defined(__AVX512F__)
+inline constexpr int64_t kTileLanes = 16;
+using TileVec = float __attribute__((vector_size(64)));
+using TileInt = int32_t __attribute__((vector_size(64)));
+#else
 inline constexpr int64_t kTileLanes = 8;
 using TileVec = Float8;
+using TileInt = Int8;
+#endif
 
 /// C[m, n] (+)= Σ_k A(m, k) · B[k, n] for m < M, n < N, k < K (accumulate: add to C; else
 /// overwrite it). A(m, k) = a[m * a_ms + k * a_ks] (any strides: a row-major matrix, its
@@ -47,18 +56,26 @@ void transpose_tile(const float* src, int64_t lds, int64_t rows, int64_t cols, f
                     float* dst, int64_t rows_pad);
 
 /// x in every lane (a broadcast, not `TileVec{} + x`, which costs an add: 0 + x is not x for -0).
-inline TileVec splat_value(float x) { return TileVec{x, x, x, x, x, x, x, x}; }
+inline TileVec splat_value(float x) {
+#if defined(__AVX512F__)
+  return _mm512_set1_ps(x);
+#else
+  return TileVec{x, x, x, x, x, x, x, x};
+#endif
+}
 
 /// a * b + c, fused where the target has FMA (the build's -std=c++20 does not contract a * b + c).
 inline TileVec fma_lanes(TileVec a, TileVec b, TileVec c) {
-#if defined(__FMA__)
+#if defined(__AVX512F__)
+  return _mm512_fmadd_ps(a, b, c);
+#elif defined(__FMA__)
   return _mm256_fmadd_ps(a, b, c);
 #else
   return a * b + c;
 #endif
 }
 
-/// e^x on eight lanes for softmax weights, x <= 88 (or NaN): exact 0 for -inf and for x below
+/// e^x on every lane for softmax weights, x <= 88 (or NaN): exact 0 for -inf and for x below
 /// about -87.3 (where e^x is below float's smallest normal: negligible beside the row's largest
 /// weight, e^0); within about 2 ulp elsewhere (tests/ops/test_attention_tile.cpp). Cheaper than
 /// fast_exp (one scaling, FMAs), which matters where the exp costs as much as the products
@@ -78,7 +95,7 @@ inline TileVec softmax_exp(TileVec x) {
   p = fma_lanes(p, r, splat_value(1.0f));
   p = fma_lanes(p, r, splat_value(1.0f));
   // 2^n from n's bits in t; n = -127 (x <= -88) gives the bits of 0.
-  Int8 ni = std::bit_cast<Int8>(t) - std::bit_cast<int32_t>(kMagic);
+  TileInt ni = std::bit_cast<TileInt>(t) - std::bit_cast<int32_t>(kMagic);
   return p * std::bit_cast<TileVec>((ni + 127) << 23);
 }
 
@@ -97,7 +114,11 @@ inline float dot_in_order(const float* a, const float* b, int64_t n) {
   return acc;
 }
 
-inline TileVec load_lanes(const float* p) { return load8(p); }
-inline void store_lanes(float* p, TileVec v) { store8(p, v); }
+inline TileVec load_lanes(const float* p) {
+  TileVec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_lanes(float* p, TileVec v) { std::memcpy(p, &v, sizeof v); }
 
 }  // namespace tg::kernels

@@ -97,4 +97,36 @@ KeyRanges key_ranges_of(const BlockLayout& layout, int64_t T, int64_t S) {
   return r;
 }
 
+FlexBlocks LayoutBlockMask::view() const {
+  FlexBlocks v;
+  v.bq = v.bk = block;
+  v.nq = rows, v.nk = cols;
+  v.kind = kind.data();
+  v.kv_start = kv_start.data(), v.kv_index = kv_index.data();
+  v.q_start = q_start.data(), v.q_index = q_index.data();
+  return v;
+}
+
+LayoutBlockMask layout_block_mask(const BlockLayout& layout) {
+  LayoutBlockMask m;
+  m.block = layout.block, m.rows = layout.rows, m.cols = layout.cols;
+  m.kind.assign(size_t(m.rows * m.cols), kBlockEmpty);
+  m.kv_start.assign(1, 0);
+  for (int64_t i = 0; i < m.rows; ++i) {
+    for (int64_t e = layout.row_start[size_t(i)]; e < layout.row_start[size_t(i) + 1]; ++e) {
+      const int64_t j = layout.blocks[size_t(e)];
+      m.kind[size_t(i * m.cols + j)] = kBlockFull;
+      m.kv_index.push_back(int32_t(j));
+    }
+    m.kv_start.push_back(int64_t(m.kv_index.size()));
+  }
+  m.q_start.assign(1, 0);
+  for (int64_t j = 0; j < m.cols; ++j) {  // the transpose: block-rows in increasing order
+    for (int64_t i = 0; i < m.rows; ++i)
+      if (m.kind[size_t(i * m.cols + j)] == kBlockFull) m.q_index.push_back(int32_t(i));
+    m.q_start.push_back(int64_t(m.q_index.size()));
+  }
+  return m;
+}
+
 }  // namespace tg::kernels

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/kernels/attention_flex.h"
+
 namespace tg::kernels {
 
 /// For each query block-row i (rows [i*block, (i+1)*block) of the queries, the last one
@@ -57,5 +59,20 @@ KeyRanges begin_key_ranges(int64_t T, int64_t S, int64_t block);
 /// The key ranges of a block layout: each row's blocks with consecutive ones merged, clipped
 /// to [0, S).
 KeyRanges key_ranges_of(const BlockLayout& layout, int64_t T, int64_t S);
+
+/// A block layout as a block mask (flex attention's FlexBlocks, shared by every batch and head,
+/// each listed block full), owning the arrays its view points into: what the register-tiled
+/// flash kernels run a sparse layout with (attention_flash_tiled.h).
+struct LayoutBlockMask {
+  int64_t block = 0, rows = 0, cols = 0;
+  std::vector<uint8_t> kind;               ///< [rows, cols]: kBlockFull where listed
+  std::vector<int64_t> kv_start, q_start;  ///< [rows + 1], [cols + 1]
+  std::vector<int32_t> kv_index, q_index;  ///< a block-row's key blocks, a key block's block-rows
+
+  /// The kernel's view; valid while this object lives.
+  FlexBlocks view() const;
+};
+
+LayoutBlockMask layout_block_mask(const BlockLayout& layout);
 
 }  // namespace tg::kernels

@@ -2,10 +2,14 @@
 // decoding places them) and grouped kv heads (k, v with Hkv < H heads), for every variant,
 // against the composed reference (ops/attention_reference.h): outputs and the gradients of q,
 // k and v; the packed projection with kv heads; cache_write_; the errors users get.
+#include <array>
+#include <string>
+
 #include "ops/attention.h"
 #include "ops/attention_reference.h"
 #include "ops/binary.h"
 #include "ops/cache_write.h"
+#include "ops/kernels/parallel.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "test_util.h"
@@ -133,46 +137,67 @@ TEST(AttentionKvHeads, EveryVariantEqualsRepeatedHeads) {
   }
 }
 
-// Dense attention reads each group's kv head in place (no copy); its outputs and gradients are
-// those of the heads repeated, with and without dropout, causal or not, over more than one causal
-// row block, with enough kv heads to run in parallel, and through the packed projection.
-TEST(AttentionKvHeads, DenseReadsTheGroupsInPlace) {
+// Dense and flash attention read each group's kv head in place (no copy); their outputs and
+// gradients are those of the heads repeated, with and without dropout, causal or not, over more
+// than one row block (flash: its 128-row f64 tiles and 64-row f32 register tiles, D = 16), with
+// enough kv heads to run a task per kv head and too few (flash's two-pass backward on 2
+// threads), on 1 and 2 threads, and through the packed projection.
+TEST(AttentionKvHeads, DenseAndFlashReadTheGroupsInPlace) {
+  const int saved_threads = get_num_threads();
+  for (AttentionVariant variant : {AttentionVariant::dense, AttentionVariant::flash})
+    for (DType dt : {DType::f64, DType::f32})
+      for (std::array<int64_t, 3> shape : {std::array<int64_t, 3>{2, 6, 2}, std::array<int64_t, 3>{1, 4, 1}})
+        for (int threads : {1, 2})
+          for (bool causal : {true, false})
+            for (double dropout : {0.0, 0.25}) {
+              const int64_t B = shape[0], H = shape[1], Hkv = shape[2];  // batch, heads, kv heads
+              SCOPED_TRACE(::testing::Message() << attention_variant_name(variant) << " " << dtype_name(dt) << " B " << B
+                                                << " H " << H << " Hkv " << Hkv << " threads " << threads
+                                                << (causal ? " causal" : "") << " dropout " << dropout);
+              set_num_threads(threads);
+              const double tol = dt == DType::f64 ? 1e-12 : 1e-4;
+              Tensor q = uniform({B, 140, H, 16}, 31, -1, 1, dt), k = uniform({B, 140, Hkv, 16}, 32, -1, 1, dt),
+                     v = uniform({B, 140, Hkv, 16}, 33, -1, 1, dt);
+              AttentionSpec spec;
+              spec.variant = variant;
+              spec.causal = causal;
+              spec.dropout_p = dropout;
+              auto with_gen = [spec](auto&& f) {
+                Generator gen(41);
+                AttentionSpec s = spec;
+                s.generator = &gen;
+                return f(s);
+              };
+              Grads got = run(
+                  [&](auto& a, auto& b, auto& c) { return with_gen([&](auto& s) { return attention(a, b, c, s); }); },
+                  q, k, v);
+              Grads want = run(
+                  [&](auto& a, auto& b, auto& c) {
+                    return with_gen([&](auto& s) {
+                      return attention(a, repeat_kv_heads(b, H / Hkv), repeat_kv_heads(c, H / Hkv), s);
+                    });
+                  },
+                  q, k, v);
+              expect_same(got, want, tol);
+            }
+  set_num_threads(saved_threads);
   const int64_t H = 6, Hkv = 2;
-  Tensor q = uniform({2, 70, H, 4}, 31), k = uniform({2, 70, Hkv, 4}, 32), v = uniform({2, 70, Hkv, 3}, 33);
-  for (bool causal : {true, false})
-    for (double dropout : {0.0, 0.25}) {
-      SCOPED_TRACE(std::string(causal ? "causal" : "not causal") + " dropout " + std::to_string(dropout));
-      AttentionSpec spec;
-      spec.causal = causal;
-      spec.dropout_p = dropout;
-      auto with_gen = [spec](auto&& f) {
-        Generator gen(41);
-        AttentionSpec s = spec;
-        s.generator = &gen;
-        return f(s);
-      };
-      Grads got = run([&](auto& a, auto& b, auto& c) { return with_gen([&](auto& s) { return attention(a, b, c, s); }); },
-                      q, k, v);
-      Grads want = run(
-          [&](auto& a, auto& b, auto& c) {
-            return with_gen(
-                [&](auto& s) { return attention(a, repeat_kv_heads(b, H / Hkv), repeat_kv_heads(c, H / Hkv), s); });
-          },
-          q, k, v);
-      expect_same(got, want, 1e-12);
-    }
-  Tensor qkv = uniform({2, 70, H + 2 * Hkv, 4}, 34);
-  AttentionSpec spec;
-  spec.causal = true;
-  Tensor x = qkv.detach().clone().requires_grad_(), y = qkv.detach().clone().requires_grad_();
-  Tensor packed = attention_qkv(x, Hkv, spec);
-  Tensor split = attention(narrow(y, 2, 0, H), repeat_kv_heads(narrow(y, 2, H, Hkv), H / Hkv),
-                           repeat_kv_heads(narrow(y, 2, H + Hkv, Hkv), H / Hkv), spec);
-  expect_close(packed, split, 1e-12, 1e-12);
-  Tensor r = uniform(packed.shape(), 9, -1, 1, packed.dtype());
-  backward(sum(mul(packed, r)));
-  backward(sum(mul(split, r)));
-  expect_close(x.grad(), y.grad(), 1e-12, 1e-12);
+  for (AttentionVariant variant : {AttentionVariant::dense, AttentionVariant::flash}) {
+    SCOPED_TRACE(attention_variant_name(variant) + " packed");
+    Tensor qkv = uniform({2, 70, H + 2 * Hkv, 4}, 34);
+    AttentionSpec spec;
+    spec.variant = variant;
+    spec.causal = true;
+    Tensor x = qkv.detach().clone().requires_grad_(), y = qkv.detach().clone().requires_grad_();
+    Tensor packed = attention_qkv(x, Hkv, spec);
+    Tensor split = attention(narrow(y, 2, 0, H), repeat_kv_heads(narrow(y, 2, H, Hkv), H / Hkv),
+                             repeat_kv_heads(narrow(y, 2, H + Hkv, Hkv), H / Hkv), spec);
+    expect_close(packed, split, 1e-12, 1e-12);
+    Tensor r = uniform(packed.shape(), 9, -1, 1, packed.dtype());
+    backward(sum(mul(packed, r)));
+    backward(sum(mul(split, r)));
+    expect_close(x.grad(), y.grad(), 1e-12, 1e-12);
+  }
 }
 
 TEST(AttentionKvHeads, GradcheckF64) {
@@ -189,7 +214,7 @@ TEST(AttentionKvHeads, GradcheckF64) {
 // A packed projection [B, T, H + 2·Hkv, D] equals its three pieces.
 TEST(AttentionKvHeads, PackedProjectionEqualsItsPieces) {
   const int64_t H = 4;
-  for (int64_t Hkv : {4, 2})  // 4: dense and flash read the packed rows in place
+  for (int64_t Hkv : {4, 2})  // dense and flash read the packed rows in place
   for (AttentionSpec spec : variants()) {
     SCOPED_TRACE(attention_variant_name(spec.variant) + " kv heads " + std::to_string(Hkv));
     Tensor qkv0 = uniform({2, 5, H + 2 * Hkv, 3}, 31);

@@ -3,6 +3,7 @@
 // active, else the layout as a bool attn_mask) for output and gradients, key padding, T != S,
 // dropout, f64; thread-count independence; saved weights proportional to the active blocks;
 // errors.
+#include <array>
 #include <set>
 
 #include "attention_agreement.h"
@@ -216,16 +217,20 @@ TEST(AttentionSparse, DifferentQueryAndKeyLengths) {
 }
 
 TEST(AttentionSparse, DropoutDropsWhatDenseDrops) {
-  Inputs in = make_inputs(2, 80, 80, 2, 8, 70);
-  for (bool causal : {true, false}) {
-    Generator g1(9), g2(9);
-    AttentionSpec spec = sparse(layout(8, 3, 1, 2, 1), causal);
-    spec.dropout_p = 0.25;
-    spec.generator = &g1;
-    AttentionSpec dense = dense_with_layout(spec, 80, 80);
-    dense.generator = &g2;
-    expect_runs_close(run_attention(in.q, in.k, in.v, spec, in.dout),
-                      run_attention(in.q, in.k, in.v, dense, in.dout));
+  // Blocks of 8 (the block-sparse kernel), and of 64 with D = 16 (the register tiles).
+  for (auto [T, D, block] : {std::array<int64_t, 3>{80, 8, 8}, std::array<int64_t, 3>{260, 16, 64}}) {
+    Inputs in = make_inputs(2, T, T, 2, D, 70);
+    for (bool causal : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "block " << block << " causal " << causal);
+      Generator g1(9), g2(9);
+      AttentionSpec spec = sparse(layout(block, 3, 1, 2, 1), causal);
+      spec.dropout_p = 0.25;
+      spec.generator = &g1;
+      AttentionSpec dense = dense_with_layout(spec, T, T);
+      dense.generator = &g2;
+      expect_runs_close(run_attention(in.q, in.k, in.v, spec, in.dout),
+                        run_attention(in.q, in.k, in.v, dense, in.dout));
+    }
   }
 }
 
@@ -240,10 +245,13 @@ TEST(AttentionSparse, F64MatchesDenseTightly) {
 }
 
 TEST(AttentionSparse, ResultsDoNotDependOnThreadCount) {
-  Inputs in = make_inputs(2, 300, 300, 4, 32, 90);
   int saved = get_num_threads();
+  // Blocks of 32 (the block-sparse kernel); of 64 (the register tiles), one head: one pass of the
+  // backward on 1 thread, two on 2.
+  for (auto [B, H, block] : {std::array<int64_t, 3>{2, 4, 32}, std::array<int64_t, 3>{1, 1, 64}})
   for (bool causal : {true, false}) {
-    AttentionSpec spec = sparse(layout(32, 3, 1, 2, 8), causal);
+    Inputs in = make_inputs(B, 300, 300, H, 32, 90);
+    AttentionSpec spec = sparse(layout(block, 3, 1, 2, 8), causal);
     spec.dropout_p = 0.1;
     Generator g1(3), g2(3);
     spec.generator = &g1;
@@ -273,6 +281,30 @@ TEST(AttentionSparse, RecordsItsNodeAndSavesOnlyActiveBlocks) {
     EXPECT_EQ(out.grad_fn()->saved("weights").numel(), B * H * active);
     EXPECT_LT(active, T * T / 3);
   }
+}
+
+// f32 with blocks of whole register tiles (64, the default) and D a multiple of the lanes: the
+// layout runs on flash's register tiles (attention_flash_tiled.h), saving the lse instead of the
+// weights. The same numbers as dense with the layout as a mask: causal or not, T != S both ways,
+// key padding (a batch row with few keys); dropout in DropoutDropsWhatDenseDrops, the thread
+// count in ResultsDoNotDependOnThreadCount.
+TEST(AttentionSparse, OnRegisterTilesEqualsDenseWithItsLayout) {
+  for (auto [T, S] : {std::pair<int64_t, int64_t>{300, 300}, {150, 330}, {330, 150}}) {
+    Inputs in = make_inputs(2, T, S, 2, 32, 130);
+    for (bool causal : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "T " << T << " S " << S << " causal " << causal);
+      AttentionSpec spec = sparse(layout(64, 3, 1, 2, 5), causal);
+      expect_matches_dense(in, spec);
+      spec.key_lengths = {S - 70, 40};
+      expect_matches_dense(in, spec);
+    }
+  }
+  Inputs in = make_inputs(1, 260, 260, 1, 16, 140);
+  Tensor q = in.q.detach().clone().requires_grad_();
+  Tensor out = attention(q, in.k, in.v, sparse(layout(64, 3, 1, 2, 5), true));
+  ASSERT_TRUE(out.grad_fn());
+  EXPECT_STREQ(out.grad_fn()->name(), "attention_sparse");
+  EXPECT_EQ(out.grad_fn()->saved("lse").numel(), 260);  // [B, H, T]: no weights
 }
 
 TEST(AttentionSparse, EmptyAxes) {

@@ -27,9 +27,10 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
 }
 
 TEST(AttentionTile, TileGemmMatchesPlainLoops) {
-  // M across the 6-row register block and its remainders; N one or several strips of 8 and 16.
-  for (int64_t M : {1, 5, 6, 7, 13, 64})
-    for (int64_t N : {8, 16, 24, 64})
+  // M across the register blocks (6 rows with 8 lanes, 8 with 16) and their remainders; N one or
+  // several strips of one and two vectors.
+  for (int64_t M : {1, 5, 6, 7, 8, 9, 13, 17, 64})
+    for (int64_t N : {kTileLanes, 2 * kTileLanes, 3 * kTileLanes, int64_t(64)})
       for (int64_t K : {0, 1, 9, 64})
         for (bool transposed_a : {false, true})
           for (bool accumulate : {false, true}) {

@@ -191,13 +191,17 @@ std::vector<Pattern> score_patterns() {
 
 // T not a multiple of the block; T < S with a query offset; T > S; grouped-query heads; blocks
 // of 64 rows, which the kernel runs in trimmed groups of 32 rows on partial tiles (the last group
-// short, with and without a query offset).
+// short, with and without a query offset). The last two have blocks of whole register tiles and
+// D a multiple of the lanes, so without a score_mod they run on flash's tiled kernels
+// (attention_flash_tiled.h): T and S not multiples of a tile, grouped heads, a query offset.
 const std::vector<Dims> kDims = {{2, 37, 37, 2, 2, 8, 8, 16, 0},
                                  {2, 23, 50, 2, 1, 12, 8, 8, 9},
                                  {1, 45, 30, 4, 2, 8, 16, 16, 0},
                                  {1, 64, 64, 3, 3, 8, 8, 16, 0},
                                  {1, 100, 100, 2, 1, 4, 4, 64, 0},
-                                 {1, 70, 90, 2, 2, 4, 4, 64, 13}};
+                                 {1, 70, 90, 2, 2, 4, 4, 64, 13},
+                                 {2, 150, 150, 2, 1, 16, 16, 64, 0},
+                                 {1, 100, 200, 4, 2, 32, 32, 128, 37}};
 
 TEST(FlexAttention, MaskPatternsAgreeWithDense) {
   for (const Dims& d : kDims)
@@ -306,20 +310,23 @@ TEST(FlexAttention, LseIsTheLogSumExpOfTheModdedScores) {
 }
 
 TEST(FlexAttention, DropoutAgreesWithDenseForTheSameSeed) {
-  Dims d{2, 37, 41, 2, 2, 8, 8, 16, 0};
-  Pattern p{"causal", [](const Dims&) { return causal_mask(); }, nullptr, nullptr, nullptr};
-  Inputs in = make_inputs(d, p, 500, DType::f32);
-  Generator g1(17), g2(17);
-  FlexOptions o;
-  o.dropout_p = 0.25, o.generator = &g1;
-  Result flex = run_flex(p, d, in, o);
-  AttentionSpec spec;
-  spec.causal = true, spec.dropout_p = 0.25, spec.generator = &g2;
-  Inputs in2 = in;
-  in2.q.set_grad(Tensor()), in2.k.set_grad(Tensor()), in2.v.set_grad(Tensor());
-  Result dense = collect(attention(in2.q, in2.k, in2.v, spec), in2);
-  for (Tensor& t : dense.t) t = t.to(DType::f64);
-  expect_agree(flex, dense);
+  // The second on the register tiles (blocks of 64, D = 16), grouped heads.
+  for (Dims d : {Dims{2, 37, 41, 2, 2, 8, 8, 16, 0}, Dims{2, 150, 130, 2, 1, 16, 16, 64, 0}}) {
+    SCOPED_TRACE(dims_str(d));
+    Pattern p{"causal", [](const Dims&) { return causal_mask(); }, nullptr, nullptr, nullptr};
+    Inputs in = make_inputs(d, p, 500, DType::f32);
+    Generator g1(17), g2(17);
+    FlexOptions o;
+    o.dropout_p = 0.25, o.generator = &g1;
+    Result flex = run_flex(p, d, in, o);
+    AttentionSpec spec;
+    spec.causal = true, spec.dropout_p = 0.25, spec.generator = &g2;
+    Inputs in2 = in;
+    in2.q.set_grad(Tensor()), in2.k.set_grad(Tensor()), in2.v.set_grad(Tensor());
+    Result dense = collect(attention(in2.q, in2.k, in2.v, spec), in2);
+    for (Tensor& t : dense.t) t = t.to(DType::f64);
+    expect_agree(flex, dense);
+  }
 }
 
 // flex causal equals flash causal; flex sliding equals the sliding_window variant (to rounding).
@@ -351,11 +358,18 @@ TEST(FlexAttention, EqualsFlashAndSlidingWindow) {
 
 // The same bits with 1 and 2 threads: captured gradients are summed in fixed slots (T5 bias);
 // with one kv head, 1 thread takes the one-pass backward and 2 threads the two-pass one (softcap).
+// The same on the register tiles (a mask without score_mod, blocks of 64, D = 16), with one kv
+// head and B = 1 (one pass and two) and with two.
 TEST(FlexAttention, ResultsDoNotDependOnThreads) {
-  for (int which : {4, 2}) {
-    Dims d = which == 4 ? Dims{2, 40, 40, 2, 1, 8, 8, 8, 0} : Dims{1, 40, 40, 2, 1, 8, 8, 8, 0};
-    Pattern p = score_patterns()[size_t(which)];
-    SCOPED_TRACE(p.name);
+  Pattern doc{"causal & document",
+              [](const Dims& d) { return and_masks(causal_mask(), document_mask(doc_ids(d.S))); }, nullptr, nullptr,
+              nullptr};
+  const std::vector<std::pair<Pattern, Dims>> cases = {{score_patterns()[4], Dims{2, 40, 40, 2, 1, 8, 8, 8, 0}},
+                                                       {score_patterns()[2], Dims{1, 40, 40, 2, 1, 8, 8, 8, 0}},
+                                                       {doc, Dims{1, 200, 200, 2, 1, 16, 16, 64, 0}},
+                                                       {doc, Dims{2, 200, 200, 4, 2, 16, 16, 64, 0}}};
+  for (const auto& [p, d] : cases) {
+    SCOPED_TRACE(p.name + " " + dims_str(d));
     int saved = get_num_threads();
     std::vector<Result> r;
     for (int threads : {1, 2}) {

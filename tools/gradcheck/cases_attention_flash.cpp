@@ -2,7 +2,7 @@
 // additive attn_mask, a fully masked row), T != S, D != Dv, and dropout (a fresh generator of
 // the same seed per evaluation, so every evaluation drops the same weights); and two cases
 // crossing the tile size (D = Dv = 1 to keep them cheap), so the online softmax rescales and
-// the backward sums over several tiles.
+// the backward sums over several tiles; grouped kv heads, separate and packed.
 #include "ops/attention.h"
 #include "ops/kernels/attention_flash.h"
 #include "tools/gradcheck/catalogue.h"
@@ -67,6 +67,22 @@ std::vector<catalogue::OpCase> attention_flash_cases() {
                       uniform({c.B, c.S, c.H, c.Dv}, seed + 2)}});
     seed += 3;
   }
+  // Grouped-query attention read in place: 4 query heads on 2 kv heads, causal with dropout, and
+  // packed; each group's query heads add into their kv head's gradients.
+  auto grouped = [](const std::vector<Tensor>& in) {
+    AttentionSpec s;
+    s.variant = AttentionVariant::flash;
+    s.causal = true;
+    s.dropout_p = 0.25;
+    Generator gen(41);
+    s.generator = &gen;
+    return in.size() == 1 ? attention_qkv(in[0], 2, s) : attention(in[0], in[1], in[2], s);
+  };
+  cases.push_back({"attention_flash", "q [1, 5, 4, 2] k, v [1, 6, 2, 2] grouped kv heads, causal, dropout 0.25",
+                   grouped,
+                   {uniform({1, 5, 4, 2}, seed), uniform({1, 6, 2, 2}, seed + 1), uniform({1, 6, 2, 2}, seed + 2)}});
+  cases.push_back({"attention_flash_qkv", "qkv [2, 5, 4 + 2·2, 2] grouped kv heads, causal, dropout 0.25", grouped,
+                   {uniform({2, 5, 8, 2}, seed + 3)}});
   return cases;
 }
 
