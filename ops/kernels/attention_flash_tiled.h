@@ -11,7 +11,8 @@
 //
 // Work: forward parallel over (batch, head, query tile), so that B·H below the core count still
 // fills the cores. Backward one task per kv head when the kv heads fill the cores (its query
-// heads in turn, query tiles outer: each query tile's transposed Q and dO are packed once); else
+// heads in turn, query tiles in groups of 8 packed once, each key tile visited once per group,
+// so K, V, dK and dV stream through the cache 8 times less often); else
 // two passes, (kv head, key tile) for dK and dV, then (head, query tile) for dQ. Every gradient
 // element sums its tiles in the same order either way: the result does not depend on the thread
 // count.
