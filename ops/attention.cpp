@@ -128,12 +128,29 @@ Tensor run_variant(const detail::AttentionProblem& p, const AttentionSpec& spec,
   fail("attention: unknown variant");
 }
 
-// The variants whose kernels read grouped kv heads in place (AttnDims::Hkv).
-bool reads_kv_groups_in_place(AttentionVariant variant) {
-  return variant == AttentionVariant::dense || variant == AttentionVariant::flash;
+}  // namespace
+
+namespace detail {
+
+Tensor attention_repeating_kv_heads(const AttentionProblem& p) {
+  const int64_t H = p.dims.H, Hkv = p.dims.kv_heads();
+  AttentionProblem r = p;  // the same masks, scale and dropout draws
+  Tensor k = p.k, v = p.v;
+  if (p.packed) {  // p.q is qkv [B, T, H + 2·Hkv, D]: its pieces, copied out
+    r.q = narrow(p.q, 2, 0, H);
+    k = narrow(p.q, 2, H, Hkv);
+    v = narrow(p.q, 2, H + Hkv, Hkv);
+    r.packed = false;
+    r.dims.q_row = 0;
+  }
+  r.k = repeat_kv_heads(k, H / Hkv);
+  r.v = repeat_kv_heads(v, H / Hkv);
+  r.dims.Hkv = 0;
+  r.dims.k_row = r.dims.v_row = 0;
+  return run_variant(r, *p.spec, nullptr);
 }
 
-}  // namespace
+}  // namespace detail
 
 Tensor repeat_kv_heads(const Tensor& x, int64_t group) {
   TG_CHECK(x.defined() && x.dim() == 4 && group >= 1,
@@ -150,12 +167,6 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   check_inputs(q, k, v);
   const int64_t T = q.size(1), S = k.size(1), H = q.size(2), Hkv = k.size(2);
   check_query_offset(spec, T, S);
-  if (Hkv != H && !reads_kv_groups_in_place(spec.variant)) {
-    // Grouped-query attention: the dense and flash kernels read each group's kv head in place;
-    // the others take one kv head per query head, so the kv heads are repeated here (a copy of
-    // k and v; their gradients are summed back over each group).
-    return attention(q, repeat_kv_heads(k, H / Hkv), repeat_kv_heads(v, H / Hkv), spec, weights);
-  }
   const bool positional = spec.variant == AttentionVariant::sliding_window || spec.variant == AttentionVariant::sparse;
   if (spec.causal && spec.query_offset > 0 && spec.query_offset >= S - 1 && !positional) {
     // One query at the last key sees every key (the band and the sparse layout depend on its
@@ -196,11 +207,6 @@ Tensor attention_qkv(const Tensor& qkv, int64_t kv_heads, const AttentionSpec& s
   TG_CHECK(Hkv >= 1 && H >= 1 && H % Hkv == 0,
            "attention_qkv: qkv {} holds H + 2 * Hkv heads; Hkv = {} leaves H = {}, which Hkv must divide",
            shape_str(qkv.shape()), Hkv, H);
-  if (Hkv != H && !reads_kv_groups_in_place(spec.variant)) {
-    // Grouped kv heads are repeated for these kernels (see attention()): split the packed tensor.
-    auto heads = [&](int64_t first, int64_t count) { return narrow(qkv, 2, first, count); };
-    return attention(heads(0, H), heads(H, Hkv), heads(H + Hkv, Hkv), spec, weights);
-  }
   check_query_offset(spec, T, T);
   kernels::AttnDims dims{B, T, T, H, D, D};
   dims.Hkv = Hkv;

@@ -71,6 +71,7 @@ const bool* padding_ptr(const Tensor& mask) { return mask.defined() ? mask.data<
 }  // namespace
 
 Tensor linear_attention(const AttentionProblem& p) {
+  if (p.dims.kv_heads() != p.dims.H) return attention_repeating_kv_heads(p);
   const kernels::AttnDims d = p.dims;
   const DType dt = p.q.dtype();
   const FeatureMapSpec fm = parse_feature_map(p.spec->feature_map, d.D);

@@ -75,6 +75,12 @@ Tensor flash_band_attention(const char* name, const AttentionProblem& p, kernels
                             std::shared_ptr<const kernels::LayoutBlockMask> blocks = nullptr);
 bool flash_band_applies(const AttentionProblem& p);
 Tensor sliding_window_attention(const AttentionProblem& p);
+/// For the kernels that take one kv head per query head: p run again through its variant with
+/// its grouped kv heads repeated (copies of k and v, whose gradients sum back over each group;
+/// the same dropout draws).
+/// Each variant's op decides: dense and flash (and sliding_window and sparse on the register
+/// tiles) read each group's kv head in place.
+Tensor attention_repeating_kv_heads(const AttentionProblem& p);
 Tensor sparse_attention(const AttentionProblem& p);
 Tensor linear_attention(const AttentionProblem& p);
 

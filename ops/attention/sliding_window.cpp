@@ -15,7 +15,8 @@ Tensor sliding_window_attention(const AttentionProblem& p) {
   const int64_t offset = p.dims.query_offset;
   const char* name = p.packed ? "attention_sliding_window_qkv" : "attention_sliding_window";
   const kernels::AttnBand band = kernels::sliding_window_band(window, p.causal, offset);
-  if (flash_band_applies(p)) return flash_band_attention(name, p, band);
+  if (flash_band_applies(p)) return flash_band_attention(name, p, band);  // grouped kv heads in place
+  if (p.dims.kv_heads() != p.dims.H) return attention_repeating_kv_heads(p);
   auto ranges = std::make_shared<const kernels::KeyRanges>(
       kernels::sliding_window_ranges(p.dims.T, p.dims.S, window, p.causal, offset));
   return block_sparse_attention(name, p, std::move(ranges), band);

@@ -60,6 +60,7 @@ Tensor sparse_attention(const AttentionProblem& p) {
       layout.block_size % kernels::kTiledCols == 0)
     return flash_band_attention(name, p, kernels::kNoBand,
                                 std::make_shared<const kernels::LayoutBlockMask>(kernels::layout_block_mask(blocks)));
+  if (p.dims.kv_heads() != p.dims.H) return attention_repeating_kv_heads(p);  // tiles above: in place
   auto ranges = std::make_shared<const kernels::KeyRanges>(kernels::key_ranges_of(blocks, p.dims.T, p.dims.S));
   return block_sparse_attention(name, p, std::move(ranges), kernels::kNoBand);
 }

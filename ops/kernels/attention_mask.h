@@ -18,7 +18,8 @@ namespace tg::kernels {
 /// query_offset + t, so causal means s <= query_offset + t (cached decoding: the new queries
 /// follow the cached keys). 0 is top-left aligned, as PyTorch's is_causal.
 /// Hkv: grouped-query attention, k and v with Hkv heads (0: H), query head h reading kv head
-/// h / (H / Hkv); only the dense kernels take Hkv < H (the other variants' kv heads are repeated).
+/// h / (H / Hkv). Dense, flash and the register tiles read it; each variant's op repeats the kv
+/// heads for its other kernels (detail::attention_repeating_kv_heads).
 struct AttnDims {
   int64_t B = 0, T = 0, S = 0, H = 0, D = 0, Dv = 0;
   int64_t q_row = 0, k_row = 0, v_row = 0;

@@ -137,14 +137,18 @@ TEST(AttentionKvHeads, EveryVariantEqualsRepeatedHeads) {
   }
 }
 
-// Dense and flash attention read each group's kv head in place (no copy); their outputs and
-// gradients are those of the heads repeated, with and without dropout, causal or not, over more
-// than one row block (flash: its 128-row f64 tiles and 64-row f32 register tiles, D = 16), with
-// enough kv heads to run a task per kv head and too few (flash's two-pass backward on 2
-// threads), on 1 and 2 threads, and through the packed projection.
-TEST(AttentionKvHeads, DenseAndFlashReadTheGroupsInPlace) {
+// The variants that read grouped kv heads, each as its op decides (dense and flash always;
+// sliding_window and sparse in place on the f32 register tiles, through repeated heads in f64).
+const AttentionVariant kGroupedVariants[] = {AttentionVariant::dense, AttentionVariant::flash,
+                                             AttentionVariant::sliding_window, AttentionVariant::sparse};
+
+// Grouped kv heads give the outputs and gradients of the heads repeated, with and without
+// dropout, causal or not, over more than one row block (flash: its 128-row f64 tiles and 64-row
+// f32 register tiles, D = 16), with enough kv heads to run a task per kv head and too few
+// (flash's two-pass backward on 2 threads), on 1 and 2 threads, and through the packed projection.
+TEST(AttentionKvHeads, GroupedHeadsEqualRepeatedHeads) {
   const int saved_threads = get_num_threads();
-  for (AttentionVariant variant : {AttentionVariant::dense, AttentionVariant::flash})
+  for (AttentionVariant variant : kGroupedVariants)
     for (DType dt : {DType::f64, DType::f32})
       for (std::array<int64_t, 3> shape : {std::array<int64_t, 3>{2, 6, 2}, std::array<int64_t, 3>{1, 4, 1}})
         for (int threads : {1, 2})
@@ -162,6 +166,7 @@ TEST(AttentionKvHeads, DenseAndFlashReadTheGroupsInPlace) {
               spec.variant = variant;
               spec.causal = causal;
               spec.dropout_p = dropout;
+              spec.window = 40;
               auto with_gen = [spec](auto&& f) {
                 Generator gen(41);
                 AttentionSpec s = spec;
@@ -182,30 +187,34 @@ TEST(AttentionKvHeads, DenseAndFlashReadTheGroupsInPlace) {
             }
   set_num_threads(saved_threads);
   const int64_t H = 6, Hkv = 2;
-  for (AttentionVariant variant : {AttentionVariant::dense, AttentionVariant::flash}) {
-    SCOPED_TRACE(attention_variant_name(variant) + " packed");
-    Tensor qkv = uniform({2, 70, H + 2 * Hkv, 4}, 34);
+  for (AttentionVariant variant : kGroupedVariants)
+  for (DType dt : {DType::f64, DType::f32}) {
+    SCOPED_TRACE(attention_variant_name(variant) + " packed " + std::string(dtype_name(dt)));
+    Tensor qkv = uniform({2, 140, H + 2 * Hkv, 8}, 34, -1, 1, dt);
     AttentionSpec spec;
     spec.variant = variant;
     spec.causal = true;
+    spec.window = 40;
+    const double tol = dt == DType::f64 ? 1e-12 : 1e-5;
     Tensor x = qkv.detach().clone().requires_grad_(), y = qkv.detach().clone().requires_grad_();
     Tensor packed = attention_qkv(x, Hkv, spec);
     Tensor split = attention(narrow(y, 2, 0, H), repeat_kv_heads(narrow(y, 2, H, Hkv), H / Hkv),
                              repeat_kv_heads(narrow(y, 2, H + Hkv, Hkv), H / Hkv), spec);
-    expect_close(packed, split, 1e-12, 1e-12);
+    expect_close(packed, split, tol, tol);
     Tensor r = uniform(packed.shape(), 9, -1, 1, packed.dtype());
     backward(sum(mul(packed, r)));
     backward(sum(mul(split, r)));
-    expect_close(x.grad(), y.grad(), 1e-12, 1e-12);
+    expect_close(x.grad(), y.grad(), tol, tol);
   }
 }
 
 TEST(AttentionKvHeads, GradcheckF64) {
-  for (AttentionVariant variant : {AttentionVariant::dense, AttentionVariant::flash}) {
+  for (AttentionVariant variant : kGroupedVariants) {
     AttentionSpec spec;
     spec.variant = variant;
     spec.causal = true;
     spec.query_offset = 1;
+    spec.window = 2;
     testing::expect_gradcheck([spec](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], spec); },
                               {uniform({1, 2, 4, 2}, 21), uniform({1, 3, 2, 2}, 22), uniform({1, 3, 2, 2}, 23)});
   }
@@ -214,7 +223,7 @@ TEST(AttentionKvHeads, GradcheckF64) {
 // A packed projection [B, T, H + 2·Hkv, D] equals its three pieces.
 TEST(AttentionKvHeads, PackedProjectionEqualsItsPieces) {
   const int64_t H = 4;
-  for (int64_t Hkv : {4, 2})  // dense and flash read the packed rows in place
+  for (int64_t Hkv : {4, 2})  // each variant reads the packed rows in place or repeats the kv heads
   for (AttentionSpec spec : variants()) {
     SCOPED_TRACE(attention_variant_name(spec.variant) + " kv heads " + std::to_string(Hkv));
     Tensor qkv0 = uniform({2, 5, H + 2 * Hkv, 3}, 31);
