@@ -17,6 +17,8 @@ struct BlockMask::Data {
   std::vector<int32_t> kv_index;    // non-empty key blocks per (b, h, i), increasing
   std::vector<int64_t> q_start;     // [B * H * nk + 1]
   std::vector<int32_t> q_index;     // non-empty query blocks per (b, h, j), increasing
+  std::vector<int64_t> run_start;   // [B, H, nq, nk]: a partial block's runs in `runs`, or -1
+  std::vector<int32_t> runs;        // per row of such a block: the keys [first, end) it sees
   int64_t counts[3] = {0, 0, 0};    // empty, partial, full
   MaskMod mask_mod;
 };
@@ -34,6 +36,40 @@ struct RowScratch {
   bool* data;
   explicit RowScratch(int64_t n) : data(n <= 256 ? small : (big.reset(new bool[size_t(n)]), big.get())) {}
 };
+
+// One row of a query block against one key block: how many keys it sees, the first and the
+// one after the last (first = end = 0 when none).
+struct RowInBlock {
+  int32_t count = 0, first = 0, end = 0;
+};
+
+RowInBlock scan(const bool* row, int64_t s0, int64_t s1) {
+  RowInBlock r;
+  for (int64_t s = s0; s < s1; ++s)
+    if (row[s]) {
+      if (r.count++ == 0) r.first = int32_t(s);
+      r.end = int32_t(s + 1);
+    }
+  return r;
+}
+
+// When every row of partial block (row block, key block j) sees one run of keys (or none),
+// appends each row's [first, end) to `runs` and returns where they start; else -1 (the kernel
+// then evaluates the mask_mod on the block's rows).
+int64_t record_runs(const std::vector<RowInBlock>& seen, int64_t rows, int64_t nk, int64_t j,
+                    std::vector<int32_t>& runs) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const RowInBlock& x = seen[size_t(r * nk + j)];
+    if (x.count != x.end - x.first) return -1;
+  }
+  const int64_t start = int64_t(runs.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    const RowInBlock& x = seen[size_t(r * nk + j)];
+    runs.push_back(x.first);
+    runs.push_back(x.end);
+  }
+  return start;
+}
 
 // Fills the index lists and counts from `kind`.
 void index_blocks(BlockMask::Data& m) {
@@ -109,27 +145,39 @@ BlockMask create_block_mask(const MaskMod& mask_mod, int64_t B, int64_t H, int64
   m->nq = block_count(T, block_size), m->nk = block_count(S, block_size);
   m->mask_mod = mask_mod;
   m->kind.assign(size_t(B * H * m->nq * m->nk), kernels::kBlockEmpty);
+  m->run_start.assign(m->kind.size(), -1);
   const int64_t nq = m->nq, nk = m->nk;
-  // One task per query block: evaluate each of its rows over all keys, count visible per block.
+  // Each query block's runs (see record_runs), offsets first relative to its own list.
+  std::vector<std::vector<int32_t>> runs_of(size_t(B * H * nq));
+  // One task per query block: evaluate each of its rows over all keys; per (row, key block) the
+  // visible keys' count and first and last position.
   kernels::parallel_for(0, B * H * nq, 1, [&](int64_t lo, int64_t hi) {
     std::unique_ptr<bool[]> row(new bool[size_t(S)]);
-    std::vector<int64_t> visible(static_cast<size_t>(nk));
+    std::vector<RowInBlock> seen(size_t(block_size * nk));  // [row, key block]
     for (int64_t x = lo; x < hi; ++x) {
       int64_t b = x / nq / H, h = x / nq % H, i = x % nq;
       int64_t t0 = i * block_size, rows = std::min(block_size, T - t0);
-      std::fill(visible.begin(), visible.end(), 0);
       for (int64_t r = 0; r < rows; ++r) {
         mask_mod.row(b, h, q_offset + t0 + r, 0, S, row.get());
-        for (int64_t s = 0; s < S; ++s) visible[size_t(s / block_size)] += row[size_t(s)];
+        for (int64_t j = 0; j < nk; ++j)
+          seen[size_t(r * nk + j)] = scan(row.get(), j * block_size, std::min(S, (j + 1) * block_size));
       }
       for (int64_t j = 0; j < nk; ++j) {
-        int64_t cells = rows * std::min(block_size, S - j * block_size);
-        int64_t v = visible[size_t(j)];
-        m->kind[size_t(x * nk + j)] =
-            v == 0 ? kernels::kBlockEmpty : v == cells ? kernels::kBlockFull : kernels::kBlockPartial;
+        int64_t cells = rows * std::min(block_size, S - j * block_size), v = 0;
+        for (int64_t r = 0; r < rows; ++r) v += seen[size_t(r * nk + j)].count;
+        const size_t at = size_t(x * nk + j);
+        m->kind[at] = v == 0 ? kernels::kBlockEmpty : v == cells ? kernels::kBlockFull : kernels::kBlockPartial;
+        if (m->kind[at] == kernels::kBlockPartial) m->run_start[at] = record_runs(seen, rows, nk, j, runs_of[size_t(x)]);
       }
     }
   });
+  // The lists one after another; each block's offset moved by its list's start.
+  for (int64_t x = 0; x < B * H * nq; ++x) {
+    const int64_t base = int64_t(m->runs.size());
+    for (int64_t j = 0; j < nk; ++j)
+      if (int64_t& start = m->run_start[size_t(x * nk + j)]; start >= 0) start += base;
+    m->runs.insert(m->runs.end(), runs_of[size_t(x)].begin(), runs_of[size_t(x)].end());
+  }
   index_blocks(*m);
   TG_CHECK(T == 0 || S == 0 || m->counts[0] < int64_t(m->kind.size()),
            "create_block_mask: mask_mod {} hides every (query, key) pair of [B, H, T, S] = [{}, {}, {}, {}] "
@@ -183,8 +231,8 @@ int64_t BlockMask::count(BlockKind kind) const { return data_ ? data_->counts[in
 int64_t BlockMask::bytes() const {
   if (!data_) return 0;
   const Data& m = *data_;
-  return int64_t(m.kind.size() + 8 * (m.kv_start.size() + m.q_start.size()) +
-                 4 * (m.kv_index.size() + m.q_index.size()));
+  return int64_t(m.kind.size() + 8 * (m.kv_start.size() + m.q_start.size() + m.run_start.size()) +
+                 4 * (m.kv_index.size() + m.q_index.size() + m.runs.size()));
 }
 
 std::string BlockMask::to_string(int64_t b, int64_t h) const {
@@ -214,6 +262,7 @@ kernels::FlexBlocks BlockMask::view() const {
   v.kind = m.kind.data();
   v.kv_start = m.kv_start.data(), v.kv_index = m.kv_index.data();
   v.q_start = m.q_start.data(), v.q_index = m.q_index.data();
+  if (!m.run_start.empty()) v.run_start = m.run_start.data(), v.runs = m.runs.data();
   return v;
 }
 

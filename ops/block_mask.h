@@ -4,9 +4,12 @@
 // A mask_mod(b, h, q, k) -> bool says whether query position q of head h in batch b may attend
 // to key k (true = may). A BlockMask is built from it once for (B, H, T, S) and a block size:
 // for every (query block, key block) it records whether the block is empty (skipped), full (the
-// mask_mod is not evaluated) or partial (evaluated per element, one tile row at a time). Its
-// memory is O(B·H·T·S / block²), never O(T·S); copies share it, so one mask serves every layer
-// and step. Build it with B = 1 (H = 1) to share it across batches (heads): its mask_mod must
+// mask_mod is not evaluated) or partial (evaluated per element, one tile row at a time). A
+// partial block each of whose rows sees one run of keys (causal's diagonal, a sliding window's
+// edges, documents) also keeps each row's run [first, end), so the register-tiled kernel masks
+// its tiles without the mask_mod and skips those no row sees. Its memory is O(B·H·T·S / block²)
+// plus 8 bytes a row of those partial blocks (O(T) for such patterns), never O(T·S); copies
+// share it, so one mask serves every layer and step. Build it with B = 1 (H = 1) to share it across batches (heads): its mask_mod must
 // then not depend on b (h), since the classification only asks about b = 0 (h = 0).
 #include <functional>
 #include <memory>

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -106,6 +107,10 @@ struct TiledFlash {
   // are all zero, so the tile adds nothing anywhere.
   bool scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, bool partial,
               const float* qT, float* sT) const {
+    if (partial && blocks->mask) {
+      if (const int32_t* runs = blocks->blocks.runs_from(b, h, t0, s0 / blocks->blocks.bk))
+        return scores_in_runs(b, h, t0, rows, s0, cols, runs, qT, sT);
+    }
     const bool masked = partial && blocks->mask;
     bool allowed[kRows * kCols];  // [rows, cols] of the mask, row stride kCols
     if (masked) {
@@ -122,6 +127,43 @@ struct TiledFlash {
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c)
           if (!allowed[r * kCols + c]) sT[c * kRows + r] = kMinusInf;
+    return scores_masked_by_padding_and_band(b, t0, s0, cols, sT);
+  }
+
+  // scores() on a partial block's tile whose rows each see one run of keys, runs [first, end)
+  // per row (the block mask's): the mask_mod is not evaluated. Returns false when no row sees a
+  // key of the tile; a tile every row sees whole takes no masking.
+  bool scores_in_runs(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, const int32_t* runs,
+                      const float* qT, float* sT) const {
+    alignas(64) int32_t first[kRows], end[kRows];  // the runs in tile columns, [0, cols]
+    bool any = false, whole = true;
+    for (int64_t r = 0; r < kRows; ++r) {
+      if (r < rows) {
+        first[r] = int32_t(std::clamp<int64_t>(runs[2 * r] - s0, 0, cols));
+        end[r] = int32_t(std::clamp<int64_t>(runs[2 * r + 1] - s0, first[r], cols));
+      } else {
+        first[r] = 0, end[r] = int32_t(cols);  // lanes past the last query: ignored
+      }
+      any = any || first[r] < end[r];
+      whole = whole && first[r] == 0 && end[r] == cols;
+    }
+    if (!any) return false;
+    tile_gemm(false, cols, kRows, d.D, kh(b, h, s0), ldk, 1, qT, kRows, sT, kRows);
+    if (!whole)
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < kRows; r += kLanes) {
+          const TileInt column = TileInt{} + int32_t(c);
+          TileInt lo, hi;
+          std::memcpy(&lo, first + r, sizeof lo);
+          std::memcpy(&hi, end + r, sizeof hi);
+          float* p = sT + c * kRows + r;
+          store_lanes(p, (column >= lo) & (column < hi) ? load_lanes(p) : splat_value(kMinusInf));
+        }
+    return scores_masked_by_padding_and_band(b, t0, s0, cols, sT);
+  }
+
+  // The key padding and the band of scores(), applied to a computed tile; returns true.
+  bool scores_masked_by_padding_and_band(int64_t b, int64_t t0, int64_t s0, int64_t cols, float* sT) const {
     if (mask.key_padding) {
       const bool* kp = mask.key_padding + b * d.S + s0;
       for (int64_t c = 0; c < cols; ++c)

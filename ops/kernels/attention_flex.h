@@ -15,7 +15,9 @@
 // f32 problems without a score_mod whose blocks are whole register tiles (query blocks a
 // multiple of 64 rows, key blocks of 64 columns, as the default 128) and D = Dv a multiple of the
 // vector lanes run on flash's register-blocked tiles instead (attention_flash_tiled.h), restricted
-// to the block mask's non-empty tiles, the mask rows evaluated on the tiles of partial blocks.
+// to the block mask's non-empty tiles; on a partial block's tiles the rows' runs of visible keys
+// (FlexBlocks::runs_from) mask the scores where the block mask has them, else the mask rows are
+// evaluated.
 //
 // Layout (as the flash kernel): q [B, T, H, D], k [B, S, Hkv, D], v [B, S, Hkv, Dv],
 // out [B, T, H, Dv], lse [B, H, T]. Query head h reads kv head h / (H / Hkv) in place
@@ -67,10 +69,22 @@ struct FlexBlocks {
   const int32_t* kv_index = nullptr;
   const int64_t* q_start = nullptr;   ///< [mB * mH * nk + 1] CSR: non-empty query blocks of a key block
   const int32_t* q_index = nullptr;
+  /// Optional, [mB, mH, nq, nk] as kind: for a partial block each of whose rows sees one run of
+  /// keys (or none), where in `runs` its rows' runs start, else -1. runs holds per row the
+  /// run's [first, end) (key positions; first = end when the row sees none of the block).
+  const int64_t* run_start = nullptr;
+  const int32_t* runs = nullptr;
 
   int64_t bh(int64_t b, int64_t h) const { return (mB == 1 ? 0 : b) * mH + (mH == 1 ? 0 : h); }
   uint8_t kind_of(int64_t b, int64_t h, int64_t i, int64_t j) const {
     return kind[(bh(b, h) * nq + i) * nk + j];
+  }
+  /// The runs ([first, end) pairs) of query rows t, t + 1, ... in key block j, when block
+  /// (t / bq, j) of (b, h) has them; else null.
+  const int32_t* runs_from(int64_t b, int64_t h, int64_t t, int64_t j) const {
+    if (!run_start) return nullptr;
+    const int64_t i = t / bq, start = run_start[(bh(b, h) * nq + i) * nk + j];
+    return start < 0 ? nullptr : runs + start + 2 * (t - i * bq);
   }
 };
 

@@ -1,5 +1,5 @@
-// BlockMask: every block's class (empty, partial, full) against the element mask counted by
-// brute force, at the edges (T not a multiple of the block, T != S, a query offset, per-batch
+// BlockMask: every block's class (empty, partial, full) and every partial block's runs against
+// the element mask counted by brute force, at the edges (T not a multiple of the block, T != S, a query offset, per-batch
 // masks); the index lists the kernel walks; the picture; memory O(blocks); one mask shared by
 // batches and heads and reused across calls. The outputs under these masks: test_flex_attention.
 #include "flex_reference.h"
@@ -32,7 +32,32 @@ std::vector<MaskCase> cases() {
           {"per head", mask_mod("per head", [](int64_t, int64_t h, int64_t q, int64_t k) { return h == 0 ? k <= q : k >= q; }),
            1, 2, 19, 19, 4, 0},
           {"block 1", causal_mask(), 1, 1, 6, 6, 1, 0},
-          {"block larger than T and S", causal_mask(), 1, 1, 6, 9, 16, 0}};
+          {"block larger than T and S", causal_mask(), 1, 1, 6, 9, 16, 0},
+          {"dilated sliding 9, dilation 2 (rows not one run)", dilated_sliding_window_mask(9, 2), 1, 1, 30, 30, 8, 0}};
+}
+
+// A partial block's runs: where the block mask has them, each row's run [first, end) is
+// exactly the keys of the block the row sees; where it has none, some row's keys are not one run.
+void expect_runs(const kernels::FlexBlocks& v, const bool* hidden, const MaskCase& c, int64_t b, int64_t h, int64_t i,
+                 int64_t j) {
+  const int32_t* runs = v.runs_from(b, h, i * c.block, j);
+  bool all_runs = true;
+  for (int64_t t = i * c.block, r = 0; t < std::min(c.T, (i + 1) * c.block); ++t, ++r) {
+    int64_t first = -1, end = -1, seen = 0;
+    for (int64_t s = j * c.block; s < std::min(c.S, (j + 1) * c.block); ++s)
+      if (!hidden[((b * c.H + h) * c.T + t) * c.S + s]) {
+        if (seen++ == 0) first = s;
+        end = s + 1;
+      }
+    const bool one_run = seen == end - first || seen == 0;
+    all_runs = all_runs && one_run;
+    if (runs && seen > 0) {
+      EXPECT_EQ(runs[2 * r], first) << "row " << t << ", key block " << j;
+      EXPECT_EQ(runs[2 * r + 1], end) << "row " << t << ", key block " << j;
+    }
+    if (runs && seen == 0) EXPECT_EQ(runs[2 * r], runs[2 * r + 1]) << "row " << t << " sees no key";
+  }
+  EXPECT_EQ(runs != nullptr, all_runs) << "block (" << i << ", " << j << ") b " << b << " h " << h;
 }
 
 TEST(BlockMask, ClassifiesEveryBlockAsTheElementMaskSays) {
@@ -57,6 +82,7 @@ TEST(BlockMask, ClassifiesEveryBlockAsTheElementMaskSays) {
                 visible += !hidden[((b * c.H + h) * c.T + t) * c.S + s];
             BlockKind want = visible == 0 ? BlockKind::empty : visible == cells ? BlockKind::full : BlockKind::partial;
             EXPECT_EQ(int(m.kind(b, h, i, j)), int(want)) << "block (" << i << ", " << j << ") b " << b << " h " << h;
+            if (want == BlockKind::partial) expect_runs(v, hidden, c, b, h, i, j);
             ++counts[int(want)];
             if (want != BlockKind::empty) expected_list.push_back(int32_t(j));
           }
