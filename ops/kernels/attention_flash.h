@@ -5,7 +5,7 @@
 // accumulator when m grows; it saves only the log-sum-exp lse = m + log(l). The backward
 // recomputes each tile's weights as exp(score - lse).
 //
-// f32 problems without a general mask, with Dv = D a multiple of the vector lanes, run the
+// f32 problems without a general mask, with Dv = D a multiple of 8 (kTileMinN), run the
 // register-blocked kernels of attention_flash_tiled.h (the same function, faster at every head
 // width; on 8-lane builds only where OpenBLAS lacks AVX-512 kernels or with dropout, see
 // attention_flash.cpp). The rest run here: tiles of kFlashRows queries by kFlashCols keys whose scores and

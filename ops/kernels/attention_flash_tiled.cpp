@@ -401,11 +401,11 @@ TiledFlash tiled_flash(const AttnDims& d, float scale, const AttnMask<float>& ma
 }  // namespace
 
 bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask) {
-  return !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileLanes == 0;
+  return !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileMinN == 0;
 }
 
 bool flex_tiled_applies(const FlexDims& d, const FlexBlocks& blocks) {
-  return d.Dv == d.D && d.D > 0 && d.D % kTileLanes == 0 && blocks.bq % kRows == 0 && blocks.bk % kCols == 0;
+  return d.Dv == d.D && d.D > 0 && d.D % kTileMinN == 0 && blocks.bq % kRows == 0 && blocks.bk % kCols == 0;
 }
 
 void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,

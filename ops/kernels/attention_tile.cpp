@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "ops/kernels/attention_dropout_keep.h"
@@ -10,7 +11,31 @@
 namespace tg::kernels {
 namespace {
 
-constexpr int64_t L = kTileLanes;
+// The products' vectors: V is TileVec (kTileLanes lanes) or, on AVX-512, HalfVec (8 lanes, a
+// strip of N = 8 left over by the 16-lane strips: head widths 8, 24, 40, ...).
+template <class V>
+constexpr int64_t lanes_of = int64_t(sizeof(V) / sizeof(float));
+
+template <class V>
+V load_v(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <class V>
+void store_v(float* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+inline TileVec splat_v(float x, TileVec) { return splat_value(x); }
+inline TileVec fma_v(TileVec a, TileVec b, TileVec c) { return fma_lanes(a, b, c); }
+
+#if defined(__AVX512F__)
+using HalfVec = float __attribute__((vector_size(32)));
+inline HalfVec splat_v(float x, HalfVec) { return _mm256_set1_ps(x); }
+inline HalfVec fma_v(HalfVec a, HalfVec b, HalfVec c) { return _mm256_fmadd_ps(a, b, c); }
+#endif
 
 // The register block: RB rows of C by NV vectors of lanes, kept in registers over the whole K
 // loop. AVX2: 6 x 2 = 12 accumulators, plus 2 rows of B and a broadcast: 15 of its 16 registers.
@@ -24,17 +49,18 @@ constexpr int kBlockRows = kTileLanes == 16 ? 8 : 6;
 // integer work to one counter, which matters when a block does only 12 FMAs per step.
 enum class AStep { kRowsContiguous, kColumnsContiguous, kStrided };
 
-template <int RB, int NV, bool Accumulate, AStep Step>
+template <class V, int RB, int NV, bool Accumulate, AStep Step>
 void tile_block(int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b, int64_t ldb,
                 float* c, int64_t ldc) {
-  TileVec acc[RB][NV];
+  constexpr int64_t L = lanes_of<V>;
+  V acc[RB][NV];
   for (int m = 0; m < RB; ++m)
-    for (int v = 0; v < NV; ++v) acc[m][v] = Accumulate ? load_lanes(c + m * ldc + v * L) : TileVec{};
+    for (int v = 0; v < NV; ++v) acc[m][v] = Accumulate ? load_v<V>(c + m * ldc + v * L) : V{};
   const float* am[RB];
   for (int m = 0; m < RB; ++m) am[m] = a + m * a_ms;
   for (int64_t k = 0; k < K; ++k) {
-    TileVec bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = load_lanes(b + k * ldb + v * L);
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = load_v<V>(b + k * ldb + v * L);
     for (int m = 0; m < RB; ++m) {
       float x;
       if constexpr (Step == AStep::kRowsContiguous) {
@@ -45,42 +71,50 @@ void tile_block(int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const flo
         x = *am[m];
         am[m] += a_ks;
       }
-      const TileVec xv = splat_value(x);
-      for (int v = 0; v < NV; ++v) acc[m][v] = fma_lanes(xv, bv[v], acc[m][v]);
+      const V xv = splat_v(x, V{});
+      for (int v = 0; v < NV; ++v) acc[m][v] = fma_v(xv, bv[v], acc[m][v]);
     }
   }
   for (int m = 0; m < RB; ++m)
-    for (int v = 0; v < NV; ++v) store_lanes(c + m * ldc + v * L, acc[m][v]);
+    for (int v = 0; v < NV; ++v) store_v(c + m * ldc + v * L, acc[m][v]);
 }
 
 // The last rows < kBlockRows of a strip, as one block of exactly that many rows.
-template <int RB, int NV, bool Accumulate, AStep Step>
+template <class V, int RB, int NV, bool Accumulate, AStep Step>
 void tile_rest(int64_t rows, int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b, int64_t ldb,
                float* c, int64_t ldc) {
   if constexpr (RB > 0) {
     if (rows == RB)
-      tile_block<RB, NV, Accumulate, Step>(K, a, a_ms, a_ks, b, ldb, c, ldc);
+      tile_block<V, RB, NV, Accumulate, Step>(K, a, a_ms, a_ks, b, ldb, c, ldc);
     else
-      tile_rest<RB - 1, NV, Accumulate, Step>(rows, K, a, a_ms, a_ks, b, ldb, c, ldc);
+      tile_rest<V, RB - 1, NV, Accumulate, Step>(rows, K, a, a_ms, a_ks, b, ldb, c, ldc);
   }
 }
 
 // Rows [0, M) of one column strip of NV vectors: full blocks, then the rest in one smaller block.
-template <int NV, bool Accumulate, AStep Step>
+template <class V, int NV, bool Accumulate, AStep Step>
 void tile_strip(int64_t M, int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b,
                 int64_t ldb, float* c, int64_t ldc) {
   int64_t m = 0;
   for (; m + kBlockRows <= M; m += kBlockRows)
-    tile_block<kBlockRows, NV, Accumulate, Step>(K, a + m * a_ms, a_ms, a_ks, b, ldb, c + m * ldc, ldc);
-  tile_rest<kBlockRows - 1, NV, Accumulate, Step>(M - m, K, a + m * a_ms, a_ms, a_ks, b, ldb, c + m * ldc, ldc);
+    tile_block<V, kBlockRows, NV, Accumulate, Step>(K, a + m * a_ms, a_ms, a_ks, b, ldb, c + m * ldc, ldc);
+  tile_rest<V, kBlockRows - 1, NV, Accumulate, Step>(M - m, K, a + m * a_ms, a_ms, a_ks, b, ldb, c + m * ldc, ldc);
 }
 
 template <bool Accumulate, AStep Step>
 void tile_gemm_impl(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_ms, int64_t a_ks,
                     const float* b, int64_t ldb, float* c, int64_t ldc) {
+  constexpr int64_t L = kTileLanes;
   int64_t n = 0;
-  for (; n + 2 * L <= N; n += 2 * L) tile_strip<2, Accumulate, Step>(M, K, a, a_ms, a_ks, b + n, ldb, c + n, ldc);
-  if (n < N) tile_strip<1, Accumulate, Step>(M, K, a, a_ms, a_ks, b + n, ldb, c + n, ldc);
+  for (; n + 2 * L <= N; n += 2 * L)
+    tile_strip<TileVec, 2, Accumulate, Step>(M, K, a, a_ms, a_ks, b + n, ldb, c + n, ldc);
+  if (n + L <= N) {
+    tile_strip<TileVec, 1, Accumulate, Step>(M, K, a, a_ms, a_ks, b + n, ldb, c + n, ldc);
+    n += L;
+  }
+#if defined(__AVX512F__)
+  if (n < N) tile_strip<HalfVec, 1, Accumulate, Step>(M, K, a, a_ms, a_ks, b + n, ldb, c + n, ldc);
+#endif
 }
 
 template <bool Accumulate>

@@ -35,10 +35,14 @@ using TileVec = Float8;
 using TileInt = Int8;
 #endif
 
+/// The products' N (and so the tiled kernels' head widths) must be a multiple of this: eight
+/// lanes (AVX2's vector; on AVX-512 a strip of 8 after the 16-lane ones).
+inline constexpr int64_t kTileMinN = 8;
+
 /// C[m, n] (+)= Σ_k A(m, k) · B[k, n] for m < M, n < N, k < K (accumulate: add to C; else
 /// overwrite it). A(m, k) = a[m * a_ms + k * a_ks] (any strides: a row-major matrix, its
 /// transpose, or a strided head of q/k/v); B [K, N] rows of stride ldb; C [M, N] rows of stride
-/// ldc. N must be a multiple of kTileLanes. Each C element sums its K terms in order k = 0, 1, ...
+/// ldc. N must be a multiple of kTileMinN. Each C element sums its K terms in order k = 0, 1, ...
 /// starting from C (or 0): the same bits whatever the blocking of M and N.
 void tile_gemm(bool accumulate, int64_t M, int64_t N, int64_t K, const float* a, int64_t a_ms,
                int64_t a_ks, const float* b, int64_t ldb, float* c, int64_t ldc);

@@ -79,6 +79,8 @@ const std::vector<Dims> kDims = {{2, 70, 70, 2, 16, 16},
                                  // f32 with Dv = D, a multiple of 8: the register-blocked tiles
                                  // (attention_flash_tiled.h), several tiles each way, partial ones
                                  {2, 2 * kernels::kTiledRows + 9, 3 * kernels::kTiledCols - 5, 2, 32, 32},
+                                 // D = 24: on AVX-512 a 16-lane strip and an 8-lane one
+                                 {1, kernels::kTiledRows + 3, 2 * kernels::kTiledCols + 1, 2, 24, 24},
                                  {2, 5, 3, 2, 4, 4}};
 
 struct Grads {

@@ -17,6 +17,7 @@ namespace tg {
 namespace {
 
 using kernels::kTileLanes;
+using kernels::kTileMinN;
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 gen(seed);
@@ -28,9 +29,10 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
 
 TEST(AttentionTile, TileGemmMatchesPlainLoops) {
   // M across the register blocks (6 rows with 8 lanes, 8 with 16) and their remainders; N one or
-  // several strips of one and two vectors.
+  // several strips of one and two vectors, and (16 lanes) a last strip of 8.
   for (int64_t M : {1, 5, 6, 7, 8, 9, 13, 17, 64})
-    for (int64_t N : {kTileLanes, 2 * kTileLanes, 3 * kTileLanes, int64_t(64)})
+    for (int64_t N : {kTileMinN, kTileLanes, kTileLanes + kTileMinN, 2 * kTileLanes, 3 * kTileLanes,
+                      3 * kTileLanes + kTileMinN, int64_t(64)})
       for (int64_t K : {0, 1, 9, 64})
         for (bool transposed_a : {false, true})
           for (bool accumulate : {false, true}) {
