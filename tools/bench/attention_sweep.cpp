@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <optional>
 
 #include "autograd/available_memory.h"
 #include "autograd/checked_size.h"
@@ -77,65 +79,117 @@ double check_against_reference(const Inputs& in, const Forward& forward, const F
   return std::isnan(err) ? INFINITY : err / std::max(mag, 1e-30);
 }
 
-// One cell of the sweep at c.head_dim: skipped when too large, checked, then timed.
-AttentionCell measure_cell(const AttentionBenchConfig& c, const std::string& variant, int64_t T, double peak) {
-  const bool bwd = c.mode == "fwdbwd";
+// One cell of the sweep at c.head_dim, ready to time: skipped when too large (cell.ok false),
+// checked, its peak memory measured over one pass; then timed in the rounds of its (D, T).
+struct PreparedCell {
   AttentionCell cell;
+  Inputs in;
+  AttentionSpec spec;
+  FlexCell flex_cell;
+  Forward forward;
+  bool bwd = false;
+  double fwd_flops = 0;   // useful FLOPs of one forward
+  std::vector<double> ms;  // one time per round
+};
+
+std::unique_ptr<PreparedCell> prepare_cell(const AttentionBenchConfig& c, const std::string& variant, int64_t T) {
+  auto p = std::make_unique<PreparedCell>();
+  PreparedCell* x = p.get();  // the closures below point into it (a stable address)
+  AttentionCell& cell = p->cell;
+  p->bwd = c.mode == "fwdbwd";
   cell.variant = variant;
   cell.seq_len = T;
   cell.head_dim = c.head_dim;
   if (std::optional<std::string> skip = attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, false))) {
     cell.ok = false;
     cell.note = "skipped: " + *skip;
-    return cell;
+    return p;
   }
-  Inputs in = make_inputs(c, T, bwd);
+  p->in = make_inputs(c, T, p->bwd);
   // flex:PATTERN runs flex_attention with its block mask; the rest, attention() with a spec.
   const bool flex = is_flex_pattern(variant);
-  AttentionSpec spec;
-  FlexCell flex_cell;
   double pairs = 0;
-  Forward forward, reference;
+  Forward reference;
   if (flex) {
-    flex_cell = make_flex_cell(variant, c.heads, T, c.causal);
-    cell.blocks_run = flex_cell.blocks_run;
-    pairs = double(flex_cell.visible_pairs);
-    forward = [&](const Inputs& x) { return run_flex_cell(flex_cell, x.q, x.k, x.v); };
-    reference = [&](const Inputs& x) { return flex_cell_reference(flex_cell, x.q, x.k, x.v); };
+    p->flex_cell = make_flex_cell(variant, c.heads, T, c.causal);
+    cell.blocks_run = p->flex_cell.blocks_run;
+    pairs = double(p->flex_cell.visible_pairs);
+    p->forward = [x](const Inputs& in) { return run_flex_cell(x->flex_cell, in.q, in.k, in.v); };
+    reference = [x](const Inputs& in) { return flex_cell_reference(x->flex_cell, in.q, in.k, in.v); };
   } else {
-    spec = spec_for(variant, c.causal);
-    pairs = double(visible_pairs(attention_pattern(spec, T, T)));
-    forward = [&](const Inputs& x) { return attention(x.q, x.k, x.v, spec); };
-    reference = [&](const Inputs& x) { return attention_reference(x.q, x.k, x.v, spec); };
+    p->spec = spec_for(variant, c.causal);
+    pairs = double(visible_pairs(attention_pattern(p->spec, T, T)));
+    p->forward = [x](const Inputs& in) { return attention(in.q, in.k, in.v, x->spec); };
+    reference = [x](const Inputs& in) { return attention_reference(in.q, in.k, in.v, x->spec); };
   }
   if (c.check && !attention_cell_skip_reason(c, attention_cell_bytes(c, variant, T, true))) {
-    cell.check_error = check_against_reference(in, forward, reference);
+    cell.check_error = check_against_reference(p->in, p->forward, reference);
     if (!(cell.check_error <= 1e-4)) {
       cell.ok = false;
       cell.note = fmt::format("CHECK FAILED: relative error {:.2e} against dense", cell.check_error);
-      return cell;
+      return p;
     }
   }
-  // Peak memory of one pass, above the inputs.
+  // Peak memory of one pass (also the warm-up), above what is allocated (the inputs).
   int64_t base = memory_allocated();
   reset_peak_memory_stats();
-  run_once(in, forward, bwd);
+  run_once(p->in, p->forward, p->bwd);
   cell.peak_bytes = max_memory_allocated() - base;
-  // Timing: one warm-up (the pass above), then the median of `reps`.
-  std::vector<double> ms;
-  for (int r = 0; r < c.reps; ++r) {
-    auto start = std::chrono::steady_clock::now();
-    run_once(in, forward, bwd);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  p->fwd_flops = !flex && p->spec.variant == AttentionVariant::linear
+                     ? 4.0 * c.batch * c.heads * T * c.head_dim * c.head_dim
+                     : 4.0 * c.batch * c.heads * pairs * c.head_dim;
+  return p;
+}
+
+// Milliseconds of one call of fn.
+template <class F>
+double time_ms(F&& fn) {
+  auto start = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  return x.empty() ? 0.0 : x[x.size() / 2];
+}
+
+// The sgemm probe: one 1024³ f32 product through tapegrad's GEMM (2 GFLOP: about 10 ms on two
+// idle cores of this kind).
+struct SgemmProbe {
+  static constexpr int64_t n = 1024;
+  std::vector<float> a = std::vector<float>(size_t(n * n), 0.5f), b = std::vector<float>(size_t(n * n), 0.25f),
+                     out = std::vector<float>(size_t(n * n));
+  double gflops_once() {
+    const double ms = time_ms([&] {
+      kernels::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, out.data(), n);
+    });
+    return 2.0 * n * n * n / (ms * 1e-3) / 1e9;
   }
-  std::sort(ms.begin(), ms.end());
-  cell.time_ms = ms[ms.size() / 2];
-  double fwd_flops = !flex && spec.variant == AttentionVariant::linear
-                         ? 4.0 * c.batch * c.heads * T * c.head_dim * c.head_dim
-                         : 4.0 * c.batch * c.heads * pairs * c.head_dim;
-  cell.gflops = fwd_flops * (bwd ? 3.5 : 1.0) / (cell.time_ms * 1e-3) / 1e9;
-  if (peak > 0) cell.sgemm_gflops = peak, cell.peak_share = cell.gflops / peak;
-  return cell;
+};
+
+// Times the prepared cells of one (D, T) in rounds: each round runs every cell once and, with
+// `probe`, the sgemm product once, so load that comes and goes falls on all of them alike. Each
+// cell gets the median of its rounds and the median sgemm rate of the same rounds (pushed to
+// `peaks`).
+void time_in_rounds(const AttentionBenchConfig& c, std::vector<std::unique_ptr<PreparedCell>>& group,
+                    SgemmProbe* probe, std::vector<double>& peaks) {
+  std::vector<double> rates;
+  if (probe) probe->gflops_once();  // warm-up
+  for (int r = 0; r < std::max(c.reps, 1); ++r) {
+    if (probe) rates.push_back(probe->gflops_once());
+    for (auto& p : group)
+      if (p->cell.ok) p->ms.push_back(time_ms([&] { run_once(p->in, p->forward, p->bwd); }));
+  }
+  const double peak = median(rates);
+  if (peak > 0) peaks.push_back(peak);
+  for (auto& p : group) {
+    if (!p->cell.ok) continue;
+    AttentionCell& cell = p->cell;
+    cell.time_ms = median(p->ms);
+    cell.gflops = p->fwd_flops * (p->bwd ? 3.5 : 1.0) / (cell.time_ms * 1e-3) / 1e9;
+    if (peak > 0) cell.sgemm_gflops = peak, cell.peak_share = cell.gflops / peak;
+  }
 }
 
 }  // namespace
@@ -210,20 +264,11 @@ std::optional<std::string> attention_cell_skip_reason(const AttentionBenchConfig
 }
 
 double sgemm_peak_gflops(int reps) {
-  // 2 GFLOP a product: about 10 ms on two idle cores of this kind.
-  const int64_t n = 1024;
-  std::vector<float> a(size_t(n * n), 0.5f), b(size_t(n * n), 0.25f), out(size_t(n * n));
-  auto product = [&] { kernels::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, out.data(), n); };
-  product();  // warm-up
+  SgemmProbe probe;
+  probe.gflops_once();  // warm-up
   std::vector<double> gflops;
-  for (int r = 0; r < std::max(reps, 1); ++r) {
-    auto start = std::chrono::steady_clock::now();
-    product();
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    gflops.push_back(2.0 * n * n * n / s / 1e9);
-  }
-  std::sort(gflops.begin(), gflops.end());
-  return gflops[gflops.size() / 2];
+  for (int r = 0; r < std::max(reps, 1); ++r) gflops.push_back(probe.gflops_once());
+  return median(gflops);
 }
 
 std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& config,
@@ -239,19 +284,22 @@ std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& confi
   }
   std::vector<AttentionCell> cells;
   std::vector<double> peaks;
+  std::optional<SgemmProbe> probe;
+  if (c.measure_peak) probe.emplace();
   size_t total = dims.size() * c.variants.size() * c.seq_lens.size(), index = 0;
   for (int64_t D : dims) {
     c.head_dim = D;
-    for (int64_t T : c.seq_lens)
+    for (int64_t T : c.seq_lens) {
+      std::vector<std::unique_ptr<PreparedCell>> group;
       for (const std::string& variant : c.variants) {
         progress(fmt::format("[{}/{}] {} D={} T={}", ++index, total, variant, D, T));
-        const double peak = c.measure_peak ? sgemm_peak_gflops() : 0.0;
-        if (peak > 0) peaks.push_back(peak);
-        cells.push_back(measure_cell(c, variant, T, peak));
+        group.push_back(prepare_cell(c, variant, T));
       }
+      time_in_rounds(c, group, probe ? &*probe : nullptr, peaks);
+      for (auto& p : group) cells.push_back(std::move(p->cell));
+    }
   }
-  std::sort(peaks.begin(), peaks.end());
-  if (peak_gflops) *peak_gflops = peaks.empty() ? 0.0 : peaks[peaks.size() / 2];
+  if (peak_gflops) *peak_gflops = median(peaks);
   return cells;
 }
 

@@ -3,7 +3,10 @@
 // sequence lengths, each cell checked against dense (where dense fits) before it is timed; the
 // median time after warm-up, achieved GFLOP/s (useful FLOPs: 4·D per visible query-key pair
 // forward, ×3.5 for forward+backward), that rate as a share of the sgemm peak measured in the same
-// run with the same threads, and the peak memory the allocator saw above the inputs.
+// rounds with the same threads, and the peak memory the allocator saw above the inputs.
+// The variants of one (D, T) are timed in rounds, side by side: each round runs every variant
+// once and one sgemm product, so load that comes and goes on a shared machine falls on all of
+// them alike and their ratios hold (each a median over the rounds).
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -22,10 +25,10 @@ struct AttentionBenchConfig {
   std::vector<int64_t> head_dims;
   bool causal = false;
   std::string mode = "fwdbwd";  ///< "fwd" or "fwdbwd"
-  int reps = 5;
+  int reps = 5;  ///< rounds: each times every variant of a (D, T) once
   int64_t max_memory = int64_t(8) << 30;  ///< cells estimated above this (or the memory available) are skipped
   bool check = true;                      ///< compare with the dense reference before timing
-  bool measure_peak = true;               ///< time sgemm_peak_gflops() before each cell, for its share of it
+  bool measure_peak = true;               ///< time an sgemm product in every round, for each cell's share of it
 };
 
 struct AttentionCell {
@@ -34,7 +37,7 @@ struct AttentionCell {
   int64_t head_dim = 0;
   double time_ms = 0;       ///< median over reps
   double gflops = 0;        ///< useful FLOPs (visible query-key pairs) per second
-  double sgemm_gflops = 0;  ///< the sgemm peak measured just before this cell (0: not measured)
+  double sgemm_gflops = 0;  ///< the median sgemm rate of the rounds this cell ran in (0: not measured)
   double peak_share = -1;   ///< gflops / sgemm_gflops; -1 when the peak was not measured
   int64_t peak_bytes = 0;   ///< allocator peak above the inputs during one run
   double check_error = -1;  ///< max|out - ref| / max|ref|; -1 when not checked
@@ -59,9 +62,10 @@ std::optional<std::string> attention_cell_skip_reason(const AttentionBenchConfig
 double sgemm_peak_gflops(int reps = 3);
 
 /// Runs the sweep (refused before any cell runs when a cell's size overflows, see
-/// attention_cell_bytes); `progress` receives a line before each cell. With measure_peak, the
-/// sgemm peak is measured before each cell (on a shared machine the load moves: each cell is
-/// compared with the peak of its own moment), and their median written to *peak_gflops.
+/// attention_cell_bytes); `progress` receives a line as each cell is prepared (checked, its
+/// memory measured), before the rounds of its (D, T). With measure_peak, an sgemm product runs in
+/// every round (on a shared machine the load moves: each cell is compared with the rate of its
+/// own rounds), and the median over the (D, T) groups is written to *peak_gflops.
 std::vector<AttentionCell> run_attention_bench(const AttentionBenchConfig& config,
                                                const std::function<void(const std::string&)>& progress,
                                                double* peak_gflops = nullptr);

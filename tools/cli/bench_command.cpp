@@ -116,8 +116,9 @@ int run_bench_attention(const BenchAttentionArgs& a) {
   double peak = 0;
   std::vector<bench::AttentionCell> cells = bench::run_attention_bench(c, progress, &peak);
   if (tty) fmt::print(stderr, "\r\033[K");
-  fmt::print("sgemm peak: median {:.1f} GFLOP/s (1024^3 f32 products, {} threads; measured before each cell, "
-             "whose % peak is against its own, column sgemm); GFLOP/s counts 4·D per visible query-key pair{}\n",
+  fmt::print("sgemm peak: median {:.1f} GFLOP/s (1024^3 f32 products, {} threads; one in every round, each "
+             "round timing every variant of a (D, T) once: a cell's % peak is against its rounds' median, column "
+             "sgemm); GFLOP/s counts 4·D per visible query-key pair{}\n",
              peak, get_num_threads(), c.mode == "fwdbwd" ? ", x3.5 for forward+backward" : "");
 
   fmt::print("{:<18} {:>5} {:>7} {:>11} {:>9} {:>7} {:>7} {:>12} {:>10} {:>7}  {}\n", "variant", "D", "T",
@@ -166,7 +167,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--causal", a->causal, "Causal attention");
   cmd->add_option("--mode", a->mode, "fwd or fwdbwd")->check(CLI::IsMember({"fwd", "fwdbwd"}))->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads for TBB and OpenBLAS (default: all cores)")->check(CLI::Range(1, 1024));
-  cmd->add_option("--reps", a->reps, "Timed repetitions after one warm-up (median reported)")
+  cmd->add_option("--reps", a->reps,
+                  "Timed rounds after one warm-up, each running every variant of a (D, T) once (median reported)")
       ->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--csv", a->csv, "Write the results as CSV to this file");
   cmd->add_option("--plot", a->plot_file, "Draw time and memory against T to this .svg file");
