@@ -75,6 +75,13 @@ kernels::ScoreRows<T> score_rows(const F* f) {
     T* __restrict__ row = s;
     for (int64_t i = 0; i < n; ++i) row[i] = mod(row[i], b, h, q, k0 + i, c);
   };
+  r.column = [](const void* fn, const T* const* cap, T* s, int64_t b, int64_t h, int64_t q0, int64_t k,
+                int64_t n) {
+    const F& mod = *static_cast<const F*>(fn);
+    ScoreCtx<T> c{cap, nullptr};
+    T* __restrict__ column = s;
+    for (int64_t i = 0; i < n; ++i) column[i] = mod(column[i], b, h, q0 + i, k, c);
+  };
   r.backward = [](const void* fn, const T* const* cap, T* const* grads, const T* s, T* ds,
                   int64_t b, int64_t h, int64_t q, int64_t k0, int64_t n) {
     const F& mod = *static_cast<const F*>(fn);

@@ -123,6 +123,7 @@ struct TiledFlash {
       if (!any) return false;
     }
     tile_gemm(false, cols, kRows, d.D, kh(b, h, s0), ldk, 1, qT, kRows, sT, kRows);
+    modify_scores(b, h, t0, rows, s0, cols, sT);
     if (masked)
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c)
@@ -149,6 +150,7 @@ struct TiledFlash {
     }
     if (!any) return false;
     tile_gemm(false, cols, kRows, d.D, kh(b, h, s0), ldk, 1, qT, kRows, sT, kRows);
+    modify_scores(b, h, t0, rows, s0, cols, sT);
     if (!whole)
       for (int64_t c = 0; c < cols; ++c)
         for (int64_t r = 0; r < kRows; r += kLanes) {
@@ -160,6 +162,14 @@ struct TiledFlash {
           store_lanes(p, (column >= lo) & (column < hi) ? load_lanes(p) : splat_value(kMinusInf));
         }
     return scores_masked_by_padding_and_band(b, t0, s0, cols, sT);
+  }
+
+  // The score_mod of flex's forward (blocks->score) on the tile's scores, one key column (its
+  // `rows` queries, contiguous in the transposed tile) at a time.
+  void modify_scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* sT) const {
+    if (!blocks || !blocks->score) return;
+    for (int64_t c = 0; c < cols; ++c)
+      blocks->score->score_column(sT + c * kRows, b, h, blocks->q_offset + t0, s0 + c, rows);
   }
 
   // The key padding and the band of scores(), applied to a computed tile; returns true.

@@ -12,12 +12,13 @@
 // sees (flex::Ctx::spans): a diagonal tile costs about 5/8 of a full one, so causal is no slower
 // than flash, and sliding:256 (blocks 128) computes about 290 keys per query, not 384.
 //
-// f32 problems without a score_mod whose blocks are whole register tiles (query blocks a
-// multiple of 64 rows, key blocks of 64 columns, as the default 128) and D = Dv a multiple of the
-// vector lanes run on flash's register-blocked tiles instead (attention_flash_tiled.h), restricted
-// to the block mask's non-empty tiles; on a partial block's tiles the rows' runs of visible keys
+// f32 problems whose blocks are whole register tiles (query blocks a multiple of 64 rows, key
+// blocks of 64 columns, as the default 128) and D = Dv a multiple of 8 run on flash's
+// register-blocked tiles instead (attention_flash_tiled.h), restricted to the block mask's
+// non-empty tiles; on a partial block's tiles the rows' runs of visible keys
 // (FlexBlocks::runs_from) mask the scores where the block mask has them, else the mask rows are
-// evaluated.
+// evaluated. With a score_mod only the forward does (the mod applied a tile row at a time); its
+// backward, which also gives the captured tensors their gradients, runs here.
 //
 // Layout (as the flash kernel): q [B, T, H, D], k [B, S, Hkv, D], v [B, S, Hkv, Dv],
 // out [B, T, H, Dv], lse [B, H, T]. Query head h reads kv head h / (H / Hkv) in place
@@ -91,6 +92,8 @@ struct FlexBlocks {
 /// A score_mod over a tile row, type-erased (called once per row; the per-element function is
 /// inlined inside). `captured` are the captured tensors' data (in T).
 ///   apply:    s[c] = score_mod(s[c], b, h, q, k0 + c)
+///   column:   s[r] = score_mod(s[r], b, h, q0 + r, k) (one key against n queries: a column of
+///             the register tiles' transposed score tile)
 ///   backward: ds[c] = ds[c] · ∂score_mod/∂s at s[c] (s: the scores before the mod), and adds
 ///             ds[c] · ∂score_mod/∂captured into grads[i] where grads[i] is not null.
 template <class T>
@@ -99,9 +102,12 @@ struct ScoreRows {
                          int64_t q, int64_t k0, int64_t n);
   using Backward = void (*)(const void* fn, const T* const* captured, T* const* grads, const T* s,
                             T* ds, int64_t b, int64_t h, int64_t q, int64_t k0, int64_t n);
+  using Column = void (*)(const void* fn, const T* const* captured, T* s, int64_t b, int64_t h, int64_t q0,
+                          int64_t k, int64_t n);
   const void* fn = nullptr;
   Apply apply = nullptr;
   Backward backward = nullptr;
+  Column column = nullptr;
 };
 
 /// The library's mods: a type-erased mask row and score rows. A policy for the templated kernel
@@ -120,6 +126,9 @@ struct FlexMods {
   }
   void score_row(T* s, int64_t b, int64_t h, int64_t q, int64_t k0, int64_t n) const {
     score.apply(score.fn, captured, s, b, h, q, k0, n);
+  }
+  void score_column(T* s, int64_t b, int64_t h, int64_t q0, int64_t k, int64_t n) const {
+    score.column(score.fn, captured, s, b, h, q0, k, n);
   }
   void score_backward_row(const T* s, T* ds, int64_t b, int64_t h, int64_t q, int64_t k0,
                           int64_t n, int64_t slot) const {

@@ -310,10 +310,19 @@ TEST(FlexAttention, LseIsTheLogSumExpOfTheModdedScores) {
 }
 
 TEST(FlexAttention, DropoutAgreesWithDenseForTheSameSeed) {
-  // The second on the register tiles (blocks of 64, D = 16), grouped heads.
-  for (Dims d : {Dims{2, 37, 41, 2, 2, 8, 8, 16, 0}, Dims{2, 150, 130, 2, 1, 16, 16, 64, 0}}) {
-    SCOPED_TRACE(dims_str(d));
+  // The second on the register tiles (blocks of 64, D = 16), grouped heads. "shift" adds 0.5 to
+  // every score, which softmax does not see: its forward runs on the tiles with the mod applied
+  // there, its backward in flex's own kernel, and both must draw what dense draws.
+  auto shift = [](const std::vector<Tensor>&) {
+    return score_mod(
+        "shift", [](auto s, int64_t, int64_t, int64_t, int64_t, const auto&) { return s + decltype(s)(0.5); },
+        [](auto, auto g, int64_t, int64_t, int64_t, int64_t, const auto&) { return g; });
+  };
+  for (Dims d : {Dims{2, 37, 41, 2, 2, 8, 8, 16, 0}, Dims{2, 150, 130, 2, 1, 16, 16, 64, 0}})
+  for (bool shifted : {false, true}) {
+    SCOPED_TRACE(dims_str(d) + (shifted ? " shift" : ""));
     Pattern p{"causal", [](const Dims&) { return causal_mask(); }, nullptr, nullptr, nullptr};
+    if (shifted) p.score = shift;
     Inputs in = make_inputs(d, p, 500, DType::f32);
     Generator g1(17), g2(17);
     FlexOptions o;
