@@ -51,6 +51,15 @@ struct CausalLMOutput {
   Tensor loss;    ///< scalar mean cross-entropy over [B·T] (targets -1 ignored); undefined without targets
 };
 
+/// `config` with its attention kernel replaced, validated: what a decoder's set_attention keeps
+/// before it hands the kernel to its layers.
+template <class Config>
+Config with_attention(Config config, const GPTAttention& attention) {
+  config.attention = attention;
+  config.validate();
+  return config;
+}
+
 class CausalLM : public nn::Module {
  public:
   using nn::Module::Module;

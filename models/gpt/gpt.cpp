@@ -107,11 +107,8 @@ std::vector<const nn::MultiheadAttention*> GPT::attention_layers() const {
 }
 
 void GPT::set_attention(const GPTAttention& attention) {
-  GPTConfig c = config;
-  c.attention = attention;
-  c.validate();
-  config = c;
-  const nn::MultiheadAttentionOptions kernel = gpt_attention_options(c);
+  config = with_attention(config, attention);
+  const nn::MultiheadAttentionOptions kernel = gpt_attention_options(config);
   for (auto& block : h->blocks) block->attn->set_kernel(kernel);
 }
 

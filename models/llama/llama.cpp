@@ -90,12 +90,9 @@ std::vector<const nn::MultiheadAttention*> Llama::attention_layers() const {
 }
 
 void Llama::set_attention(const GPTAttention& attention) {
-  LlamaConfig c = config;
-  c.attention = attention;
-  c.validate();
-  config = c;
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i)
-    model->layers->layers[size_t(i)]->self_attn->set_kernel(llama_attention_options(c, i));
+  config = with_attention(config, attention);
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i)
+    model->layers->layers[size_t(i)]->self_attn->set_kernel(llama_attention_options(config, i));
 }
 
 }  // namespace tg::models
