@@ -40,8 +40,9 @@ struct TiledBlocks {
   const FlexBlocks& blocks;
   const MaskRowFn* mask = nullptr;  ///< null: the mask has no partial block
   int64_t q_offset = 0;
-  /// Forward only: a score_mod applied to every computed score (before the mask), one tile row
-  /// at a time; null: none. The backward with a score_mod runs flex's own kernel.
+  /// Forward only: a score_mod applied to every computed score (before the mask), one key column
+  /// of the transposed tile at a time; null: none. The backward with a score_mod runs flex's own
+  /// kernel.
   const FlexMods<float>* score = nullptr;
 };
 

@@ -21,7 +21,7 @@ AttnDims tiled_dims(const FlexDims& d) {
   return a;
 }
 
-// The forward runs on the tiles with or without a score_mod (applied there a tile row at a
+// The forward runs on the tiles with or without a score_mod (applied there a key column at a
 // time); the backward only without one (the captured tensors' gradients are flex's own).
 template <class T>
 bool runs_on_tiles(const FlexDims& d, const FlexBlocks& blocks, const FlexMods<T>& mods, bool backward) {

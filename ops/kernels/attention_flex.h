@@ -17,7 +17,7 @@
 // register-blocked tiles instead (attention_flash_tiled.h), restricted to the block mask's
 // non-empty tiles; on a partial block's tiles the rows' runs of visible keys
 // (FlexBlocks::runs_from) mask the scores where the block mask has them, else the mask rows are
-// evaluated. With a score_mod only the forward does (the mod applied a tile row at a time); its
+// evaluated. With a score_mod only the forward does (the mod applied a key column at a time); its
 // backward, which also gives the captured tensors their gradients, runs here.
 //
 // Layout (as the flash kernel): q [B, T, H, D], k [B, S, Hkv, D], v [B, S, Hkv, Dv],

@@ -6,7 +6,8 @@
 // rounds with the same threads, and the peak memory the allocator saw above the inputs.
 // The variants of one (D, T) are timed in rounds, side by side: each round runs every variant
 // once and one sgemm product, so load that comes and goes on a shared machine falls on all of
-// them alike and their ratios hold (each a median over the rounds).
+// them alike and their ratios hold (each a median over the rounds). A (D, T) holds every
+// variant's inputs at once while its rounds run.
 #include <cstdint>
 #include <functional>
 #include <optional>
