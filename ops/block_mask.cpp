@@ -3,6 +3,7 @@
 #include "ops/block_mask.h"
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 
 #include "autograd/error.h"
@@ -149,11 +150,12 @@ BlockMask create_block_mask(const MaskMod& mask_mod, int64_t B, int64_t H, int64
   const int64_t nq = m->nq, nk = m->nk;
   // Each query block's runs (see record_runs), offsets first relative to its own list.
   std::vector<std::vector<int32_t>> runs_of(size_t(B * H * nq));
+  const bool keep_runs = S <= std::numeric_limits<int32_t>::max();  // runs hold key positions as int32
   // One task per query block: evaluate each of its rows over all keys; per (row, key block) the
   // visible keys' count and first and last position.
   kernels::parallel_for(0, B * H * nq, 1, [&](int64_t lo, int64_t hi) {
     std::unique_ptr<bool[]> row(new bool[size_t(S)]);
-    std::vector<RowInBlock> seen(size_t(block_size * nk));  // [row, key block]
+    std::vector<RowInBlock> seen(size_t(std::min(block_size, T) * nk));  // [row, key block]
     for (int64_t x = lo; x < hi; ++x) {
       int64_t b = x / nq / H, h = x / nq % H, i = x % nq;
       int64_t t0 = i * block_size, rows = std::min(block_size, T - t0);
@@ -167,7 +169,8 @@ BlockMask create_block_mask(const MaskMod& mask_mod, int64_t B, int64_t H, int64
         for (int64_t r = 0; r < rows; ++r) v += seen[size_t(r * nk + j)].count;
         const size_t at = size_t(x * nk + j);
         m->kind[at] = v == 0 ? kernels::kBlockEmpty : v == cells ? kernels::kBlockFull : kernels::kBlockPartial;
-        if (m->kind[at] == kernels::kBlockPartial) m->run_start[at] = record_runs(seen, rows, nk, j, runs_of[size_t(x)]);
+        if (m->kind[at] == kernels::kBlockPartial && keep_runs)
+          m->run_start[at] = record_runs(seen, rows, nk, j, runs_of[size_t(x)]);
       }
     }
   });

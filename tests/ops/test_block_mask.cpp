@@ -33,6 +33,7 @@ std::vector<MaskCase> cases() {
            1, 2, 19, 19, 4, 0},
           {"block 1", causal_mask(), 1, 1, 6, 6, 1, 0},
           {"block larger than T and S", causal_mask(), 1, 1, 6, 9, 16, 0},
+          {"block of 2^40 (its scratch sized by T, not the block)", causal_mask(), 1, 1, 6, 9, int64_t(1) << 40, 0},
           {"dilated sliding 9, dilation 2 (rows not one run)", dilated_sliding_window_mask(9, 2), 1, 1, 30, 30, 8, 0}};
 }
 
