@@ -316,23 +316,28 @@ struct TiledGrad {
     }
   }
 
-  // The pairs of query tile i with its key tiles in order, dQ_i summed over them (with_kv: dK
-  // and dV too). qt is packed at the first key tile that is not all padding; a tile whose dO
-  // rows are all zero adds nothing.
-  void query_tile_pairs(int64_t b, int64_t h, int64_t i, QueryTile& qt, bool with_kv, PairScratch& s) const {
+  // fn(j, partial) for the key tiles j of query tile i that are not all padding, in order, qt
+  // packed before the first of them; none when qt's dO rows are all zero (it adds nothing).
+  template <class F>
+  void for_key_tiles_to_pair(int64_t b, int64_t h, int64_t i, QueryTile& qt, F&& fn) const {
     bool packed = false;
     f.for_key_tiles(b, h, i, [&](int64_t j, bool partial) {
       if (f.all_padding(b, j * kCols, std::min(kCols, f.d.S - j * kCols))) return;
       if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
-      if (qt.any_dout) pair(b, h, qt, j, partial, with_kv, true, s);
+      if (qt.any_dout) fn(j, partial);
     });
+  }
+
+  // dQ_i: the pairs of query tile i with its key tiles, summed in order.
+  void query_tile_dq(int64_t b, int64_t h, int64_t i, QueryTile& qt, PairScratch& s) const {
+    for_key_tiles_to_pair(b, h, i, qt, [&](int64_t j, bool partial) { pair(b, h, qt, j, partial, false, true, s); });
   }
 
   // The pairs of query tiles [i0, i1) (qts[i - i0] their packing) with their key tiles, key tile
   // by key tile: each key tile's K, V rows are read and its dK, dV rows updated once for the group
   // (the group's packed tiles and Q, dO, dQ rows stay in L2) instead of once per query tile. Each
   // key tile gets the group's query tiles in increasing order, each query tile its key tiles in
-  // increasing order: the sums of query_tile_pairs, in the same order.
+  // increasing order: the sums of pairing each query tile with its key tiles in turn.
   void query_group_pairs(int64_t b, int64_t h, int64_t i0, int64_t i1, std::vector<QueryTile>& qts,
                          PairScratch& s) const {
     struct Pending {
@@ -340,15 +345,9 @@ struct TiledGrad {
       bool partial;
     };
     std::vector<std::vector<Pending>> todo(size_t(i1 - i0));  // per query tile, increasing j
-    for (int64_t i = i0; i < i1; ++i) {
-      QueryTile& qt = qts[size_t(i - i0)];
-      bool packed = false;
-      f.for_key_tiles(b, h, i, [&](int64_t j, bool partial) {
-        if (f.all_padding(b, j * kCols, std::min(kCols, f.d.S - j * kCols))) return;
-        if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
-        if (qt.any_dout) todo[size_t(i - i0)].push_back({j, partial});
-      });
-    }
+    for (int64_t i = i0; i < i1; ++i)
+      for_key_tiles_to_pair(b, h, i, qts[size_t(i - i0)],
+                            [&](int64_t j, bool partial) { todo[size_t(i - i0)].push_back({j, partial}); });
     std::vector<size_t> next(todo.size(), 0);
     for (;;) {
       int64_t j = std::numeric_limits<int64_t>::max();  // the smallest key tile still pending
@@ -496,7 +495,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
     for (int64_t x = lo; x < hi; ++x) {
       const int64_t b = x / nt / d.H, h = x / nt % d.H, i = x % nt;
       g.zero_query_tile(b, h, i);
-      g.query_tile_pairs(b, h, i, qt, false, s);
+      g.query_tile_dq(b, h, i, qt, s);
     }
   });
 }
