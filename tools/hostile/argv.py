@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 
-from hostile.table import TIKTOKEN
 from hostile.common import over
 
 
@@ -72,13 +71,13 @@ def ba(**over) -> list[str]:
 
 def te(**over) -> list[str]:
     """tokenizer encode with GPT-2's ranks (the committed fixture) of the shared text."""
-    base = {"--tokenizer": TIKTOKEN, "--input": "{S}/text.txt"}
+    base = {"--tokenizer": "{TIK}", "--input": "{S}/text.txt"}
     return _build(["tokenizer", "encode"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
 
 
 def td(**over) -> list[str]:
     """tokenizer decode with GPT-2's ranks."""
-    base = {"--tokenizer": TIKTOKEN, "--input": "{S}/text.txt"}
+    base = {"--tokenizer": "{TIK}", "--input": "{S}/text.txt"}
     return _build(["tokenizer", "decode"], base, {"--" + k.replace("_", "-"): v for k, v in over.items()})
 
 

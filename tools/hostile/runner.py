@@ -210,12 +210,14 @@ def run_case(index: int, c: Case, binary: str, scratch: str, shared: dict, args)
 
 
 def copy_where_nobody_reaches(binary: str, scratch: str) -> str:
-    """Copy the binary and the gpt2_tiny fixture into the (0755) scratch dir: the unprivileged cases run as
-    uid 65534, which cannot reach them inside a checkout made under a 0700 directory (mktemp -d)."""
+    """Copy the binary, the gpt2_tiny fixture and GPT-2's ranks into the (0755) scratch dir: the unprivileged
+    cases run as uid 65534, which cannot reach them inside a checkout made under a 0700 directory (mktemp -d)."""
     copied = os.path.join(scratch, "bin", "tapegrad")
     os.makedirs(os.path.dirname(copied))
     shutil.copy2(binary, copied)
     table.FIXTURE = shutil.copytree(table.FIXTURE, os.path.join(scratch, "fixture-gpt2_tiny"))
+    os.makedirs(os.path.join(scratch, "fixture-ranks"))
+    table.TIKTOKEN = shutil.copy2(table.TIKTOKEN, os.path.join(scratch, "fixture-ranks", "gpt2.tiktoken"))
     return copied
 
 
@@ -249,7 +251,7 @@ def write_failures(path: str, outcomes: list, binary: str):
     """The failing cases grouped by class: the command, what happened, the message in full."""
     lines = [f"hostile sweep failures against {binary} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
              "placeholders: {d} the case's scratch dir, {S} shared inputs (text.txt, train.tsv, tokens.bin),",
-             "{G} a tiny trained GPT checkpoint, {E} a tiny encoder checkpoint, {FIX} tests/models/fixtures/gpt2_tiny,",
+             "{G} a tiny trained GPT checkpoint, {E} a tiny encoder checkpoint, {FIX} tests/models/fixtures/gpt2_tiny, {TIK} tests/models/fixtures/gpt2.tiktoken,",
              "{full} a full 32 KiB tmpfs; setup is in tools/hostile_sweep.py under the case's name", ""]
     classes: dict[str, list] = {}
     for o in outcomes:

@@ -55,7 +55,7 @@ class Ctx:
 
     def sub(self, s: str) -> str:
         return (s.replace("{d}", self.d).replace("{S}", self.S).replace("{G}", self.G)
-                .replace("{E}", self.E).replace("{FIX}", FIXTURE).replace("{full}", os.path.join(self.d, "full")))
+                .replace("{E}", self.E).replace("{FIX}", FIXTURE).replace("{TIK}", TIKTOKEN).replace("{full}", os.path.join(self.d, "full")))
 
     def p(self, rel: str) -> str:
         return os.path.join(self.d, rel)
