@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "ops/kernels/attention_linear_tiles.h"
+#include "ops/kernels/attention_tile.h"
 #include "ops/kernels/fast_math.h"
-#include "ops/kernels/float8.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/philox.h"
 
@@ -109,14 +109,16 @@ struct Work {
 using linear_tiles::dot;
 using linear_tiles::transpose;
 
-// F[0, M) = elu(x) + 1; for float eight lanes at a time through fast_exp.
+// F[0, M) = elu(x) + 1; for float a whole vector register at a time through softmax_exp (its
+// argument clamped to x <= 0, where elu takes the exponential; NaN stays NaN, -inf gives 0).
 template <class T>
 void elu_plus_one(const T* x, int64_t M, T* F) {
   int64_t i = 0;
   if constexpr (std::is_same_v<T, float>) {
-    for (; i + 8 <= M; i += 8) {
-      Float8 v = load8(x + i);
-      store8(F + i, v > 0.0f ? v + 1.0f : fast_exp(v));
+    for (; i + kTileLanes <= M; i += kTileLanes) {
+      TileVec v = load_lanes(x + i);
+      TileVec at_most_zero = v > 0.0f ? TileVec{} : v;
+      store_lanes(F + i, v > 0.0f ? v + 1.0f : softmax_exp(at_most_zero));
     }
     for (; i < M; ++i) F[i] = x[i] > 0.0f ? x[i] + 1.0f : fast_exp(x[i]);
   }
