@@ -5,10 +5,15 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "autograd/error.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace tg {
 namespace {
@@ -18,6 +23,31 @@ constexpr size_t kAlign = 64;
 constexpr size_t kMaxCachedBytes = size_t(1) << 30;
 
 size_t round_up(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+// Blocks of at least one huge page (2 MiB on x86-64) start on a huge-page boundary and ask the
+// kernel to back them with transparent huge pages (madvise, as PyTorch's THP_MEM_ALLOC_ENABLE
+// does): long-sequence attention walks [B, T, H, D] tensors of tens of MB one head's row at a
+// time, and with 4 KiB pages nearly every row is a TLB miss. THP_MEM_ALLOC_ENABLE=0 turns it off.
+constexpr size_t kHugePage = size_t(2) << 20;
+
+bool huge_pages_wanted() {
+  static const bool wanted = [] {
+    const char* env = std::getenv("THP_MEM_ALLOC_ENABLE");
+    return !(env && std::string_view(env) == "0");
+  }();
+  return wanted;
+}
+
+void* system_allocate(size_t size) {
+  if (size < kHugePage || !huge_pages_wanted()) return std::aligned_alloc(kAlign, size);
+  void* ptr = nullptr;
+  if (posix_memalign(&ptr, kHugePage, size) != 0) return nullptr;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Advice only: where the kernel has no huge pages to give, the block keeps small ones.
+  madvise(ptr, size / kHugePage * kHugePage, MADV_HUGEPAGE);
+#endif
+  return ptr;
+}
 
 struct Pool {
   std::mutex mu;
@@ -58,7 +88,7 @@ void* allocate(size_t bytes) {
       p.cached -= size;
     }
   }
-  if (!ptr) ptr = std::aligned_alloc(kAlign, size);
+  if (!ptr) ptr = system_allocate(size);
   if (!ptr) fail("allocate: out of memory allocating {} bytes", bytes);
   p.note_alloc(static_cast<int64_t>(bytes));
   return ptr;

@@ -1,5 +1,7 @@
 // The allocator's statistics and alignment; the counter-based generator's reproducibility.
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #include "test_util.h"
 
@@ -37,6 +39,17 @@ TEST(Allocator, AlignedAndReusesFreedBlocks) {
   EXPECT_EQ(memory_stats().num_allocs, allocs + 2);
   empty_cache();
   EXPECT_EQ(memory_stats().cached_bytes, 0);
+}
+
+TEST(Allocator, BlocksOfAHugePageOrMoreStartOnAHugePage) {
+  // 2 MiB and more: aligned for transparent huge pages (allocator.cpp), unless the test runs with
+  // THP_MEM_ALLOC_ENABLE=0.
+  const char* env = std::getenv("THP_MEM_ALLOC_ENABLE");
+  const uintptr_t align = env && std::string_view(env) == "0" ? 64 : uintptr_t(2) << 20;
+  for (int64_t n : {int64_t(1) << 19, (int64_t(3) << 19) + 17}) {  // 2 MiB, 6 MiB + 68 B of f32
+    Tensor t = empty({n});
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw_data()) % align, 0u) << n;
+  }
 }
 
 TEST(Generator, SameSeedSameNumbersAndStreamAdvances) {
