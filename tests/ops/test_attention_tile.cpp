@@ -28,11 +28,12 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
 }
 
 TEST(AttentionTile, TileGemmMatchesPlainLoops) {
-  // M across the register blocks (6 rows with 8 lanes, 8 with 16) and their remainders; N one or
-  // several strips of one and two vectors, and (16 lanes) a last strip of 8.
-  for (int64_t M : {1, 5, 6, 7, 8, 9, 13, 17, 64})
+  // M across the register blocks (6 rows with 8 lanes; 6 on strips of four vectors and 8 on the
+  // rest with 16) and their remainders; N one or several strips of one, two and (16 lanes) four
+  // vectors, and (16 lanes) a last strip of 8.
+  for (int64_t M : {1, 5, 6, 7, 8, 9, 12, 13, 17, 64})
     for (int64_t N : {kTileMinN, kTileLanes, kTileLanes + kTileMinN, 2 * kTileLanes, 3 * kTileLanes,
-                      3 * kTileLanes + kTileMinN, int64_t(64)})
+                      3 * kTileLanes + kTileMinN, int64_t(64), 7 * kTileLanes + kTileMinN})
       for (int64_t K : {0, 1, 9, 64})
         for (bool transposed_a : {false, true})
           for (bool accumulate : {false, true}) {
