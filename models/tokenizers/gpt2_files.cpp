@@ -5,6 +5,7 @@
 #include "autograd/error.h"
 #include "models/tokenizers/bpe_tokenizer.h"
 #include "models/tokenizers/byte_level_vocab.h"
+#include "models/tokenizers/text_lines.h"
 #include "nn/file_io.h"
 
 namespace tg::models {
@@ -23,22 +24,15 @@ BpeTokenizer BpeTokenizer::load_gpt2_files(const std::string& vocab_path, const 
 
   const std::string text = read_file_bytes(merges_path);
   std::vector<TextMerge> merges;
-  size_t line = 0;
-  for (size_t at = 0; at < text.size();) {
-    size_t end = text.find('\n', at);
-    if (end == std::string::npos) end = text.size();
-    std::string_view row(text.data() + at, end - at);
-    at = end + 1;
-    ++line;
-    if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
-    if (row.empty() || (line == 1 && row.starts_with("#version"))) continue;
+  for_each_line(text, [&](std::string_view row, size_t line) {
+    if (row.empty() || (line == 1 && row.starts_with("#version"))) return;
     const size_t space = row.find(' ');
     TG_CHECK(space != std::string_view::npos && space > 0 && space + 1 < row.size() &&
                  row.find(' ', space + 1) == std::string_view::npos,
              "{}:{}: expected \"left right\" (two tokens and one space), found '{}'", merges_path, line, row);
     merges.push_back(TextMerge{std::string(row.substr(0, space)), std::string(row.substr(space + 1)),
                                fmt::format("{}:{}", merges_path, line)});
-  }
+  });
   BpeModel model = byte_level_model(vocab, merges, false, vocab_path);
   std::vector<AddedToken> added;
   if (std::optional<int32_t> eot = model.id_of("<|endoftext|>")) added.push_back(AddedToken{"<|endoftext|>", *eot, true});

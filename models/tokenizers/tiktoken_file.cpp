@@ -6,6 +6,7 @@
 
 #include "autograd/error.h"
 #include "models/tokenizers/bpe_tokenizer.h"
+#include "models/tokenizers/text_lines.h"
 #include "nn/file_io.h"
 
 namespace tg::models {
@@ -52,15 +53,8 @@ BpeTokenizer BpeTokenizer::from_tiktoken(const std::string& text, const std::str
   // Ranks are 0..N-1 for N lines at most: a rank beyond the file's lines is refused before the
   // tables grow to it (a file's claim is never allocated unchecked).
   const int64_t lines = int64_t(std::count(text.begin(), text.end(), '\n')) + 1;
-  size_t line = 0;
-  for (size_t at = 0; at < text.size();) {
-    size_t end = text.find('\n', at);
-    if (end == std::string::npos) end = text.size();
-    std::string_view row(text.data() + at, end - at);
-    at = end + 1;
-    ++line;
-    if (!row.empty() && row.back() == '\r') row.remove_suffix(1);
-    if (row.empty()) continue;
+  for_each_line(text, [&](std::string_view row, size_t line) {
+    if (row.empty()) return;
     const size_t space = row.find(' ');
     TG_CHECK(space != std::string_view::npos, "{}:{}: expected \"<base64 token> <rank>\", found no space", source, line);
     const std::optional<std::string> bytes = base64_decode(row.substr(0, space));
@@ -79,7 +73,7 @@ BpeTokenizer BpeTokenizer::from_tiktoken(const std::string& text, const std::str
     TG_CHECK(line_of[rank] == 0, "{}:{}: rank {} appears twice (lines {} and {})", source, line, rank, line_of[rank], line);
     tokens[rank] = *bytes;
     line_of[rank] = line;
-  }
+  });
   TG_CHECK(!tokens.empty(), "{}: no ranks in the file", source);
   for (size_t r = 0; r < tokens.size(); ++r)
     TG_CHECK(line_of[r] != 0, "{}: rank {} is missing (ranks must be 0..{} each once)", source, r, tokens.size() - 1);
