@@ -11,6 +11,7 @@
 #include "ops/kernels/fast_math.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/philox.h"
+#include "ops/kernels/transpose_matrix.h"
 
 namespace tg::kernels {
 namespace {
@@ -107,7 +108,6 @@ struct Work {
 };
 
 using linear_tiles::dot;
-using linear_tiles::transpose;
 
 // F[0, M) = elu(x) + 1; for float a whole vector register at a time through softmax_exp (its
 // argument clamped to x <= 0, where elu takes the exponential; NaN stays NaN, -inf gives 0).
@@ -227,7 +227,7 @@ void load_keys(const LinearFeatures<T>& f, const Head<T>& h, const T* key_stab, 
   copy_chunk_rows(h.k + s0 * h.ldk, h.ldk, n, h.D, w.xk.data());
   copy_chunk_rows(h.v_rows(s0), h.ldv, n, h.Dv, w.xv.data());
   feature_rows(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, key_stab, w.fk.data());
-  if (transposed) transpose(w.fk.data(), n, f.M, f.M, w.fkT.data(), kC);
+  if (transposed) transpose_matrix(w.fk.data(), n, f.M, f.M, w.fkT.data(), kC);
 }
 
 // state [M, Dv] += fkᵀ V and z [M] += colsum fk, over the n keys in w.fk and w.xv.
@@ -333,7 +333,7 @@ void fold_query_grads(int64_t M, int64_t Dv, int64_t n, Work<T>& w) {
                 true);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < M; ++i) w.dz[size_t(i)] += w.fq[size_t(r * M + i)] * w.dden[size_t(r)];
-  transpose(w.dS.data(), M, Dv, Dv, w.dST.data(), M);
+  transpose_matrix(w.dS.data(), M, Dv, Dv, w.dST.data(), M);
 }
 
 // Gradients of the n keys from s0 (features in w.fk) through the gradient state alone:
@@ -366,7 +366,7 @@ void head_backward_non_causal(const Head<T>& h, const LinearFeatures<T>& f, cons
                               T stab) {
   const int64_t M = f.M, D = h.D, Dv = h.Dv;
   fold_all_keys(f, h, &stab, h.S, w);
-  transpose(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
+  transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
   for (int64_t t0 = 0; t0 < h.T_; t0 += kC) {
     const int64_t nq = std::min(kC, h.T_ - t0);
     h.prefetch_queries(t0 + kC, kC);
@@ -403,7 +403,7 @@ void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T*
     const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0);
     h.prefetch_outputs(out, dout, c0 + kC, kC);
     h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
-    transpose(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
+    transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
     chunk_output_grads(h, out, den, dout, c0, nq, w);
     std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, dnum_all.begin() + c0 * Dv);
     std::copy(w.dden.begin(), w.dden.begin() + nq, dden_all.begin() + c0);
@@ -428,7 +428,7 @@ void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T*
     std::copy(dden_all.begin() + c0, dden_all.begin() + c0 + nq, w.dden.begin());
     if (nk > 0) {
       load_keys(f, h, &stab, s0, nk, w, true);
-      transpose(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
+      transpose_matrix(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
       chunk_scores(M, nq, nk, w);
       // P = tril(dnum Vᵀ + dden): the gradient of A.
       gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC,

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "ops/kernels/attention_dropout_keep.h"
-#include "ops/kernels/attention_linear_tiles.h"
+#include "ops/kernels/transpose_matrix.h"
 
 namespace tg::kernels {
 namespace {
@@ -47,7 +47,9 @@ inline HalfVec fma_v(HalfVec a, HalfVec b, HalfVec c) { return _mm256_fmadd_ps(a
 // on a transposed A), about 190 GFLOP/s; 12 x 2 and 16 x 1 for the narrow strips gained nothing
 // measurable in the attention bench.
 constexpr int kBlockRows = kTileLanes == 16 ? 8 : 6;
-constexpr int kWideBlockRows = 6;  // AVX-512, strips of 4 vectors
+#if defined(__AVX512F__)
+constexpr int kWideBlockRows = 6;  // strips of 4 vectors
+#endif
 
 // How A is read: kRowsContiguous when a_ks == 1 (A(m, k) = row_m[k]: one base per row, indexed
 // by k), kColumnsContiguous when a_ms == 1 (A(m, k) = col_k[m]: one pointer stepping over k),
@@ -162,10 +164,10 @@ void dropout_keep_tile(uint64_t seed, uint64_t offset, double p, float scale, ui
 
 void transpose_tile(const float* src, int64_t lds, int64_t rows, int64_t cols, float scale,
                     float* dst, int64_t rows_pad) {
-  // Transposed in 8 x 8 blocks of registers (linear attention's transpose), then scaled: the same
+  // Transposed in 8 x 8 blocks of registers (transpose_matrix), then scaled: the same
   // single rounding of scale · x as scaling while copying. A column-at-a-time copy read each
   // source row 64 times over: 5% of sliding window's time, whose query tiles meet few key tiles.
-  linear_tiles::transpose(src, rows, cols, lds, dst, rows_pad);
+  transpose_matrix(src, rows, cols, lds, dst, rows_pad);
   for (int64_t c = 0; c < cols; ++c) {
     float* d = dst + c * rows_pad;
     if (scale != 1.0f)
