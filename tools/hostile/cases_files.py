@@ -8,7 +8,7 @@ import shutil
 import struct
 
 
-from hostile.table import BPE_JSON, Ctx, TIKTOKEN
+from hostile.table import BPE_JSON, Ctx
 from hostile.files import TEXT, copy_ckpt, json_patch, link, mkdir, st_poison, write
 from hostile.argv import ba, dl, ee, et, ga, ge, gs, gt, td, te, tt
 from hostile.checks import NONFINITE, ckpt_or_refused, nan_named, wrote
@@ -174,7 +174,7 @@ def add_cases(add):
         setup=lambda ctx: (write(ctx.p("mine.txt"), "to be or not to be"), ctx.foreign.append(ctx.p("mine.txt"))),
         words=["--out", "mine.txt"])
     add("foreign-tokenizer-encode-out-is-tokenizer", "foreign", te(tokenizer="{d}/ranks.tiktoken", out="{d}/ranks.tiktoken"),
-        setup=lambda ctx: (shutil.copy(TIKTOKEN, ctx.p("ranks.tiktoken")), ctx.foreign.append(ctx.p("ranks.tiktoken"))),
+        setup=lambda ctx: (shutil.copy(ctx.sub("{TIK}"), ctx.p("ranks.tiktoken")), ctx.foreign.append(ctx.p("ranks.tiktoken"))),
         words=["--out", "ranks.tiktoken"])
     add("mismatch-tokenizer-decode-id-beyond-vocab", "mismatch", td(input="{d}/ids.txt"),
         setup=lambda ctx: write(ctx.p("ids.txt"), "1 2 99999"), words=["--input", "ids.txt", "99999"])
@@ -194,16 +194,16 @@ def add_cases(add):
     # gpt train/eval/sample --tokenizer (issue 18): a BPE, the checkpoint's own, and disagreements
     add("baseline-gpt-train-tokenizer-json", "baseline", gt(tokenizer=BPE_JSON), expect="ok",
         check=wrote("o/config.json", "o/model.safetensors", "o/tokenizer.json"))
-    add("baseline-gpt-train-tokenizer-tiktoken", "baseline", gt(tokenizer=TIKTOKEN), expect="ok",
+    add("baseline-gpt-train-tokenizer-tiktoken", "baseline", gt(tokenizer="{TIK}"), expect="ok",
         check=wrote("o/config.json", "o/model.safetensors", "o/tokenizer.tiktoken"))
     add("mismatch-gpt-sample-tokenizer-differs-from-own", "mismatch", gs(tokenizer=BPE_JSON),
         words=["--tokenizer", "bpe_shakespeare.json", "tokenizer.json"])
-    add("mismatch-gpt-eval-tokenizer-differs-from-own", "mismatch", ge(tokenizer=TIKTOKEN),
+    add("mismatch-gpt-eval-tokenizer-differs-from-own", "mismatch", ge(tokenizer="{TIK}"),
         words=["--tokenizer", "gpt2.tiktoken", "tokenizer.json"])
     add("mismatch-gpt-train-init-from-tokenizer-differs", "mismatch",
         gt(init_from="{G}", tokenizer=BPE_JSON, n_layer=None, n_embd=None, n_head=None),
         words=["--tokenizer", "bpe_shakespeare.json", "tokenizer.json"])
-    add("mismatch-gpt-eval-tokenizer-vocab-not-model", "mismatch", ge(checkpoint="{FIX}", tokenizer=TIKTOKEN),
+    add("mismatch-gpt-eval-tokenizer-vocab-not-model", "mismatch", ge(checkpoint="{FIX}", tokenizer="{TIK}"),
         words=["gpt2.tiktoken", "50257", "config.json"])
     add("mismatch-gpt-sample-tokenizer-vocab-not-model", "mismatch", gs(checkpoint="{FIX}", tokenizer=BPE_JSON),
         words=["bpe_shakespeare.json", "1000", "config.json"])
