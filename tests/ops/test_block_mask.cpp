@@ -56,7 +56,9 @@ void expect_runs(const kernels::FlexBlocks& v, const bool* hidden, const MaskCas
       EXPECT_EQ(runs[2 * r], first) << "row " << t << ", key block " << j;
       EXPECT_EQ(runs[2 * r + 1], end) << "row " << t << ", key block " << j;
     }
-    if (runs && seen == 0) EXPECT_EQ(runs[2 * r], runs[2 * r + 1]) << "row " << t << " sees no key";
+    if (runs && seen == 0) {
+      EXPECT_EQ(runs[2 * r], runs[2 * r + 1]) << "row " << t << " sees no key";
+    }
   }
   EXPECT_EQ(runs != nullptr, all_runs) << "block (" << i << ", " << j << ") b " << b << " h " << h;
 }
