@@ -275,18 +275,33 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
   }
 }
 
-// The backward's per-query-tile operands, packed once per query tile: scale · Qᵀ, dOᵀ, and the
-// lanes' lse (+inf for a row that saw no key and for padding lanes, so their weights are 0) and
-// delta (0 on padding lanes).
+// Copies rows [0, rows) of `cols` floats, source rows `lds` apart, into dst rows `cols` apart.
+// The products' B operands are read this way: a head's rows in [B, T, H, D] lie H·D floats
+// apart (4 KiB at H = 8, D = 128), so that the 64 rows of a tile fall in the same few L1 sets
+// and are read again from L2 by every register block; contiguous, dK's product ran 1.16-1.31x
+// faster in a scratch harness (dQ's, D = 128: 136 -> 178 GFLOP/s on one core).
+void pack_rows(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * cols, src + r * lds, size_t(cols) * sizeof(float));
+}
+
+// The backward's per-query-tile operands, packed once per query tile: scale · Qᵀ, dOᵀ, the Q and
+// dO rows contiguous (qr, dor: the right operands of dK and dV), and the lanes' lse (+inf for a
+// row that saw no key and for padding lanes, so their weights are 0) and delta (0 on padding
+// lanes).
 struct QueryTile {
-  std::vector<float> qT, doT, lse, delta;
+  std::vector<float> qT, doT, qr, dor, lse, delta;
   int64_t t0 = 0, rows = 0;
   // False when every dO row of the tile is zero (padded positions, which a masked loss or pooling
   // ignores): then dP, delta and dS are zero and the tile adds nothing to dQ, dK or dV, so its
   // pairs are skipped. Adding those zeros could change only the sign of a zero sum.
   bool any_dout = true;
   explicit QueryTile(const AttnDims& d)
-      : qT(size_t(d.D * kRows)), doT(size_t(d.Dv * kRows)), lse(kRows), delta(kRows) {}
+      : qT(size_t(d.D * kRows)),
+        doT(size_t(d.Dv * kRows)),
+        qr(size_t(kRows * d.D)),
+        dor(size_t(kRows * d.Dv)),
+        lse(kRows),
+        delta(kRows) {}
 
   void pack(const TiledFlash& f, int64_t b, int64_t h, int64_t i, const float* lse_all,
             const float* delta_all, const float* dout) {
@@ -295,6 +310,8 @@ struct QueryTile {
     rows = std::min(kRows, d.T - t0);
     transpose_tile(f.qh(b, h, t0), f.ldq, rows, d.D, f.scale, qT.data(), kRows);
     transpose_tile(dout + f.orow(b, h, t0), f.ldo, rows, d.Dv, 1.0f, doT.data(), kRows);
+    pack_rows(f.qh(b, h, t0), f.ldq, rows, d.D, qr.data());
+    pack_rows(dout + f.orow(b, h, t0), f.ldo, rows, d.Dv, dor.data());
     any_dout = false;
     for (int64_t x = 0; x < d.Dv * kRows && !any_dout; ++x) any_dout = doT[size_t(x)] != 0.0f;
     const float* lh = lse_all + (b * d.H + h) * d.T + t0;
@@ -307,9 +324,12 @@ struct QueryTile {
 };
 
 struct PairScratch {
-  std::vector<float> pT, dsT, keepT;
-  explicit PairScratch(bool dropout)
-      : pT(size_t(kCols * kRows)), dsT(size_t(kCols * kRows)), keepT(dropout ? size_t(kCols * kRows) : 0) {}
+  std::vector<float> pT, dsT, keepT, kr;  // kr [kCols, D]: the key tile's rows, contiguous (dQ's B)
+  PairScratch(const AttnDims& d, bool dropout)
+      : pT(size_t(kCols * kRows)),
+        dsT(size_t(kCols * kRows)),
+        keepT(dropout ? size_t(kCols * kRows) : 0),
+        kr(size_t(kCols * d.D)) {}
 };
 
 struct TiledGrad {
@@ -421,17 +441,16 @@ struct TiledGrad {
         }
       }
     }
-    const float* q_rows = f.qh(b, h, qt.t0);
     if (kv_written) {
       if (dv)  // dV_j [cols, Dv] += Pᵀ [cols, rows] · dO_i [rows, Dv]
-        tile_gemm(*kv_written, cols, d.Dv, qt.rows, pT, kRows, 1, dout + f.orow(b, h, qt.t0), f.ldo,
-                  dv_rows(b, h, s0), f.ldv);
+        tile_gemm(*kv_written, cols, d.Dv, qt.rows, pT, kRows, 1, qt.dor.data(), d.Dv, dv_rows(b, h, s0), f.ldv);
       if (dk)  // dK_j [cols, D] += dSᵀ [cols, rows] · Q_i [rows, D]
-        tile_gemm(*kv_written, cols, d.D, qt.rows, dsT, kRows, 1, q_rows, f.ldq, dk_rows(b, h, s0), f.ldk);
+        tile_gemm(*kv_written, cols, d.D, qt.rows, dsT, kRows, 1, qt.qr.data(), d.D, dk_rows(b, h, s0), f.ldk);
       *kv_written = true;
     }
     if (q_written && dq) {  // dQ_i [rows, D] += dS [rows, cols] · K_j [cols, D]
-      tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, f.kh(b, h, s0), f.ldk, dq_rows(b, h, qt.t0), f.ldq);
+      pack_rows(f.kh(b, h, s0), f.ldk, cols, d.D, s.kr.data());
+      tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, s.kr.data(), d.D, dq_rows(b, h, qt.t0), f.ldq);
       *q_written = true;
     }
   }
@@ -493,7 +512,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
     parallel_for(0, kv_heads, 1, [&](int64_t lo, int64_t hi) {
       std::vector<QueryTile> qts(static_cast<size_t>(kQueryGroup), QueryTile(d));
       std::vector<char> kv_written(static_cast<size_t>(ns));
-      PairScratch s(dropout.active());
+      PairScratch s(d, dropout.active());
       for (int64_t bg = lo; bg < hi; ++bg) {
         const int64_t b = bg / d.kv_heads(), h0 = bg % d.kv_heads() * group;
         std::fill(kv_written.begin(), kv_written.end(), 0);
@@ -512,7 +531,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
   if (dk || dv) {
     parallel_for(0, kv_heads * ns, 1, [&](int64_t lo, int64_t hi) {
       QueryTile qt(d);
-      PairScratch s(dropout.active());
+      PairScratch s(d, dropout.active());
       for (int64_t x = lo; x < hi; ++x) {
         const int64_t b = x / ns / d.kv_heads(), h0 = x / ns % d.kv_heads() * group, j = x % ns;
         bool written = false;
@@ -530,7 +549,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
   const int64_t heads = d.B * d.H;
   parallel_for(0, heads * nt, 1, [&](int64_t lo, int64_t hi) {
     QueryTile qt(d);
-    PairScratch s(dropout.active());
+    PairScratch s(d, dropout.active());
     for (int64_t x = lo; x < hi; ++x) {
       const int64_t b = x / nt / d.H, h = x / nt % d.H, i = x % nt;
       g.query_tile_dq(b, h, i, qt, s);
