@@ -9,6 +9,8 @@
 // on the tiling or on threads.
 #include <cstdint>
 
+#include "ops/kernels/unroll.h"
+
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -100,31 +102,31 @@ struct Strided {
 namespace detail {
 
 // C[MR, NV * W] (+)= A[MR, k0:k1] · B[k0:k1, NV * W].
-// The loops over the block's rows and vectors are unrolled whole (the pragmas) so that acc stays
-// in registers (as in attention_tile.cpp's tile_block).
+// The loops over the block's rows and vectors are unrolled whole (TG_UNROLL_WHOLE) so that acc
+// stays in registers.
 template <class T, int MR, int NV>
 inline void tile(int64_t k0, int64_t k1, Strided<T> a, const T* b, int64_t ldb, T* c, int64_t ldc,
                  bool accumulate) {
   using S = Simd<T>;
   typename S::V acc[MR][NV];
-  #pragma GCC unroll 16
+  TG_UNROLL_WHOLE
   for (int i = 0; i < MR; ++i)
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int j = 0; j < NV; ++j) acc[i][j] = S::zero();
   for (int64_t p = k0; p < k1; ++p) {
     typename S::V bv[NV];
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int j = 0; j < NV; ++j) bv[j] = S::load(b + p * ldb + j * S::W);
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int i = 0; i < MR; ++i) {
       typename S::V ai = S::bcast(a.a[i * a.rs + p * a.cs]);
-      #pragma GCC unroll 16
+      TG_UNROLL_WHOLE
       for (int j = 0; j < NV; ++j) acc[i][j] = S::fma(ai, bv[j], acc[i][j]);
     }
   }
-  #pragma GCC unroll 16
+  TG_UNROLL_WHOLE
   for (int i = 0; i < MR; ++i)
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int j = 0; j < NV; ++j) {
       T* ci = c + i * ldc + j * S::W;
       S::store(ci, accumulate ? S::add(S::load(ci), acc[i][j]) : acc[i][j]);

@@ -8,6 +8,7 @@
 
 #include "ops/kernels/attention_dropout_keep.h"
 #include "ops/kernels/transpose_matrix.h"
+#include "ops/kernels/unroll.h"
 
 namespace tg::kernels {
 namespace {
@@ -57,27 +58,25 @@ constexpr int kWideBlockRows = 6;  // strips of 4 vectors
 // integer work to one counter, which matters when a block does only 12 FMAs per step.
 enum class AStep { kRowsContiguous, kColumnsContiguous, kStrided };
 
-// Every loop over the block's rows and vectors is unrolled whole (the pragmas), so that acc is
-// RB * NV registers: left to itself GCC kept acc on the stack around the K loop (zeroed there,
-// spilled there after it, then copied to C), 72 extra stores a block, a third of the product's
-// time at K = 16.
+// Every loop over the block's rows and vectors is unrolled whole (TG_UNROLL_WHOLE), so that acc
+// is RB * NV registers.
 template <class V, int RB, int NV, bool Accumulate, AStep Step>
 void tile_block(int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const float* b, int64_t ldb,
                 float* c, int64_t ldc) {
   constexpr int64_t L = lanes_of<V>;
   V acc[RB][NV];
-  #pragma GCC unroll 16
+  TG_UNROLL_WHOLE
   for (int m = 0; m < RB; ++m)
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int v = 0; v < NV; ++v) acc[m][v] = Accumulate ? load_v<V>(c + m * ldc + v * L) : V{};
   const float* am[RB];
-  #pragma GCC unroll 16
+  TG_UNROLL_WHOLE
   for (int m = 0; m < RB; ++m) am[m] = a + m * a_ms;
   for (int64_t k = 0; k < K; ++k) {
     V bv[NV];
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int v = 0; v < NV; ++v) bv[v] = load_v<V>(b + k * ldb + v * L);
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int m = 0; m < RB; ++m) {
       float x;
       if constexpr (Step == AStep::kRowsContiguous) {
@@ -89,13 +88,13 @@ void tile_block(int64_t K, const float* a, int64_t a_ms, int64_t a_ks, const flo
         am[m] += a_ks;
       }
       const V xv = splat_v(x, V{});
-      #pragma GCC unroll 16
+      TG_UNROLL_WHOLE
       for (int v = 0; v < NV; ++v) acc[m][v] = fma_v(xv, bv[v], acc[m][v]);
     }
   }
-  #pragma GCC unroll 16
+  TG_UNROLL_WHOLE
   for (int m = 0; m < RB; ++m)
-    #pragma GCC unroll 16
+    TG_UNROLL_WHOLE
     for (int v = 0; v < NV; ++v) store_v(c + m * ldc + v * L, acc[m][v]);
 }
 
