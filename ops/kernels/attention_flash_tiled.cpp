@@ -280,8 +280,15 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
 // apart (4 KiB at H = 8, D = 128), so that the 64 rows of a tile fall in the same few L1 sets
 // and are read again from L2 by every register block; contiguous, dK's product ran 1.16-1.31x
 // faster in a scratch harness (dQ's, D = 128: 136 -> 178 GFLOP/s on one core).
+// The copy runs in vector registers (a memcpy call per row costs as much as copying 16 floats).
 void pack_rows(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst) {
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * cols, src + r * lds, size_t(cols) * sizeof(float));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* from = src + r * lds;
+    float* to = dst + r * cols;
+    int64_t e = 0;
+    for (; e + kLanes <= cols; e += kLanes) store_lanes(to + e, load_lanes(from + e));
+    for (; e < cols; ++e) to[e] = from[e];
+  }
 }
 
 // The backward's per-query-tile operands, packed once per query tile: scale · Qᵀ, dOᵀ, the Q and
@@ -449,8 +456,15 @@ struct TiledGrad {
       *kv_written = true;
     }
     if (q_written && dq) {  // dQ_i [rows, D] += dS [rows, cols] · K_j [cols, D]
-      pack_rows(f.kh(b, h, s0), f.ldk, cols, d.D, s.kr.data());
-      tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, s.kr.data(), d.D, dq_rows(b, h, qt.t0), f.ldq);
+      // K_j packed per pair pays at D >= 32; at D = 16 (rows of one cache line, 8 to a 4 KiB
+      // page at H = 8) the copy cost more than the product gained (one thread, T = 2048).
+      const float* k_rows = f.kh(b, h, s0);
+      int64_t ldk = f.ldk;
+      if (d.D >= 32) {
+        pack_rows(k_rows, ldk, cols, d.D, s.kr.data());
+        k_rows = s.kr.data(), ldk = d.D;
+      }
+      tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, k_rows, ldk, dq_rows(b, h, qt.t0), f.ldq);
       *q_written = true;
     }
   }
