@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/kernels/attention_tile.h"
+#include "ops/kernels/copy_rows.h"
 #include "ops/kernels/parallel.h"
 
 namespace tg::kernels {
@@ -275,21 +276,10 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
   }
 }
 
-// Copies rows [0, rows) of `cols` floats, source rows `lds` apart, into dst rows `cols` apart.
-// The products' B operands are read this way: a head's rows in [B, T, H, D] lie H·D floats
-// apart (4 KiB at H = 8, D = 128), so that the 64 rows of a tile fall in the same few L1 sets
-// and are read again from L2 by every register block; contiguous, dK's product ran 1.16-1.31x
-// faster in a scratch harness (dQ's, D = 128: 136 -> 178 GFLOP/s on one core).
-// The copy runs in vector registers (a memcpy call per row costs as much as copying 16 floats).
-void pack_rows(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* from = src + r * lds;
-    float* to = dst + r * cols;
-    int64_t e = 0;
-    for (; e + kLanes <= cols; e += kLanes) store_lanes(to + e, load_lanes(from + e));
-    for (; e < cols; ++e) to[e] = from[e];
-  }
-}
+// The products' B operands are packed with copy_rows: a head's rows in [B, T, H, D] lie H·D
+// floats apart (4 KiB at H = 8, D = 128), so that the 64 rows of a tile fall in the same few L1
+// sets and are read again from L2 by every register block; contiguous, dK's product ran
+// 1.16-1.31x faster in a scratch harness (dQ's, D = 128: 136 -> 178 GFLOP/s on one core).
 
 // The backward's per-query-tile operands, packed once per query tile: scale · Qᵀ, dOᵀ, the Q and
 // dO rows contiguous (qr, dor: the right operands of dK and dV), and the lanes' lse (+inf for a
@@ -317,8 +307,8 @@ struct QueryTile {
     rows = std::min(kRows, d.T - t0);
     transpose_tile(f.qh(b, h, t0), f.ldq, rows, d.D, f.scale, qT.data(), kRows);
     transpose_tile(dout + f.orow(b, h, t0), f.ldo, rows, d.Dv, 1.0f, doT.data(), kRows);
-    pack_rows(f.qh(b, h, t0), f.ldq, rows, d.D, qr.data());
-    pack_rows(dout + f.orow(b, h, t0), f.ldo, rows, d.Dv, dor.data());
+    copy_rows(f.qh(b, h, t0), f.ldq, rows, d.D, qr.data());
+    copy_rows(dout + f.orow(b, h, t0), f.ldo, rows, d.Dv, dor.data());
     any_dout = false;
     for (int64_t x = 0; x < d.Dv * kRows && !any_dout; ++x) any_dout = doT[size_t(x)] != 0.0f;
     const float* lh = lse_all + (b * d.H + h) * d.T + t0;
@@ -461,7 +451,7 @@ struct TiledGrad {
       const float* k_rows = f.kh(b, h, s0);
       int64_t ldk = f.ldk;
       if (d.D >= 32) {
-        pack_rows(k_rows, ldk, cols, d.D, s.kr.data());
+        copy_rows(k_rows, ldk, cols, d.D, s.kr.data());
         k_rows = s.kr.data(), ldk = d.D;
       }
       tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, k_rows, ldk, dq_rows(b, h, qt.t0), f.ldq);

@@ -8,6 +8,7 @@
 
 #include "ops/kernels/attention_linear_tiles.h"
 #include "ops/kernels/attention_tile.h"
+#include "ops/kernels/copy_rows.h"
 #include "ops/kernels/fast_math.h"
 #include "ops/kernels/gemm.h"
 #include "ops/kernels/philox.h"
@@ -205,26 +206,12 @@ T key_stabiliser(const LinearFeatures<T>& f, const Head<T>& h, T* scratch) {
   return std::isfinite(c) ? c : T(0);
 }
 
-// dst [n, w] = n rows of src (row stride ld). Copying a chunk's rows first, in a loop of loads
-// alone, keeps many cache misses in flight; computing on them in place waited for each.
-// The copy runs in vector registers, not one memmove call per row: those calls (a row is 64
-// floats at D = 64) were 12% of the causal fwd+bwd's profile, as much as its main product.
-template <class T>
-void copy_chunk_rows(const T* src, int64_t ld, int64_t n, int64_t w, T* dst) {
-  using S = linear_tiles::Simd<T>;
-  for (int64_t r = 0; r < n; ++r) {
-    const T* from = src + r * ld;
-    T* to = dst + r * w;
-    int64_t e = 0;
-    for (; e + S::W <= w; e += S::W) S::store(to + e, S::load(from + e));
-    for (; e < w; ++e) to[e] = from[e];
-  }
-}
-
-// w.xq [n, D] = the n query rows from t0, w.fq their features.
+// w.xq [n, D] = the n query rows from t0, w.fq their features. A chunk's rows are copied first
+// (copy_rows): a loop of loads alone keeps many cache misses in flight, where computing on them
+// in place waited for each.
 template <class T>
 void load_queries(const LinearFeatures<T>& f, const Head<T>& h, int64_t t0, int64_t n, Work<T>& w) {
-  copy_chunk_rows(h.q + t0 * h.ldq, h.ldq, n, h.D, w.xq.data());
+  copy_rows(h.q + t0 * h.ldq, h.ldq, n, h.D, w.xq.data());
   feature_rows(f, h.D, w.xq.data(), h.D, n, nullptr, nullptr, w.fq.data());
 }
 
@@ -233,8 +220,8 @@ void load_queries(const LinearFeatures<T>& f, const Head<T>& h, int64_t t0, int6
 template <class T>
 void load_keys(const LinearFeatures<T>& f, const Head<T>& h, const T* key_stab, int64_t s0,
                int64_t n, Work<T>& w, bool transposed) {
-  copy_chunk_rows(h.k + s0 * h.ldk, h.ldk, n, h.D, w.xk.data());
-  copy_chunk_rows(h.v_rows(s0), h.ldv, n, h.Dv, w.xv.data());
+  copy_rows(h.k + s0 * h.ldk, h.ldk, n, h.D, w.xk.data());
+  copy_rows(h.v_rows(s0), h.ldv, n, h.Dv, w.xv.data());
   feature_rows(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, key_stab, w.fk.data());
   if (transposed) transpose_matrix(w.fk.data(), n, f.M, f.M, w.fkT.data(), kC);
 }
@@ -315,8 +302,8 @@ void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* 
 template <class T>
 void chunk_output_grads(const Head<T>& h, const T* out, const T* den, const T* dout, int64_t c0,
                         int64_t nq, Work<T>& w) {
-  copy_chunk_rows(dout + c0 * h.ldo, h.ldo, nq, h.Dv, w.dnum.data());
-  copy_chunk_rows(out + c0 * h.ldo, h.ldo, nq, h.Dv, w.xo.data());
+  copy_rows(dout + c0 * h.ldo, h.ldo, nq, h.Dv, w.dnum.data());
+  copy_rows(out + c0 * h.ldo, h.ldo, nq, h.Dv, w.xo.data());
   for (int64_t r = 0; r < nq; ++r) {
     T* g = w.dnum.data() + r * h.Dv;
     T inv = den[c0 + r] > T(0) ? T(1) / den[c0 + r] : T(0);
