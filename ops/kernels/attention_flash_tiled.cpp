@@ -41,6 +41,52 @@ void for_listed_tiles(const int64_t* start, const int32_t* index, int64_t row, i
   }
 }
 
+// The part of a tile that a band edge (causal's diagonal, a sliding window's edges) leaves
+// visible, at the products' granularity: the tile's key columns in chunks of kSpanCols, each with
+// the lanes (whole vectors) that see one of its keys, and each strip of kLanes lanes with the
+// columns (whole chunks) it sees. The products and the exp of a tile crossing an edge run only
+// there: a triangle's 64 x 64 tile takes 10 of its 16 chunk-strip blocks. Lanes outside a chunk's
+// range see none of its keys, so their weights are 0 and the products they leave out add nothing.
+constexpr int64_t kSpanCols = 16, kChunks = kCols / kSpanCols, kStrips = kRows / kLanes;
+struct TileSpan {
+  bool whole = true;  // the tile lies inside the band: every lane sees every column it computes
+  int64_t lane_lo[kChunks] = {}, lane_hi[kChunks] = {};  // per column chunk; lo == hi: no lane
+  int64_t col_lo[kStrips] = {}, col_hi[kStrips] = {};    // per lane strip; lo == hi: no column
+
+  // [lo, hi) of the columns strip v sees (all `cols` when whole).
+  int64_t cols_from(int64_t v) const { return whole ? 0 : col_lo[v]; }
+  int64_t cols_to(int64_t v, int64_t cols) const { return whole ? cols : col_hi[v]; }
+};
+
+// sT [cols, kRows] = A · bT on the span's chunks and lanes (the rest of sT is left as it was):
+// A's rows a (stride lda, K wide) are the tile's keys (or values), bT [K, kRows].
+void span_product(const TileSpan& sp, int64_t cols, int64_t K, const float* a, int64_t lda, const float* bT,
+                  float* sT) {
+  if (sp.whole) return tile_gemm(false, cols, kRows, K, a, lda, 1, bT, kRows, sT, kRows);
+  for (int64_t u = 0; u < kChunks && u * kSpanCols < cols; ++u) {
+    const int64_t c0 = u * kSpanCols, lo = sp.lane_lo[u], hi = sp.lane_hi[u];
+    if (lo < hi)
+      tile_gemm(false, std::min(kSpanCols, cols - c0), hi - lo, K, a + c0 * lda, lda, 1, bT + lo, kRows,
+                sT + c0 * kRows + lo, kRows);
+  }
+}
+
+// C [cols, N] (+)= Xᵀ [cols, rows] · Y [rows, N] on the span (a key tile's dV or dK: X the
+// transposed weights or dS, Y the query tile's packed dO or Q rows, C the key rows, stride ldc);
+// a chunk no lane sees is zeroed when not accumulating.
+void span_key_product(const TileSpan& sp, bool accumulate, int64_t cols, int64_t rows, int64_t N, const float* xT,
+                      const float* y, float* c, int64_t ldc) {
+  if (sp.whole) return tile_gemm(accumulate, cols, N, rows, xT, kRows, 1, y, N, c, ldc);
+  for (int64_t u = 0; u < kChunks && u * kSpanCols < cols; ++u) {
+    const int64_t c0 = u * kSpanCols, n = std::min(kSpanCols, cols - c0);
+    const int64_t lo = sp.lane_lo[u], hi = std::min(sp.lane_hi[u], rows);
+    if (lo < hi)
+      tile_gemm(accumulate, n, N, hi - lo, xT + c0 * kRows + lo, kRows, 1, y + lo * N, N, c + c0 * ldc, ldc);
+    else if (!accumulate)
+      for (int64_t x = 0; x < n; ++x) std::fill_n(c + (c0 + x) * ldc, N, 0.0f);
+  }
+}
+
 // What every tile of one call shares: sizes, masks and the head pointers.
 struct TiledFlash {
   const AttnDims& d;
@@ -88,6 +134,33 @@ struct TiledFlash {
     for_listed_tiles(m.q_start, m.q_index, m.bh(b, h) * m.nk + kb, m.bq / kRows, nt,
                      [&](int64_t qb) { return m.kind_of(b, h, qb, kb); }, fn);
   }
+  // The span of the tile of queries [t0, t0 + kRows) and keys [s0, s0 + cols) under the band:
+  // query t0 + r sees key s0 + c when s0 + c - right <= t0 + r <= s0 + c + left.
+  TileSpan span(int64_t t0, int64_t s0, int64_t cols) const {
+    TileSpan sp;
+    sp.whole = !(s0 + cols - 1 > t0 + right || t0 + kRows - 1 > s0 + left);
+    if (sp.whole) return sp;
+    for (int64_t u = 0; u < kChunks; ++u) {
+      const int64_t c0 = u * kSpanCols, c1 = std::min(cols, c0 + kSpanCols);
+      if (c0 >= cols) break;
+      const int64_t first = std::clamp<int64_t>(s0 + c0 - right - t0, 0, kRows);
+      const int64_t end = std::clamp<int64_t>(s0 + c1 + left - t0, first, kRows);
+      if (first == end) continue;
+      sp.lane_lo[u] = first / kLanes * kLanes;
+      sp.lane_hi[u] = (end + kLanes - 1) / kLanes * kLanes;
+    }
+    // The chunks a strip is in are consecutive: both edges of a column's lanes rise with it.
+    for (int64_t v = 0; v < kStrips; ++v) {
+      const int64_t r = v * kLanes;
+      for (int64_t u = 0; u < kChunks; ++u) {
+        if (sp.lane_lo[u] > r || sp.lane_hi[u] <= r) continue;
+        if (sp.col_lo[v] == sp.col_hi[v]) sp.col_lo[v] = u * kSpanCols;
+        sp.col_hi[v] = std::min(cols, (u + 1) * kSpanCols);
+      }
+    }
+    return sp;
+  }
+
   // keepT [cols, kRows]: the dropout scales of the tile's (query, key) pairs, as dense draws them.
   void dropout_scales(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* keepT) const {
     const uint64_t index0 = uint64_t(((b * d.H + h) * d.T + t0) * d.S + s0);
@@ -106,8 +179,9 @@ struct TiledFlash {
   // block) where the mask hides it from one of the tile's `rows` queries. Returns false, having
   // computed nothing, when the mask hides every key of the tile from every query: its weights
   // are all zero, so the tile adds nothing anywhere.
+  // Only the span's chunks and lanes are computed (sp: span() of the tile).
   bool scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, bool partial,
-              const float* qT, float* sT) const {
+              const TileSpan& sp, const float* qT, float* sT) const {
     if (partial && blocks->mask) {
       if (const int32_t* runs = blocks->blocks.runs_from(b, h, t0, s0 / blocks->blocks.bk))
         return scores_in_runs(b, h, t0, rows, s0, cols, runs, qT, sT);
@@ -123,7 +197,7 @@ struct TiledFlash {
       }
       if (!any) return false;
     }
-    tile_gemm(false, cols, kRows, d.D, kh(b, h, s0), ldk, 1, qT, kRows, sT, kRows);
+    span_product(sp, cols, d.D, kh(b, h, s0), ldk, qT, sT);
     modify_scores(b, h, t0, rows, s0, cols, sT);
     if (masked)
       for (int64_t r = 0; r < rows; ++r)
@@ -238,17 +312,21 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
   std::fill_n(l, kRows, 0.0f);
   f.for_key_tiles(b, h, i, [&](int64_t j, bool partial) {
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
-    if (f.all_padding(b, s0, cols) || !f.scores(b, h, t0, rows, s0, cols, partial, qT, sT)) return;
+    const TileSpan sp = f.span(t0, s0, cols);
+    if (f.all_padding(b, s0, cols) || !f.scores(b, h, t0, rows, s0, cols, partial, sp, qT, sT)) return;
     const bool drop = f.dropout.active();
     if (drop) f.dropout_scales(b, h, t0, rows, s0, cols, s.keepT.data());
     for (int64_t r = 0; r < kRows; r += kLanes) {
+      // The strip's columns (all of them unless the tile crosses a band edge).
+      const int64_t c_lo = sp.cols_from(r / kLanes), c_hi = sp.cols_to(r / kLanes, cols);
+      if (c_lo == c_hi) continue;
       const TileVec m_old = load_lanes(m + r);
-      const TileVec mx = column_max(sT + r, cols, m_old);
+      const TileVec mx = column_max(sT + c_lo * kRows + r, c_hi - c_lo, m_old);
       // A lane that has seen no visible key keeps m = -inf; exp(x - 0) of its -inf scores is 0.
       TileVec shift = mx == kMinusInf ? TileVec{} : mx;
       TileVec alpha = softmax_exp(m_old - shift);  // 0 while m_old is -inf (acc and l are 0 then)
       TileVec sum{};
-      for (int64_t c = 0; c < cols; ++c) {
+      for (int64_t c = c_lo; c < c_hi; ++c) {
         float* p = sT + c * kRows + r;
         TileVec e = softmax_exp(load_lanes(p) - shift);
         // Dropout after the softmax: the normaliser keeps the un-dropped weights.
@@ -259,8 +337,15 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
       store_lanes(m + r, mx);
       for (int64_t e = 0; e < d.Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
     }
-    // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e].
-    tile_gemm(true, d.Dv, kRows, cols, f.vh(b, h, s0), 1, f.ldv, sT, kRows, oT, kRows);
+    // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e]; on a span, chunk by chunk (the lanes a
+    // chunk leaves out have weight 0 on its keys).
+    if (sp.whole) return tile_gemm(true, d.Dv, kRows, cols, f.vh(b, h, s0), 1, f.ldv, sT, kRows, oT, kRows);
+    for (int64_t u = 0; u < kChunks && u * kSpanCols < cols; ++u) {
+      const int64_t c0 = u * kSpanCols, lo = sp.lane_lo[u], hi = sp.lane_hi[u];
+      if (lo < hi)
+        tile_gemm(true, d.Dv, hi - lo, std::min(kSpanCols, cols - c0), f.vh(b, h, s0 + c0), 1, f.ldv,
+                  sT + c0 * kRows + lo, kRows, oT + lo, kRows);
+    }
   });
   float* lh = lse + (b * d.H + h) * d.T + t0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -417,14 +502,15 @@ struct TiledGrad {
     const AttnDims& d = f.d;
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
     float *pT = s.pT.data(), *dsT = s.dsT.data();
-    if (!f.scores(b, h, qt.t0, qt.rows, s0, cols, partial, qt.qT.data(), pT)) return;
-    tile_gemm(false, cols, kRows, d.Dv, f.vh(b, h, s0), f.ldv, 1, qt.doT.data(), kRows, dsT, kRows);
+    const TileSpan sp = f.span(qt.t0, s0, cols);
+    if (!f.scores(b, h, qt.t0, qt.rows, s0, cols, partial, sp, qt.qT.data(), pT)) return;
+    span_product(sp, cols, d.Dv, f.vh(b, h, s0), f.ldv, qt.doT.data(), dsT);
     const TileVec sc = splat_value(f.scale);
     const bool drop = f.dropout.active();
     if (drop) f.dropout_scales(b, h, qt.t0, qt.rows, s0, cols, s.keepT.data());
     for (int64_t r = 0; r < kRows; r += kLanes) {
       const TileVec l = load_lanes(qt.lse.data() + r), dl = load_lanes(qt.delta.data() + r);
-      for (int64_t c = 0; c < cols; ++c) {
+      for (int64_t c = sp.cols_from(r / kLanes), c_hi = sp.cols_to(r / kLanes, cols); c < c_hi; ++c) {
         float* p = pT + c * kRows + r;
         float* g = dsT + c * kRows + r;
         TileVec w = softmax_exp(load_lanes(p) - l);
@@ -440,9 +526,9 @@ struct TiledGrad {
     }
     if (kv_written) {
       if (dv)  // dV_j [cols, Dv] += Pᵀ [cols, rows] · dO_i [rows, Dv]
-        tile_gemm(*kv_written, cols, d.Dv, qt.rows, pT, kRows, 1, qt.dor.data(), d.Dv, dv_rows(b, h, s0), f.ldv);
+        span_key_product(sp, *kv_written, cols, qt.rows, d.Dv, pT, qt.dor.data(), dv_rows(b, h, s0), f.ldv);
       if (dk)  // dK_j [cols, D] += dSᵀ [cols, rows] · Q_i [rows, D]
-        tile_gemm(*kv_written, cols, d.D, qt.rows, dsT, kRows, 1, qt.qr.data(), d.D, dk_rows(b, h, s0), f.ldk);
+        span_key_product(sp, *kv_written, cols, qt.rows, d.D, dsT, qt.qr.data(), dk_rows(b, h, s0), f.ldk);
       *kv_written = true;
     }
     if (q_written && dq) {  // dQ_i [rows, D] += dS [rows, cols] · K_j [cols, D]
@@ -454,7 +540,18 @@ struct TiledGrad {
         copy_rows(k_rows, ldk, cols, d.D, s.kr.data());
         k_rows = s.kr.data(), ldk = d.D;
       }
-      tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, k_rows, ldk, dq_rows(b, h, qt.t0), f.ldq);
+      if (sp.whole) {
+        tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, k_rows, ldk, dq_rows(b, h, qt.t0), f.ldq);
+      } else {  // strip by strip, each over its columns (its rows zeroed if it has none and no sum yet)
+        for (int64_t v = 0; v < kStrips && v * kLanes < qt.rows; ++v) {
+          const int64_t r0 = v * kLanes, n = std::min(kLanes, qt.rows - r0), c0 = sp.col_lo[v], c1 = sp.col_hi[v];
+          if (c0 < c1)
+            tile_gemm(*q_written, n, d.D, c1 - c0, dsT + c0 * kRows + r0, 1, kRows, k_rows + c0 * ldk, ldk,
+                      dq_rows(b, h, qt.t0 + r0), f.ldq);
+          else if (!*q_written)
+            for (int64_t x = 0; x < n; ++x) std::fill_n(dq_rows(b, h, qt.t0 + r0 + x), d.D, 0.0f);
+        }
+      }
       *q_written = true;
     }
   }
