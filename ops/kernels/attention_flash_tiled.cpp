@@ -10,6 +10,7 @@
 #include "ops/kernels/attention_tile.h"
 #include "ops/kernels/copy_rows.h"
 #include "ops/kernels/parallel.h"
+#include "ops/kernels/transpose_matrix.h"
 
 namespace tg::kernels {
 namespace {
@@ -304,13 +305,16 @@ struct ForwardScratch {
 void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, float* out, float* lse,
                         ForwardScratch& s) {
   const AttnDims& d = f.d;
-  const int64_t t0 = i * kRows, rows = std::min(kRows, d.T - t0);
-  float *qT = s.qT.data(), *sT = s.sT.data(), *oT = s.oT.data(), *m = s.m.data(), *l = s.l.data();
+  const int64_t t0 = i * kRows, rows = std::min(kRows, d.T - t0), Dv = d.Dv;
+  float *const qT = s.qT.data(), *const sT = s.sT.data(), *const oT = s.oT.data(), *const m = s.m.data(),
+               *const l = s.l.data();
   transpose_tile(f.qh(b, h, t0), f.ldq, rows, d.D, f.scale, qT, kRows);
   std::fill(s.oT.begin(), s.oT.end(), 0.0f);
   std::fill_n(m, kRows, kMinusInf);
   std::fill_n(l, kRows, 0.0f);
-  f.for_key_tiles(b, h, i, [&](int64_t j, bool partial) {
+  // The pointers by value: the vector stores (memcpy) may alias anything, and through references
+  // every store reloaded them.
+  f.for_key_tiles(b, h, i, [&, qT, sT, oT, m, l, Dv](int64_t j, bool partial) {
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
     const TileSpan sp = f.span(t0, s0, cols);
     if (f.all_padding(b, s0, cols) || !f.scores(b, h, t0, rows, s0, cols, partial, sp, qT, sT)) return;
@@ -335,7 +339,10 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
       }
       store_lanes(l + r, fma_lanes(load_lanes(l + r), alpha, sum));
       store_lanes(m + r, mx);
-      for (int64_t e = 0; e < d.Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
+      // alpha is exactly 1 (or 0 on a lane whose oT is still 0) where no lane's maximum moved:
+      // then the rescale changes nothing, and past the first few key tiles it is the rule.
+      if (std::memcmp(&mx, &m_old, sizeof mx) == 0) continue;
+      for (int64_t e = 0; e < Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
     }
     // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e]; on a span, chunk by chunk (the lanes a
     // chunk leaves out have weight 0 on its keys).
@@ -347,18 +354,18 @@ void forward_query_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t i, fl
                   sT + c0 * kRows + lo, kRows, oT + lo, kRows);
     }
   });
-  float* lh = lse + (b * d.H + h) * d.T + t0;
-  for (int64_t r = 0; r < rows; ++r) {
-    float* o = out + f.orow(b, h, t0 + r);
-    if (l[r] == 0.0f) {  // every key masked: zeros, as dense
-      std::fill_n(o, d.Dv, 0.0f);
-      lh[r] = kMinusInf;
-      continue;
+  // out rows = oT / l, lane by lane, then transposed into place; a row whose every key is masked
+  // gets zeros, as dense.
+  for (int64_t r = 0; r < kRows; r += kLanes) {
+    const TileVec lr = load_lanes(l + r), inv = splat_value(1.0f) / lr;
+    for (int64_t e = 0; e < Dv; ++e) {
+      float* p = oT + e * kRows + r;
+      store_lanes(p, lr == 0.0f ? TileVec{} : load_lanes(p) * inv);
     }
-    const float inv = 1.0f / l[r];
-    for (int64_t e = 0; e < d.Dv; ++e) o[e] = oT[e * kRows + r] * inv;
-    lh[r] = m[r] + std::log(l[r]);
   }
+  transpose_matrix(oT, Dv, rows, kRows, out + f.orow(b, h, t0), f.ldo);
+  float* lh = lse + (b * d.H + h) * d.T + t0;
+  for (int64_t r = 0; r < rows; ++r) lh[r] = l[r] == 0.0f ? kMinusInf : m[r] + std::log(l[r]);
 }
 
 // The products' B operands are packed with copy_rows: a head's rows in [B, T, H, D] lie H·D
