@@ -564,6 +564,33 @@ struct TiledGrad {
   }
 };
 
+// delta [B, H, T] = rowsum(dO ∘ O), each row summed in order as dot_in_order sums it (so rounded
+// as the tiles' dP = dO Vᵀ is), a tile of rows at a time: transposed, its rows' sums run side by
+// side down the lanes. One row at a time, each sum was a chain of Dv dependent FMAs that waited
+// on their latency (10% of sliding window's fwd+bwd at W = 64).
+void row_deltas(const TiledFlash& f, const float* out, const float* dout, float* delta) {
+  const AttnDims& d = f.d;
+  const int64_t nt = tiled_count(d.T, kRows);
+  parallel_for(0, d.B * d.H * nt, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<float> oT(size_t(d.Dv * kRows)), doT(oT.size());  // [Dv, kRows]
+    for (int64_t x = lo; x < hi; ++x) {
+      const int64_t bh = x / nt, t0 = x % nt * kRows, rows = std::min(kRows, d.T - t0);
+      const int64_t row0 = f.orow(bh / d.H, bh % d.H, t0);
+      transpose_matrix(out + row0, rows, d.Dv, f.ldo, oT.data(), kRows);
+      transpose_matrix(dout + row0, rows, d.Dv, f.ldo, doT.data(), kRows);
+      TileVec sum[kStrips] = {};
+      for (int64_t e = 0; e < d.Dv; ++e)
+        for (int64_t v = 0; v < kStrips; ++v) {
+          const int64_t at = e * kRows + v * kLanes;
+          sum[v] = fma_lanes(load_lanes(doT.data() + at), load_lanes(oT.data() + at), sum[v]);
+        }
+      float all[kRows];
+      std::memcpy(all, sum, sizeof all);
+      std::copy_n(all, rows, delta + bh * d.T + t0);
+    }
+  });
+}
+
 // The call's shared state; causal folds into the band's right edge (keys up to t + offset).
 TiledFlash tiled_flash(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
                        const AttnDropout& dropout, const float* q, const float* k, const float* v,
@@ -601,14 +628,7 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
                           const float* lse, const float* dout, float* delta, float* dq, float* dk, float* dv,
                           const TiledBlocks* blocks) {
   const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
-  // delta = rowsum(dO ∘ O) [B, H, T], rounded as the tiles' dP = dO Vᵀ is.
-  parallel_for(0, d.B * d.H * d.T, rows_grain(2 * d.Dv), [&](int64_t lo, int64_t hi) {
-    for (int64_t x = lo; x < hi; ++x) {
-      const int64_t t = x % d.T, bh = x / d.T;
-      const int64_t off = f.orow(bh / d.H, bh % d.H, t);
-      delta[x] = dot_in_order(dout + off, out + off, d.Dv);
-    }
-  });
+  row_deltas(f, out, dout, delta);
   const int64_t nt = tiled_count(d.T, kRows), ns = tiled_count(d.S, kCols);
   // A kv head and the group of query heads that read it: dK and dV of the kv head are summed
   // over the group's heads in order, then over the query tiles in order.
