@@ -22,6 +22,8 @@ constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kQueryGroup = 8;
 constexpr float kPlusInf = std::numeric_limits<float>::infinity();
 
+constexpr int64_t kNarrowBand = 1024;  // TiledFlash::narrow_band
+
 int64_t tiled_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
 
 // fn(x, false) for the tiles x in [first, end).
@@ -161,6 +163,12 @@ struct TiledFlash {
     }
     return sp;
   }
+
+  // True when a query tile reaches few key tiles (a band of at most kNarrowBand keys): then the
+  // tasks run the heads of a query tile one after another, so that the rows of q, k, v and out
+  // they read and write (each a head's D floats of a [B, T, H, D] row) are read whole while in
+  // cache, where head by head each streamed from memory in pieces H·D floats apart.
+  bool narrow_band() const { return !blocks && left + right <= kNarrowBand; }
 
   // keepT [cols, kRows]: the dropout scales of the tile's (query, key) pairs, as dense draws them.
   void dropout_scales(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* keepT) const {
@@ -614,11 +622,17 @@ void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& 
                          float* lse, const TiledBlocks* blocks) {
   const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
   const int64_t nt = tiled_count(d.T, kRows);
+  const bool heads_inner = f.narrow_band();
   parallel_for(0, d.B * d.H * nt, 1, [&](int64_t lo, int64_t hi) {
     ForwardScratch s(d, dropout.active());
     for (int64_t x = lo; x < hi; ++x) {
-      const int64_t bh = x / nt;
-      forward_query_tile(f, bh / d.H, bh % d.H, x % nt, out, lse, s);
+      if (heads_inner) {  // x = (b, i, h)
+        const int64_t h = x % d.H, bi = x / d.H;
+        forward_query_tile(f, bi / nt, h, bi % nt, out, lse, s);
+      } else {  // x = (b, h, i)
+        const int64_t bh = x / nt;
+        forward_query_tile(f, bh / d.H, bh % d.H, x % nt, out, lse, s);
+      }
     }
   });
 }
@@ -637,18 +651,26 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
   // Enough kv heads: one task per kv head, its query heads one after another, query tiles outer
   // (each packed once); dQ summed over the key tiles in order.
   if (kv_heads >= get_num_threads()) {
-    parallel_for(0, kv_heads, 1, [&](int64_t lo, int64_t hi) {
+    // A narrow band: each thread takes a run of kv heads and steps them through the query tiles
+    // together (f.narrow_band, as the forward does); else one kv head at a time. Either way each
+    // kv head sums over its query heads in order, then its query tiles in order.
+    const bool together = f.narrow_band();
+    const int64_t per_task = together ? tiled_count(kv_heads, get_num_threads()) : 1;
+    parallel_for(0, tiled_count(kv_heads, per_task), 1, [&](int64_t lo, int64_t hi) {
       std::vector<QueryTile> qts(static_cast<size_t>(kQueryGroup), QueryTile(d));
-      std::vector<char> kv_written(static_cast<size_t>(ns));
       PairScratch s(d, dropout.active());
-      for (int64_t bg = lo; bg < hi; ++bg) {
-        const int64_t b = bg / d.kv_heads(), h0 = bg % d.kv_heads() * group;
-        std::fill(kv_written.begin(), kv_written.end(), 0);
-        for (int64_t h = h0; h < h0 + group; ++h)
+      for (int64_t task = lo; task < hi; ++task) {
+        const int64_t bg0 = task * per_task, bg1 = std::min(kv_heads, bg0 + per_task);
+        std::vector<std::vector<char>> kv_written(size_t(bg1 - bg0), std::vector<char>(size_t(ns)));
+        for (int64_t hg = 0; hg < group; ++hg)
           for (int64_t i0 = 0; i0 < nt; i0 += kQueryGroup)
-            g.query_group_pairs(b, h, i0, std::min(nt, i0 + kQueryGroup), qts, kv_written, s);
-        for (int64_t j = 0; j < ns; ++j)
-          if (!kv_written[size_t(j)]) g.zero_key_tile(b, h0, j);
+            for (int64_t bg = bg0; bg < bg1; ++bg) {
+              const int64_t b = bg / d.kv_heads(), h = bg % d.kv_heads() * group + hg;
+              g.query_group_pairs(b, h, i0, std::min(nt, i0 + kQueryGroup), qts, kv_written[size_t(bg - bg0)], s);
+            }
+        for (int64_t bg = bg0; bg < bg1; ++bg)
+          for (int64_t j = 0; j < ns; ++j)
+            if (!kv_written[size_t(bg - bg0)][size_t(j)]) g.zero_key_tile(bg / d.kv_heads(), bg % d.kv_heads() * group, j);
       }
     });
     return;
