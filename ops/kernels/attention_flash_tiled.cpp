@@ -164,11 +164,17 @@ struct TiledFlash {
     return sp;
   }
 
-  // True when a query tile reaches few key tiles (a band of at most kNarrowBand keys): then the
-  // tasks run the heads of a query tile one after another, so that the rows of q, k, v and out
-  // they read and write (each a head's D floats of a [B, T, H, D] row) are read whole while in
-  // cache, where head by head each streamed from memory in pieces H·D floats apart.
-  bool narrow_band() const { return !blocks && left + right <= kNarrowBand; }
+  // True when a query tile reaches few keys (a band of at most kNarrowBand keys, or blocks that
+  // list as many on average): then the tasks run the heads of a query tile one after another, so
+  // that the rows of q, k, v and out they read and write (each a head's D floats of a
+  // [B, T, H, D] row) are read whole while in cache, where head by head each streamed from memory
+  // in pieces H·D floats apart.
+  bool narrow_band() const {
+    if (!blocks) return left + right <= kNarrowBand;
+    const FlexBlocks& m = blocks->blocks;
+    const int64_t rows = m.mB * m.mH * m.nq;
+    return rows > 0 && m.kv_start[rows] * m.bk <= kNarrowBand * rows;
+  }
 
   // keepT [cols, kRows]: the dropout scales of the tile's (query, key) pairs, as dense draws them.
   void dropout_scales(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* keepT) const {
