@@ -11,6 +11,7 @@
 #include "ops/kernels/copy_rows.h"
 #include "ops/kernels/fast_math.h"
 #include "ops/kernels/gemm.h"
+#include "ops/kernels/parallel.h"
 #include "ops/kernels/philox.h"
 #include "ops/kernels/transpose_matrix.h"
 
@@ -262,39 +263,72 @@ void chunk_scores(int64_t M, int64_t nq, int64_t nk, Work<T>& w) {
   mask_upper(w.A.data(), nq, nk);
 }
 
+// One chunk of the forward: the nq queries from c0 against the state of the keys before them
+// (w.state, w.z) and, causal, their own chunk of keys, which then join the state.
 template <class T>
-void head_forward(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T* out, T* den) {
+void forward_chunk(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T stab, int64_t c0, T* out,
+                   T* den, Work<T>& w) {
   const int64_t M = f.M, Dv = h.Dv;
-  Work<T> w(h.D, M, Dv);
-  T stab = f.W ? key_stabiliser(f, h, w.fk.data()) : T(0);
-  // The state of the keys every query sees: all of them, or (causal) the prefix.
-  fold_all_keys(f, h, &stab, causal ? h.prefix() : h.S, w);
-  for (int64_t c0 = 0; c0 < h.T_; c0 += kC) {
-    const int64_t nq = std::min(kC, h.T_ - c0), nk = causal ? h.chunk_keys(c0) : 0;
-    h.prefetch_queries(c0 + kC, kC);
-    if (causal) h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
-    load_queries(f, h, c0, nq, w);
-    T* o = out + c0 * h.ldo;
-    // Numerators φ(Q)·S straight into out, denominators φ(Q)·z.
-    gemm_tiles<T>(Shape::full, nq, Dv, M, {w.fq.data(), M, 1}, w.state.data(), Dv, o, h.ldo, false);
-    T dens[kC];
-    for (int64_t r = 0; r < nq; ++r) dens[r] = dot(w.fq.data() + r * M, w.z.data(), M);
-    if (nk > 0) {
-      const int64_t s0 = h.offset + c0;
-      load_keys(f, h, &stab, s0, nk, w, true);
-      chunk_scores(M, nq, nk, w);
-      gemm_tiles<T>(Shape::a_lower, nq, Dv, nk, {w.A.data(), kC, 1}, w.xv.data(), Dv, o, h.ldo,
-                    true);
-      for (int64_t r = 0; r < nq; ++r)
-        dens[r] += linear_tiles::sum(w.A.data() + r * kC, std::min(r + 1, nk));
-      if (c0 + kC < h.T_) fold_keys(h, M, nk, w);  // the last chunk's keys serve no later query
-    }
-    for (int64_t r = 0; r < nq; ++r) {
-      T inv = dens[r] > T(0) ? T(1) / dens[r] : T(0);
-      for (int64_t j = 0; j < Dv; ++j) o[r * h.ldo + j] *= inv;
-      if (den) den[c0 + r] = dens[r];
-    }
+  const int64_t nq = std::min(kC, h.T_ - c0), nk = causal ? h.chunk_keys(c0) : 0;
+  h.prefetch_queries(c0 + kC, kC);
+  if (causal) h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+  load_queries(f, h, c0, nq, w);
+  T* o = out + c0 * h.ldo;
+  // Numerators φ(Q)·S straight into out, denominators φ(Q)·z.
+  gemm_tiles<T>(Shape::full, nq, Dv, M, {w.fq.data(), M, 1}, w.state.data(), Dv, o, h.ldo, false);
+  T dens[kC];
+  for (int64_t r = 0; r < nq; ++r) dens[r] = dot(w.fq.data() + r * M, w.z.data(), M);
+  if (nk > 0) {
+    const int64_t s0 = h.offset + c0;
+    load_keys(f, h, &stab, s0, nk, w, true);
+    chunk_scores(M, nq, nk, w);
+    gemm_tiles<T>(Shape::a_lower, nq, Dv, nk, {w.A.data(), kC, 1}, w.xv.data(), Dv, o, h.ldo, true);
+    for (int64_t r = 0; r < nq; ++r) dens[r] += linear_tiles::sum(w.A.data() + r * kC, std::min(r + 1, nk));
+    if (c0 + kC < h.T_) fold_keys(h, M, nk, w);  // the last chunk's keys serve no later query
   }
+  for (int64_t r = 0; r < nq; ++r) {
+    T inv = dens[r] > T(0) ? T(1) / dens[r] : T(0);
+    for (int64_t j = 0; j < Dv; ++j) o[r * h.ldo + j] *= inv;
+    if (den) den[c0 + r] = dens[r];
+  }
+}
+
+// The forward of a run of heads (their outputs, denominators or null), stepped together chunk by
+// chunk: each head keeps its own state [S, z] (swapped into the shared Work for its step), and
+// the heads' rows of q, k, v and out, neighbours in each [B, T, H, D] row, are read and written
+// while in cache, where head by head each streamed from memory in pieces H·D floats apart.
+template <class T>
+void heads_forward(const std::vector<Head<T>>& heads, bool causal, const LinearFeatures<T>& f,
+                   const std::vector<T*>& outs, const std::vector<T*>& dens) {
+  if (heads.empty()) return;
+  const int64_t M = f.M, Dv = heads[0].Dv, n = int64_t(heads.size());
+  Work<T> w(heads[0].D, M, Dv);
+  std::vector<std::vector<T>> states(static_cast<size_t>(n), std::vector<T>(static_cast<size_t>(M * Dv)));
+  std::vector<std::vector<T>> zs(static_cast<size_t>(n), std::vector<T>(static_cast<size_t>(M)));
+  std::vector<T> stabs(static_cast<size_t>(n));
+  for (int64_t x = 0; x < n; ++x) stabs[size_t(x)] = f.W ? key_stabiliser(f, heads[size_t(x)], w.fk.data()) : T(0);
+  // Head x's step with its state in w.
+  auto step = [&](int64_t x, auto&& fn) {
+    std::swap(w.state, states[size_t(x)]);
+    std::swap(w.z, zs[size_t(x)]);
+    fn(heads[size_t(x)]);
+    std::swap(w.state, states[size_t(x)]);
+    std::swap(w.z, zs[size_t(x)]);
+  };
+  // The state of the keys every query sees: all of them, or (causal) the prefix.
+  const Head<T>& h0 = heads[0];
+  const int64_t end = causal ? h0.prefix() : h0.S;
+  for (int64_t s0 = 0; s0 < end; s0 += kC)
+    for (int64_t x = 0; x < n; ++x)
+      step(x, [&](const Head<T>& h) {
+        const int64_t nk = std::min(kC, end - s0);
+        h.prefetch_keys(s0 + kC, std::min(kC, end - s0 - kC));
+        load_keys(f, h, &stabs[size_t(x)], s0, nk, w, false);
+        fold_keys(h, M, nk, w);
+      });
+  for (int64_t c0 = 0; c0 < h0.T_; c0 += kC)
+    for (int64_t x = 0; x < n; ++x)
+      step(x, [&](const Head<T>& h) { forward_chunk(h, causal, f, stabs[size_t(x)], c0, outs[size_t(x)], dens[size_t(x)], w); });
 }
 
 // w.dnum, w.dden of the nq queries from c0: out = num / den gives dnum = dout / den and
@@ -478,10 +512,28 @@ template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
                               T* out, T* den) {
-  for_each_head(d, [&](int64_t b, int64_t h) {
-    namespace lc = linear_chunked;
-    lc::head_forward(lc::head_of(d, key_padding, q, k, v, b, h), causal, features,
-                     out + (b * d.T * d.H + h) * d.Dv, den ? den + (b * d.H + h) * d.T : nullptr);
+  // Runs of heads, one to a thread, stepped together (heads_forward); one head at a time when
+  // there are fewer heads than threads.
+  namespace lc = linear_chunked;
+  const int64_t heads = d.B * d.H, threads = get_num_threads();
+  const int64_t per_run = heads >= threads && threads > 1 ? (heads + threads - 1) / threads : 1;
+  auto run = [&](int64_t first, int64_t last) {
+    std::vector<lc::Head<T>> hs;
+    std::vector<T*> outs, dens;
+    for (int64_t x = first; x < last; ++x) {
+      const int64_t b = x / d.H, h = x % d.H;
+      hs.push_back(lc::head_of(d, key_padding, q, k, v, b, h));
+      outs.push_back(out + (b * d.T * d.H + h) * d.Dv);
+      dens.push_back(den ? den + (b * d.H + h) * d.T : nullptr);
+    }
+    lc::heads_forward(hs, causal, features, outs, dens);
+  };
+  if (per_run == 1) {
+    for_each_head(d, [&](int64_t b, int64_t h) { run(b * d.H + h, b * d.H + h + 1); });
+    return;
+  }
+  parallel_for(0, (heads + per_run - 1) / per_run, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) run(r * per_run, std::min(heads, (r + 1) * per_run));
   });
 }
 
