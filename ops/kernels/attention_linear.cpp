@@ -236,18 +236,6 @@ void fold_keys(const Head<T>& h, int64_t M, int64_t n, Work<T>& w) {
     for (int64_t i = 0; i < M; ++i) w.z[size_t(i)] += w.fk[size_t(r * M + i)];
 }
 
-// The state of the keys [0, end), chunk by chunk.
-template <class T>
-void fold_all_keys(const LinearFeatures<T>& f, const Head<T>& h, const T* stab, int64_t end,
-                   Work<T>& w) {
-  for (int64_t s0 = 0; s0 < end; s0 += kC) {
-    int64_t n = std::min(kC, end - s0);
-    h.prefetch_keys(s0 + kC, std::min(kC, end - s0 - kC));
-    load_keys(f, h, stab, s0, n, w, false);
-    fold_keys(h, f.M, n, w);
-  }
-}
-
 // Zeros A[i, j] for j > i (row stride kC): the causal mask inside a chunk.
 template <class T>
 void mask_upper(T* A, int64_t nq, int64_t nk) {
@@ -293,42 +281,79 @@ void forward_chunk(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T 
   }
 }
 
-// The forward of a run of heads (their outputs, denominators or null), stepped together chunk by
-// chunk: each head keeps its own state [S, z] (swapped into the shared Work for its step), and
-// the heads' rows of q, k, v and out, neighbours in each [B, T, H, D] row, are read and written
-// while in cache, where head by head each streamed from memory in pieces H·D floats apart.
+// A run of heads stepped together chunk by chunk: each head keeps its own states and their
+// gradients (Work's state, stateT, z, dS, dST, dz), swapped into the shared Work for its step. The
+// heads' rows of q, k, v, out and their gradients, neighbours in each [B, T, H, D] row, are then
+// read and written while in cache, where head by head each streamed from memory in pieces H·D
+// floats apart. Each head's arithmetic is unchanged.
+template <class T>
+struct HeadRun {
+  struct Saved {
+    std::vector<T> state, stateT, z, dS, dST, dz;
+  };
+  const std::vector<Head<T>>& heads;
+  Work<T>& w;
+  std::vector<Saved> saved;
+
+  HeadRun(const std::vector<Head<T>>& hs, Work<T>& work) : heads(hs), w(work) {
+    saved.resize(hs.size());
+    for (Saved& x : saved)
+      x = {std::vector<T>(w.state.size()), std::vector<T>(w.stateT.size()), std::vector<T>(w.z.size()),
+           std::vector<T>(w.dS.size()), std::vector<T>(w.dST.size()), std::vector<T>(w.dz.size())};
+  }
+  int64_t size() const { return int64_t(heads.size()); }
+
+  // fn(x, head x) for every head of the run in turn, each with its own states in w.
+  template <class F>
+  void each(F&& fn) {
+    for (int64_t x = 0; x < size(); ++x) {
+      swap_in(saved[size_t(x)]);
+      fn(x, heads[size_t(x)]);
+      swap_in(saved[size_t(x)]);
+    }
+  }
+
+ private:
+  void swap_in(Saved& x) {
+    std::swap(w.state, x.state), std::swap(w.stateT, x.stateT), std::swap(w.z, x.z);
+    std::swap(w.dS, x.dS), std::swap(w.dST, x.dST), std::swap(w.dz, x.dz);
+  }
+};
+
+// FAVOR+'s key stabiliser of each head of a run (0 for elu).
+template <class T>
+std::vector<T> key_stabilisers(const LinearFeatures<T>& f, const std::vector<Head<T>>& heads, Work<T>& w) {
+  std::vector<T> stabs;
+  for (const Head<T>& h : heads) stabs.push_back(f.W ? key_stabiliser(f, h, w.fk.data()) : T(0));
+  return stabs;
+}
+
+// The state of keys [0, end) of every head of a run, chunk by chunk.
+template <class T>
+void fold_all_keys(const LinearFeatures<T>& f, HeadRun<T>& run, const std::vector<T>& stabs, int64_t end) {
+  for (int64_t s0 = 0; s0 < end; s0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      const int64_t nk = std::min(kC, end - s0);
+      h.prefetch_keys(s0 + kC, std::min(kC, end - s0 - kC));
+      load_keys(f, h, &stabs[size_t(x)], s0, nk, run.w, false);
+      fold_keys(h, f.M, nk, run.w);
+    });
+}
+
+// The forward of a run of heads (their outputs; denominators or null).
 template <class T>
 void heads_forward(const std::vector<Head<T>>& heads, bool causal, const LinearFeatures<T>& f,
                    const std::vector<T*>& outs, const std::vector<T*>& dens) {
   if (heads.empty()) return;
-  const int64_t M = f.M, Dv = heads[0].Dv, n = int64_t(heads.size());
-  Work<T> w(heads[0].D, M, Dv);
-  std::vector<std::vector<T>> states(static_cast<size_t>(n), std::vector<T>(static_cast<size_t>(M * Dv)));
-  std::vector<std::vector<T>> zs(static_cast<size_t>(n), std::vector<T>(static_cast<size_t>(M)));
-  std::vector<T> stabs(static_cast<size_t>(n));
-  for (int64_t x = 0; x < n; ++x) stabs[size_t(x)] = f.W ? key_stabiliser(f, heads[size_t(x)], w.fk.data()) : T(0);
-  // Head x's step with its state in w.
-  auto step = [&](int64_t x, auto&& fn) {
-    std::swap(w.state, states[size_t(x)]);
-    std::swap(w.z, zs[size_t(x)]);
-    fn(heads[size_t(x)]);
-    std::swap(w.state, states[size_t(x)]);
-    std::swap(w.z, zs[size_t(x)]);
-  };
+  Work<T> w(heads[0].D, f.M, heads[0].Dv);
+  HeadRun<T> run(heads, w);
+  const std::vector<T> stabs = key_stabilisers(f, heads, w);
   // The state of the keys every query sees: all of them, or (causal) the prefix.
-  const Head<T>& h0 = heads[0];
-  const int64_t end = causal ? h0.prefix() : h0.S;
-  for (int64_t s0 = 0; s0 < end; s0 += kC)
-    for (int64_t x = 0; x < n; ++x)
-      step(x, [&](const Head<T>& h) {
-        const int64_t nk = std::min(kC, end - s0);
-        h.prefetch_keys(s0 + kC, std::min(kC, end - s0 - kC));
-        load_keys(f, h, &stabs[size_t(x)], s0, nk, w, false);
-        fold_keys(h, M, nk, w);
-      });
-  for (int64_t c0 = 0; c0 < h0.T_; c0 += kC)
-    for (int64_t x = 0; x < n; ++x)
-      step(x, [&](const Head<T>& h) { forward_chunk(h, causal, f, stabs[size_t(x)], c0, outs[size_t(x)], dens[size_t(x)], w); });
+  fold_all_keys(f, run, stabs, causal ? heads[0].prefix() : heads[0].S);
+  for (int64_t c0 = 0; c0 < heads[0].T_; c0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      forward_chunk(h, causal, f, stabs[size_t(x)], c0, outs[size_t(x)], dens[size_t(x)], w);
+    });
 }
 
 // w.dnum, w.dden of the nq queries from c0: out = num / den gives dnum = dout / den and
@@ -390,101 +415,119 @@ void zero_key_grads(const Head<T>& h, int64_t s0, int64_t s1, T* dk, T* dv) {
   }
 }
 
+// One head's tensors in the backward: out, den, dout read; dq, dk, dv written (rows of the
+// strides of q, k, v); and, causal, its queries' feature gradients dF [T, M] and [dnum, dden]
+// [T, Dv], [T] between the passes.
 template <class T>
-void head_backward_non_causal(const Head<T>& h, const LinearFeatures<T>& f, const T* out,
-                              const T* den, const T* dout, T* dq, T* dk, T* dv, Work<T>& w,
-                              T stab) {
-  const int64_t M = f.M, D = h.D, Dv = h.Dv;
-  fold_all_keys(f, h, &stab, h.S, w);
-  transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
-  for (int64_t t0 = 0; t0 < h.T_; t0 += kC) {
-    const int64_t nq = std::min(kC, h.T_ - t0);
-    h.prefetch_queries(t0 + kC, kC);
-    h.prefetch_outputs(out, dout, t0 + kC, kC);
-    load_queries(f, h, t0, nq, w);
-    chunk_output_grads(h, out, den, dout, t0, nq, w);
-    grads_through_state(M, Dv, nq, w, w.dfk.data(), false);  // dfk as scratch for dφ(q)
-    feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), w.dfk.data(),
-                          dq + t0 * h.ldq, h.ldq);
-    fold_query_grads(M, Dv, nq, w);
-  }
-  for (int64_t s0 = 0; s0 < h.S; s0 += kC) {
-    const int64_t nk = std::min(kC, h.S - s0);
-    h.prefetch_keys(s0 + kC, kC);
-    load_keys(f, h, &stab, s0, nk, w, false);
-    key_grads_from_state(f, h, s0, nk, w, dk, dv, false);
-  }
+struct HeadGrads {
+  const T *out, *den, *dout;
+  T *dq, *dk, *dv;
+  std::vector<T> dF, dnum_all, dden_all;
+};
+
+template <class T>
+void heads_backward_non_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vector<HeadGrads<T>>& g,
+                               const std::vector<T>& stabs) {
+  Work<T>& w = run.w;
+  const Head<T>& h0 = run.heads[0];
+  const int64_t M = f.M, D = h0.D, Dv = h0.Dv;
+  fold_all_keys(f, run, stabs, h0.S);
+  run.each([&](int64_t, const Head<T>&) { transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M); });
+  for (int64_t t0 = 0; t0 < h0.T_; t0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      const HeadGrads<T>& gx = g[size_t(x)];
+      const int64_t nq = std::min(kC, h.T_ - t0);
+      h.prefetch_queries(t0 + kC, kC);
+      h.prefetch_outputs(gx.out, gx.dout, t0 + kC, kC);
+      load_queries(f, h, t0, nq, w);
+      chunk_output_grads(h, gx.out, gx.den, gx.dout, t0, nq, w);
+      grads_through_state(M, Dv, nq, w, w.dfk.data(), false);  // dfk as scratch for dφ(q)
+      feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), w.dfk.data(), gx.dq + t0 * h.ldq,
+                            h.ldq);
+      fold_query_grads(M, Dv, nq, w);
+    });
+  for (int64_t s0 = 0; s0 < h0.S; s0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      const int64_t nk = std::min(kC, h.S - s0);
+      h.prefetch_keys(s0 + kC, kC);
+      load_keys(f, h, &stabs[size_t(x)], s0, nk, w, false);
+      key_grads_from_state(f, h, s0, nk, w, g[size_t(x)].dk, g[size_t(x)].dv, false);
+    });
 }
 
 template <class T>
-void head_backward_causal(const Head<T>& h, const LinearFeatures<T>& f, const T* out,
-                          const T* den, const T* dout, T* dq, T* dk, T* dv, Work<T>& w, T stab) {
-  const int64_t M = f.M, D = h.D, Dv = h.Dv;
-  zero_key_grads(h, h.causal_keys_end(), h.S, dk, dv);  // keys no query reaches
-  // dF [T, M]: the queries' feature gradients, through the state (pass 1), then within their
-  // chunk (pass 2).
-  std::vector<T> dF(size_t(h.T_ * M));
-  // [dnum, dden] of every query [T, Dv], [T], from pass 1 for pass 2.
-  std::vector<T> dnum_all(size_t(h.T_ * Dv)), dden_all(size_t(h.T_));
+void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vector<HeadGrads<T>>& g,
+                           const std::vector<T>& stabs) {
+  Work<T>& w = run.w;
+  const Head<T>& h0 = run.heads[0];
+  const int64_t M = f.M, D = h0.D, Dv = h0.Dv;
+  run.each([&](int64_t x, const Head<T>& h) {
+    HeadGrads<T>& gx = g[size_t(x)];
+    zero_key_grads(h, h.causal_keys_end(), h.S, gx.dk, gx.dv);  // keys no query reaches
+    gx.dF.resize(size_t(h.T_ * M));
+    gx.dnum_all.resize(size_t(h.T_ * Dv));
+    gx.dden_all.resize(size_t(h.T_));
+  });
 
   // Pass 1, forward in time: dφ(q) = dnum Sᵀ + dden zᵀ with the state of the keys before.
-  fold_all_keys(f, h, &stab, h.prefix(), w);
-  for (int64_t c0 = 0; c0 < h.T_; c0 += kC) {
-    const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0);
-    h.prefetch_outputs(out, dout, c0 + kC, kC);
-    h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
-    transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
-    chunk_output_grads(h, out, den, dout, c0, nq, w);
-    std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, dnum_all.begin() + c0 * Dv);
-    std::copy(w.dden.begin(), w.dden.begin() + nq, dden_all.begin() + c0);
-    grads_through_state(M, Dv, nq, w, dF.data() + c0 * M, false);
-    if (nk > 0 && c0 + kC < h.T_) {
-      load_keys(f, h, &stab, h.offset + c0, nk, w, false);
-      fold_keys(h, M, nk, w);
-    }
-  }
+  fold_all_keys(f, run, stabs, h0.prefix());
+  for (int64_t c0 = 0; c0 < h0.T_; c0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      HeadGrads<T>& gx = g[size_t(x)];
+      const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0);
+      h.prefetch_outputs(gx.out, gx.dout, c0 + kC, kC);
+      h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+      transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
+      chunk_output_grads(h, gx.out, gx.den, gx.dout, c0, nq, w);
+      std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, gx.dnum_all.begin() + c0 * Dv);
+      std::copy(w.dden.begin(), w.dden.begin() + nq, gx.dden_all.begin() + c0);
+      grads_through_state(M, Dv, nq, w, gx.dF.data() + c0 * M, false);
+      if (nk > 0 && c0 + kC < h.T_) {
+        load_keys(f, h, &stabs[size_t(x)], h.offset + c0, nk, w, false);
+        fold_keys(h, M, nk, w);
+      }
+    });
 
   // Pass 2, backward in time: the gradient state [dS, dz] = Σ φ(q_t) [dnum_t, dden_t]ᵀ over the
   // queries after a chunk gives its keys' gradients (plus the chunk's own masked terms).
-  for (int64_t c0 = h.T_ == 0 ? -kC : (h.T_ - 1) / kC * kC; c0 >= 0; c0 -= kC) {
-    const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0), s0 = h.offset + c0;
-    if (c0 >= kC) {
-      h.prefetch_queries(c0 - kC, kC);
-      h.prefetch_keys(s0 - kC, h.chunk_keys(c0 - kC));
-    }
-    T* dFc = dF.data() + c0 * M;
-    load_queries(f, h, c0, nq, w);
-    std::copy(dnum_all.begin() + c0 * Dv, dnum_all.begin() + (c0 + nq) * Dv, w.dnum.begin());
-    std::copy(dden_all.begin() + c0, dden_all.begin() + c0 + nq, w.dden.begin());
-    if (nk > 0) {
-      load_keys(f, h, &stab, s0, nk, w, true);
-      transpose_matrix(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
-      chunk_scores(M, nq, nk, w);
-      // P = tril(dnum Vᵀ + dden): the gradient of A.
-      gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC,
-                    w.P.data(), kC, false);
-      for (int64_t i = 0; i < nq; ++i)
-        for (int64_t j = 0; j <= std::min(i, nk - 1); ++j)
-          w.P[size_t(i * kC + j)] += w.dden[size_t(i)];
-      mask_upper(w.P.data(), nq, nk);
-      // dφ(q) += P φ(K); dφ(k) = Pᵀ φ(Q) + V dSᵀ + dz; dv = Aᵀ dnum + φ(K) dS.
-      gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, dFc, M, true);
-      gemm_tiles<T>(Shape::a_upper, nk, M, nq, {w.P.data(), 1, kC}, w.fq.data(), M, w.dfk.data(),
-                    M, false);
-      gemm_tiles<T>(Shape::a_upper, nk, Dv, nq, {w.A.data(), 1, kC}, w.dnum.data(), Dv,
-                    dv + s0 * h.ldv, h.ldv, false);
-      key_grads_from_state(f, h, s0, nk, w, dk, dv, true);
-    }
-    fold_query_grads(M, Dv, nq, w);
-    feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), dFc, dq + c0 * h.ldq,
-                          h.ldq);
-  }
+  for (int64_t c0 = h0.T_ == 0 ? -kC : (h0.T_ - 1) / kC * kC; c0 >= 0; c0 -= kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      HeadGrads<T>& gx = g[size_t(x)];
+      const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0), s0 = h.offset + c0;
+      if (c0 >= kC) {
+        h.prefetch_queries(c0 - kC, kC);
+        h.prefetch_keys(s0 - kC, h.chunk_keys(c0 - kC));
+      }
+      T* dFc = gx.dF.data() + c0 * M;
+      load_queries(f, h, c0, nq, w);
+      std::copy(gx.dnum_all.begin() + c0 * Dv, gx.dnum_all.begin() + (c0 + nq) * Dv, w.dnum.begin());
+      std::copy(gx.dden_all.begin() + c0, gx.dden_all.begin() + c0 + nq, w.dden.begin());
+      if (nk > 0) {
+        load_keys(f, h, &stabs[size_t(x)], s0, nk, w, true);
+        transpose_matrix(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
+        chunk_scores(M, nq, nk, w);
+        // P = tril(dnum Vᵀ + dden): the gradient of A.
+        gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC, w.P.data(), kC, false);
+        for (int64_t i = 0; i < nq; ++i)
+          for (int64_t j = 0; j <= std::min(i, nk - 1); ++j) w.P[size_t(i * kC + j)] += w.dden[size_t(i)];
+        mask_upper(w.P.data(), nq, nk);
+        // dφ(q) += P φ(K); dφ(k) = Pᵀ φ(Q) + V dSᵀ + dz; dv = Aᵀ dnum + φ(K) dS.
+        gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, dFc, M, true);
+        gemm_tiles<T>(Shape::a_upper, nk, M, nq, {w.P.data(), 1, kC}, w.fq.data(), M, w.dfk.data(), M, false);
+        gemm_tiles<T>(Shape::a_upper, nk, Dv, nq, {w.A.data(), 1, kC}, w.dnum.data(), Dv, gx.dv + s0 * h.ldv, h.ldv,
+                      false);
+        key_grads_from_state(f, h, s0, nk, w, gx.dk, gx.dv, true);
+      }
+      fold_query_grads(M, Dv, nq, w);
+      feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), dFc, gx.dq + c0 * h.ldq, h.ldq);
+    });
   // The prefix keys, seen by every query: the gradient state now sums over all of them.
-  for (int64_t s0 = 0; s0 < h.prefix(); s0 += kC) {
-    const int64_t nk = std::min(kC, h.prefix() - s0);
-    load_keys(f, h, &stab, s0, nk, w, false);
-    key_grads_from_state(f, h, s0, nk, w, dk, dv, false);
-  }
+  for (int64_t s0 = 0; s0 < h0.prefix(); s0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      const int64_t nk = std::min(kC, h.prefix() - s0);
+      load_keys(f, h, &stabs[size_t(x)], s0, nk, w, false);
+      key_grads_from_state(f, h, s0, nk, w, g[size_t(x)].dk, g[size_t(x)].dv, false);
+    });
 }
 
 template <class T>
@@ -508,16 +551,30 @@ Head<T> head_of(const AttnDims& d, const bool* key_padding, const T* q, const T*
 }  // namespace linear_chunked
 }  // namespace
 
+// fn(first, last) for runs of heads [first, last) of the B·H: with `together`, one run to a
+// thread, stepped together (HeadRun), when there are enough heads and their rows are long
+// (T >= 4096); else one head at a time. Shorter rows stay in cache anyway. The causal backward
+// takes no runs: its [T, M + Dv] per head between its passes then outgrew the cache (2 threads:
+// 0.93x the speed at T = 4096, 0.7x at 2048, the same at 16384).
+template <class F>
+void for_each_head_run(const AttnDims& d, bool together, F&& fn) {
+  const int64_t heads = d.B * d.H, threads = get_num_threads();
+  if (!together || heads < threads || threads == 1 || std::max(d.T, d.S) < 4096) {
+    for_each_head(d, [&](int64_t b, int64_t h) { fn(b * d.H + h, b * d.H + h + 1); });
+    return;
+  }
+  const int64_t per_run = (heads + threads - 1) / threads;
+  parallel_for(0, (heads + per_run - 1) / per_run, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) fn(r * per_run, std::min(heads, (r + 1) * per_run));
+  });
+}
+
 template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
                               T* out, T* den) {
-  // Runs of heads, one to a thread, stepped together (heads_forward); one head at a time when
-  // there are fewer heads than threads.
   namespace lc = linear_chunked;
-  const int64_t heads = d.B * d.H, threads = get_num_threads();
-  const int64_t per_run = heads >= threads && threads > 1 ? (heads + threads - 1) / threads : 1;
-  auto run = [&](int64_t first, int64_t last) {
+  for_each_head_run(d, true, [&](int64_t first, int64_t last) {
     std::vector<lc::Head<T>> hs;
     std::vector<T*> outs, dens;
     for (int64_t x = first; x < last; ++x) {
@@ -527,13 +584,6 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
       dens.push_back(den ? den + (b * d.H + h) * d.T : nullptr);
     }
     lc::heads_forward(hs, causal, features, outs, dens);
-  };
-  if (per_run == 1) {
-    for_each_head(d, [&](int64_t b, int64_t h) { run(b * d.H + h, b * d.H + h + 1); });
-    return;
-  }
-  parallel_for(0, (heads + per_run - 1) / per_run, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) run(r * per_run, std::min(heads, (r + 1) * per_run));
   });
 }
 
@@ -542,21 +592,24 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
                                const LinearFeatures<T>& features, const T* q, const T* k,
                                const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
                                T* dv) {
-  for_each_head(d, [&](int64_t b, int64_t h) {
+  namespace lc = linear_chunked;
+  for_each_head_run(d, !causal, [&](int64_t first, int64_t last) {
     // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
-    namespace lc = linear_chunked;
-    lc::Head<T> head = lc::head_of(d, key_padding, q, k, v, b, h);
+    std::vector<lc::Head<T>> hs;
+    std::vector<lc::HeadGrads<T>> gs;
+    for (int64_t x = first; x < last; ++x) {
+      const int64_t b = x / d.H, h = x % d.H, o = (b * d.T * d.H + h) * d.Dv;
+      hs.push_back(lc::head_of(d, key_padding, q, k, v, b, h));
+      gs.push_back({out + o, den + (b * d.H + h) * d.T, dout + o, dq + b * d.T * d.ldq() + h * d.D,
+                    dk + b * d.S * d.ldk() + h * d.D, dv + b * d.S * d.ldv() + h * d.Dv, {}, {}, {}});
+    }
     lc::Work<T> w(d.D, features.M, d.Dv);
-    T stab = features.W ? lc::key_stabiliser(features, head, w.fk.data()) : T(0);
-    const int64_t o = (b * d.T * d.H + h) * d.Dv;
-    T* dqh = dq + b * d.T * d.ldq() + h * d.D;
-    T* dkh = dk + b * d.S * d.ldk() + h * d.D;
-    T* dvh = dv + b * d.S * d.ldv() + h * d.Dv;
-    const T* denh = den + (b * d.H + h) * d.T;
+    lc::HeadRun<T> run(hs, w);
+    const std::vector<T> stabs = lc::key_stabilisers(features, hs, w);
     if (causal)
-      lc::head_backward_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
+      lc::heads_backward_causal(run, features, gs, stabs);
     else
-      lc::head_backward_non_causal(head, features, out + o, denh, dout + o, dqh, dkh, dvh, w, stab);
+      lc::heads_backward_non_causal(run, features, gs, stabs);
   });
 }
 

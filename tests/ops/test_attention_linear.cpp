@@ -248,6 +248,32 @@ TEST(LinearAttention, SameResultsWhateverTheThreadCount) {
   EXPECT_EQ(max_abs_diff(grads[0], grads[1]), 0.0);
 }
 
+// At T >= 4096 with more heads than threads, each thread steps a run of heads together (the
+// forward, and the non-causal backward); each head's arithmetic is that of one head alone: the
+// same bits on 1 and 2 threads, with key padding, T != S, causal or not, elu and FAVOR+.
+TEST(LinearAttention, RunsOfHeadsGiveTheBitsOfOneHeadAlone) {
+  Inputs x = make_inputs({2, 4100, 4200, 3, 8, 8}, 95, DType::f32);
+  Tensor up = uniform({2, 4100, 3, 8}, 99, -1, 1, DType::f32);
+  int saved = get_num_threads();
+  for (bool causal : {false, true})
+    for (bool favor : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "causal " << causal << " favor " << favor);
+      AttentionSpec spec = linear_spec(causal, {4200, 3000});
+      if (favor) spec.feature_map = "favor:16:11";
+      std::vector<Tensor> got[2];
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        Tensor q = x.q.detach().clone().requires_grad_(), k = x.k.detach().clone().requires_grad_(),
+               v = x.v.detach().clone().requires_grad_();
+        Tensor out = attention(q, k, v, spec);
+        backward(sum(out * up));
+        got[threads - 1] = {out.detach(), q.grad(), k.grad(), v.grad()};
+      }
+      for (size_t i = 0; i < 4; ++i) EXPECT_EQ(max_abs_diff(got[0][i], got[1][i]), 0.0) << i;
+    }
+  set_num_threads(saved);
+}
+
 // FAVOR+: the kernel's features against the same map built from plain ops (same projection).
 TEST(LinearAttention, FavorMatchesItsQuadraticForm) {
   const int64_t M = 7, D = 3;
