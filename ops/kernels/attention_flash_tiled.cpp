@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/kernels/attention_tile.h"
+#include "ops/kernels/attention_tile_span.h"
 #include "ops/kernels/copy_rows.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/transpose_matrix.h"
@@ -42,52 +43,6 @@ void for_listed_tiles(const int64_t* start, const int32_t* index, int64_t row, i
     const int64_t block = index[e];
     const bool partial = kind(block) == kBlockPartial;
     for (int64_t x = block * per, x1 = std::min(n, (block + 1) * per); x < x1; ++x) fn(x, partial);
-  }
-}
-
-// The part of a tile that a band edge (causal's diagonal, a sliding window's edges) leaves
-// visible, at the products' granularity: the tile's key columns in chunks of kSpanCols, each with
-// the lanes (whole vectors) that see one of its keys, and each strip of kLanes lanes with the
-// columns (whole chunks) it sees. The products and the exp of a tile crossing an edge run only
-// there: a triangle's 64 x 64 tile takes 10 of its 16 chunk-strip blocks. Lanes outside a chunk's
-// range see none of its keys, so their weights are 0 and the products they leave out add nothing.
-constexpr int64_t kSpanCols = 16, kChunks = kCols / kSpanCols, kStrips = kRows / kLanes;
-struct TileSpan {
-  bool whole = true;  // the tile lies inside the band: every lane sees every column it computes
-  int64_t lane_lo[kChunks] = {}, lane_hi[kChunks] = {};  // per column chunk; lo == hi: no lane
-  int64_t col_lo[kStrips] = {}, col_hi[kStrips] = {};    // per lane strip; lo == hi: no column
-
-  // [lo, hi) of the columns strip v sees (all `cols` when whole).
-  int64_t cols_from(int64_t v) const { return whole ? 0 : col_lo[v]; }
-  int64_t cols_to(int64_t v, int64_t cols) const { return whole ? cols : col_hi[v]; }
-};
-
-// sT [cols, kRows] = A · bT on the span's chunks and lanes (the rest of sT is left as it was):
-// A's rows a (stride lda, K wide) are the tile's keys (or values), bT [K, kRows].
-void span_product(const TileSpan& sp, int64_t cols, int64_t K, const float* a, int64_t lda, const float* bT,
-                  float* sT) {
-  if (sp.whole) return tile_gemm(false, cols, kRows, K, a, lda, 1, bT, kRows, sT, kRows);
-  for (int64_t u = 0; u < kChunks && u * kSpanCols < cols; ++u) {
-    const int64_t c0 = u * kSpanCols, lo = sp.lane_lo[u], hi = sp.lane_hi[u];
-    if (lo < hi)
-      tile_gemm(false, std::min(kSpanCols, cols - c0), hi - lo, K, a + c0 * lda, lda, 1, bT + lo, kRows,
-                sT + c0 * kRows + lo, kRows);
-  }
-}
-
-// C [cols, N] (+)= Xᵀ [cols, rows] · Y [rows, N] on the span (a key tile's dV or dK: X the
-// transposed weights or dS, Y the query tile's packed dO or Q rows, C the key rows, stride ldc);
-// a chunk no lane sees is zeroed when not accumulating.
-void span_key_product(const TileSpan& sp, bool accumulate, int64_t cols, int64_t rows, int64_t N, const float* xT,
-                      const float* y, float* c, int64_t ldc) {
-  if (sp.whole) return tile_gemm(accumulate, cols, N, rows, xT, kRows, 1, y, N, c, ldc);
-  for (int64_t u = 0; u < kChunks && u * kSpanCols < cols; ++u) {
-    const int64_t c0 = u * kSpanCols, n = std::min(kSpanCols, cols - c0);
-    const int64_t lo = sp.lane_lo[u], hi = std::min(sp.lane_hi[u], rows);
-    if (lo < hi)
-      tile_gemm(accumulate, n, N, hi - lo, xT + c0 * kRows + lo, kRows, 1, y + lo * N, N, c + c0 * ldc, ldc);
-    else if (!accumulate)
-      for (int64_t x = 0; x < n; ++x) std::fill_n(c + (c0 + x) * ldc, N, 0.0f);
   }
 }
 
@@ -138,32 +93,8 @@ struct TiledFlash {
     for_listed_tiles(m.q_start, m.q_index, m.bh(b, h) * m.nk + kb, m.bq / kRows, nt,
                      [&](int64_t qb) { return m.kind_of(b, h, qb, kb); }, fn);
   }
-  // The span of the tile of queries [t0, t0 + kRows) and keys [s0, s0 + cols) under the band:
-  // query t0 + r sees key s0 + c when s0 + c - right <= t0 + r <= s0 + c + left.
-  TileSpan span(int64_t t0, int64_t s0, int64_t cols) const {
-    TileSpan sp;
-    sp.whole = !(s0 + cols - 1 > t0 + right || t0 + kRows - 1 > s0 + left);
-    if (sp.whole) return sp;
-    for (int64_t u = 0; u < kChunks; ++u) {
-      const int64_t c0 = u * kSpanCols, c1 = std::min(cols, c0 + kSpanCols);
-      if (c0 >= cols) break;
-      const int64_t first = std::clamp<int64_t>(s0 + c0 - right - t0, 0, kRows);
-      const int64_t end = std::clamp<int64_t>(s0 + c1 + left - t0, first, kRows);
-      if (first == end) continue;
-      sp.lane_lo[u] = first / kLanes * kLanes;
-      sp.lane_hi[u] = (end + kLanes - 1) / kLanes * kLanes;
-    }
-    // The chunks a strip is in are consecutive: both edges of a column's lanes rise with it.
-    for (int64_t v = 0; v < kStrips; ++v) {
-      const int64_t r = v * kLanes;
-      for (int64_t u = 0; u < kChunks; ++u) {
-        if (sp.lane_lo[u] > r || sp.lane_hi[u] <= r) continue;
-        if (sp.col_lo[v] == sp.col_hi[v]) sp.col_lo[v] = u * kSpanCols;
-        sp.col_hi[v] = std::min(cols, (u + 1) * kSpanCols);
-      }
-    }
-    return sp;
-  }
+  // The span of the tile of queries [t0, t0 + kRows) and keys [s0, s0 + cols) under the band.
+  TileSpan span(int64_t t0, int64_t s0, int64_t cols) const { return tile_span(t0, s0, cols, left, right); }
 
   // True when a query tile reaches few keys (a band of at most kNarrowBand keys, or blocks that
   // list as many on average): then the tasks run the heads of a query tile one after another, so
@@ -399,15 +330,8 @@ void forward_pair(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int
     if (std::memcmp(&mx, &m_old, sizeof mx) == 0) continue;
     for (int64_t e = 0; e < Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
   }
-  // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e]; on a span, chunk by chunk (the lanes a
-  // chunk leaves out have weight 0 on its keys).
-  if (sp.whole) return tile_gemm(true, Dv, kRows, cols, f.vh(b, h, s0), 1, f.ldv, sT, kRows, oT, kRows);
-  for (int64_t u = 0; u < kChunks && u * kSpanCols < cols; ++u) {
-    const int64_t c0 = u * kSpanCols, lo = sp.lane_lo[u], hi = sp.lane_hi[u];
-    if (lo < hi)
-      tile_gemm(true, Dv, hi - lo, std::min(kSpanCols, cols - c0), f.vh(b, h, s0 + c0), 1, f.ldv,
-                sT + c0 * kRows + lo, kRows, oT + lo, kRows);
-  }
+  // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e].
+  span_values_product(sp, Dv, cols, f.vh(b, h, s0), f.ldv, sT, oT);
 }
 
 // The forward of query tiles [i0, i1) of head (b, h) (at most kForwardGroup), key tile by key
@@ -612,18 +536,7 @@ struct TiledGrad {
         copy_rows(k_rows, ldk, cols, d.D, s.kr.data());
         k_rows = s.kr.data(), ldk = d.D;
       }
-      if (sp.whole) {
-        tile_gemm(*q_written, qt.rows, d.D, cols, dsT, 1, kRows, k_rows, ldk, dq_rows(b, h, qt.t0), f.ldq);
-      } else {  // strip by strip, each over its columns (its rows zeroed if it has none and no sum yet)
-        for (int64_t v = 0; v < kStrips && v * kLanes < qt.rows; ++v) {
-          const int64_t r0 = v * kLanes, n = std::min(kLanes, qt.rows - r0), c0 = sp.col_lo[v], c1 = sp.col_hi[v];
-          if (c0 < c1)
-            tile_gemm(*q_written, n, d.D, c1 - c0, dsT + c0 * kRows + r0, 1, kRows, k_rows + c0 * ldk, ldk,
-                      dq_rows(b, h, qt.t0 + r0), f.ldq);
-          else if (!*q_written)
-            for (int64_t x = 0; x < n; ++x) std::fill_n(dq_rows(b, h, qt.t0 + r0 + x), d.D, 0.0f);
-        }
-      }
+      span_query_product(sp, *q_written, qt.rows, cols, d.D, dsT, k_rows, ldk, dq_rows(b, h, qt.t0), f.ldq);
       *q_written = true;
     }
   }
@@ -636,6 +549,7 @@ struct TiledGrad {
 void row_deltas(const TiledFlash& f, const float* out, const float* dout, float* delta) {
   const AttnDims& d = f.d;
   const int64_t nt = tiled_count(d.T, kRows);
+  constexpr int64_t kStrips = kRows / kLanes;
   parallel_for(0, d.B * d.H * nt, 1, [&](int64_t lo, int64_t hi) {
     std::vector<float> oT(size_t(d.Dv * kRows)), doT(oT.size());  // [Dv, kRows]
     for (int64_t x = lo; x < hi; ++x) {

@@ -548,9 +548,6 @@ Head<T> head_of(const AttnDims& d, const bool* key_padding, const T* q, const T*
           d.query_offset};
 }
 
-}  // namespace linear_chunked
-}  // namespace
-
 // fn(first, last) for runs of heads [first, last) of the B·H: with `together`, one run to a
 // thread, stepped together (HeadRun), when there are enough heads and their rows are long
 // (T >= 4096); else one head at a time. Shorter rows stay in cache anyway. The causal backward
@@ -569,12 +566,15 @@ void for_each_head_run(const AttnDims& d, bool together, F&& fn) {
   });
 }
 
+}  // namespace linear_chunked
+}  // namespace
+
 template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
                               T* out, T* den) {
   namespace lc = linear_chunked;
-  for_each_head_run(d, true, [&](int64_t first, int64_t last) {
+  lc::for_each_head_run(d, true, [&](int64_t first, int64_t last) {
     std::vector<lc::Head<T>> hs;
     std::vector<T*> outs, dens;
     for (int64_t x = first; x < last; ++x) {
@@ -593,7 +593,7 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
                                const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
                                T* dv) {
   namespace lc = linear_chunked;
-  for_each_head_run(d, !causal, [&](int64_t first, int64_t last) {
+  lc::for_each_head_run(d, !causal, [&](int64_t first, int64_t last) {
     // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
     std::vector<lc::Head<T>> hs;
     std::vector<lc::HeadGrads<T>> gs;
