@@ -10,13 +10,17 @@
 // d.kv_head(h), and a group's query heads add into its kv head's dK and dV.
 //
 // Work: forward parallel over (batch, head, query tile), so that B·H below the core count still
-// fills the cores. Backward one task per kv head when the kv heads fill the cores (its query
+// fills the cores; at T >= 4096 query tiles in groups that meet each key tile together (K and V
+// read once per group). Backward one task per kv head when the kv heads fill the cores (its query
 // heads in turn, query tiles in groups of 8 packed once, each key tile visited once per group,
-// so K, V, dK and dV stream through the cache 8 times less often); else
-// two passes, (kv head, key tile) for dK and dV, then (head, query tile) for dQ. Every gradient
-// element sums its tiles in the same order either way: the result does not depend on the thread
-// count.
-// Extra memory: per task a few tiles of kTiledRows x kTiledCols and [D, kTiledRows] floats.
+// so K, V, dK and dV stream through the cache 8 times less often); else two passes, (kv head, key
+// tile) for dK and dV, then (head, query tile) for dQ. A narrow band (or blocks listing few keys)
+// runs a query tile's heads one after another instead, in both directions, so that each
+// [B, T, H, D] row is read whole while in cache. Tiles crossing a band edge compute only what the
+// band reaches (attention_tile_span.h). Every output and gradient element sums its tiles in the
+// same order either way: the result does not depend on the thread count.
+// Extra memory: per task a few tiles of kTiledRows x kTiledCols and [D, kTiledRows] floats (up to
+// 256 KiB of query tiles in a forward group).
 #include "ops/kernels/attention_flex.h"
 #include "ops/kernels/attention_mask.h"
 #include "ops/kernels/attention_sparse.h"
