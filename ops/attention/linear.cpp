@@ -108,11 +108,14 @@ Tensor linear_attention(const AttentionProblem& p) {
     // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
     Tensor dq = empty(q.shape(), q.dtype());
     Tensor dk = packed ? dq : empty(k.shape(), k.dtype()), dv = packed ? dq : empty(v.shape(), v.dtype());
+    const int64_t work_size = kernels::linear_attention_backward_work(d, causal, M);
+    Tensor work = work_size ? empty({work_size}, q.dtype()) : Tensor();
     dispatch(q.dtype(), [&]<class T>() {
       kernels::linear_attention_backward<T>(d, causal, padding_ptr(pad), features<T>(M, favor_scale, W),
                                             q.data<T>(), k.data<T>() + k_off, v.data<T>() + v_off,
                                             out.data<T>(), den.data<T>(), dout.data<T>(), dq.data<T>(),
-                                            dk.data<T>() + k_off, dv.data<T>() + v_off);
+                                            dk.data<T>() + k_off, dv.data<T>() + v_off,
+                                            work_size ? work.data<T>() : nullptr);
     });
     // The linear kernels compute dq, dk and dv together (their chunked states are shared).
     if (packed)

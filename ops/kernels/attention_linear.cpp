@@ -416,13 +416,13 @@ void zero_key_grads(const Head<T>& h, int64_t s0, int64_t s1, T* dk, T* dv) {
 }
 
 // One head's tensors in the backward: out, den, dout read; dq, dk, dv written (rows of the
-// strides of q, k, v); and, causal, its queries' feature gradients dF [T, M] and [dnum, dden]
-// [T, Dv], [T] between the passes.
+// strides of q, k, v); and, causal, its part of the caller's workspace [T, M + Dv + 1]: its
+// queries' feature gradients dF [T, M] and [dnum, dden] [T, Dv], [T] between the passes.
 template <class T>
 struct HeadGrads {
   const T *out, *den, *dout;
   T *dq, *dk, *dv;
-  std::vector<T> dF, dnum_all, dden_all;
+  T* work;
 };
 
 template <class T>
@@ -462,12 +462,12 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
   const Head<T>& h0 = run.heads[0];
   const int64_t M = f.M, D = h0.D, Dv = h0.Dv;
   run.each([&](int64_t x, const Head<T>& h) {
-    HeadGrads<T>& gx = g[size_t(x)];
-    zero_key_grads(h, h.causal_keys_end(), h.S, gx.dk, gx.dv);  // keys no query reaches
-    gx.dF.resize(size_t(h.T_ * M));
-    gx.dnum_all.resize(size_t(h.T_ * Dv));
-    gx.dden_all.resize(size_t(h.T_));
+    zero_key_grads(h, h.causal_keys_end(), h.S, g[size_t(x)].dk, g[size_t(x)].dv);  // keys no query reaches
   });
+  // Head x's dF [T, M], dnum_all [T, Dv] and dden_all [T] in its part of the workspace.
+  auto dF = [&](int64_t x) { return g[size_t(x)].work; };
+  auto dnum_all = [&](int64_t x) { return g[size_t(x)].work + h0.T_ * M; };
+  auto dden_all = [&](int64_t x) { return g[size_t(x)].work + h0.T_ * (M + Dv); };
 
   // Pass 1, forward in time: dφ(q) = dnum Sᵀ + dden zᵀ with the state of the keys before.
   fold_all_keys(f, run, stabs, h0.prefix());
@@ -479,9 +479,9 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
       h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
       transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
       chunk_output_grads(h, gx.out, gx.den, gx.dout, c0, nq, w);
-      std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, gx.dnum_all.begin() + c0 * Dv);
-      std::copy(w.dden.begin(), w.dden.begin() + nq, gx.dden_all.begin() + c0);
-      grads_through_state(M, Dv, nq, w, gx.dF.data() + c0 * M, false);
+      std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, dnum_all(x) + c0 * Dv);
+      std::copy(w.dden.begin(), w.dden.begin() + nq, dden_all(x) + c0);
+      grads_through_state(M, Dv, nq, w, dF(x) + c0 * M, false);
       if (nk > 0 && c0 + kC < h.T_) {
         load_keys(f, h, &stabs[size_t(x)], h.offset + c0, nk, w, false);
         fold_keys(h, M, nk, w);
@@ -498,10 +498,10 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
         h.prefetch_queries(c0 - kC, kC);
         h.prefetch_keys(s0 - kC, h.chunk_keys(c0 - kC));
       }
-      T* dFc = gx.dF.data() + c0 * M;
+      T* dFc = dF(x) + c0 * M;
       load_queries(f, h, c0, nq, w);
-      std::copy(gx.dnum_all.begin() + c0 * Dv, gx.dnum_all.begin() + (c0 + nq) * Dv, w.dnum.begin());
-      std::copy(gx.dden_all.begin() + c0, gx.dden_all.begin() + c0 + nq, w.dden.begin());
+      std::copy(dnum_all(x) + c0 * Dv, dnum_all(x) + (c0 + nq) * Dv, w.dnum.begin());
+      std::copy(dden_all(x) + c0, dden_all(x) + c0 + nq, w.dden.begin());
       if (nk > 0) {
         load_keys(f, h, &stabs[size_t(x)], s0, nk, w, true);
         transpose_matrix(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
@@ -548,15 +548,13 @@ Head<T> head_of(const AttnDims& d, const bool* key_padding, const T* q, const T*
           d.query_offset};
 }
 
-// fn(first, last) for runs of heads [first, last) of the B·H: with `together`, one run to a
-// thread, stepped together (HeadRun), when there are enough heads and their rows are long
-// (T >= 4096); else one head at a time. Shorter rows stay in cache anyway. The causal backward
-// takes no runs: its [T, M + Dv] per head between its passes then outgrew the cache (2 threads:
-// 0.93x the speed at T = 4096, 0.7x at 2048, the same at 16384).
+// fn(first, last) for runs of heads [first, last) of the B·H: one run to a thread, stepped
+// together (HeadRun), when there are enough heads and their rows are long (T >= 4096); else one
+// head at a time (shorter rows stay in cache anyway; at T = 2048 a run took up to 1.4x the time).
 template <class F>
-void for_each_head_run(const AttnDims& d, bool together, F&& fn) {
+void for_each_head_run(const AttnDims& d, F&& fn) {
   const int64_t heads = d.B * d.H, threads = get_num_threads();
-  if (!together || heads < threads || threads == 1 || std::max(d.T, d.S) < 4096) {
+  if (heads < threads || threads == 1 || std::max(d.T, d.S) < 4096) {
     for_each_head(d, [&](int64_t b, int64_t h) { fn(b * d.H + h, b * d.H + h + 1); });
     return;
   }
@@ -574,7 +572,7 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
                               T* out, T* den) {
   namespace lc = linear_chunked;
-  lc::for_each_head_run(d, true, [&](int64_t first, int64_t last) {
+  lc::for_each_head_run(d, [&](int64_t first, int64_t last) {
     std::vector<lc::Head<T>> hs;
     std::vector<T*> outs, dens;
     for (int64_t x = first; x < last; ++x) {
@@ -591,9 +589,10 @@ template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
                                const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
-                               T* dv) {
+                               T* dv, T* work) {
   namespace lc = linear_chunked;
-  lc::for_each_head_run(d, !causal, [&](int64_t first, int64_t last) {
+  const int64_t per_head = causal ? d.T * (features.M + d.Dv + 1) : 0;
+  lc::for_each_head_run(d, [&](int64_t first, int64_t last) {
     // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
     std::vector<lc::Head<T>> hs;
     std::vector<lc::HeadGrads<T>> gs;
@@ -601,7 +600,8 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
       const int64_t b = x / d.H, h = x % d.H, o = (b * d.T * d.H + h) * d.Dv;
       hs.push_back(lc::head_of(d, key_padding, q, k, v, b, h));
       gs.push_back({out + o, den + (b * d.H + h) * d.T, dout + o, dq + b * d.T * d.ldq() + h * d.D,
-                    dk + b * d.S * d.ldk() + h * d.D, dv + b * d.S * d.ldv() + h * d.Dv, {}, {}, {}});
+                    dk + b * d.S * d.ldk() + h * d.D, dv + b * d.S * d.ldv() + h * d.Dv,
+                    per_head ? work + x * per_head : nullptr});
     }
     lc::Work<T> w(d.D, features.M, d.Dv);
     lc::HeadRun<T> run(hs, w);
@@ -611,6 +611,10 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
     else
       lc::heads_backward_non_causal(run, features, gs, stabs);
   });
+}
+
+int64_t linear_attention_backward_work(const AttnDims& d, bool causal, int64_t M) {
+  return causal ? d.B * d.H * d.T * (M + d.Dv + 1) : 0;
 }
 
 double linear_attention_flops(const AttnDims& d, bool causal, int64_t M) {
@@ -675,7 +679,7 @@ void favor_projection(int64_t M, int64_t D, uint64_t seed, T* W) {
   template void linear_attention_backward<T>(const AttnDims&, bool, const bool*,           \
                                              const LinearFeatures<T>&, const T*, const T*, \
                                              const T*, const T*, const T*, const T*, T*,   \
-                                             T*, T*);                                      \
+                                             T*, T*, T*);                                  \
   template void favor_projection<T>(int64_t, int64_t, uint64_t, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

@@ -15,7 +15,8 @@
 // in time for the queries' gradient through the state, backward in time carrying the state's
 // gradient [dS, dz] for the keys' and values' gradients, recomputing each chunk's A inside it.
 // Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers, plus [T, M + Dv + 1] in the
-// causal backward (the queries' feature gradients and output gradients between the passes).
+// causal backward (the queries' feature gradients and output gradients between the passes,
+// from the caller: linear_attention_backward_work).
 #include <cstdint>
 
 #include "ops/kernels/attention_mask.h"
@@ -46,12 +47,18 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
 
 /// Exact gradients given dout [B, T, H, Dv] and the forward's out [B, T, H, Dv] and den
 /// [B, H, T]: writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting, with the
-/// row strides of q, k, v). Recomputes the features and states from q, k, v.
+/// row strides of q, k, v). Recomputes the features and states from q, k, v. `work` is the
+/// caller's workspace of linear_attention_backward_work elements (so that the tensor allocator
+/// counts and reuses it; null when that is 0).
 template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
                                const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
-                               T* dv);
+                               T* dv, T* work);
+
+/// The backward's workspace in elements: causal, each head's queries' feature and output
+/// gradients between its two passes, B·H·T·(M + Dv + 1); else 0.
+int64_t linear_attention_backward_work(const AttnDims& d, bool causal, int64_t M);
 
 /// The forward's useful floating-point operations (2 per multiply-add), summed over the B·H
 /// heads, with E = Dv + 1 (the values and the normaliser z):

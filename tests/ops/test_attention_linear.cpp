@@ -248,9 +248,9 @@ TEST(LinearAttention, SameResultsWhateverTheThreadCount) {
   EXPECT_EQ(max_abs_diff(grads[0], grads[1]), 0.0);
 }
 
-// At T >= 4096 with more heads than threads, each thread steps a run of heads together (the
-// forward, and the non-causal backward); each head's arithmetic is that of one head alone: the
-// same bits on 1 and 2 threads, with key padding, T != S, causal or not, elu and FAVOR+.
+// At T >= 4096 with more heads than threads, each thread steps a run of heads together (forward
+// and backward); each head's arithmetic is that of one head alone: the same bits on 1 and 2
+// threads, with key padding, T != S, causal or not, elu and FAVOR+.
 TEST(LinearAttention, RunsOfHeadsGiveTheBitsOfOneHeadAlone) {
   Inputs x = make_inputs({2, 4100, 4200, 3, 8, 8}, 95, DType::f32);
   Tensor up = uniform({2, 4100, 3, 8}, 99, -1, 1, DType::f32);

@@ -82,9 +82,10 @@ Results<T> run(const Case& c, bool causal, bool use_previous, uint64_t seed) {
     std::vector<T> den(size_t(c.B * c.H * c.T));
     kernels::linear_attention_forward<T>(d, causal, padding, f, q.data(), k.data(), v.data(),
                                          r.out.data(), den.data());
+    std::vector<T> work(size_t(kernels::linear_attention_backward_work(d, causal, f.M)));
     kernels::linear_attention_backward<T>(d, causal, padding, f, q.data(), k.data(), v.data(),
                                           r.out.data(), den.data(), dout.data(), r.dq.data(),
-                                          r.dk.data(), r.dv.data());
+                                          r.dk.data(), r.dv.data(), work.data());
   }
   return r;
 }
