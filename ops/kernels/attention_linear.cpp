@@ -340,16 +340,33 @@ void fold_all_keys(const LinearFeatures<T>& f, HeadRun<T>& run, const std::vecto
     });
 }
 
-// The forward of a run of heads (their outputs; denominators or null).
+// A head's state of all its keys, [M · (Dv + 1)]: S [M, Dv] then z [M] (linear_attention_forward).
+template <class T>
+void save_state(const Work<T>& w, T* to) {
+  std::copy(w.state.begin(), w.state.end(), to);
+  std::copy(w.z.begin(), w.z.end(), to + w.state.size());
+}
+template <class T>
+void load_state(const T* from, Work<T>& w) {
+  std::copy(from, from + w.state.size(), w.state.begin());
+  std::copy(from + w.state.size(), from + w.state.size() + w.z.size(), w.z.begin());
+}
+
+// The forward of a run of heads (their outputs; denominators, and non-causal the states of all
+// keys, or null).
 template <class T>
 void heads_forward(const std::vector<Head<T>>& heads, bool causal, const LinearFeatures<T>& f,
-                   const std::vector<T*>& outs, const std::vector<T*>& dens) {
+                   const std::vector<T*>& outs, const std::vector<T*>& dens, const std::vector<T*>& states) {
   if (heads.empty()) return;
   Work<T> w(heads[0].D, f.M, heads[0].Dv);
   HeadRun<T> run(heads, w);
   const std::vector<T> stabs = key_stabilisers(f, heads, w);
   // The state of the keys every query sees: all of them, or (causal) the prefix.
   fold_all_keys(f, run, stabs, causal ? heads[0].prefix() : heads[0].S);
+  if (!causal)
+    run.each([&](int64_t x, const Head<T>&) {
+      if (states[size_t(x)]) save_state(w, states[size_t(x)]);
+    });
   for (int64_t c0 = 0; c0 < heads[0].T_; c0 += kC)
     run.each([&](int64_t x, const Head<T>& h) {
       forward_chunk(h, causal, f, stabs[size_t(x)], c0, outs[size_t(x)], dens[size_t(x)], w);
@@ -425,13 +442,17 @@ struct HeadGrads {
   T* work;
 };
 
+// `states`: the forward's states of all keys, one per head of the run, or null (folded again).
 template <class T>
 void heads_backward_non_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vector<HeadGrads<T>>& g,
-                               const std::vector<T>& stabs) {
+                               const std::vector<T>& stabs, const std::vector<const T*>& states) {
   Work<T>& w = run.w;
   const Head<T>& h0 = run.heads[0];
   const int64_t M = f.M, D = h0.D, Dv = h0.Dv;
-  fold_all_keys(f, run, stabs, h0.S);
+  if (states[0])
+    run.each([&](int64_t x, const Head<T>&) { load_state(states[size_t(x)], w); });
+  else
+    fold_all_keys(f, run, stabs, h0.S);
   run.each([&](int64_t, const Head<T>&) { transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M); });
   for (int64_t t0 = 0; t0 < h0.T_; t0 += kC)
     run.each([&](int64_t x, const Head<T>& h) {
@@ -570,18 +591,20 @@ void for_each_head_run(const AttnDims& d, F&& fn) {
 template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
-                              T* out, T* den) {
+                              T* out, T* den, T* states) {
   namespace lc = linear_chunked;
+  const int64_t state_size = features.M * (d.Dv + 1);
   lc::for_each_head_run(d, [&](int64_t first, int64_t last) {
     std::vector<lc::Head<T>> hs;
-    std::vector<T*> outs, dens;
+    std::vector<T*> outs, dens, sts;
     for (int64_t x = first; x < last; ++x) {
       const int64_t b = x / d.H, h = x % d.H;
       hs.push_back(lc::head_of(d, key_padding, q, k, v, b, h));
       outs.push_back(out + (b * d.T * d.H + h) * d.Dv);
       dens.push_back(den ? den + (b * d.H + h) * d.T : nullptr);
+      sts.push_back(states ? states + x * state_size : nullptr);
     }
-    lc::heads_forward(hs, causal, features, outs, dens);
+    lc::heads_forward(hs, causal, features, outs, dens, sts);
   });
 }
 
@@ -589,14 +612,16 @@ template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
                                const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
-                               T* dv, T* work) {
+                               T* dv, T* work, const T* states) {
   namespace lc = linear_chunked;
-  const int64_t per_head = causal ? d.T * (features.M + d.Dv + 1) : 0;
+  const int64_t per_head = causal ? d.T * (features.M + d.Dv + 1) : 0, state_size = features.M * (d.Dv + 1);
   lc::for_each_head_run(d, [&](int64_t first, int64_t last) {
     // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
     std::vector<lc::Head<T>> hs;
     std::vector<lc::HeadGrads<T>> gs;
+    std::vector<const T*> sts;
     for (int64_t x = first; x < last; ++x) {
+      sts.push_back(states ? states + x * state_size : nullptr);
       const int64_t b = x / d.H, h = x % d.H, o = (b * d.T * d.H + h) * d.Dv;
       hs.push_back(lc::head_of(d, key_padding, q, k, v, b, h));
       gs.push_back({out + o, den + (b * d.H + h) * d.T, dout + o, dq + b * d.T * d.ldq() + h * d.D,
@@ -609,7 +634,7 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
     if (causal)
       lc::heads_backward_causal(run, features, gs, stabs);
     else
-      lc::heads_backward_non_causal(run, features, gs, stabs);
+      lc::heads_backward_non_causal(run, features, gs, stabs, sts);
   });
 }
 
@@ -675,11 +700,11 @@ void favor_projection(int64_t M, int64_t D, uint64_t seed, T* W) {
 #define TG_INSTANTIATE(T)                                                                  \
   template void linear_attention_forward<T>(const AttnDims&, bool, const bool*,            \
                                             const LinearFeatures<T>&, const T*, const T*,  \
-                                            const T*, T*, T*);                             \
+                                            const T*, T*, T*, T*);                         \
   template void linear_attention_backward<T>(const AttnDims&, bool, const bool*,           \
                                              const LinearFeatures<T>&, const T*, const T*, \
                                              const T*, const T*, const T*, const T*, T*,   \
-                                             T*, T*, T*);                                  \
+                                             T*, T*, T*, const T*);                        \
   template void favor_projection<T>(int64_t, int64_t, uint64_t, T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)

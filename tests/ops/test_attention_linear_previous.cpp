@@ -48,9 +48,10 @@ std::vector<T> random_values(int64_t n, uint64_t seed, double range) {
   return std::vector<T>(p, p + n);
 }
 
-// Runs the chunked kernel (previous = false) or the previous one on the case's inputs.
+// Runs the chunked kernel (previous = false) or the previous one on the case's inputs; with_states:
+// the chunked kernel's backward starts from the forward's states of all keys (non-causal).
 template <class T>
-Results<T> run(const Case& c, bool causal, bool use_previous, uint64_t seed) {
+Results<T> run(const Case& c, bool causal, bool use_previous, uint64_t seed, bool with_states = false) {
   kernels::AttnDims d;
   d.B = c.B, d.T = c.T, d.S = c.S, d.H = c.H, d.D = c.D, d.Dv = c.Dv;
   d.query_offset = c.query_offset;
@@ -80,12 +81,14 @@ Results<T> run(const Case& c, bool causal, bool use_previous, uint64_t seed) {
                                            dout.data(), r.dq.data(), r.dk.data(), r.dv.data());
   } else {
     std::vector<T> den(size_t(c.B * c.H * c.T));
+    std::vector<T> states(with_states ? size_t(c.B * c.H * f.M * (c.Dv + 1)) : 0);
+    T* st = with_states ? states.data() : nullptr;
     kernels::linear_attention_forward<T>(d, causal, padding, f, q.data(), k.data(), v.data(),
-                                         r.out.data(), den.data());
+                                         r.out.data(), den.data(), st);
     std::vector<T> work(size_t(kernels::linear_attention_backward_work(d, causal, f.M)));
     kernels::linear_attention_backward<T>(d, causal, padding, f, q.data(), k.data(), v.data(),
                                           r.out.data(), den.data(), dout.data(), r.dq.data(),
-                                          r.dk.data(), r.dv.data(), work.data());
+                                          r.dk.data(), r.dv.data(), work.data(), st);
   }
   return r;
 }
@@ -132,6 +135,22 @@ TEST(LinearAttentionChunked, SameAsPreviousKernelInFloat) {
       expect_same(run<float>(c, causal, false, seed), run<float>(c, causal, true, seed), 2e-5);
       seed += 4;
     }
+}
+
+// Non-causal, the backward that starts from the forward's states of all keys gives the bits of
+// the one that folds the keys again.
+TEST(LinearAttentionChunked, BackwardFromTheForwardsStatesGivesTheSameBits) {
+  const Case cases[] = {{2, 150, 170, 2, 8, 6, 0, true}, {1, 300, 300, 2, 64, 64}, {1, 130, 100, 1, 16, 16, 0, true, 24}};
+  uint64_t seed = 300;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(describe(c, false));
+    Results<float> a = run<float>(c, false, false, seed, true), b = run<float>(c, false, false, seed, false);
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_EQ(a.dq, b.dq);
+    EXPECT_EQ(a.dk, b.dk);
+    EXPECT_EQ(a.dv, b.dv);
+    seed += 4;
+  }
 }
 
 // The states are f32 sums over up to T keys (and, in backward, queries), so rounding could grow
