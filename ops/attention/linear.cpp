@@ -1,7 +1,7 @@
 // Linear attention as an op: the feature map chosen by spec.feature_map, forward through the
 // linear kernels, and a gradient rule that recomputes the features and states from q, k, v
-// (saved besides: the output, each query's denominator [B, H, T], and non-causal each head's
-// state of all keys, which the backward starts from). spec.scale is not used
+// (saved besides: the output, each query's denominator [B, H, T], and the states the backward
+// starts from: non-causal each head's of all keys, causal the one before each chunk). spec.scale is not used
 // by "elu"; "favor" scales its inputs by sqrt(scale) so its features estimate
 // softmax(scale · q kᵀ).
 #include <cmath>
@@ -92,13 +92,14 @@ Tensor linear_attention(const AttentionProblem& p) {
 
   Tensor out = empty({d.B, d.T, d.H, d.Dv}, dt);
   Tensor den = empty({d.B, d.H, d.T}, dt);  // φ(q)ᵀz of each query, for backward
-  // Non-causal: each head's state of all keys, [S, z], which the backward starts from.
-  Tensor states = causal ? Tensor() : empty({d.B, d.H, M * (d.Dv + 1)}, dt);
+  // The states [S, z] the backward starts from: non-causal each head's of all keys, causal the one
+  // before each chunk of queries.
+  Tensor states = empty({kernels::linear_attention_states_size(d, causal, M)}, dt);
   dispatch(dt, [&]<class T>() {
     kernels::linear_attention_forward<T>(d, causal, padding_ptr(p.key_padding),
                                          features<T>(M, favor_scale, W), p.q.data<T>(),
                                          p.k.data<T>() + k_off, p.v.data<T>() + v_off, out.data<T>(),
-                                         den.data<T>(), causal ? nullptr : states.data<T>());
+                                         den.data<T>(), states.data<T>());
   });
   // Backward recomputes the features and states from q, k, v chunk by chunk.
   auto rule = [d, causal, has_padding, favor, M, favor_scale, packed, k_off, v_off](Node& n,
@@ -108,7 +109,7 @@ Tensor linear_attention(const AttentionProblem& p) {
     Tensor pad = has_padding ? n.saved("key_padding") : Tensor();
     Tensor W = favor ? n.saved("favor_projection") : Tensor();
     Tensor out = n.saved("out"), den = n.saved("den");
-    Tensor states = causal ? Tensor() : n.saved("states");
+    Tensor states = n.saved("states");
     // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
     Tensor dq = empty(q.shape(), q.dtype());
     Tensor dk = packed ? dq : empty(k.shape(), k.dtype()), dv = packed ? dq : empty(v.shape(), v.dtype());
@@ -120,7 +121,7 @@ Tensor linear_attention(const AttentionProblem& p) {
                                             out.data<T>(), den.data<T>(), dout.data<T>(), dq.data<T>(),
                                             dk.data<T>() + k_off, dv.data<T>() + v_off,
                                             work_size ? work.data<T>() : nullptr,
-                                            causal ? nullptr : states.data<T>());
+                                            states.data<T>());
     });
     // The linear kernels compute dq, dk and dv together (their chunked states are shared).
     if (packed)
@@ -138,7 +139,7 @@ Tensor linear_attention(const AttentionProblem& p) {
     }
     n->save("out", out);  // [B, T, H, Dv]
     n->save("den", den);  // [B, H, T]
-    if (!causal) n->save("states", states);  // [B, H, M (Dv + 1)]
+    n->save("states", states);  // [B, H, (chunks,) M (Dv + 1)]
     if (has_padding) n->save("key_padding", p.key_padding);  // b8 [B, S]
     if (favor) n->save("favor_projection", W);               // [M, D]
   }

@@ -352,8 +352,8 @@ void load_state(const T* from, Work<T>& w) {
   std::copy(from + w.state.size(), from + w.state.size() + w.z.size(), w.z.begin());
 }
 
-// The forward of a run of heads (their outputs; denominators, and non-causal the states of all
-// keys, or null).
+// The forward of a run of heads (their outputs; denominators, and the states the backward starts
+// from, or null: linear_attention_forward).
 template <class T>
 void heads_forward(const std::vector<Head<T>>& heads, bool causal, const LinearFeatures<T>& f,
                    const std::vector<T*>& outs, const std::vector<T*>& dens, const std::vector<T*>& states) {
@@ -363,12 +363,14 @@ void heads_forward(const std::vector<Head<T>>& heads, bool causal, const LinearF
   const std::vector<T> stabs = key_stabilisers(f, heads, w);
   // The state of the keys every query sees: all of them, or (causal) the prefix.
   fold_all_keys(f, run, stabs, causal ? heads[0].prefix() : heads[0].S);
+  const int64_t state_size = f.M * (heads[0].Dv + 1);
   if (!causal)
     run.each([&](int64_t x, const Head<T>&) {
       if (states[size_t(x)]) save_state(w, states[size_t(x)]);
     });
   for (int64_t c0 = 0; c0 < heads[0].T_; c0 += kC)
     run.each([&](int64_t x, const Head<T>& h) {
+      if (causal && states[size_t(x)]) save_state(w, states[size_t(x)] + c0 / kC * state_size);
       forward_chunk(h, causal, f, stabs[size_t(x)], c0, outs[size_t(x)], dens[size_t(x)], w);
     });
 }
@@ -476,9 +478,11 @@ void heads_backward_non_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std:
     });
 }
 
+// `states`: the forward's state before each chunk, one array per head of the run, or null
+// (folded again).
 template <class T>
 void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vector<HeadGrads<T>>& g,
-                           const std::vector<T>& stabs) {
+                           const std::vector<T>& stabs, const std::vector<const T*>& states) {
   Work<T>& w = run.w;
   const Head<T>& h0 = run.heads[0];
   const int64_t M = f.M, D = h0.D, Dv = h0.Dv;
@@ -490,20 +494,24 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
   auto dnum_all = [&](int64_t x) { return g[size_t(x)].work + h0.T_ * M; };
   auto dden_all = [&](int64_t x) { return g[size_t(x)].work + h0.T_ * (M + Dv); };
 
-  // Pass 1, forward in time: dφ(q) = dnum Sᵀ + dden zᵀ with the state of the keys before.
-  fold_all_keys(f, run, stabs, h0.prefix());
+  // Pass 1, forward in time: dφ(q) = dnum Sᵀ + dden zᵀ with the state of the keys before (the
+  // forward's, or folded again).
+  const bool saved = states[0] != nullptr;
+  const int64_t state_size = M * (Dv + 1);
+  if (!saved) fold_all_keys(f, run, stabs, h0.prefix());
   for (int64_t c0 = 0; c0 < h0.T_; c0 += kC)
     run.each([&](int64_t x, const Head<T>& h) {
       HeadGrads<T>& gx = g[size_t(x)];
       const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0);
       h.prefetch_outputs(gx.out, gx.dout, c0 + kC, kC);
-      h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+      if (saved) load_state(states[size_t(x)] + c0 / kC * state_size, w);
+      else h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
       transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
       chunk_output_grads(h, gx.out, gx.den, gx.dout, c0, nq, w);
       std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, dnum_all(x) + c0 * Dv);
       std::copy(w.dden.begin(), w.dden.begin() + nq, dden_all(x) + c0);
       grads_through_state(M, Dv, nq, w, dF(x) + c0 * M, false);
-      if (nk > 0 && c0 + kC < h.T_) {
+      if (!saved && nk > 0 && c0 + kC < h.T_) {
         load_keys(f, h, &stabs[size_t(x)], h.offset + c0, nk, w, false);
         fold_keys(h, M, nk, w);
       }
@@ -593,7 +601,7 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
                               T* out, T* den, T* states) {
   namespace lc = linear_chunked;
-  const int64_t state_size = features.M * (d.Dv + 1);
+  const int64_t state_size = linear_attention_states_size(d, causal, features.M) / std::max<int64_t>(1, d.B * d.H);
   lc::for_each_head_run(d, [&](int64_t first, int64_t last) {
     std::vector<lc::Head<T>> hs;
     std::vector<T*> outs, dens, sts;
@@ -614,7 +622,8 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
                                const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
                                T* dv, T* work, const T* states) {
   namespace lc = linear_chunked;
-  const int64_t per_head = causal ? d.T * (features.M + d.Dv + 1) : 0, state_size = features.M * (d.Dv + 1);
+  const int64_t per_head = causal ? d.T * (features.M + d.Dv + 1) : 0;
+  const int64_t state_size = linear_attention_states_size(d, causal, features.M) / std::max<int64_t>(1, d.B * d.H);
   lc::for_each_head_run(d, [&](int64_t first, int64_t last) {
     // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
     std::vector<lc::Head<T>> hs;
@@ -632,10 +641,15 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
     lc::HeadRun<T> run(hs, w);
     const std::vector<T> stabs = lc::key_stabilisers(features, hs, w);
     if (causal)
-      lc::heads_backward_causal(run, features, gs, stabs);
+      lc::heads_backward_causal(run, features, gs, stabs, sts);
     else
       lc::heads_backward_non_causal(run, features, gs, stabs, sts);
   });
+}
+
+int64_t linear_attention_states_size(const AttnDims& d, bool causal, int64_t M) {
+  const int64_t chunks = causal ? (d.T + kLinearChunk - 1) / kLinearChunk : 1;
+  return d.B * d.H * chunks * M * (d.Dv + 1);
 }
 
 int64_t linear_attention_backward_work(const AttnDims& d, bool causal, int64_t M) {

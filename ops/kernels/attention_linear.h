@@ -40,8 +40,10 @@ struct LinearFeatures {
 /// den [B, H, T] (each query's denominator φ(q)ᵀz, for backward). key_padding is [B, S]
 /// (true = padding) or null; causal: query t sees keys s <= d.query_offset + t (top-left aligned
 /// when 0). Rows of the strides in d (AttnDims).
-/// Non-causal, `states` (when not null) receives each head's state of all its keys,
-/// [B, H, M · (Dv + 1)]: S [M, Dv] then z [M], for the backward to start from.
+/// `states` (when not null, linear_attention_states_size elements) receives the states [S, z]
+/// (S [M, Dv] then z [M]) the backward starts from: non-causal each head's state of all its keys
+/// [B, H, M · (Dv + 1)]; causal the state before each chunk of queries,
+/// [B, H, ceil(T / kLinearChunk), M · (Dv + 1)].
 template <class T>
 void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_padding,
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
@@ -52,13 +54,16 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
 /// row strides of q, k, v). Recomputes the features and states from q, k, v. `work` is the
 /// caller's workspace of linear_attention_backward_work elements (so that the tensor allocator
 /// counts and reuses it; null when that is 0).
-/// Non-causal, `states` (when not null) is the forward's: the keys' state is then read, not
-/// computed again (one pass over k and v fewer; the same bits).
+/// `states` (when not null) is the forward's: the keys' states are then read, not computed again
+/// (one pass over k and v fewer; the same bits).
 template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
                                const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
                                T* dv, T* work, const T* states = nullptr);
+
+/// The elements of the forward's `states` (see linear_attention_forward).
+int64_t linear_attention_states_size(const AttnDims& d, bool causal, int64_t M);
 
 /// The backward's workspace in elements: causal, each head's queries' feature and output
 /// gradients between its two passes, B·H·T·(M + Dv + 1); else 0.

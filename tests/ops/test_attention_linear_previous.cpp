@@ -81,7 +81,7 @@ Results<T> run(const Case& c, bool causal, bool use_previous, uint64_t seed, boo
                                            dout.data(), r.dq.data(), r.dk.data(), r.dv.data());
   } else {
     std::vector<T> den(size_t(c.B * c.H * c.T));
-    std::vector<T> states(with_states ? size_t(c.B * c.H * f.M * (c.Dv + 1)) : 0);
+    std::vector<T> states(with_states ? size_t(kernels::linear_attention_states_size(d, causal, f.M)) : 0);
     T* st = with_states ? states.data() : nullptr;
     kernels::linear_attention_forward<T>(d, causal, padding, f, q.data(), k.data(), v.data(),
                                          r.out.data(), den.data(), st);
@@ -137,14 +137,16 @@ TEST(LinearAttentionChunked, SameAsPreviousKernelInFloat) {
     }
 }
 
-// Non-causal, the backward that starts from the forward's states of all keys gives the bits of
-// the one that folds the keys again.
+// The backward that starts from the forward's states (non-causal: of all keys; causal: before each
+// chunk) gives the bits of the one that folds the keys again.
 TEST(LinearAttentionChunked, BackwardFromTheForwardsStatesGivesTheSameBits) {
-  const Case cases[] = {{2, 150, 170, 2, 8, 6, 0, true}, {1, 300, 300, 2, 64, 64}, {1, 130, 100, 1, 16, 16, 0, true, 24}};
+  const Case cases[] = {{2, 150, 170, 2, 8, 6, 0, true}, {1, 300, 300, 2, 64, 64},
+                        {1, 130, 100, 1, 16, 16, 0, true, 24}, {1, 200, 260, 2, 8, 8, 40, true}};
   uint64_t seed = 300;
-  for (const Case& c : cases) {
-    SCOPED_TRACE(describe(c, false));
-    Results<float> a = run<float>(c, false, false, seed, true), b = run<float>(c, false, false, seed, false);
+  for (const Case& c : cases)
+  for (bool causal : {false, true}) {
+    SCOPED_TRACE(describe(c, causal));
+    Results<float> a = run<float>(c, causal, false, seed, true), b = run<float>(c, causal, false, seed, false);
     EXPECT_EQ(a.out, b.out);
     EXPECT_EQ(a.dq, b.dq);
     EXPECT_EQ(a.dk, b.dk);
