@@ -13,8 +13,10 @@
 // S += φ(K_c)ᵀ V_c, z += colsum φ(K_c). Every product is a register-tiled GEMM on operands that
 // sit in cache (attention_linear_tiles.h). The backward runs two passes over the chunks: forward
 // in time for the queries' gradient through the state, backward in time carrying the state's
-// gradient [dS, dz] for the keys' and values' gradients, recomputing each chunk's A inside it.
-// Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers, plus [T, M + Dv + 1] in the
+// gradient [dS, dz] for the keys' and values' gradients, recomputing each chunk's A inside it;
+// the states [S, z] it needs are the forward's (`states`: the one of all keys, or causal the one
+// before each chunk), or folded again from k and v when not given. Heads are stepped in runs,
+// a thread's heads together chunk by chunk, at T >= 4096. Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers, plus [T, M + Dv + 1] in the
 // causal backward (the queries' feature gradients and output gradients between the passes,
 // from the caller: linear_attention_backward_work).
 #include <cstdint>
@@ -51,7 +53,7 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
 
 /// Exact gradients given dout [B, T, H, Dv] and the forward's out [B, T, H, Dv] and den
 /// [B, H, T]: writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting, with the
-/// row strides of q, k, v). Recomputes the features and states from q, k, v. `work` is the
+/// row strides of q, k, v). Recomputes the features from q, k, v. `work` is the
 /// caller's workspace of linear_attention_backward_work elements (so that the tensor allocator
 /// counts and reuses it; null when that is 0).
 /// `states` (when not null) is the forward's: the keys' states are then read, not computed again
