@@ -307,14 +307,14 @@ struct HeadRun {
   template <class F>
   void each(F&& fn) {
     for (int64_t x = 0; x < size(); ++x) {
-      swap_in(saved[size_t(x)]);
+      swap_states(saved[size_t(x)]);  // head x's into w
       fn(x, heads[size_t(x)]);
-      swap_in(saved[size_t(x)]);
+      swap_states(saved[size_t(x)]);  // and back
     }
   }
 
  private:
-  void swap_in(Saved& x) {
+  void swap_states(Saved& x) {
     std::swap(w.state, x.state), std::swap(w.stateT, x.stateT), std::swap(w.z, x.z);
     std::swap(w.dS, x.dS), std::swap(w.dST, x.dST), std::swap(w.dz, x.dz);
   }
