@@ -62,7 +62,7 @@ void run_once(const Inputs& in, const Forward& forward, bool backward_too) {
 int64_t visible_pairs(const Tensor& vis) {
   int64_t n = 0;
   const bool* p = vis.data<bool>();
-  for (int64_t i = 0; i < vis.numel(); ++i) n += p[i];
+  for (int64_t i = 0, end = vis.numel(); i < end; ++i) n += p[i];  // numel() once: T² = 2^28 at 16K
   return n;
 }
 
