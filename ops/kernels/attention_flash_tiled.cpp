@@ -1,361 +1,26 @@
-// The f32 flash attention kernels on register-blocked tiles (see attention_flash_tiled.h).
+// The backward of the f32 tiled flash kernels (see attention_flash_tiled.h), and which problems
+// the tiled kernels take.
 #include "ops/kernels/attention_flash_tiled.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <vector>
 
-#include "ops/kernels/attention_tile.h"
-#include "ops/kernels/attention_tile_span.h"
+#include "ops/kernels/attention_flash_tiled_shared.h"
 #include "ops/kernels/copy_rows.h"
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/transpose_matrix.h"
 
 namespace tg::kernels {
 namespace {
+using namespace flash_tiles;
 
-constexpr int64_t kRows = kTiledRows, kCols = kTiledCols, kLanes = kTileLanes;
-constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 // Query tiles the one-pass backward takes together (query_group_pairs): 8 tiles' packed Qᵀ, dOᵀ
 // and their Q, dO, dQ rows take 1.25 MiB at D = 128, inside a 2 MiB L2.
 constexpr int64_t kQueryGroup = 8;
 constexpr float kPlusInf = std::numeric_limits<float>::infinity();
-
-constexpr int64_t kNarrowBand = 1024;  // TiledFlash::narrow_band
-
-int64_t tiled_count(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
-
-// fn(x, false) for the tiles x in [first, end).
-template <class F>
-void for_tile_range(int64_t first, int64_t end, F&& fn) {
-  for (int64_t x = first; x < end; ++x) fn(x, false);
-}
-
-// fn(x, partial) for the tiles x (below n, `per` to a block) of the blocks that CSR row `row`
-// (start, index) lists, in order; kind(block) says whether a block is partial.
-template <class Kind, class F>
-void for_listed_tiles(const int64_t* start, const int32_t* index, int64_t row, int64_t per, int64_t n, Kind kind,
-                      F&& fn) {
-  for (int64_t e = start[row]; e < start[row + 1]; ++e) {
-    const int64_t block = index[e];
-    const bool partial = kind(block) == kBlockPartial;
-    for (int64_t x = block * per, x1 = std::min(n, (block + 1) * per); x < x1; ++x) fn(x, partial);
-  }
-}
-
-// What every tile of one call shares: sizes, masks and the head pointers.
-struct TiledFlash {
-  const AttnDims& d;
-  float scale;
-  const AttnMask<float>& mask;
-  // The band (kNoBand: none) with causal folded in: query t sees keys [t - left, t + right].
-  int64_t left, right;
-  const AttnDropout& dropout;
-  const float *q, *k, *v;
-  // Row strides of q, k, v and their gradients (AttnDims: packed or contiguous); out and dout
-  // are contiguous, rows of ldo = H * Dv.
-  int64_t ldq, ldk, ldv, ldo;
-  const TiledBlocks* blocks;  // flex's block mask, or null (then the band says which tiles run)
-
-  const float* qh(int64_t b, int64_t h, int64_t t) const { return q + (b * d.T + t) * ldq + h * d.D; }
-  // Query head h reads kv head d.kv_head(h) (grouped-query attention: the group's heads share it).
-  const float* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + d.kv_head(h) * d.D; }
-  const float* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + d.kv_head(h) * d.Dv; }
-  int64_t orow(int64_t b, int64_t h, int64_t t) const { return (b * d.T + t) * ldo + h * d.Dv; }
-
-  // fn(j, partial) for the key tiles j that query tile i of head (b, h) reaches, in order;
-  // partial: a block mask's partial block, whose mask rows the tile evaluates. With a band:
-  // keys t0 - left .. t1 - 1 + right of the tile's queries [t0, t1).
-  template <class F>
-  void for_key_tiles(int64_t b, int64_t h, int64_t i, F&& fn) const {
-    const int64_t t0 = i * kRows, t1 = std::min(d.T, t0 + kRows), ns = tiled_count(d.S, kCols);
-    if (!blocks)
-      return for_tile_range(std::clamp<int64_t>(t0 - left, 0, d.S) / kCols,
-                            tiled_count(std::clamp<int64_t>(t1 + right, 0, d.S), kCols), fn);
-    const FlexBlocks& m = blocks->blocks;
-    const int64_t qb = t0 / m.bq;
-    for_listed_tiles(m.kv_start, m.kv_index, m.bh(b, h) * m.nq + qb, m.bk / kCols, ns,
-                     [&](int64_t kb) { return m.kind_of(b, h, qb, kb); }, fn);
-  }
-  // fn(i, partial) for the query tiles i that reach key tile j of head (b, h), in order. With a
-  // band: queries s0 - right .. s1 - 1 + left of the tile's keys [s0, s1).
-  template <class F>
-  void for_query_tiles(int64_t b, int64_t h, int64_t j, F&& fn) const {
-    const int64_t s0 = j * kCols, s1 = std::min(d.S, s0 + kCols), nt = tiled_count(d.T, kRows);
-    if (!blocks)
-      return for_tile_range(std::clamp<int64_t>(s0 - right, 0, d.T) / kRows,
-                            tiled_count(std::clamp<int64_t>(s1 + left, 0, d.T), kRows), fn);
-    const FlexBlocks& m = blocks->blocks;
-    const int64_t kb = s0 / m.bk;
-    for_listed_tiles(m.q_start, m.q_index, m.bh(b, h) * m.nk + kb, m.bq / kRows, nt,
-                     [&](int64_t qb) { return m.kind_of(b, h, qb, kb); }, fn);
-  }
-  // The span of the tile of queries [t0, t0 + kRows) and keys [s0, s0 + cols) under the band.
-  TileSpan span(int64_t t0, int64_t s0, int64_t cols) const { return tile_span(t0, s0, cols, left, right); }
-
-  // True when a query tile reaches few keys (a band of at most kNarrowBand keys, or blocks that
-  // list as many on average): then the tasks run the heads of a query tile one after another, so
-  // that the rows of q, k, v and out they read and write (each a head's D floats of a
-  // [B, T, H, D] row) are read whole while in cache, where head by head each streamed from memory
-  // in pieces H·D floats apart.
-  bool narrow_band() const {
-    if (!blocks) return left + right <= kNarrowBand;
-    const FlexBlocks& m = blocks->blocks;
-    const int64_t rows = m.mB * m.mH * m.nq;
-    return rows > 0 && m.kv_start[rows] * m.bk <= kNarrowBand * rows;
-  }
-
-  // keepT [cols, kRows]: the dropout scales of the tile's (query, key) pairs, as dense draws them.
-  void dropout_scales(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* keepT) const {
-    const uint64_t index0 = uint64_t(((b * d.H + h) * d.T + t0) * d.S + s0);
-    dropout_keep_tile(dropout.seed, dropout.offset, dropout.p, float(dropout.scale()), index0, uint64_t(d.S), rows,
-                      cols, keepT, kRows);
-  }
-
-  bool all_padding(int64_t b, int64_t s0, int64_t cols) const {
-    if (!mask.key_padding) return false;
-    const bool* kp = mask.key_padding + b * d.S + s0;
-    return std::all_of(kp, kp + cols, [](bool x) { return x; });
-  }
-
-  // sT [cols, kRows] = K_j · qT (qT [D, kRows] holds scale · Qᵀ), then -inf where a key is
-  // padding, outside the band (causal: after the query), or (partial: a block mask's partial
-  // block) where the mask hides it from one of the tile's `rows` queries. Returns false, having
-  // computed nothing, when the mask hides every key of the tile from every query: its weights
-  // are all zero, so the tile adds nothing anywhere.
-  // Only the span's chunks and lanes are computed (sp: span() of the tile).
-  bool scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, bool partial,
-              const TileSpan& sp, const float* qT, float* sT) const {
-    if (partial && blocks->mask) {
-      if (const int32_t* runs = blocks->blocks.runs_from(b, h, t0, s0 / blocks->blocks.bk))
-        return scores_in_runs(b, h, t0, rows, s0, cols, runs, qT, sT);
-    }
-    const bool masked = partial && blocks->mask;
-    bool allowed[kRows * kCols];  // [rows, cols] of the mask, row stride kCols
-    if (masked) {
-      bool any = false;
-      for (int64_t r = 0; r < rows; ++r) {
-        bool* row = allowed + r * kCols;
-        (*blocks->mask)(b, h, blocks->q_offset + t0 + r, s0, cols, row);
-        any = any || std::any_of(row, row + cols, [](bool x) { return x; });
-      }
-      if (!any) return false;
-    }
-    span_product(sp, cols, d.D, kh(b, h, s0), ldk, qT, sT);
-    modify_scores(b, h, t0, rows, s0, cols, sT);
-    if (masked)
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c)
-          if (!allowed[r * kCols + c]) sT[c * kRows + r] = kMinusInf;
-    return scores_masked_by_padding_and_band(b, t0, s0, cols, sT);
-  }
-
-  // scores() on a partial block's tile whose rows each see one run of keys, runs [first, end)
-  // per row (the block mask's): the mask_mod is not evaluated. Returns false when no row sees a
-  // key of the tile; a tile every row sees whole takes no masking.
-  bool scores_in_runs(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, const int32_t* runs,
-                      const float* qT, float* sT) const {
-    alignas(64) int32_t first[kRows], end[kRows];  // the runs in tile columns, [0, cols]
-    bool any = false, whole = true;
-    for (int64_t r = 0; r < kRows; ++r) {
-      if (r < rows) {
-        first[r] = int32_t(std::clamp<int64_t>(runs[2 * r] - s0, 0, cols));
-        end[r] = int32_t(std::clamp<int64_t>(runs[2 * r + 1] - s0, first[r], cols));
-      } else {
-        first[r] = 0, end[r] = int32_t(cols);  // lanes past the last query: ignored
-      }
-      any = any || first[r] < end[r];
-      whole = whole && first[r] == 0 && end[r] == cols;
-    }
-    if (!any) return false;
-    tile_gemm(false, cols, kRows, d.D, kh(b, h, s0), ldk, 1, qT, kRows, sT, kRows);
-    modify_scores(b, h, t0, rows, s0, cols, sT);
-    if (!whole)
-      for (int64_t c = 0; c < cols; ++c)
-        for (int64_t r = 0; r < kRows; r += kLanes) {
-          const TileInt column = TileInt{} + int32_t(c);
-          TileInt lo, hi;
-          std::memcpy(&lo, first + r, sizeof lo);
-          std::memcpy(&hi, end + r, sizeof hi);
-          float* p = sT + c * kRows + r;
-          store_lanes(p, (column >= lo) & (column < hi) ? load_lanes(p) : splat_value(kMinusInf));
-        }
-    return scores_masked_by_padding_and_band(b, t0, s0, cols, sT);
-  }
-
-  // The score_mod of flex's forward (blocks->score) on the tile's scores, one key column (its
-  // `rows` queries, contiguous in the transposed tile) at a time.
-  void modify_scores(int64_t b, int64_t h, int64_t t0, int64_t rows, int64_t s0, int64_t cols, float* sT) const {
-    if (!blocks || !blocks->score) return;
-    for (int64_t c = 0; c < cols; ++c)
-      blocks->score->score_column(sT + c * kRows, b, h, blocks->q_offset + t0, s0 + c, rows);
-  }
-
-  // The key padding and the band of scores(), applied to a computed tile; returns true.
-  bool scores_masked_by_padding_and_band(int64_t b, int64_t t0, int64_t s0, int64_t cols, float* sT) const {
-    if (mask.key_padding) {
-      const bool* kp = mask.key_padding + b * d.S + s0;
-      for (int64_t c = 0; c < cols; ++c)
-        if (kp[c]) std::fill_n(sT + c * kRows, kRows, kMinusInf);
-    }
-    // Query t0 + r sees key s0 + c when s0 + c - right <= t0 + r <= s0 + c + left: lanes below
-    // the first and above the last are hidden (only in tiles that cross an edge of the band).
-    if (s0 + cols - 1 > t0 + right || t0 + kRows - 1 > s0 + left) {
-      for (int64_t c = 0; c < cols; ++c) {
-        float* row = sT + c * kRows;
-        const int64_t first = std::clamp<int64_t>(s0 + c - right - t0, 0, kRows);
-        const int64_t end = std::clamp<int64_t>(s0 + c + left + 1 - t0, first, kRows);
-        std::fill(row, row + first, kMinusInf);
-        std::fill(row + end, row + kRows, kMinusInf);
-      }
-    }
-    return true;
-  }
-};
-
-// max(init, column 0, ..., column cols - 1) lane by lane, the columns kRows floats apart. Four
-// running maxima, so that the loop waits on a max's latency (4 cycles) once per four columns,
-// not once per column: with one, this pass took as long as the exp at D = 16. NaN scores are
-// never taken, as with one.
-TileVec column_max(const float* first, int64_t cols, TileVec init) {
-  TileVec mx[4] = {init, init, init, init};
-  int64_t c = 0;
-  for (; c + 4 <= cols; c += 4)
-    for (int u = 0; u < 4; ++u) {
-      const TileVec x = load_lanes(first + (c + u) * kRows);
-      mx[u] = x > mx[u] ? x : mx[u];
-    }
-  for (; c < cols; ++c) {
-    const TileVec x = load_lanes(first + c * kRows);
-    mx[0] = x > mx[0] ? x : mx[0];
-  }
-  for (int u = 1; u < 4; ++u) mx[0] = mx[u] > mx[0] ? mx[u] : mx[0];
-  return mx[0];
-}
-
-// The forward's state of one query tile: scale · Qᵀ, the output accumulator oT [Dv, kRows] and
-// the lanes' running maximum and normaliser (the online softmax, down the lanes).
-// Its buffers are left unwritten until start(): a task's scratch is made anew for every chunk of
-// tasks a thread takes, and zeroing eight tiles' buffers each time cost a fifth of T = 1024.
-struct ForwardTile {
-  std::unique_ptr<float[]> qT, oT;  // [D, kRows], [Dv, kRows]
-  float m[kRows], l[kRows];
-  int64_t t0 = 0, rows = 0;
-  explicit ForwardTile(const AttnDims& d)
-      : qT(std::make_unique_for_overwrite<float[]>(size_t(d.D * kRows))),
-        oT(std::make_unique_for_overwrite<float[]>(size_t(d.Dv * kRows))) {}
-
-  void start(const TiledFlash& f, int64_t b, int64_t h, int64_t i) {
-    t0 = i * kRows;
-    rows = std::min(kRows, f.d.T - t0);
-    transpose_tile(f.qh(b, h, t0), f.ldq, rows, f.d.D, f.scale, qT.get(), kRows);
-    std::fill_n(oT.get(), f.d.Dv * kRows, 0.0f);
-    std::fill_n(m, kRows, kMinusInf);
-    std::fill_n(l, kRows, 0.0f);
-  }
-
-  // out rows = oT / l, lane by lane, then transposed into place, and the rows' lse; a row whose
-  // every key is masked gets zeros, as dense, and lse -inf.
-  void finish(const TiledFlash& f, int64_t b, int64_t h, float* out, float* lse) {
-    const int64_t Dv = f.d.Dv;
-    for (int64_t r = 0; r < kRows; r += kLanes) {
-      const TileVec lr = load_lanes(l + r), inv = splat_value(1.0f) / lr;
-      for (int64_t e = 0; e < Dv; ++e) {
-        float* p = oT.get() + e * kRows + r;
-        store_lanes(p, lr == 0.0f ? TileVec{} : load_lanes(p) * inv);
-      }
-    }
-    transpose_matrix(oT.get(), Dv, rows, kRows, out + f.orow(b, h, t0), f.ldo);
-    float* lh = lse + (b * f.d.H + h) * f.d.T + t0;
-    for (int64_t r = 0; r < rows; ++r) lh[r] = l[r] == 0.0f ? kMinusInf : m[r] + std::log(l[r]);
-  }
-};
-
-// Query tiles the forward takes together over a wide band: each key tile's K and V rows are
-// read once for the group instead of once per query tile (a head's rows lie H·D floats apart, so
-// that they use 1/H of the cache's sets: at T = 16384 a head's K and V no longer stayed in it).
-// One thread, causal, T = 16384: 1728 -> 1428 ms at D = 64, 3441 -> 2704 ms at D = 128 (groups
-// of 4: 1452 and 2836); T = 4096 within noise. At most this many (flash_tiled_forward).
-constexpr int64_t kForwardGroup = 8;
-
-// A task's scratch for groups of up to `group` query tiles.
-struct ForwardScratch {
-  std::vector<ForwardTile> tiles;
-  std::vector<float> sT, keepT;  // [kCols, kRows]: a pair's scores, then weights; dropout scales
-  std::vector<std::vector<std::pair<int64_t, bool>>> todo;  // per query tile: its key tiles (j, partial)
-  ForwardScratch(const AttnDims& d, bool dropout, int64_t group)
-      : sT(size_t(kCols * kRows)), keepT(dropout ? size_t(kCols * kRows) : 0), todo(size_t(group)) {
-    tiles.reserve(size_t(group));
-    for (int64_t x = 0; x < group; ++x) tiles.emplace_back(d);
-  }
-};
-
-// One tile pair of the forward: query tile q with key tile j, one online-softmax step.
-void forward_pair(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int64_t j, bool partial,
-                  ForwardScratch& s) {
-  const AttnDims& d = f.d;
-  const int64_t t0 = q.t0, rows = q.rows, Dv = d.Dv;
-  // The pointers held locally: the vector stores (memcpy) may alias anything, and through
-  // references every store reloaded them.
-  float *const sT = s.sT.data(), *const oT = q.oT.get(), *const m = q.m, *const l = q.l;
-  const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
-  const TileSpan sp = f.span(t0, s0, cols);
-  if (f.all_padding(b, s0, cols) || !f.scores(b, h, t0, rows, s0, cols, partial, sp, q.qT.get(), sT)) return;
-  const bool drop = f.dropout.active();
-  if (drop) f.dropout_scales(b, h, t0, rows, s0, cols, s.keepT.data());
-  for (int64_t r = 0; r < kRows; r += kLanes) {
-    // The strip's columns (all of them unless the tile crosses a band edge).
-    const int64_t c_lo = sp.cols_from(r / kLanes), c_hi = sp.cols_to(r / kLanes, cols);
-    if (c_lo == c_hi) continue;
-    const TileVec m_old = load_lanes(m + r);
-    const TileVec mx = column_max(sT + c_lo * kRows + r, c_hi - c_lo, m_old);
-    // A lane that has seen no visible key keeps m = -inf; exp(x - 0) of its -inf scores is 0.
-    TileVec shift = mx == kMinusInf ? TileVec{} : mx;
-    TileVec alpha = softmax_exp(m_old - shift);  // 0 while m_old is -inf (acc and l are 0 then)
-    TileVec sum{};
-    for (int64_t c = c_lo; c < c_hi; ++c) {
-      float* p = sT + c * kRows + r;
-      TileVec e = softmax_exp(load_lanes(p) - shift);
-      // Dropout after the softmax: the normaliser keeps the un-dropped weights.
-      store_lanes(p, drop ? e * load_lanes(s.keepT.data() + c * kRows + r) : e);
-      sum += e;
-    }
-    store_lanes(l + r, fma_lanes(load_lanes(l + r), alpha, sum));
-    store_lanes(m + r, mx);
-    // alpha is exactly 1 (or 0 on a lane whose oT is still 0) where no lane's maximum moved:
-    // then the rescale changes nothing, and past the first few key tiles it is the rule.
-    if (std::memcmp(&mx, &m_old, sizeof mx) == 0) continue;
-    for (int64_t e = 0; e < Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
-  }
-  // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e].
-  span_values_product(sp, Dv, cols, f.vh(b, h, s0), f.ldv, sT, oT);
-}
-
-// The forward of query tiles [i0, i1) of head (b, h) (at most kForwardGroup), key tile by key
-// tile: each query tile meets its key tiles in increasing order, as it would alone.
-void forward_query_group(const TiledFlash& f, int64_t b, int64_t h, int64_t i0, int64_t i1, float* out,
-                         float* lse, ForwardScratch& s) {
-  const size_t n = size_t(i1 - i0);
-  for (size_t x = 0; x < n; ++x) {
-    s.tiles[x].start(f, b, h, i0 + int64_t(x));
-    s.todo[x].clear();
-    f.for_key_tiles(b, h, i0 + int64_t(x), [&](int64_t j, bool partial) { s.todo[x].emplace_back(j, partial); });
-  }
-  size_t next[kForwardGroup] = {};  // per query tile: its next key tile in todo
-  for (;;) {
-    int64_t j = std::numeric_limits<int64_t>::max();  // the smallest key tile still pending
-    for (size_t x = 0; x < n; ++x)
-      if (next[x] < s.todo[x].size()) j = std::min(j, s.todo[x][next[x]].first);
-    if (j == std::numeric_limits<int64_t>::max()) break;
-    for (size_t x = 0; x < n; ++x)
-      if (next[x] < s.todo[x].size() && s.todo[x][next[x]].first == j)
-        forward_pair(f, b, h, s.tiles[x], j, s.todo[x][next[x]++].second, s);
-  }
-  for (size_t x = 0; x < n; ++x) s.tiles[x].finish(f, b, h, out, lse);
-}
 
 // The products' B operands are packed with copy_rows: a head's rows in [B, T, H, D] lie H·D
 // floats apart (4 KiB at H = 8, D = 128), so that the 64 rows of a tile fall in the same few L1
@@ -462,28 +127,16 @@ struct TiledGrad {
   // heads); the group's dQ tiles are written whole here.
   void query_group_pairs(int64_t b, int64_t h, int64_t i0, int64_t i1, std::vector<QueryTile>& qts,
                          std::vector<char>& kv_written, PairScratch& s) const {
-    struct Pending {
-      int64_t j;
-      bool partial;
-    };
-    std::vector<std::vector<Pending>> todo(size_t(i1 - i0));  // per query tile, increasing j
+    std::vector<std::vector<std::pair<int64_t, bool>>> todo(size_t(i1 - i0));  // per query tile, increasing j
     for (int64_t i = i0; i < i1; ++i)
       for_key_tiles_to_pair(b, h, i, qts[size_t(i - i0)],
-                            [&](int64_t j, bool partial) { todo[size_t(i - i0)].push_back({j, partial}); });
-    std::vector<size_t> next(todo.size(), 0);
+                            [&](int64_t j, bool partial) { todo[size_t(i - i0)].emplace_back(j, partial); });
     bool q_written[kQueryGroup] = {};
-    for (;;) {
-      int64_t j = std::numeric_limits<int64_t>::max();  // the smallest key tile still pending
-      for (size_t x = 0; x < todo.size(); ++x)
-        if (next[x] < todo[x].size()) j = std::min(j, todo[x][next[x]].j);
-      if (j == std::numeric_limits<int64_t>::max()) break;
-      for (size_t x = 0; x < todo.size(); ++x)
-        if (next[x] < todo[x].size() && todo[x][next[x]].j == j) {
-          bool kv = kv_written[size_t(j)];
-          pair(b, h, qts[x], j, todo[x][next[x]++].partial, &kv, &q_written[x], s);
-          kv_written[size_t(j)] = kv;
-        }
-    }
+    for_pairs_by_key_tile(todo, todo.size(), [&](size_t x, int64_t j, bool partial) {
+      bool kv = kv_written[size_t(j)];
+      pair(b, h, qts[x], j, partial, &kv, &q_written[x], s);
+      kv_written[size_t(j)] = kv;
+    });
     for (int64_t i = i0; i < i1; ++i)
       if (!q_written[i - i0]) zero_query_tile(b, h, i);
   }
@@ -570,14 +223,6 @@ void row_deltas(const TiledFlash& f, const float* out, const float* dout, float*
   });
 }
 
-// The call's shared state; causal folds into the band's right edge (keys up to t + offset).
-TiledFlash tiled_flash(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                       const AttnDropout& dropout, const float* q, const float* k, const float* v,
-                       const TiledBlocks* blocks) {
-  const int64_t right = mask.causal ? std::min(band.right, mask.offset) : band.right;
-  return TiledFlash{d, scale, mask, band.left, right, dropout, q, k, v, d.ldq(), d.ldk(), d.ldv(), d.H * d.Dv, blocks};
-}
-
 }  // namespace
 
 bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask) {
@@ -588,32 +233,6 @@ bool flex_tiled_applies(const FlexDims& d, const FlexBlocks& blocks) {
   return d.Dv == d.D && d.D > 0 && d.D % kTileMinN == 0 && blocks.bq % kRows == 0 && blocks.bk % kCols == 0;
 }
 
-void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
-                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out,
-                         float* lse, const TiledBlocks* blocks) {
-  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
-  const int64_t nt = tiled_count(d.T, kRows);
-  // A narrow band: the tasks run a query tile's heads one after another (narrow_band). A long
-  // one (T >= 4096): query tiles in groups whose Qᵀ and output tiles take at most 256 KiB (8 at
-  // D = 64, 4 at D = 128). Groups at T = 1024 and 2048 ran at up to 0.9x the time on 2 threads
-  // (the same on one), where a head's K and V stay in cache anyway.
-  const bool heads_inner = f.narrow_band();
-  const int64_t fit = std::clamp<int64_t>(int64_t(256 << 10) / ((d.D + d.Dv) * kRows * 4), 1, kForwardGroup);
-  const int64_t group = !heads_inner && d.T >= 4096 ? fit : 1;
-  const int64_t ng = tiled_count(nt, group);
-  parallel_for(0, d.B * d.H * ng, 1, [&](int64_t lo, int64_t hi) {
-    ForwardScratch s(d, dropout.active(), group);
-    for (int64_t x = lo; x < hi; ++x) {
-      if (heads_inner) {  // x = (b, i, h)
-        const int64_t h = x % d.H, bi = x / d.H, i = bi % nt;
-        forward_query_group(f, bi / nt, h, i, i + 1, out, lse, s);
-      } else {  // x = (b, h, group), the last groups first: causal, they have the most key tiles
-        const int64_t bh = x / ng, i0 = (ng - 1 - x % ng) * group;
-        forward_query_group(f, bh / d.H, bh % d.H, i0, std::min(nt, i0 + group), out, lse, s);
-      }
-    }
-  });
-}
 
 void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
                           const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out,

@@ -1,0 +1,158 @@
+// The forward of the f32 tiled flash kernels (see attention_flash_tiled.h): the online softmax
+// of each query tile over its key tiles, down the lanes, one tile at a time or in groups.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "ops/kernels/attention_flash_tiled_shared.h"
+#include "ops/kernels/parallel.h"
+#include "ops/kernels/transpose_matrix.h"
+
+namespace tg::kernels {
+namespace {
+using namespace flash_tiles;
+
+// The forward's state of one query tile: scale · Qᵀ, the output accumulator oT [Dv, kRows] and
+// the lanes' running maximum and normaliser (the online softmax, down the lanes).
+// Its buffers are left unwritten until start(): a task's scratch is made anew for every chunk of
+// tasks a thread takes, and zeroing eight tiles' buffers each time cost a fifth of T = 1024.
+struct ForwardTile {
+  std::unique_ptr<float[]> qT, oT;  // [D, kRows], [Dv, kRows]
+  float m[kRows], l[kRows];
+  int64_t t0 = 0, rows = 0;
+  explicit ForwardTile(const AttnDims& d)
+      : qT(std::make_unique_for_overwrite<float[]>(size_t(d.D * kRows))),
+        oT(std::make_unique_for_overwrite<float[]>(size_t(d.Dv * kRows))) {}
+
+  void start(const TiledFlash& f, int64_t b, int64_t h, int64_t i) {
+    t0 = i * kRows;
+    rows = std::min(kRows, f.d.T - t0);
+    transpose_tile(f.qh(b, h, t0), f.ldq, rows, f.d.D, f.scale, qT.get(), kRows);
+    std::fill_n(oT.get(), f.d.Dv * kRows, 0.0f);
+    std::fill_n(m, kRows, kMinusInf);
+    std::fill_n(l, kRows, 0.0f);
+  }
+
+  // out rows = oT / l, lane by lane, then transposed into place, and the rows' lse; a row whose
+  // every key is masked gets zeros, as dense, and lse -inf.
+  void finish(const TiledFlash& f, int64_t b, int64_t h, float* out, float* lse) {
+    const int64_t Dv = f.d.Dv;
+    for (int64_t r = 0; r < kRows; r += kLanes) {
+      const TileVec lr = load_lanes(l + r), inv = splat_value(1.0f) / lr;
+      for (int64_t e = 0; e < Dv; ++e) {
+        float* p = oT.get() + e * kRows + r;
+        store_lanes(p, lr == 0.0f ? TileVec{} : load_lanes(p) * inv);
+      }
+    }
+    transpose_matrix(oT.get(), Dv, rows, kRows, out + f.orow(b, h, t0), f.ldo);
+    float* lh = lse + (b * f.d.H + h) * f.d.T + t0;
+    for (int64_t r = 0; r < rows; ++r) lh[r] = l[r] == 0.0f ? kMinusInf : m[r] + std::log(l[r]);
+  }
+};
+
+// Query tiles the forward takes together over a wide band: each key tile's K and V rows are
+// read once for the group instead of once per query tile (a head's rows lie H·D floats apart, so
+// that they use 1/H of the cache's sets: at T = 16384 a head's K and V no longer stayed in it).
+// One thread, causal, T = 16384: 1728 -> 1428 ms at D = 64, 3441 -> 2704 ms at D = 128 (groups
+// of 4: 1452 and 2836); T = 4096 within noise. At most this many (flash_tiled_forward).
+constexpr int64_t kForwardGroup = 8;
+
+// A task's scratch for groups of up to `group` query tiles.
+struct ForwardScratch {
+  std::vector<ForwardTile> tiles;
+  std::vector<float> sT, keepT;  // [kCols, kRows]: a pair's scores, then weights; dropout scales
+  std::vector<std::vector<std::pair<int64_t, bool>>> todo;  // per query tile: its key tiles (j, partial)
+  ForwardScratch(const AttnDims& d, bool dropout, int64_t group)
+      : sT(size_t(kCols * kRows)), keepT(dropout ? size_t(kCols * kRows) : 0), todo(size_t(group)) {
+    tiles.reserve(size_t(group));
+    for (int64_t x = 0; x < group; ++x) tiles.emplace_back(d);
+  }
+};
+
+// One tile pair of the forward: query tile q with key tile j, one online-softmax step.
+void forward_pair(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int64_t j, bool partial,
+                  ForwardScratch& s) {
+  const AttnDims& d = f.d;
+  const int64_t t0 = q.t0, rows = q.rows, Dv = d.Dv;
+  // The pointers held locally: the vector stores (memcpy) may alias anything, and through
+  // references every store reloaded them.
+  float *const sT = s.sT.data(), *const oT = q.oT.get(), *const m = q.m, *const l = q.l;
+  const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
+  const TileSpan sp = f.span(t0, s0, cols);
+  if (f.all_padding(b, s0, cols) || !f.scores(b, h, t0, rows, s0, cols, partial, sp, q.qT.get(), sT)) return;
+  const bool drop = f.dropout.active();
+  if (drop) f.dropout_scales(b, h, t0, rows, s0, cols, s.keepT.data());
+  for (int64_t r = 0; r < kRows; r += kLanes) {
+    // The strip's columns (all of them unless the tile crosses a band edge).
+    const int64_t c_lo = sp.cols_from(r / kLanes), c_hi = sp.cols_to(r / kLanes, cols);
+    if (c_lo == c_hi) continue;
+    const TileVec m_old = load_lanes(m + r);
+    const TileVec mx = column_max(sT + c_lo * kRows + r, c_hi - c_lo, m_old);
+    // A lane that has seen no visible key keeps m = -inf; exp(x - 0) of its -inf scores is 0.
+    TileVec shift = mx == kMinusInf ? TileVec{} : mx;
+    TileVec alpha = softmax_exp(m_old - shift);  // 0 while m_old is -inf (acc and l are 0 then)
+    TileVec sum{};
+    for (int64_t c = c_lo; c < c_hi; ++c) {
+      float* p = sT + c * kRows + r;
+      TileVec e = softmax_exp(load_lanes(p) - shift);
+      // Dropout after the softmax: the normaliser keeps the un-dropped weights.
+      store_lanes(p, drop ? e * load_lanes(s.keepT.data() + c * kRows + r) : e);
+      sum += e;
+    }
+    store_lanes(l + r, fma_lanes(load_lanes(l + r), alpha, sum));
+    store_lanes(m + r, mx);
+    // alpha is exactly 1 (or 0 on a lane whose oT is still 0) where no lane's maximum moved:
+    // then the rescale changes nothing, and past the first few key tiles it is the rule.
+    if (std::memcmp(&mx, &m_old, sizeof mx) == 0) continue;
+    for (int64_t e = 0; e < Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
+  }
+  // oT [Dv, kRows] += Vᵀ · Pᵀ: A(e, c) = V[s0 + c, e].
+  span_values_product(sp, Dv, cols, f.vh(b, h, s0), f.ldv, sT, oT);
+}
+
+// The forward of query tiles [i0, i1) of head (b, h) (at most kForwardGroup), key tile by key
+// tile (for_pairs_by_key_tile).
+void forward_query_group(const TiledFlash& f, int64_t b, int64_t h, int64_t i0, int64_t i1, float* out,
+                         float* lse, ForwardScratch& s) {
+  const size_t n = size_t(i1 - i0);
+  for (size_t x = 0; x < n; ++x) {
+    s.tiles[x].start(f, b, h, i0 + int64_t(x));
+    s.todo[x].clear();
+    f.for_key_tiles(b, h, i0 + int64_t(x), [&](int64_t j, bool partial) { s.todo[x].emplace_back(j, partial); });
+  }
+  for_pairs_by_key_tile(s.todo, n, [&](size_t x, int64_t j, bool partial) { forward_pair(f, b, h, s.tiles[x], j, partial, s); });
+  for (size_t x = 0; x < n; ++x) s.tiles[x].finish(f, b, h, out, lse);
+}
+
+}  // namespace
+
+void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out,
+                         float* lse, const TiledBlocks* blocks) {
+  const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
+  const int64_t nt = tiled_count(d.T, kRows);
+  // A narrow band: the tasks run a query tile's heads one after another (narrow_band). A long
+  // one (T >= 4096): query tiles in groups whose Qᵀ and output tiles take at most 256 KiB (8 at
+  // D = 64, 4 at D = 128). Groups at T = 1024 and 2048 ran at up to 0.9x the time on 2 threads
+  // (the same on one), where a head's K and V stay in cache anyway.
+  const bool heads_inner = f.narrow_band();
+  const int64_t fit = std::clamp<int64_t>(int64_t(256 << 10) / ((d.D + d.Dv) * kRows * 4), 1, kForwardGroup);
+  const int64_t group = !heads_inner && d.T >= 4096 ? fit : 1;
+  const int64_t ng = tiled_count(nt, group);
+  parallel_for(0, d.B * d.H * ng, 1, [&](int64_t lo, int64_t hi) {
+    ForwardScratch s(d, dropout.active(), group);
+    for (int64_t x = lo; x < hi; ++x) {
+      if (heads_inner) {  // x = (b, i, h)
+        const int64_t h = x % d.H, bi = x / d.H, i = bi % nt;
+        forward_query_group(f, bi / nt, h, i, i + 1, out, lse, s);
+      } else {  // x = (b, h, group), the last groups first: causal, they have the most key tiles
+        const int64_t bh = x / ng, i0 = (ng - 1 - x % ng) * group;
+        forward_query_group(f, bh / d.H, bh % d.H, i0, std::min(nt, i0 + group), out, lse, s);
+      }
+    }
+  });
+}
+
+}  // namespace tg::kernels
