@@ -13,9 +13,8 @@
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/transpose_matrix.h"
 
-namespace tg::kernels {
+namespace tg::kernels::flash_tiles {
 namespace {
-using namespace flash_tiles;
 
 // Query tiles the one-pass backward takes together (query_group_pairs): 8 tiles' packed Qᵀ, dOᵀ
 // and their Q, dO, dQ rows take 1.25 MiB at D = 128, inside a 2 MiB L2.
@@ -225,16 +224,8 @@ void row_deltas(const TiledFlash& f, const float* out, const float* dout, float*
 
 }  // namespace
 
-bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask) {
-  return !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileMinN == 0;
-}
-
-bool flex_tiled_applies(const FlexDims& d, const FlexBlocks& blocks) {
-  return d.Dv == d.D && d.D > 0 && d.D % kTileMinN == 0 && blocks.bq % kRows == 0 && blocks.bk % kCols == 0;
-}
-
-
-void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+// flash_tiled_backward's body, in this namespace so that its names are these kernels' own.
+void run_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
                           const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out,
                           const float* lse, const float* dout, float* delta, float* dq, float* dk, float* dv,
                           const TiledBlocks* blocks) {
@@ -302,6 +293,25 @@ void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>&
       g.query_tile_dq(b, h, i, qt, s);
     }
   });
+}
+
+}  // namespace tg::kernels::flash_tiles
+
+namespace tg::kernels {
+
+bool flash_tiled_applies(const AttnDims& d, const AttnMask<float>& mask) {
+  return !mask.has_general() && d.Dv == d.D && d.D > 0 && d.D % kTileMinN == 0;
+}
+
+bool flex_tiled_applies(const FlexDims& d, const FlexBlocks& blocks) {
+  return d.Dv == d.D && d.D > 0 && d.D % kTileMinN == 0 && blocks.bq % kTiledRows == 0 && blocks.bk % kTiledCols == 0;
+}
+
+void flash_tiled_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                          const AttnDropout& dropout, const float* q, const float* k, const float* v, const float* out,
+                          const float* lse, const float* dout, float* delta, float* dq, float* dk, float* dv,
+                          const TiledBlocks* blocks) {
+  flash_tiles::run_backward(d, scale, mask, band, dropout, q, k, v, out, lse, dout, delta, dq, dk, dv, blocks);
 }
 
 }  // namespace tg::kernels

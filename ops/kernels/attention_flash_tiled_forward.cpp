@@ -10,9 +10,8 @@
 #include "ops/kernels/parallel.h"
 #include "ops/kernels/transpose_matrix.h"
 
-namespace tg::kernels {
+namespace tg::kernels::flash_tiles {
 namespace {
-using namespace flash_tiles;
 
 // The forward's state of one query tile: scale · Qᵀ, the output accumulator oT [Dv, kRows] and
 // the lanes' running maximum and normaliser (the online softmax, down the lanes).
@@ -128,7 +127,8 @@ void forward_query_group(const TiledFlash& f, int64_t b, int64_t h, int64_t i0, 
 
 }  // namespace
 
-void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+// flash_tiled_forward's body, in this namespace so that its names are these kernels' own.
+void run_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
                          const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out,
                          float* lse, const TiledBlocks* blocks) {
   const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
@@ -153,6 +153,16 @@ void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& 
       }
     }
   });
+}
+
+}  // namespace tg::kernels::flash_tiles
+
+namespace tg::kernels {
+
+void flash_tiled_forward(const AttnDims& d, float scale, const AttnMask<float>& mask, const AttnBand& band,
+                         const AttnDropout& dropout, const float* q, const float* k, const float* v, float* out,
+                         float* lse, const TiledBlocks* blocks) {
+  flash_tiles::run_forward(d, scale, mask, band, dropout, q, k, v, out, lse, blocks);
 }
 
 }  // namespace tg::kernels

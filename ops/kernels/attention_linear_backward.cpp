@@ -1,0 +1,245 @@
+// The linear attention kernels' backward (see attention_linear.h): two passes over the chunks,
+// forward in time for the queries' gradients through the state, backward in time carrying the
+// state's gradient for the keys' and values'.
+#include <algorithm>
+#include <vector>
+
+#include "ops/kernels/attention_linear.h"
+#include "ops/kernels/attention_linear_chunks.h"
+
+namespace tg::kernels {
+namespace linear_chunked {
+namespace {
+
+// w.dnum, w.dden of the nq queries from c0: out = num / den gives dnum = dout / den and
+// dden = -(dout · out) / den (both zero when den is 0).
+template <class T>
+void chunk_output_grads(const Head<T>& h, const T* out, const T* den, const T* dout, int64_t c0,
+                        int64_t nq, Work<T>& w) {
+  copy_rows(dout + c0 * h.ldo, h.ldo, nq, h.Dv, w.dnum.data());
+  copy_rows(out + c0 * h.ldo, h.ldo, nq, h.Dv, w.xo.data());
+  for (int64_t r = 0; r < nq; ++r) {
+    T* g = w.dnum.data() + r * h.Dv;
+    T inv = den[c0 + r] > T(0) ? T(1) / den[c0 + r] : T(0);
+    w.dden[size_t(r)] = -dot(g, w.xo.data() + r * h.Dv, h.Dv) * inv;
+    for (int64_t j = 0; j < h.Dv; ++j) g[j] *= inv;
+  }
+}
+
+// dF [n, M] = dnum stateᵀ + dden zᵀ for n rows (w.stateT holds stateᵀ; dnum, dden rows from 0).
+template <class T>
+void grads_through_state(int64_t M, int64_t Dv, int64_t n, Work<T>& w, T* dF, bool accumulate) {
+  gemm_tiles<T>(Shape::full, n, M, Dv, {w.dnum.data(), Dv, 1}, w.stateT.data(), M, dF, M,
+                accumulate);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < M; ++i) dF[r * M + i] += w.dden[size_t(r)] * w.z[size_t(i)];
+}
+
+// The gradient state: dS [M, Dv] += fqᵀ dnum, dz [M] += fqᵀ dden over n query rows in w.fq, and
+// dST = dSᵀ after.
+template <class T>
+void fold_query_grads(int64_t M, int64_t Dv, int64_t n, Work<T>& w) {
+  gemm_tiles<T>(Shape::full, M, Dv, n, {w.fq.data(), 1, M}, w.dnum.data(), Dv, w.dS.data(), Dv,
+                true);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < M; ++i) w.dz[size_t(i)] += w.fq[size_t(r * M + i)] * w.dden[size_t(r)];
+  transpose_matrix(w.dS.data(), M, Dv, Dv, w.dST.data(), M);
+}
+
+// Gradients of the n keys from s0 (features in w.fk) through the gradient state alone:
+// dφ(k) = V dSᵀ + dz, dv = φ(k) dS; writes dk and dv rows.
+template <class T>
+void key_grads_from_state(const LinearFeatures<T>& f, const Head<T>& h, int64_t s0, int64_t n,
+                          Work<T>& w, T* dk, T* dv, bool dfk_has_chunk_part) {
+  const int64_t M = f.M, Dv = h.Dv;
+  gemm_tiles<T>(Shape::full, n, M, Dv, {w.xv.data(), Dv, 1}, w.dST.data(), M, w.dfk.data(), M,
+                dfk_has_chunk_part);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < M; ++i) w.dfk[size_t(r * M + i)] += w.dz[size_t(i)];
+  gemm_tiles<T>(Shape::full, n, Dv, M, {w.fk.data(), M, 1}, w.dS.data(), Dv, dv + s0 * h.ldv,
+                h.ldv, dfk_has_chunk_part);
+  feature_rows_backward(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, w.fk.data(),
+                        w.dfk.data(), dk + s0 * h.ldk, h.ldk);
+}
+
+template <class T>
+void zero_key_grads(const Head<T>& h, int64_t s0, int64_t s1, T* dk, T* dv) {
+  for (int64_t s = s0; s < s1; ++s) {
+    std::fill(dk + s * h.ldk, dk + s * h.ldk + h.D, T(0));
+    std::fill(dv + s * h.ldv, dv + s * h.ldv + h.Dv, T(0));
+  }
+}
+
+// One head's tensors in the backward: out, den, dout read; dq, dk, dv written (rows of the
+// strides of q, k, v); and, causal, its part of the caller's workspace [T, M + Dv + 1]: its
+// queries' feature gradients dF [T, M] and [dnum, dden] [T, Dv], [T] between the passes.
+template <class T>
+struct HeadGrads {
+  const T *out, *den, *dout;
+  T *dq, *dk, *dv;
+  T* work;
+};
+
+// `states`: the forward's states of all keys, one per head of the run, or null (folded again).
+template <class T>
+void heads_backward_non_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vector<HeadGrads<T>>& g,
+                               const std::vector<T>& stabs, const std::vector<const T*>& states) {
+  Work<T>& w = run.w;
+  const Head<T>& h0 = run.heads[0];
+  const int64_t M = f.M, D = h0.D, Dv = h0.Dv;
+  if (states[0])
+    run.each([&](int64_t x, const Head<T>&) { load_state(states[size_t(x)], w); });
+  else
+    fold_all_keys(f, run, stabs, h0.S);
+  run.each([&](int64_t, const Head<T>&) { transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M); });
+  for (int64_t t0 = 0; t0 < h0.T_; t0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      const HeadGrads<T>& gx = g[size_t(x)];
+      const int64_t nq = std::min(kC, h.T_ - t0);
+      h.prefetch_queries(t0 + kC, kC);
+      h.prefetch_outputs(gx.out, gx.dout, t0 + kC, kC);
+      load_queries(f, h, t0, nq, w);
+      chunk_output_grads(h, gx.out, gx.den, gx.dout, t0, nq, w);
+      grads_through_state(M, Dv, nq, w, w.dfk.data(), false);  // dfk as scratch for dφ(q)
+      feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), w.dfk.data(), gx.dq + t0 * h.ldq,
+                            h.ldq);
+      fold_query_grads(M, Dv, nq, w);
+    });
+  for (int64_t s0 = 0; s0 < h0.S; s0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      const int64_t nk = std::min(kC, h.S - s0);
+      h.prefetch_keys(s0 + kC, kC);
+      load_keys(f, h, &stabs[size_t(x)], s0, nk, w, false);
+      key_grads_from_state(f, h, s0, nk, w, g[size_t(x)].dk, g[size_t(x)].dv, false);
+    });
+}
+
+// `states`: the forward's state before each chunk, one array per head of the run, or null
+// (folded again).
+template <class T>
+void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vector<HeadGrads<T>>& g,
+                           const std::vector<T>& stabs, const std::vector<const T*>& states) {
+  Work<T>& w = run.w;
+  const Head<T>& h0 = run.heads[0];
+  const int64_t M = f.M, D = h0.D, Dv = h0.Dv;
+  run.each([&](int64_t x, const Head<T>& h) {
+    zero_key_grads(h, h.causal_keys_end(), h.S, g[size_t(x)].dk, g[size_t(x)].dv);  // keys no query reaches
+  });
+  // Head x's dF [T, M], dnum_all [T, Dv] and dden_all [T] in its part of the workspace.
+  auto dF = [&](int64_t x) { return g[size_t(x)].work; };
+  auto dnum_all = [&](int64_t x) { return g[size_t(x)].work + h0.T_ * M; };
+  auto dden_all = [&](int64_t x) { return g[size_t(x)].work + h0.T_ * (M + Dv); };
+
+  // Pass 1, forward in time: dφ(q) = dnum Sᵀ + dden zᵀ with the state of the keys before (the
+  // forward's, or folded again).
+  const bool saved = states[0] != nullptr;
+  const int64_t state_size = M * (Dv + 1);
+  if (!saved) fold_all_keys(f, run, stabs, h0.prefix());
+  for (int64_t c0 = 0; c0 < h0.T_; c0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      HeadGrads<T>& gx = g[size_t(x)];
+      const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0);
+      h.prefetch_outputs(gx.out, gx.dout, c0 + kC, kC);
+      if (saved) load_state(states[size_t(x)] + c0 / kC * state_size, w);
+      else h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+      transpose_matrix(w.state.data(), M, Dv, Dv, w.stateT.data(), M);
+      chunk_output_grads(h, gx.out, gx.den, gx.dout, c0, nq, w);
+      std::copy(w.dnum.begin(), w.dnum.begin() + nq * Dv, dnum_all(x) + c0 * Dv);
+      std::copy(w.dden.begin(), w.dden.begin() + nq, dden_all(x) + c0);
+      grads_through_state(M, Dv, nq, w, dF(x) + c0 * M, false);
+      if (!saved && nk > 0 && c0 + kC < h.T_) {
+        load_keys(f, h, &stabs[size_t(x)], h.offset + c0, nk, w, false);
+        fold_keys(h, M, nk, w);
+      }
+    });
+
+  // Pass 2, backward in time: the gradient state [dS, dz] = Σ φ(q_t) [dnum_t, dden_t]ᵀ over the
+  // queries after a chunk gives its keys' gradients (plus the chunk's own masked terms).
+  for (int64_t c0 = h0.T_ == 0 ? -kC : (h0.T_ - 1) / kC * kC; c0 >= 0; c0 -= kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      HeadGrads<T>& gx = g[size_t(x)];
+      const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0), s0 = h.offset + c0;
+      if (c0 >= kC) {
+        h.prefetch_queries(c0 - kC, kC);
+        h.prefetch_keys(s0 - kC, h.chunk_keys(c0 - kC));
+      }
+      T* dFc = dF(x) + c0 * M;
+      load_queries(f, h, c0, nq, w);
+      std::copy(dnum_all(x) + c0 * Dv, dnum_all(x) + (c0 + nq) * Dv, w.dnum.begin());
+      std::copy(dden_all(x) + c0, dden_all(x) + c0 + nq, w.dden.begin());
+      if (nk > 0) {
+        load_keys(f, h, &stabs[size_t(x)], s0, nk, w, true);
+        transpose_matrix(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
+        chunk_scores(M, nq, nk, w);
+        // P = tril(dnum Vᵀ + dden): the gradient of A.
+        gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC, w.P.data(), kC, false);
+        for (int64_t i = 0; i < nq; ++i)
+          for (int64_t j = 0; j <= std::min(i, nk - 1); ++j) w.P[size_t(i * kC + j)] += w.dden[size_t(i)];
+        mask_upper(w.P.data(), nq, nk);
+        // dφ(q) += P φ(K); dφ(k) = Pᵀ φ(Q) + V dSᵀ + dz; dv = Aᵀ dnum + φ(K) dS.
+        gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, dFc, M, true);
+        gemm_tiles<T>(Shape::a_upper, nk, M, nq, {w.P.data(), 1, kC}, w.fq.data(), M, w.dfk.data(), M, false);
+        gemm_tiles<T>(Shape::a_upper, nk, Dv, nq, {w.A.data(), 1, kC}, w.dnum.data(), Dv, gx.dv + s0 * h.ldv, h.ldv,
+                      false);
+        key_grads_from_state(f, h, s0, nk, w, gx.dk, gx.dv, true);
+      }
+      fold_query_grads(M, Dv, nq, w);
+      feature_rows_backward(f, D, w.xq.data(), D, nq, nullptr, w.fq.data(), dFc, gx.dq + c0 * h.ldq, h.ldq);
+    });
+  // The prefix keys, seen by every query: the gradient state now sums over all of them.
+  for (int64_t s0 = 0; s0 < h0.prefix(); s0 += kC)
+    run.each([&](int64_t x, const Head<T>& h) {
+      const int64_t nk = std::min(kC, h.prefix() - s0);
+      load_keys(f, h, &stabs[size_t(x)], s0, nk, w, false);
+      key_grads_from_state(f, h, s0, nk, w, g[size_t(x)].dk, g[size_t(x)].dv, false);
+    });
+}
+
+}  // namespace
+}  // namespace linear_chunked
+
+template <class T>
+void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
+                               const LinearFeatures<T>& features, const T* q, const T* k,
+                               const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
+                               T* dv, T* work, const T* states) {
+  namespace lc = linear_chunked;
+  const int64_t per_head = causal ? d.T * (features.M + d.Dv + 1) : 0;
+  const int64_t state_size = linear_attention_states_size(d, causal, features.M) / std::max<int64_t>(1, d.B * d.H);
+  lc::for_each_head_run(d, [&](int64_t first, int64_t last) {
+    // dq, dk, dv have the row strides of q, k, v; out and dout are contiguous.
+    std::vector<lc::Head<T>> hs;
+    std::vector<lc::HeadGrads<T>> gs;
+    std::vector<const T*> sts;
+    for (int64_t x = first; x < last; ++x) {
+      sts.push_back(states ? states + x * state_size : nullptr);
+      const int64_t b = x / d.H, h = x % d.H, o = (b * d.T * d.H + h) * d.Dv;
+      hs.push_back(lc::head_of(d, key_padding, q, k, v, b, h));
+      gs.push_back({out + o, den + (b * d.H + h) * d.T, dout + o, dq + b * d.T * d.ldq() + h * d.D,
+                    dk + b * d.S * d.ldk() + h * d.D, dv + b * d.S * d.ldv() + h * d.Dv,
+                    per_head ? work + x * per_head : nullptr});
+    }
+    lc::Work<T> w(d.D, features.M, d.Dv);
+    lc::HeadRun<T> run(hs, w);
+    const std::vector<T> stabs = lc::key_stabilisers(features, hs, w);
+    if (causal)
+      lc::heads_backward_causal(run, features, gs, stabs, sts);
+    else
+      lc::heads_backward_non_causal(run, features, gs, stabs, sts);
+  });
+}
+
+int64_t linear_attention_backward_work(const AttnDims& d, bool causal, int64_t M) {
+  return causal ? d.B * d.H * d.T * (M + d.Dv + 1) : 0;
+}
+
+#define TG_INSTANTIATE(T)                                                                  \
+  template void linear_attention_backward<T>(const AttnDims&, bool, const bool*,           \
+                                             const LinearFeatures<T>&, const T*, const T*, \
+                                             const T*, const T*, const T*, const T*, T*,   \
+                                             T*, T*, T*, const T*);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg::kernels
