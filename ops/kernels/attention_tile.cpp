@@ -42,21 +42,24 @@ inline HalfVec fma_v(HalfVec a, HalfVec b, HalfVec c) { return _mm256_fmadd_ps(a
 // The register block: RB rows of C by NV vectors of lanes, kept in registers over the whole K
 // loop. AVX2: 6 x 2 = 12 accumulators, plus 2 rows of B and a broadcast: 15 of its 16 registers.
 // AVX-512: 6 x 4 = 24 accumulators of its 32 registers on every 64 columns (10 loads per 24
-// FMAs; a 64-row tile is 10 such blocks and one of 4 rows), then 8 x 2 on the 32 or 16 columns
-// left (head widths 16, 32, 48, ...). In a scratch harness (one core, CPU time, operands in L1,
+// FMAs) unless the rows are 16, 32 or 64 (eight_row_blocks, below), then 8 x 2 on the 32 or 16
+// columns left (head widths 16, 32, 48, ...). In a scratch harness (one core, CPU time, operands in L1,
 // the tiles' shapes) 6 x 4 ran 1.00-1.10x the rate of 8 x 2 alone (1.06 on PV at D = 128, 1.10
 // on a transposed A), about 190 GFLOP/s; 12 x 2 and 16 x 1 for the narrow strips gained nothing
 // measurable in the attention bench.
 constexpr int kBlockRows = kTileLanes == 16 ? 8 : 6;
 #if defined(__AVX512F__)
 constexpr int kWideBlockRows = 6;  // strips of 4 vectors
-// Products of 16 or 32 rows (D = 16's and 32's PV, and every 16-key chunk of a tile crossing a band
-// edge) skip the 4-vector strips: their 6-row blocks left a block of 4 or 2 rows, which ran at
-// about half the rate, where 8-row blocks on 2-vector strips leave none. One thread, sliding
-// window of 256, causal, T = 8192, alternating runs: forward 1.10-1.18x at D = 16, 1.04-1.05x at
-// D = 32, 1.02x at D = 64; fwd+bwd 1.05x at D = 16 and 1.03-1.06x at D = 32; flash fwd+bwd at
-// D = 16 1.04x. Larger products keep the 6-row blocks (measured against 8 x 2 above).
-constexpr bool eight_row_blocks(int64_t M) { return M <= 32 && M % 8 == 0 && M % kWideBlockRows != 0; }
+// Products of 16, 32 or 64 rows (a tile's 64 keys in QKᵀ, D = 16's to 64's PV, every 16-key chunk of
+// a tile crossing a band edge) skip the 4-vector strips: their 6-row blocks left a block of 4 or 2
+// rows, which ran at about half the rate, where 8-row blocks on 2-vector strips leave none. One
+// thread on the AMD Zen 5, alternating runs, sliding window of 256, causal, T = 8192:
+// - at 16 and 32 rows: forward 1.10-1.18x at D = 16, 1.04-1.05x at D = 32; fwd+bwd 1.05x at
+//   D = 16, 1.03-1.06x at D = 32; flash fwd+bwd at D = 16 (T = 4096) 1.04x;
+// - 64 rows as well: forward 1.05-1.06x at D = 64, fwd+bwd 1.03-1.04x; flash's forward at D = 64
+//   (T = 4096) 1.03x, 216 GFLOP/s. At D = 128, 1.01x; 128 rows in 8-row blocks gained nothing.
+// (On the Intel machine before, 6 x 4 had run 1.00-1.10x the rate of 8 x 2 alone.)
+constexpr bool eight_row_blocks(int64_t M) { return M <= 64 && M % 8 == 0 && M % kWideBlockRows != 0; }
 #endif
 
 // How A is read: kRowsContiguous when a_ks == 1 (A(m, k) = row_m[k]: one base per row, indexed
