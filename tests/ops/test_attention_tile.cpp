@@ -1,7 +1,7 @@
 // The register-blocked tile pieces of the f32 flash kernels (ops/kernels/attention_tile.h):
 // tile_gemm against plain loops for every register-block remainder, strided and transposed A,
 // accumulate and overwrite; softmax_exp against std::exp; the dropout scales against
-// AttnDropout::keep; transpose_tile with its zero padding.
+// AttnDropout::keep; transpose_tile with its zero padding; transpose_matrix at every shape.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 
 #include "ops/kernels/attention_mask.h"
 #include "ops/kernels/attention_tile.h"
+#include "ops/kernels/transpose_matrix.h"
 
 namespace tg {
 namespace {
@@ -119,6 +120,23 @@ TEST(AttentionTile, TransposeTileScalesAndZeroPads) {
   for (int64_t c = 0; c < cols; ++c)
     for (int64_t r = 0; r < pad; ++r)
       EXPECT_EQ(dst[size_t(c * pad + r)], r < rows ? 0.5f * src[size_t(r * lds + c)] : 0.0f) << r << " " << c;
+}
+
+// transpose_matrix's 16 x 16 (AVX-512) and 8 x 8 (AVX) register blocks and its scalar edges, at
+// every shape up to 40 x 40 with padded strides: every element in its place, nothing written
+// past a column's `rows`.
+TEST(AttentionTile, TransposeMatrixMatchesPlainLoopsAtEveryShape) {
+  for (int64_t rows = 0; rows <= 40; ++rows)
+    for (int64_t cols = 0; cols <= 40; ++cols) {
+      const int64_t ld = cols + 3, ldo = rows + 5;
+      std::vector<float> in = random_floats(size_t(rows * ld), uint32_t(rows * 41 + cols));
+      std::vector<float> out(size_t(cols * ldo), 42.0f);
+      kernels::transpose_matrix(in.data(), rows, cols, ld, out.data(), ldo);
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < ldo; ++r)
+          ASSERT_EQ(out[size_t(c * ldo + r)], r < rows ? in[size_t(r * ld + c)] : 42.0f)
+              << rows << " x " << cols << ": " << r << " " << c;
+    }
 }
 
 }  // namespace
