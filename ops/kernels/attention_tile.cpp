@@ -58,7 +58,7 @@ constexpr int kWideBlockRows = 6;  // strips of 4 vectors
 //   D = 16, 1.03-1.06x at D = 32; flash fwd+bwd at D = 16 (T = 4096) 1.04x;
 // - 64 rows as well: forward 1.05-1.06x at D = 64, fwd+bwd 1.03-1.04x; flash's forward at D = 64
 //   (T = 4096) 1.03x, 216 GFLOP/s. At D = 128, 1.01x; 128 rows in 8-row blocks gained nothing.
-// (On the Intel machine before, 6 x 4 had run 1.00-1.10x the rate of 8 x 2 alone.)
+// (The harness figures above, where 6 x 4 won, were the Intel machine's.)
 constexpr bool eight_row_blocks(int64_t M) { return M <= 64 && M % 8 == 0 && M % kWideBlockRows != 0; }
 #endif
 
