@@ -92,13 +92,10 @@ inline TileVec softmax_exp(TileVec x) {
   // Adding 1.5 * 2^23 rounds to an integer in the low bits; the 127 rides along, so that t's low
   // bits are n + 127, 2^n's exponent field.
   constexpr float kShift = 12582912.0f + 127.0f;
-#if defined(__AVX512F__)
-  TileVec xc = _mm512_max_ps(splat_value(-88.0f), x);  // NaN stays NaN (max returns x's lane)
-#elif defined(__AVX__)
-  TileVec xc = _mm256_max_ps(splat_value(-88.0f), x);
-#else
-  TileVec xc = x < -88.0f ? splat_value(-88.0f) : x;
-#endif
+  // -88 > x ? -88 : x is one vmaxps, and NaN stays NaN. Written with vector operators because
+  // GCC 12's _mm512_max_ps warns of an uninitialised operand wherever it is inlined.
+  const TileVec lowest = splat_value(-88.0f);
+  const TileVec xc = lowest > x ? lowest : x;
   TileVec t = fma_lanes(xc, splat_value(1.44269504088896341f), splat_value(kShift));
   TileVec n = t - kShift;
   TileVec r = fma_lanes(n, splat_value(-0.693359375f), xc);  // ln2 in two parts: n * hi is exact
