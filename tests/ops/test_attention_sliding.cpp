@@ -91,6 +91,17 @@ TEST(AttentionSliding, NarrowWindowEqualsDenseWithBandMask) {
     }
 }
 
+// At T >= 4096 a narrow band's forward prefetches each task's rows during the task before it
+// (attention_flash_tiled_forward.cpp); H = 3 heads and 64 query tiles split over the threads put
+// task boundaries at every head.
+TEST(AttentionSliding, LongSequenceEqualsDenseWithBandMask) {
+  Inputs in = make_inputs(1, 4096, 4096, 3, 16, 35);
+  for (bool causal : {true, false}) {
+    SCOPED_TRACE(::testing::Message() << "causal " << causal);
+    expect_matches_dense(in, sliding(100, causal));
+  }
+}
+
 TEST(AttentionSliding, KeyPadding) {
   // Batch 1's keys past 30 are padding: with window 10 bidirectional, its queries t > 40 see no
   // key at all and must give zeros, as dense does.
