@@ -26,12 +26,27 @@ constexpr float kPlusInf = std::numeric_limits<float>::infinity();
 // sets and are read again from L2 by every register block; contiguous, dK's product ran
 // 1.16-1.31x faster in a scratch harness (dQ's, D = 128: 136 -> 178 GFLOP/s on one core).
 
+// delta_lanes [kRows] = the columns' sums of doT ∘ oT (both [Dv, kRows]): each lane's
+// rowsum(dO ∘ O), summed in order e = 0, 1, ... as dot_in_order sums it, so rounded as the tiles'
+// dP = dO Vᵀ is; the lanes' sums run side by side. One row at a time, each sum was a chain of Dv
+// dependent FMAs that waited on their latency (10% of sliding window's fwd+bwd at W = 64).
+void tile_deltas(const float* doT, const float* oT, int64_t Dv, float* delta_lanes) {
+  constexpr int64_t kStrips = kRows / kLanes;
+  TileVec sum[kStrips] = {};
+  for (int64_t e = 0; e < Dv; ++e)
+    for (int64_t v = 0; v < kStrips; ++v) {
+      const int64_t at = e * kRows + v * kLanes;
+      sum[v] = fma_lanes(load_lanes(doT + at), load_lanes(oT + at), sum[v]);
+    }
+  std::memcpy(delta_lanes, sum, sizeof sum);
+}
+
 // The backward's per-query-tile operands, packed once per query tile: scale · Qᵀ, dOᵀ, the Q and
 // dO rows contiguous (qr, dor: the right operands of dK and dV), and the lanes' lse (+inf for a
 // row that saw no key and for padding lanes, so their weights are 0) and delta (0 on padding
 // lanes).
 struct QueryTile {
-  std::vector<float> qT, doT, qr, dor, lse, delta;
+  std::vector<float> qT, doT, qr, dor, lse, delta, oT;  // oT [Dv, kRows]: Oᵀ, for delta
   int64_t t0 = 0, rows = 0;
   // False when every dO row of the tile is zero (padded positions, which a masked loss or pooling
   // ignores): then dP, delta and dS are zero and the tile adds nothing to dQ, dK or dV, so its
@@ -43,10 +58,13 @@ struct QueryTile {
         qr(size_t(kRows * d.D)),
         dor(size_t(kRows * d.Dv)),
         lse(kRows),
-        delta(kRows) {}
+        delta(kRows),
+        oT(size_t(d.Dv * kRows)) {}
 
+  // delta from delta_all [B, H, T] (row_deltas), or when that is null from the tile's out rows
+  // and the dOᵀ packed here: the dO rows transposed once for both.
   void pack(const TiledFlash& f, int64_t b, int64_t h, int64_t i, const float* lse_all,
-            const float* delta_all, const float* dout) {
+            const float* delta_all, const float* dout, const float* out) {
     const AttnDims& d = f.d;
     t0 = i * kRows;
     rows = std::min(kRows, d.T - t0);
@@ -57,11 +75,13 @@ struct QueryTile {
     any_dout = false;
     for (int64_t x = 0; x < d.Dv * kRows && !any_dout; ++x) any_dout = doT[size_t(x)] != 0.0f;
     const float* lh = lse_all + (b * d.H + h) * d.T + t0;
-    const float* dh = delta_all + (b * d.H + h) * d.T + t0;
-    for (int64_t r = 0; r < kRows; ++r) {
-      lse[size_t(r)] = r < rows && lh[r] != kMinusInf ? lh[r] : kPlusInf;
-      delta[size_t(r)] = r < rows ? dh[r] : 0.0f;
+    for (int64_t r = 0; r < kRows; ++r) lse[size_t(r)] = r < rows && lh[r] != kMinusInf ? lh[r] : kPlusInf;
+    if (!delta_all) {  // padding lanes: 0 in both, so 0
+      transpose_tile(out + f.orow(b, h, t0), f.ldo, rows, d.Dv, 1.0f, oT.data(), kRows);
+      return tile_deltas(doT.data(), oT.data(), d.Dv, delta.data());
     }
+    const float* dh = delta_all + (b * d.H + h) * d.T + t0;
+    for (int64_t r = 0; r < kRows; ++r) delta[size_t(r)] = r < rows ? dh[r] : 0.0f;
   }
 };
 
@@ -76,7 +96,8 @@ struct PairScratch {
 
 struct TiledGrad {
   const TiledFlash& f;
-  const float *lse, *delta, *dout;  // [B, H, T], [B, H, T], rows of ldo
+  // lse and delta [B, H, T] (delta null: each query tile's from out and dout), out and dout rows of ldo
+  const float *lse, *delta, *out, *dout;
   float *dq, *dk, *dv;  // rows of the strides of q, k, v; a null one is not wanted
 
   float* dq_rows(int64_t b, int64_t h, int64_t t) const { return dq + (b * f.d.T + t) * f.ldq + h * f.d.D; }
@@ -105,7 +126,7 @@ struct TiledGrad {
     bool packed = false;
     f.for_key_tiles(b, h, i, [&](int64_t j, bool partial) {
       if (f.all_padding(b, j * kCols, std::min(kCols, f.d.S - j * kCols))) return;
-      if (!packed) qt.pack(f, b, h, i, lse, delta, dout), packed = true;
+      if (!packed) qt.pack(f, b, h, i, lse, delta, dout, out), packed = true;
       if (qt.any_dout) fn(j, partial);
     });
   }
@@ -194,14 +215,11 @@ struct TiledGrad {
   }
 };
 
-// delta [B, H, T] = rowsum(dO ∘ O), each row summed in order as dot_in_order sums it (so rounded
-// as the tiles' dP = dO Vᵀ is), a tile of rows at a time: transposed, its rows' sums run side by
-// side down the lanes. One row at a time, each sum was a chain of Dv dependent FMAs that waited
-// on their latency (10% of sliding window's fwd+bwd at W = 64).
+// delta [B, H, T] = rowsum(dO ∘ O) (tile_deltas), a tile of rows at a time: for the tasks that
+// pack a query tile once per key tile.
 void row_deltas(const TiledFlash& f, const float* out, const float* dout, float* delta) {
   const AttnDims& d = f.d;
   const int64_t nt = tiled_count(d.T, kRows);
-  constexpr int64_t kStrips = kRows / kLanes;
   parallel_for(0, d.B * d.H * nt, 1, [&](int64_t lo, int64_t hi) {
     std::vector<float> oT(size_t(d.Dv * kRows)), doT(oT.size());  // [Dv, kRows]
     for (int64_t x = lo; x < hi; ++x) {
@@ -209,14 +227,8 @@ void row_deltas(const TiledFlash& f, const float* out, const float* dout, float*
       const int64_t row0 = f.orow(bh / d.H, bh % d.H, t0);
       transpose_matrix(out + row0, rows, d.Dv, f.ldo, oT.data(), kRows);
       transpose_matrix(dout + row0, rows, d.Dv, f.ldo, doT.data(), kRows);
-      TileVec sum[kStrips] = {};
-      for (int64_t e = 0; e < d.Dv; ++e)
-        for (int64_t v = 0; v < kStrips; ++v) {
-          const int64_t at = e * kRows + v * kLanes;
-          sum[v] = fma_lanes(load_lanes(doT.data() + at), load_lanes(oT.data() + at), sum[v]);
-        }
       float all[kRows];
-      std::memcpy(all, sum, sizeof all);
+      tile_deltas(doT.data(), oT.data(), d.Dv, all);
       std::copy_n(all, rows, delta + bh * d.T + t0);
     }
   });
@@ -230,15 +242,14 @@ void run_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, c
                           const float* lse, const float* dout, float* delta, float* dq, float* dk, float* dv,
                           const TiledBlocks* blocks) {
   const TiledFlash f = tiled_flash(d, scale, mask, band, dropout, q, k, v, blocks);
-  row_deltas(f, out, dout, delta);
   const int64_t nt = tiled_count(d.T, kRows), ns = tiled_count(d.S, kCols);
   // A kv head and the group of query heads that read it: dK and dV of the kv head are summed
   // over the group's heads in order, then over the query tiles in order.
   const int64_t group = d.H / d.kv_heads(), kv_heads = d.B * d.kv_heads();
-  TiledGrad g{f, lse, delta, dout, dq, dk, dv};
   // Enough kv heads: one task per kv head, its query heads one after another, query tiles outer
-  // (each packed once); dQ summed over the key tiles in order.
+  // (each packed once, with its delta); dQ summed over the key tiles in order.
   if (kv_heads >= get_num_threads()) {
+    const TiledGrad g{f, lse, nullptr, out, dout, dq, dk, dv};
     // A narrow band: each thread takes a run of kv heads and steps them through the query tiles
     // together (f.narrow_band, as the forward does); else one kv head at a time. Either way each
     // kv head sums over its query heads in order, then its query tiles in order.
@@ -265,7 +276,9 @@ void run_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, c
   }
   // Fewer kv heads than threads: (kv head, key tile) tasks for dK and dV, then (head, query tile)
   // tasks for dQ, which recompute the pair's tiles but use every thread. The same sums in the
-  // same order as above.
+  // same order as above; delta once for all (row_deltas), as a query tile is packed many times.
+  row_deltas(f, out, dout, delta);
+  const TiledGrad g{f, lse, delta, out, dout, dq, dk, dv};
   if (dk || dv) {
     parallel_for(0, kv_heads * ns, 1, [&](int64_t lo, int64_t hi) {
       QueryTile qt(d);
@@ -276,7 +289,7 @@ void run_backward(const AttnDims& d, float scale, const AttnMask<float>& mask, c
         if (!f.all_padding(b, j * kCols, std::min(kCols, d.S - j * kCols)))
           for (int64_t h = h0; h < h0 + group; ++h)
             f.for_query_tiles(b, h, j, [&](int64_t i, bool partial) {
-              qt.pack(f, b, h, i, lse, delta, dout);
+              qt.pack(f, b, h, i, g.lse, g.delta, dout, out);
               if (qt.any_dout) g.pair(b, h, qt, j, partial, &written, nullptr, s);
             });
         if (!written) g.zero_key_tile(b, h0, j);
