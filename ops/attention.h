@@ -42,6 +42,11 @@ struct SparseLayout {
 /// dense attention with this attn_mask (and the same causal and key padding). For inspection.
 Tensor sparse_layout_mask(const SparseLayout& layout, int64_t T, int64_t S, bool causal = false);
 
+/// The true entries of rows [first_row, T) of sparse_layout_mask(layout, T, S, causal), and with
+/// causal only those with s <= t: counted block by block, without the [T, S] mask.
+int64_t sparse_layout_visible_pairs(const SparseLayout& layout, int64_t T, int64_t S, bool causal,
+                                    int64_t first_row = 0);
+
 struct AttentionSpec {
   AttentionVariant variant = AttentionVariant::dense;
   /// Query t sees keys s <= t + query_offset (top-left aligned when T != S and query_offset

@@ -1,5 +1,6 @@
 #include "ops/attention_reference.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "autograd/error.h"
@@ -34,6 +35,27 @@ Tensor attention_pattern(const AttentionSpec& spec, int64_t T, int64_t S) {
       p[i * S + s] = visible;
     }
   return m;
+}
+
+int64_t attention_visible_pairs(const AttentionSpec& spec, int64_t T, int64_t S) {
+  TG_CHECK(T >= 0 && S >= 0, "attention_visible_pairs: T and S must be >= 0, got T={}, S={}", T, S);
+  const int64_t offset = spec.query_offset;
+  if (spec.variant == AttentionVariant::sparse)
+    return sparse_layout_visible_pairs(spec.sparse, offset + T, S, spec.causal, offset);
+  // As attention_pattern: the window clamped (as the kernels clamp it) so that t ± w cannot overflow.
+  const int64_t w = std::min<int64_t>(spec.window, int64_t(1) << 60);
+  int64_t n = 0;
+  for (int64_t i = 0; i < T; ++i) {
+    const int64_t t = offset + i;
+    int64_t lo = 0, end = S;  // keys [lo, end)
+    if (spec.causal) end = std::min(end, t + 1);
+    if (spec.variant == AttentionVariant::sliding_window) {
+      lo = std::max(lo, spec.causal ? t - w + 1 : t - w);
+      if (!spec.causal) end = std::min(end, t + w + 1);
+    }
+    n += std::max<int64_t>(0, end - lo);
+  }
+  return n;
 }
 
 Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSpec& spec) {

@@ -49,6 +49,23 @@ Tensor sparse_layout_mask(const SparseLayout& layout, int64_t T, int64_t S, bool
   return mask;
 }
 
+int64_t sparse_layout_visible_pairs(const SparseLayout& layout, int64_t T, int64_t S, bool causal,
+                                    int64_t first_row) {
+  check_layout(layout, "sparse_layout_visible_pairs");
+  TG_CHECK(T >= 0 && S >= 0 && first_row >= 0, "sparse_layout_visible_pairs: T, S and first_row must be >= 0, got "
+           "T={}, S={}, first_row={}", T, S, first_row);
+  const kernels::BlockLayout l = build(layout, T, S, causal);
+  const int64_t b = l.block;
+  int64_t n = 0;
+  for (int64_t i = 0; i < l.rows; ++i)
+    for (int64_t e = l.row_start[size_t(i)]; e < l.row_start[size_t(i) + 1]; ++e) {
+      const int64_t s0 = l.blocks[size_t(e)] * b, width = std::min(S, s0 + b) - s0;
+      for (int64_t t = std::max(i * b, first_row); t < std::min(T, (i + 1) * b); ++t)
+        n += causal ? std::clamp<int64_t>(t - s0 + 1, 0, width) : width;
+    }
+  return n;
+}
+
 namespace detail {
 
 Tensor sparse_attention(const AttentionProblem& p) {

@@ -59,5 +59,32 @@ TEST(AttentionReference, AgreesWithEveryVariant) {
             std::vector<double>({1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1}));
 }
 
+// attention_visible_pairs counts what attention_pattern marks, for every variant's pattern,
+// causal or not, square or not, with queries offset into the keys, and sparse layouts whose
+// blocks do not divide T or S.
+TEST(AttentionReference, VisiblePairsCountThePattern) {
+  std::vector<AttentionSpec> specs;
+  for (const char* name : {"dense", "linear", "sliding:1", "sliding:2", "sliding:7", "sliding:100", "sparse:8",
+                           "sparse:5:3:1:2", "sparse:16:1:0:0"}) {
+    AttentionSpec spec;
+    parse_attention_variant(name, &spec);
+    specs.push_back(spec);
+  }
+  for (AttentionSpec spec : specs)
+    for (bool causal : {false, true})
+      for (int64_t offset : {0, 5})
+        for (auto [T, S] : {std::pair<int64_t, int64_t>{37, 37}, {21, 50}, {50, 21}, {0, 9}, {9, 0}}) {
+          if (offset > 0 && !causal && spec.variant != AttentionVariant::sliding_window) continue;
+          spec.causal = causal;
+          spec.query_offset = offset;
+          Tensor pattern = attention_pattern(spec, T, S);
+          int64_t want = 0;
+          for (int64_t i = 0; i < pattern.numel(); ++i) want += pattern.data<bool>()[i];
+          EXPECT_EQ(attention_visible_pairs(spec, T, S), want)
+              << "variant " << int(spec.variant) << " causal " << causal << " offset " << offset << " T " << T
+              << " S " << S;
+        }
+}
+
 }  // namespace
 }  // namespace tg

@@ -59,13 +59,6 @@ void run_once(const Inputs& in, const Forward& forward, bool backward_too) {
   for (const Tensor* t : {&in.q, &in.k, &in.v}) const_cast<Tensor*>(t)->set_grad(Tensor());
 }
 
-int64_t visible_pairs(const Tensor& vis) {
-  int64_t n = 0;
-  const bool* p = vis.data<bool>();
-  for (int64_t i = 0, end = vis.numel(); i < end; ++i) n += p[i];  // numel() once: T² = 2^28 at 16K
-  return n;
-}
-
 // Relative error of the cell against the same computation done the plain way.
 double check_against_reference(const Inputs& in, const Forward& forward, const Forward& reference) {
   NoGradGuard no_grad;
@@ -118,7 +111,7 @@ std::unique_ptr<PreparedCell> prepare_cell(const AttentionBenchConfig& c, const 
     reference = [x](const Inputs& in) { return flex_cell_reference(x->flex_cell, in.q, in.k, in.v); };
   } else {
     p->spec = spec_for(variant, c.causal);
-    pairs = double(visible_pairs(attention_pattern(p->spec, T, T)));
+    pairs = double(attention_visible_pairs(p->spec, T, T));
     p->forward = [x](const Inputs& in) { return attention(in.q, in.k, in.v, x->spec); };
     reference = [x](const Inputs& in) { return attention_reference(in.q, in.k, in.v, x->spec); };
   }
@@ -234,10 +227,8 @@ int64_t attention_cell_bytes(const AttentionBenchConfig& c, const std::string& v
     return allocated ? product_or_fail(factors, sizes + ": " + what) : 0;
   };
   return sum_or_fail(
-      {// Every cell: q, k, v, dout, the output and dq, dk, dv ([B, T, H, D] each), and the
-       // [T, T] visibility mask that counts the useful FLOPs.
+      {// Every cell: q, k, v, dout, the output and dq, dk, dv ([B, T, H, D] each).
        part(true, {8, B, T, H, D, f32}, "the cell's inputs and outputs"),
-       part(true, {T, T}, "the cell's [T, T] visibility mask"),
        // Dense: its [B, H, T, T] weights and their gradient in backward; sliding window and
        // sparse: the same for their visible pairs.
        part(v == AttentionVariant::dense, {2, B, H, T, T, f32}, "dense's [B, H, T, T] weights"),
