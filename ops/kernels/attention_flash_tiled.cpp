@@ -61,9 +61,9 @@ struct QueryTile {
         delta(kRows) {}
 
   // delta from delta_all [B, H, T] (row_deltas), or when that is null from the tile's out rows
-  // and the dOᵀ packed here (the dO rows transposed once for both), with oT [Dv, kRows] as
-  // scratch: a scratch of the task's, not of each tile, whose packed tiles fill the L2 already (a
-  // tile's own cost flash fwd+bwd 3% at T = 1024 on 2 threads).
+  // and the dOᵀ packed here (the dO rows transposed once for both), oT [Dv, kRows] its scratch.
+  // The scratch is the task's, not each tile's: a group's packed tiles fill the L2 already, and
+  // one more buffer per tile cost flash fwd+bwd 3% (T = 1024, 2 threads).
   void pack(const TiledFlash& f, int64_t b, int64_t h, int64_t i, const float* lse_all,
             const float* delta_all, const float* dout, const float* out, float* oT) {
     const AttnDims& d = f.d;

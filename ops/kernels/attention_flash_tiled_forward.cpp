@@ -121,6 +121,11 @@ void forward_pair(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int
   s.ahead.step();
 }
 
+// The most key tiles plan_prefetch takes: a sparse layout's global query tiles reach every key
+// tile, and all their rows spread over one task came in bursts again (one thread, BigBird at
+// T = 16384, D = 64: 160 GFLOP/s uncapped, 163-165 capped at 8, 151-152 with no key tile).
+constexpr int64_t kMostFreshTiles = 8;
+
 // The rows task (b, h, query tile i) of a narrow band reads from memory rather than from cache,
 // into s.ahead: its query rows, its output rows (for writing), and the K and V rows of the key
 // tiles the head's previous query tile did not reach (a band's newest tile, a sparse layout's
@@ -129,11 +134,8 @@ void forward_pair(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int
 // One thread, sliding window 256, causal, D = 64, T = 8192: the newest key tile's pair took
 // 15.2k cycles against 10.1k for the mirror-image tile at the window's far edge (10.0k each at
 // T = 2048, where every row stays in the L3), and the query tile's start 3.6k against 1.6k;
-// prefetched, 10.7k and 1.6k. Where it pays: prefetch_next_task.
-// At most kMostFreshTiles key tiles: a sparse layout's global query tiles reach every key tile,
-// and all their rows spread over one task came in bursts again (one thread, BigBird at T = 16384,
-// D = 64: 160 GFLOP/s uncapped, 163-165 capped at 8, 151-152 with no key tile prefetched).
-constexpr int64_t kMostFreshTiles = 8;
+// prefetched, 10.7k and 1.6k. Where it pays: prefetch_next_task. At most kMostFreshTiles key
+// tiles.
 void plan_prefetch(const TiledFlash& f, int64_t b, int64_t h, int64_t i, float* out, ForwardScratch& s) {
   const AttnDims& d = f.d;
   const int64_t t0 = i * kRows, rows = std::min(kRows, d.T - t0);
