@@ -1,6 +1,7 @@
 #pragma once
 // Strided rows copied into a contiguous buffer: the attention kernels' packing of a tile's rows
-// (a head's rows lie H·D floats apart in [B, T, H, D]) before products read them many times.
+// (a head's rows lie H·D floats apart in [B, T, H, D]) before products read them many times; and
+// back, a tile's rows written into place.
 #include <cstdint>
 #include <cstring>
 
@@ -15,6 +16,20 @@ void copy_rows(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst) {
   for (int64_t r = 0; r < rows; ++r) {
     const T* from = src + r * lds;
     T* to = dst + r * cols;
+    int64_t e = 0;
+    for (; e + kPiece <= cols; e += kPiece) std::memcpy(to + e, from + e, 64);
+    for (; e < cols; ++e) to[e] = from[e];
+  }
+}
+
+/// The reverse: rows [0, rows) of dst, `ldd` elements apart, = src [rows, cols] (contiguous),
+/// in the same 64-byte pieces.
+template <class T>
+void copy_rows_to(const T* src, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
+  constexpr int64_t kPiece = int64_t(64 / sizeof(T));
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* from = src + r * cols;
+    T* to = dst + r * ldd;
     int64_t e = 0;
     for (; e + kPiece <= cols; e += kPiece) std::memcpy(to + e, from + e, 64);
     for (; e < cols; ++e) to[e] = from[e];
