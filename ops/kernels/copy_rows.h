@@ -7,33 +7,32 @@
 
 namespace tg::kernels {
 
-/// dst [rows, cols] (contiguous) = rows [0, rows) of src, `lds` elements apart. In fixed 64-byte
-/// pieces, which the compiler moves through a vector register: one memcpy call per row cost as
-/// much as copying 16 floats (12% of linear attention's fwd+bwd at D = 64 went to memmove).
+/// Rows [0, rows) of dst (`ldd` elements apart) = those of src (`lds` apart), `cols` elements
+/// each. In fixed 64-byte pieces, which the compiler moves through a vector register: one memcpy
+/// call per row cost as much as copying 16 floats (12% of linear attention's fwd+bwd at D = 64
+/// went to memmove).
 template <class T>
-void copy_rows(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst) {
+void copy_row_block(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
   constexpr int64_t kPiece = int64_t(64 / sizeof(T));
   for (int64_t r = 0; r < rows; ++r) {
     const T* from = src + r * lds;
-    T* to = dst + r * cols;
+    T* to = dst + r * ldd;
     int64_t e = 0;
     for (; e + kPiece <= cols; e += kPiece) std::memcpy(to + e, from + e, 64);
     for (; e < cols; ++e) to[e] = from[e];
   }
 }
 
-/// The reverse: rows [0, rows) of dst, `ldd` elements apart, = src [rows, cols] (contiguous),
-/// in the same 64-byte pieces.
+/// dst [rows, cols] (contiguous) = rows [0, rows) of src, `lds` elements apart.
+template <class T>
+void copy_rows(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst) {
+  copy_row_block(src, lds, rows, cols, dst, cols);
+}
+
+/// The reverse: rows [0, rows) of dst, `ldd` elements apart, = src [rows, cols] (contiguous).
 template <class T>
 void copy_rows_to(const T* src, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
-  constexpr int64_t kPiece = int64_t(64 / sizeof(T));
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* from = src + r * cols;
-    T* to = dst + r * ldd;
-    int64_t e = 0;
-    for (; e + kPiece <= cols; e += kPiece) std::memcpy(to + e, from + e, 64);
-    for (; e < cols; ++e) to[e] = from[e];
-  }
+  copy_row_block(src, cols, rows, cols, dst, ldd);
 }
 
 }  // namespace tg::kernels
