@@ -186,7 +186,7 @@ void dropout_keep_tile(uint64_t seed, uint64_t offset, double p, float scale, ui
 
 void transpose_tile(const float* src, int64_t lds, int64_t rows, int64_t cols, float scale,
                     float* dst, int64_t rows_pad) {
-  // Transposed in 8 x 8 blocks of registers (transpose_matrix), then scaled: the same
+  // Transposed in blocks of registers (transpose_matrix: 16 x 16, then 8 x 8), then scaled: the same
   // single rounding of scale · x as scaling while copying. A column-at-a-time copy read each
   // source row 64 times over: 5% of sliding window's time, whose query tiles meet few key tiles.
   transpose_matrix(src, rows, cols, lds, dst, rows_pad);
