@@ -101,7 +101,7 @@ Tensor linear_attention(const AttentionProblem& p) {
                                          p.k.data<T>() + k_off, p.v.data<T>() + v_off, out.data<T>(),
                                          den.data<T>(), states.data<T>());
   });
-  // Backward recomputes the features and states from q, k, v chunk by chunk.
+  // Backward recomputes the features from q, k, v chunk by chunk, and starts from the saved states.
   auto rule = [d, causal, has_padding, favor, M, favor_scale, packed, k_off, v_off](Node& n,
                                                                                    const Tensor& dout) {
     Tensor q = n.saved("q");
@@ -113,15 +113,12 @@ Tensor linear_attention(const AttentionProblem& p) {
     // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
     Tensor dq = empty(q.shape(), q.dtype());
     Tensor dk = packed ? dq : empty(k.shape(), k.dtype()), dv = packed ? dq : empty(v.shape(), v.dtype());
-    const int64_t work_size = kernels::linear_attention_backward_work(d, causal, M);
-    Tensor work = work_size ? empty({work_size}, q.dtype()) : Tensor();
     dispatch(q.dtype(), [&]<class T>() {
       kernels::linear_attention_backward<T>(d, causal, padding_ptr(pad), features<T>(M, favor_scale, W),
                                             q.data<T>(), k.data<T>() + k_off, v.data<T>() + v_off,
                                             out.data<T>(), den.data<T>(), dout.data<T>(), dq.data<T>(),
                                             dk.data<T>() + k_off, dv.data<T>() + v_off,
-                                            work_size ? work.data<T>() : nullptr,
-                                            states.data<T>());
+                                            nullptr, states.data<T>());  // no workspace: the states are given
     });
     // The linear kernels compute dq, dk and dv together (their chunked states are shared).
     if (packed)

@@ -11,14 +11,15 @@
 // against it. Causal: inside a chunk the quadratic masked form A = tril(φ(Q_c) φ(K_c)ᵀ),
 // out_c = (φ(Q_c) S + A V_c) / (φ(Q_c) z + rowsum A), and between chunks the state carried by
 // S += φ(K_c)ᵀ V_c, z += colsum φ(K_c). Every product is a register-tiled GEMM on operands that
-// sit in cache (attention_linear_tiles.h). The backward runs two passes over the chunks: forward
-// in time for the queries' gradient through the state, backward in time carrying the state's
-// gradient [dS, dz] for the keys' and values' gradients, recomputing each chunk's A inside it;
-// the states [S, z] it needs are the forward's (`states`: the one of all keys, or causal the one
-// before each chunk), or folded again from k and v when not given. Heads are stepped in runs,
-// a thread's heads together chunk by chunk, at T >= 4096. Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers, plus [T, M + Dv + 1] in the
-// causal backward (the queries' feature gradients and output gradients between the passes,
-// from the caller: linear_attention_backward_work).
+// sit in cache (attention_linear_tiles.h). The backward: non-causal, the queries' gradients
+// against the state of all keys, then the keys' and values' against the gradient state of all
+// queries; causal, one pass backward in time carrying the state's gradient [dS, dz], each chunk's
+// queries against the state before them, recomputing the chunk's A. The states [S, z] it needs
+// are the forward's (`states`: the one of all keys, or causal the one before each chunk), or
+// folded again from k and v when not given. Heads are stepped in runs, a thread's heads together
+// chunk by chunk, at T >= 4096. Workspace per head: a few [C, C], [C, M] and [M, Dv] buffers;
+// causal without the forward's states, those states (from the caller:
+// linear_attention_backward_work).
 #include <cstdint>
 
 #include "ops/kernels/attention_mask.h"
@@ -53,11 +54,11 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
 
 /// Exact gradients given dout [B, T, H, Dv] and the forward's out [B, T, H, Dv] and den
 /// [B, H, T]: writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting, with the
-/// row strides of q, k, v). Recomputes the features from q, k, v. `work` is the
-/// caller's workspace of linear_attention_backward_work elements (so that the tensor allocator
-/// counts and reuses it; null when that is 0).
+/// row strides of q, k, v). Recomputes the features from q, k, v.
 /// `states` (when not null) is the forward's: the keys' states are then read, not computed again
-/// (one pass over k and v fewer; the same bits).
+/// (one pass over k and v fewer; the same bits). Causal without them, `work` is the caller's
+/// workspace of linear_attention_backward_work elements (so that the tensor allocator counts and
+/// reuses it), into which they are folded first; otherwise it may be null.
 template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
@@ -67,8 +68,8 @@ void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_p
 /// The elements of the forward's `states` (see linear_attention_forward).
 int64_t linear_attention_states_size(const AttnDims& d, bool causal, int64_t M);
 
-/// The backward's workspace in elements: causal, each head's queries' feature and output
-/// gradients between its two passes, B·H·T·(M + Dv + 1); else 0.
+/// The backward's workspace in elements when it is given no `states`: causal, the states before
+/// each chunk (linear_attention_states_size); else 0.
 int64_t linear_attention_backward_work(const AttnDims& d, bool causal, int64_t M);
 
 /// The forward's useful floating-point operations (2 per multiply-add), summed over the B·H

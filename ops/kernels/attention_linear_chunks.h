@@ -82,6 +82,7 @@ struct Work {
         fk(fq.size()),
         fkT(fq.size()),
         dfk(fq.size()),
+        dfq(fq.size()),
         A(size_t(kC * kC)),
         P(A.size()),
         vT(size_t(Dv * kC)),
@@ -99,6 +100,7 @@ struct Work {
   std::vector<T> fq, fk;   // [C, M]: features of a query chunk, of a key chunk
   std::vector<T> fkT;      // [M, C]: fk transposed (the right operand of φ(Q)φ(K)ᵀ)
   std::vector<T> dfk;      // [C, M]: gradient of fk
+  std::vector<T> dfq;      // [C, M]: gradient of fq (backward)
   std::vector<T> A, P;     // [C, C]: tril(φ(Q)φ(K)ᵀ) and tril(dnum Vᵀ + dden) of a chunk
   std::vector<T> vT;       // [Dv, C]: a value chunk transposed
   std::vector<T> dnum;     // [C, Dv]: gradient of the chunk's numerators

@@ -7,6 +7,8 @@
 // sum over up to 16384 keys. (The op against the quadratic form: test_attention_linear.cpp.)
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "ops/kernels/attention_linear.h"
@@ -152,6 +154,23 @@ TEST(LinearAttentionChunked, BackwardFromTheForwardsStatesGivesTheSameBits) {
     EXPECT_EQ(a.dk, b.dk);
     EXPECT_EQ(a.dv, b.dv);
     seed += 4;
+  }
+}
+
+// The causal backward needs the states before each chunk: the forward's, or a workspace to fold
+// them into. Given neither, it refuses, naming itself, rather than writing through a null pointer.
+TEST(LinearAttentionChunked, CausalBackwardWithoutStatesOrWorkspaceIsRefused) {
+  kernels::AttnDims d;
+  d.B = 1, d.T = 70, d.S = 70, d.H = 1, d.D = 8, d.Dv = 8;
+  std::vector<float> x(size_t(70 * 8), 0.5f), den(70, 1.0f), g(x.size());
+  kernels::LinearFeatures<float> f;
+  f.M = 8;
+  try {
+    kernels::linear_attention_backward<float>(d, true, nullptr, f, x.data(), x.data(), x.data(), x.data(), den.data(),
+                                              x.data(), g.data(), g.data(), g.data(), nullptr, nullptr);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("linear_attention_backward"), std::string::npos) << e.what();
   }
 }
 
