@@ -108,7 +108,7 @@ Tensor linear_attention(const AttentionProblem& p) {
     Tensor k = packed ? q : n.saved("k"), v = packed ? q : n.saved("v");  // packed: q is qkv
     Tensor pad = has_padding ? n.saved("key_padding") : Tensor();
     Tensor W = favor ? n.saved("favor_projection") : Tensor();
-    Tensor out = n.saved("out"), den = n.saved("den");
+    Tensor den = n.saved("den");
     Tensor states = n.saved("states");
     // Packed: one gradient of qkv [B, T, 3, H, D], every element written by the kernel.
     Tensor dq = empty(q.shape(), q.dtype());
@@ -116,7 +116,7 @@ Tensor linear_attention(const AttentionProblem& p) {
     dispatch(q.dtype(), [&]<class T>() {
       kernels::linear_attention_backward<T>(d, causal, padding_ptr(pad), features<T>(M, favor_scale, W),
                                             q.data<T>(), k.data<T>() + k_off, v.data<T>() + v_off,
-                                            out.data<T>(), den.data<T>(), dout.data<T>(), dq.data<T>(),
+                                            den.data<T>(), dout.data<T>(), dq.data<T>(),
                                             dk.data<T>() + k_off, dv.data<T>() + v_off,
                                             nullptr, states.data<T>());  // no workspace: the states are given
     });
@@ -134,7 +134,6 @@ Tensor linear_attention(const AttentionProblem& p) {
       n->save("k", p.k);
       n->save("v", p.v);
     }
-    n->save("out", out);  // [B, T, H, Dv]
     n->save("den", den);  // [B, H, T]
     n->save("states", states);  // [B, H, (chunks,) M (Dv + 1)]
     if (has_padding) n->save("key_padding", p.key_padding);  // b8 [B, S]

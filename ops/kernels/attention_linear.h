@@ -52,9 +52,10 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
                               const LinearFeatures<T>& features, const T* q, const T* k, const T* v,
                               T* out, T* den, T* states = nullptr);
 
-/// Exact gradients given dout [B, T, H, Dv] and the forward's out [B, T, H, Dv] and den
-/// [B, H, T]: writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting, with the
-/// row strides of q, k, v). Recomputes the features from q, k, v.
+/// Exact gradients given dout [B, T, H, Dv] and the forward's den [B, H, T] (not its out: the
+/// denominators' gradient -(dout · out) / den is summed from the backward's own products):
+/// writes dq [B, T, H, D], dk [B, S, H, D], dv [B, S, H, Dv] (overwriting, with the row strides
+/// of q, k, v). Recomputes the features from q, k, v.
 /// `states` (when not null) is the forward's: the keys' states are then read, not computed again
 /// (one pass over k and v fewer; the same bits). Causal without them, `work` is the caller's
 /// workspace of linear_attention_backward_work elements (so that the tensor allocator counts and
@@ -62,7 +63,7 @@ void linear_attention_forward(const AttnDims& d, bool causal, const bool* key_pa
 template <class T>
 void linear_attention_backward(const AttnDims& d, bool causal, const bool* key_padding,
                                const LinearFeatures<T>& features, const T* q, const T* k,
-                               const T* v, const T* out, const T* den, const T* dout, T* dq, T* dk,
+                               const T* v, const T* den, const T* dout, T* dq, T* dk,
                                T* dv, T* work, const T* states = nullptr);
 
 /// The elements of the forward's `states` (see linear_attention_forward).

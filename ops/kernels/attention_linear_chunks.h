@@ -63,11 +63,8 @@ struct Head {
     prefetch_rows(v, s0, n, S, ldv, Dv);
   }
   void prefetch_queries(int64_t t0, int64_t n) const { prefetch_rows(q, t0, n, T_, ldq, D); }
-  // ... and of the rows of out and dout (backward).
-  void prefetch_outputs(const T* out, const T* dout, int64_t t0, int64_t n) const {
-    prefetch_rows(out, t0, n, T_, ldo, Dv);
-    prefetch_rows(dout, t0, n, T_, ldo, Dv);
-  }
+  // ... and of the rows of dout (backward).
+  void prefetch_output_grads(const T* dout, int64_t t0, int64_t n) const { prefetch_rows(dout, t0, n, T_, ldo, Dv); }
 };
 
 // The buffers of one head (C = kLinearChunk rows, M features).
@@ -77,7 +74,6 @@ struct Work {
       : xq(size_t(kC * D)),
         xk(xq.size()),
         xv(size_t(kC * Dv)),
-        xo(xv.size()),
         fq(size_t(kC * M)),
         fk(fq.size()),
         fkT(fq.size()),
@@ -96,7 +92,6 @@ struct Work {
         dz(z.size()) {}
   std::vector<T> xq, xk;   // [C, D]: a chunk of q rows, of k rows, gathered from their layout
   std::vector<T> xv;       // [C, Dv]: a chunk of v rows
-  std::vector<T> xo;       // [C, Dv]: a chunk of out rows (backward)
   std::vector<T> fq, fk;   // [C, M]: features of a query chunk, of a key chunk
   std::vector<T> fkT;      // [M, C]: fk transposed (the right operand of φ(Q)φ(K)ᵀ)
   std::vector<T> dfk;      // [C, M]: gradient of fk

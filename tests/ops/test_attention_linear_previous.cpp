@@ -89,7 +89,7 @@ Results<T> run(const Case& c, bool causal, bool use_previous, uint64_t seed, boo
                                          r.out.data(), den.data(), st);
     std::vector<T> work(size_t(kernels::linear_attention_backward_work(d, causal, f.M)));
     kernels::linear_attention_backward<T>(d, causal, padding, f, q.data(), k.data(), v.data(),
-                                          r.out.data(), den.data(), dout.data(), r.dq.data(),
+                                          den.data(), dout.data(), r.dq.data(),
                                           r.dk.data(), r.dv.data(), work.data(), st);
   }
   return r;
@@ -166,8 +166,8 @@ TEST(LinearAttentionChunked, CausalBackwardWithoutStatesOrWorkspaceIsRefused) {
   kernels::LinearFeatures<float> f;
   f.M = 8;
   try {
-    kernels::linear_attention_backward<float>(d, true, nullptr, f, x.data(), x.data(), x.data(), x.data(), den.data(),
-                                              x.data(), g.data(), g.data(), g.data(), nullptr, nullptr);
+    kernels::linear_attention_backward<float>(d, true, nullptr, f, x.data(), x.data(), x.data(), den.data(), x.data(),
+                                              g.data(), g.data(), g.data(), nullptr, nullptr);
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("linear_attention_backward"), std::string::npos) << e.what();
