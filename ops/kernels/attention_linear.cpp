@@ -20,19 +20,21 @@ void forward_chunk(const Head<T>& h, bool causal, const LinearFeatures<T>& f, T 
                    T* den, Work<T>& w) {
   const int64_t M = f.M, Dv = h.Dv;
   const int64_t nq = std::min(kC, h.T_ - c0), nk = causal ? h.chunk_keys(c0) : 0;
-  h.prefetch_queries(c0 + kC, kC);
-  if (causal) h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+  w.plan_prefetch([&](RowPrefetch& a) {
+    h.prefetch_queries(a, c0 + kC, kC);
+    if (causal) h.prefetch_keys(a, h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+  });
   load_queries(f, h, c0, nq, w);
   T* o = out + c0 * h.ldo;
   // Numerators φ(Q)·S straight into out, denominators φ(Q)·z.
-  gemm_tiles<T>(Shape::full, nq, Dv, M, {w.fq.data(), M, 1}, w.state.data(), Dv, o, h.ldo, false);
+  gemm_tiles<T>(Shape::full, nq, Dv, M, {w.fq.data(), M, 1}, w.state.data(), Dv, o, h.ldo, false, &w.ahead);
   T dens[kC];
   for (int64_t r = 0; r < nq; ++r) dens[r] = dot(w.fq.data() + r * M, w.z.data(), M);
   if (nk > 0) {
     const int64_t s0 = h.offset + c0;
     load_keys(f, h, &stab, s0, nk, w, true);
     chunk_scores(M, nq, nk, w);
-    gemm_tiles<T>(Shape::a_lower, nq, Dv, nk, {w.A.data(), kC, 1}, w.xv.data(), Dv, o, h.ldo, true);
+    gemm_tiles<T>(Shape::a_lower, nq, Dv, nk, {w.A.data(), kC, 1}, w.xv.data(), Dv, o, h.ldo, true, &w.ahead);
     for (int64_t r = 0; r < nq; ++r) dens[r] += linear_tiles::sum(w.A.data() + r * kC, std::min(r + 1, nk));
     if (c0 + kC < h.T_) fold_keys(h, M, nk, w);  // the last chunk's keys serve no later query
   }

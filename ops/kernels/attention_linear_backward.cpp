@@ -29,7 +29,7 @@ void num_grads(const Head<T>& h, const T* den, const T* dout, int64_t c0, int64_
 // values; dots[r] = φ(q_r) · G_r, the part of dnum_r · num_r that goes through the state.
 template <class T>
 void grads_through_state(int64_t M, int64_t Dv, int64_t n, Work<T>& w, T* G, T* dots) {
-  gemm_tiles<T>(Shape::full, n, M, Dv, {w.dnum.data(), Dv, 1}, w.stateT.data(), M, G, M, false);
+  gemm_tiles<T>(Shape::full, n, M, Dv, {w.dnum.data(), Dv, 1}, w.stateT.data(), M, G, M, false, &w.ahead);
   for (int64_t r = 0; r < n; ++r) dots[r] = dot(w.fq.data() + r * M, G + r * M, M);
 }
 
@@ -53,7 +53,7 @@ void den_grads(int64_t M, int64_t n, const T* dots, Work<T>& w, T* dF) {
 template <class T>
 void fold_query_grads(int64_t M, int64_t Dv, int64_t n, Work<T>& w) {
   gemm_tiles<T>(Shape::full, M, Dv, n, {w.fq.data(), 1, M}, w.dnum.data(), Dv, w.dS.data(), Dv,
-                true);
+                true, &w.ahead);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < M; ++i) w.dz[size_t(i)] += w.fq[size_t(r * M + i)] * w.dden[size_t(r)];
   transpose_matrix(w.dS.data(), M, Dv, Dv, w.dST.data(), M);
@@ -66,11 +66,11 @@ void key_grads_from_state(const LinearFeatures<T>& f, const Head<T>& h, int64_t 
                           Work<T>& w, T* dk, T* dv, bool dfk_has_chunk_part) {
   const int64_t M = f.M, Dv = h.Dv;
   gemm_tiles<T>(Shape::full, n, M, Dv, {w.xv.data(), Dv, 1}, w.dST.data(), M, w.dfk.data(), M,
-                dfk_has_chunk_part);
+                dfk_has_chunk_part, &w.ahead);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < M; ++i) w.dfk[size_t(r * M + i)] += w.dz[size_t(i)];
   gemm_tiles<T>(Shape::full, n, Dv, M, {w.fk.data(), M, 1}, w.dS.data(), Dv, dv + s0 * h.ldv,
-                h.ldv, dfk_has_chunk_part);
+                h.ldv, dfk_has_chunk_part, &w.ahead);
   feature_rows_backward(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, w.fk.data(),
                         w.dfk.data(), dk + s0 * h.ldk, h.ldk);
 }
@@ -107,8 +107,10 @@ void heads_backward_non_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std:
     run.each([&](int64_t x, const Head<T>& h) {
       const HeadGrads<T>& gx = g[size_t(x)];
       const int64_t nq = std::min(kC, h.T_ - t0);
-      h.prefetch_queries(t0 + kC, kC);
-      h.prefetch_output_grads(gx.dout, t0 + kC, kC);
+      w.plan_prefetch([&](RowPrefetch& a) {
+        h.prefetch_queries(a, t0 + kC, kC);
+        h.prefetch_output_grads(a, gx.dout, t0 + kC, kC);
+      });
       load_queries(f, h, t0, nq, w);
       num_grads(h, gx.den, gx.dout, t0, nq, w);
       T dots[kC];
@@ -121,7 +123,7 @@ void heads_backward_non_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std:
   for (int64_t s0 = 0; s0 < h0.S; s0 += kC)
     run.each([&](int64_t x, const Head<T>& h) {
       const int64_t nk = std::min(kC, h.S - s0);
-      h.prefetch_keys(s0 + kC, kC);
+      w.plan_prefetch([&](RowPrefetch& a) { h.prefetch_keys(a, s0 + kC, kC); });
       load_keys(f, h, &stabs[size_t(x)], s0, nk, w, false);
       key_grads_from_state(f, h, s0, nk, w, g[size_t(x)].dk, g[size_t(x)].dv, false);
     });
@@ -140,7 +142,7 @@ void fold_causal_states(HeadRun<T>& run, const LinearFeatures<T>& f, const std::
       save_state(run.w, states[size_t(x)] + c0 / kC * state_size);
       const int64_t nk = h.chunk_keys(c0);
       if (nk > 0 && c0 + kC < h.T_) {
-        h.prefetch_keys(h.offset + c0 + kC, h.chunk_keys(c0 + kC));
+        run.w.plan_prefetch([&](RowPrefetch& a) { h.prefetch_keys(a, h.offset + c0 + kC, h.chunk_keys(c0 + kC)); });
         load_keys(f, h, &stabs[size_t(x)], h.offset + c0, nk, run.w, false);
         fold_keys(h, f.M, nk, run.w);
       }
@@ -167,11 +169,12 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
     run.each([&](int64_t x, const Head<T>& h) {
       HeadGrads<T>& gx = g[size_t(x)];
       const int64_t nq = std::min(kC, h.T_ - c0), nk = h.chunk_keys(c0), s0 = h.offset + c0;
-      if (c0 >= kC) {
-        h.prefetch_queries(c0 - kC, kC);
-        h.prefetch_output_grads(gx.dout, c0 - kC, kC);
-        h.prefetch_keys(s0 - kC, h.chunk_keys(c0 - kC));
-      }
+      if (c0 >= kC)
+        w.plan_prefetch([&](RowPrefetch& a) {
+          h.prefetch_queries(a, c0 - kC, kC);
+          h.prefetch_output_grads(a, gx.dout, c0 - kC, kC);
+          h.prefetch_keys(a, s0 - kC, h.chunk_keys(c0 - kC));
+        });
       load_queries(f, h, c0, nq, w);
       num_grads(h, gx.den, gx.dout, c0, nq, w);
       // dφ(q) = dnum Sᵀ + dden zᵀ with the state [S, z] before the chunk.
@@ -185,7 +188,7 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
         transpose_matrix(w.xv.data(), nk, Dv, Dv, w.vT.data(), kC);
         chunk_scores(M, nq, nk, w);
         // P = tril(dnum Vᵀ), the chunk's part of dnum · num, then + dden: the gradient of A.
-        gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC, w.P.data(), kC, false);
+        gemm_tiles<T>(Shape::c_lower, nq, nk, Dv, {w.dnum.data(), Dv, 1}, w.vT.data(), kC, w.P.data(), kC, false, &w.ahead);
         mask_upper(w.P.data(), nq, nk);
         for (int64_t i = 0; i < nq; ++i) dots[i] += dot(w.A.data() + i * kC, w.P.data() + i * kC, std::min(i + 1, nk));
       }
@@ -194,10 +197,10 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
         for (int64_t i = 0; i < nq; ++i)
           for (int64_t j = 0; j <= std::min(i, nk - 1); ++j) w.P[size_t(i * kC + j)] += w.dden[size_t(i)];
         // dφ(q) += P φ(K); dφ(k) = Pᵀ φ(Q) + V dSᵀ + dz; dv = Aᵀ dnum + φ(K) dS.
-        gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, w.dfq.data(), M, true);
-        gemm_tiles<T>(Shape::a_upper, nk, M, nq, {w.P.data(), 1, kC}, w.fq.data(), M, w.dfk.data(), M, false);
+        gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, w.dfq.data(), M, true, &w.ahead);
+        gemm_tiles<T>(Shape::a_upper, nk, M, nq, {w.P.data(), 1, kC}, w.fq.data(), M, w.dfk.data(), M, false, &w.ahead);
         gemm_tiles<T>(Shape::a_upper, nk, Dv, nq, {w.A.data(), 1, kC}, w.dnum.data(), Dv, gx.dv + s0 * h.ldv, h.ldv,
-                      false);
+                      false, &w.ahead);
         key_grads_from_state(f, h, s0, nk, w, gx.dk, gx.dv, true);
       }
       fold_query_grads(M, Dv, nq, w);

@@ -9,6 +9,7 @@
 // on the tiling or on threads.
 #include <cstdint>
 
+#include "ops/kernels/row_prefetch.h"
 #include "ops/kernels/unroll.h"
 
 #if defined(__AVX512F__) || defined(__AVX2__)
@@ -187,12 +188,14 @@ inline void rows(int mr, int64_t n, int64_t k0, int64_t k1, Strided<T> a, const 
 
 /// C[m, n] = A[m, k] · B[k, n] (+ C when `accumulate`), skipping what `shape` says is zero; with
 /// Shape::c_lower, C's columns past a row tile's last row are left as they were (the caller
-/// masks them). B is row-major (row stride ldb), C too (row stride ldc).
+/// masks them). B is row-major (row stride ldb), C too (row stride ldc). Before each row tile,
+/// `ahead` (when given) asks the caches for a few more of the rows it holds.
 template <class T>
 void gemm_tiles(Shape shape, int64_t m, int64_t n, int64_t k, Strided<T> a, const T* b,
-                int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+                int64_t ldb, T* c, int64_t ldc, bool accumulate, RowPrefetch* ahead = nullptr) {
   constexpr int W = Simd<T>::W;
   for (int64_t i0 = 0; i0 < m; i0 += kTileRows) {
+    if (ahead) ahead->step();
     const int mr = static_cast<int>(m - i0 < kTileRows ? m - i0 : kTileRows);
     const int64_t i1 = i0 + mr;
     int64_t k0 = 0, k1 = k, cols = n;

@@ -21,18 +21,30 @@ class RowPrefetch {
     rows_.clear();
     next_ = 0;
   }
-  /// Adds rows [0, n) of x (row stride ld, `width` floats each) for reading, or for writing.
-  void add(const float* x, int64_t n, int64_t ld, int64_t width, bool write) {
-    for (int64_t r = 0; r < n; ++r) rows_.push_back({x + r * ld, int32_t(width), write});
+  /// Adds rows [0, n) of x (row stride ld, `width` elements each) for reading, or for writing.
+  template <class T>
+  void add(const T* x, int64_t n, int64_t ld, int64_t width, bool write) {
+    for (int64_t r = 0; r < n; ++r)
+      rows_.push_back({reinterpret_cast<const char*>(x + r * ld), int32_t(width * int64_t(sizeof(T))), write});
   }
   /// Spreads the rows over `steps` calls of step().
   void spread_over(int64_t steps) { per_step_ = steps > 0 ? (rows_.size() + size_t(steps) - 1) / size_t(steps) : rows_.size(); }
   /// Asks for the next rows, per_step of them (none once all are asked for).
-  void step() {
-    constexpr int32_t kLine = 64 / sizeof(float);
-    for (const size_t end = std::min(rows_.size(), next_ + per_step_); next_ < end; ++next_) {
+  void step() { ask_until(std::min(rows_.size(), next_ + per_step_)); }
+  /// Asks for every row not yet asked for.
+  void flush() { ask_until(rows_.size()); }
+
+ private:
+  struct Row {
+    const char* x;
+    int32_t bytes;
+    bool write;
+  };
+  void ask_until(size_t end) {
+    constexpr int32_t kLine = 64;
+    for (; next_ < end; ++next_) {
       const Row& r = rows_[next_];
-      for (int32_t e = 0; e < r.width; e += kLine) {
+      for (int32_t e = 0; e < r.bytes; e += kLine) {
         if (r.write)
           __builtin_prefetch(r.x + e, 1, 3);
         else
@@ -40,13 +52,6 @@ class RowPrefetch {
       }
     }
   }
-
- private:
-  struct Row {
-    const float* x;
-    int32_t width;
-    bool write;
-  };
   std::vector<Row> rows_;
   size_t next_ = 0, per_step_ = 0;
 };
