@@ -181,7 +181,11 @@ void feature_rows(const LinearFeatures<T>& f, int64_t D, const T* x, int64_t ld,
 }
 
 // dx rows (stride ldx) = dF · ∂φ/∂x given F = φ(x) of the same rows; padded rows get zeros.
-// dF is used as scratch.
+// dF is used as scratch. For elu in float, rows written whole go past the caches (stream_lanes):
+// dq and dk are written once and not read again here, and written through the caches each line
+// was read from memory first. B = 1, H = 8, D = 64, 2 threads, fwd+bwd, time before ÷ after
+// (median of 5 alternating runs): non-causal 1.056 / 1.069 / 1.073 at T = 2K / 4K / 16K, causal
+// 1.091 / 1.065 / 1.036.
 template <class T>
 void feature_rows_backward(const LinearFeatures<T>& f, int64_t D, const T* x, int64_t ld, int64_t n,
                            const bool* pad, const T* F, T* dF, T* dx, int64_t ldx) {
@@ -191,8 +195,15 @@ void feature_rows_backward(const LinearFeatures<T>& f, int64_t D, const T* x, in
     for (int64_t r = 0; r < n; ++r) {
       const T *xr = x + r * ld, *Fr = F + r * M, *dFr = dF + r * M;
       T* dxr = dx + r * ldx;
-      for (int64_t i = 0; i < M; ++i) dxr[i] = xr[i] > T(0) ? dFr[i] : dFr[i] * Fr[i];
+      int64_t i = 0;
+      if constexpr (std::is_same_v<T, float>)
+        for (; i + kTileLanes <= M && streamable(dxr); i += kTileLanes) {
+          const TileVec xv = load_lanes(xr + i), g = load_lanes(dFr + i);
+          stream_lanes(dxr + i, xv > 0.0f ? g : g * load_lanes(Fr + i));
+        }
+      for (; i < M; ++i) dxr[i] = xr[i] > T(0) ? dFr[i] : dFr[i] * Fr[i];
     }
+    if constexpr (std::is_same_v<T, float>) stream_fence();
   } else {
     // ∂φ_i/∂x = a φ_i (w_i - a x): dx = a (dF∘F) W - a² x Σ_i (dF∘F)_i.
     const T a = f.favor_scale;

@@ -125,6 +125,28 @@ inline float dot_in_order(const float* a, const float* b, int64_t n) {
   return acc;
 }
 
+/// Whether p can take stream_lanes (aligned to a whole vector, as the non-temporal stores need).
+inline bool streamable(const float* p) { return reinterpret_cast<uintptr_t>(p) % sizeof(TileVec) == 0; }
+
+/// Stores v at p (streamable) past the caches, without reading its line first, where the target
+/// has non-temporal stores; call stream_fence() before other threads read what was written.
+inline void stream_lanes(float* p, TileVec v) {
+#if defined(__AVX512F__)
+  _mm512_stream_ps(p, v);
+#elif defined(__AVX__)
+  _mm256_stream_ps(p, v);
+#else
+  std::memcpy(p, &v, sizeof v);
+#endif
+}
+
+/// Orders the stream_lanes stores before later stores.
+inline void stream_fence() {
+#if defined(__AVX__)
+  _mm_sfence();
+#endif
+}
+
 inline TileVec load_lanes(const float* p) {
   TileVec v;
   std::memcpy(&v, p, sizeof v);
