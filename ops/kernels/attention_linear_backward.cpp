@@ -60,7 +60,8 @@ void fold_query_grads(int64_t M, int64_t Dv, int64_t n, Work<T>& w) {
 }
 
 // Gradients of the n keys from s0 (features in w.fk) through the gradient state alone:
-// dφ(k) = V dSᵀ + dz, dv = φ(k) dS; writes dk and dv rows.
+// dφ(k) = V dSᵀ + dz, dv = φ(k) dS (added to w.dvx, the chunk's own part, when
+// dfk_has_chunk_part); writes dk and dv rows.
 template <class T>
 void key_grads_from_state(const LinearFeatures<T>& f, const Head<T>& h, int64_t s0, int64_t n,
                           Work<T>& w, T* dk, T* dv, bool dfk_has_chunk_part) {
@@ -69,8 +70,9 @@ void key_grads_from_state(const LinearFeatures<T>& f, const Head<T>& h, int64_t 
                 dfk_has_chunk_part, &w.ahead);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < M; ++i) w.dfk[size_t(r * M + i)] += w.dz[size_t(i)];
-  gemm_tiles<T>(Shape::full, n, Dv, M, {w.fk.data(), M, 1}, w.dS.data(), Dv, dv + s0 * h.ldv,
-                h.ldv, dfk_has_chunk_part, &w.ahead);
+  gemm_tiles<T>(Shape::full, n, Dv, M, {w.fk.data(), M, 1}, w.dS.data(), Dv, w.dvx.data(), Dv, dfk_has_chunk_part,
+                &w.ahead);
+  store_rows(w.dvx.data(), n, Dv, dv + s0 * h.ldv, h.ldv);
   feature_rows_backward(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, w.fk.data(),
                         w.dfk.data(), dk + s0 * h.ldk, h.ldk);
 }
@@ -199,7 +201,7 @@ void heads_backward_causal(HeadRun<T>& run, const LinearFeatures<T>& f, std::vec
         // dφ(q) += P φ(K); dφ(k) = Pᵀ φ(Q) + V dSᵀ + dz; dv = Aᵀ dnum + φ(K) dS.
         gemm_tiles<T>(Shape::a_lower, nq, M, nk, {w.P.data(), kC, 1}, w.fk.data(), M, w.dfq.data(), M, true, &w.ahead);
         gemm_tiles<T>(Shape::a_upper, nk, M, nq, {w.P.data(), 1, kC}, w.fq.data(), M, w.dfk.data(), M, false, &w.ahead);
-        gemm_tiles<T>(Shape::a_upper, nk, Dv, nq, {w.A.data(), 1, kC}, w.dnum.data(), Dv, gx.dv + s0 * h.ldv, h.ldv,
+        gemm_tiles<T>(Shape::a_upper, nk, Dv, nq, {w.A.data(), 1, kC}, w.dnum.data(), Dv, w.dvx.data(), Dv,
                       false, &w.ahead);
         key_grads_from_state(f, h, s0, nk, w, gx.dk, gx.dv, true);
       }
