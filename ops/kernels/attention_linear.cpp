@@ -63,7 +63,7 @@ void heads_forward(const std::vector<Head<T>>& heads, bool causal, const LinearF
     });
   for (int64_t c0 = 0; c0 < heads[0].T_; c0 += kC)
     run.each([&](int64_t x, const Head<T>& h) {
-      if (causal && states[size_t(x)]) save_state(w, states[size_t(x)] + c0 / kC * state_size);
+      if (causal && states[size_t(x)]) stream_state(w, states[size_t(x)] + c0 / kC * state_size);
       forward_chunk(h, causal, f, stabs[size_t(x)], c0, outs[size_t(x)], dens[size_t(x)], w);
     });
 }

@@ -363,6 +363,14 @@ void save_state(const Work<T>& w, T* to) {
   std::copy(w.state.begin(), w.state.end(), to);
   std::copy(w.z.begin(), w.z.end(), to + w.state.size());
 }
+// save_state past the caches (store_rows), for the causal forward's state before each chunk: written
+// once, read only by the backward (34 MB at B = 1, H = 8, D = 64, T = 16384). Causal, time before ÷
+// after (median of 5 alternating runs): forward 1.04 / 1.03 at T = 4K / 16K, fwd+bwd 1.02-1.03.
+template <class T>
+void stream_state(const Work<T>& w, T* to) {
+  store_rows(w.state.data(), 1, int64_t(w.state.size()), to, 0);
+  store_rows(w.z.data(), 1, int64_t(w.z.size()), to + w.state.size(), 0);
+}
 template <class T>
 void load_state(const T* from, Work<T>& w) {
   std::copy(from, from + w.state.size(), w.state.begin());
