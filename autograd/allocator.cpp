@@ -19,7 +19,12 @@ namespace tg {
 namespace {
 
 constexpr size_t kAlign = 64;
-// Cache at most this many bytes of freed blocks; a block larger than this is never cached.
+// Cache at most this many bytes of freed blocks; a block larger than this is never cached. A freed
+// block that does not fit under it frees the blocks cached longest ago to make room (Pool::evict),
+// so that the cache follows the sizes in use: kept instead, the blocks of sizes no longer asked
+// for filled it, and every later large block went back to the system and was faulted in again
+// on each use (a sweep of attention benchmarks over sizes: linear attention's causal forward at
+// D = 128, T = 16384 took 205 ms a call after the sweep's earlier cells, 40 ms alone).
 constexpr size_t kMaxCachedBytes = size_t(1) << 30;
 
 size_t round_up(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
@@ -50,9 +55,15 @@ void* system_allocate(size_t size) {
 }
 
 struct Pool {
+  struct Cached {
+    void* ptr;
+    uint64_t freed;  // when it was freed, in deallocations
+  };
   std::mutex mu;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // rounded size -> blocks
+  // rounded size -> blocks, in the order they were freed (reused last first, evicted first first)
+  std::unordered_map<size_t, std::vector<Cached>> free_blocks;
   size_t cached = 0;
+  uint64_t deallocations = 0;
   std::atomic<int64_t> allocated{0};
   std::atomic<int64_t> peak{0};
   std::atomic<int64_t> num_allocs{0};
@@ -63,6 +74,20 @@ struct Pool {
     while (now > p && !peak.compare_exchange_weak(p, now)) {
     }
     num_allocs.fetch_add(1);
+  }
+
+  // Takes the blocks cached longest ago out of the cache, into `out`, until `need` more bytes fit
+  // under kMaxCachedBytes. Holds mu.
+  void evict(size_t need, std::vector<void*>& out) {
+    while (cached + need > kMaxCachedBytes && cached > 0) {
+      auto oldest = free_blocks.end();
+      for (auto it = free_blocks.begin(); it != free_blocks.end(); ++it)
+        if (!it->second.empty() && (oldest == free_blocks.end() || it->second.front().freed < oldest->second.front().freed))
+          oldest = it;
+      out.push_back(oldest->second.front().ptr);
+      oldest->second.erase(oldest->second.begin());
+      cached -= oldest->first;
+    }
   }
 };
 
@@ -83,7 +108,7 @@ void* allocate(size_t bytes) {
     std::lock_guard lock(p.mu);
     auto it = p.free_blocks.find(size);
     if (it != p.free_blocks.end() && !it->second.empty()) {
-      ptr = it->second.back();
+      ptr = it->second.back().ptr;
       it->second.pop_back();
       p.cached -= size;
     }
@@ -99,15 +124,16 @@ void deallocate(void* ptr, size_t bytes) {
   size_t size = round_up(std::max<size_t>(bytes, 1));
   Pool& p = pool();
   p.allocated.fetch_sub(static_cast<int64_t>(bytes));
-  {
+  std::vector<void*> evicted;  // freed after the lock is released
+  if (size <= kMaxCachedBytes) {
     std::lock_guard lock(p.mu);
-    if (p.cached + size <= kMaxCachedBytes) {
-      p.free_blocks[size].push_back(ptr);
-      p.cached += size;
-      return;
-    }
+    p.evict(size, evicted);
+    p.free_blocks[size].push_back({ptr, ++p.deallocations});
+    p.cached += size;
+  } else {
+    evicted.push_back(ptr);
   }
-  std::free(ptr);
+  for (void* b : evicted) std::free(b);
 }
 
 MemoryStats memory_stats() {
@@ -129,7 +155,7 @@ void empty_cache() {
   Pool& p = pool();
   std::lock_guard lock(p.mu);
   for (auto& [size, blocks] : p.free_blocks)
-    for (void* b : blocks) std::free(b);
+    for (const Pool::Cached& b : blocks) std::free(b.ptr);
   p.free_blocks.clear();
   p.cached = 0;
 }

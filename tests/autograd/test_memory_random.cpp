@@ -41,6 +41,22 @@ TEST(Allocator, AlignedAndReusesFreedBlocks) {
   EXPECT_EQ(memory_stats().cached_bytes, 0);
 }
 
+// A freed block that does not fit under the cache's cap (1 GiB) makes room by freeing the blocks
+// cached longest ago, rather than going back to the system itself: the cache keeps the sizes in
+// use, not the ones asked for first.
+TEST(Allocator, AFreedBlockEvictsTheOldestCachedOnesWhenTheCacheIsFull) {
+  empty_cache();
+  const size_t first = size_t(600) << 20, second = size_t(500) << 20;  // never touched: virtual only
+  deallocate(allocate(first), first);
+  EXPECT_EQ(memory_stats().cached_bytes, int64_t(first));
+  deallocate(allocate(second), second);
+  EXPECT_EQ(memory_stats().cached_bytes, int64_t(second));  // the 600 MiB block made room
+  void* again = allocate(second);  // and the 500 MiB block comes back from the cache
+  EXPECT_EQ(memory_stats().cached_bytes, 0);
+  deallocate(again, second);
+  empty_cache();
+}
+
 TEST(Allocator, BlocksOfAHugePageOrMoreStartOnAHugePage) {
   // 2 MiB and more: aligned for transparent huge pages (allocator.cpp), unless the test runs with
   // THP_MEM_ALLOC_ENABLE=0.
