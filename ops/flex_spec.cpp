@@ -61,7 +61,7 @@ FlexPattern FlexPattern::custom(std::string name, MaskMod mask_mod, ScoreMod sco
 
 std::string FlexPattern::text() const {
   std::string s = "flex:" + name;
-  for (int64_t v : ints) s += ":" + std::to_string(v);
+  for (int64_t v : ints) s += fmt::format(":{}", v);  // not ":" + to_string: GCC 12's -Wrestrict false positive
   if (name == "softcap") s += fmt::format(":{}", real);
   return s;
 }
