@@ -72,7 +72,10 @@ void key_grads_from_state(const LinearFeatures<T>& f, const Head<T>& h, int64_t 
     for (int64_t i = 0; i < M; ++i) w.dfk[size_t(r * M + i)] += w.dz[size_t(i)];
   gemm_tiles<T>(Shape::full, n, Dv, M, {w.fk.data(), M, 1}, w.dS.data(), Dv, w.dvx.data(), Dv, dfk_has_chunk_part,
                 &w.ahead);
-  store_rows(w.dvx.data(), n, Dv, dv + s0 * h.ldv, h.ldv);
+  // Streamed: written once, not read again (B = 1, H = 8, D = 64, 2 threads, fwd+bwd 1.08-1.10x
+  // non-causal, causal 0.99-1.02x, median of 5 alternating runs; the forward's out rows the same
+  // way: non-causal 0.94-0.98x, not taken).
+  stream_rows_to(w.dvx.data(), n, Dv, dv + s0 * h.ldv, h.ldv);
   feature_rows_backward(f, h.D, w.xk.data(), h.D, n, h.pad ? h.pad + s0 : nullptr, w.fk.data(),
                         w.dfk.data(), dk + s0 * h.ldk, h.ldk);
 }

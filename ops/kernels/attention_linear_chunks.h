@@ -129,24 +129,6 @@ struct Work {
 
 using linear_tiles::dot;
 
-// dst rows (stride ldd) = src [rows, cols]; in float past the caches (stream_lanes) where a row is
-// aligned for it: for rows written once and not read again (the backward's dv, summed in w.dvx
-// first: B = 1, H = 8, D = 64, 2 threads, fwd+bwd 1.08-1.10x non-causal, causal 0.99-1.02x,
-// median of 5 alternating runs). The forward's out rows the same way: non-causal 0.94-0.98x, not
-// taken.
-template <class T>
-void store_rows(const T* src, int64_t rows, int64_t cols, T* dst, int64_t ldd) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* s = src + r * cols;
-    T* d = dst + r * ldd;
-    int64_t j = 0;
-    if constexpr (std::is_same_v<T, float>)
-      for (; j + kTileLanes <= cols && streamable(d); j += kTileLanes) stream_lanes(d + j, load_lanes(s + j));
-    for (; j < cols; ++j) d[j] = s[j];
-  }
-  if constexpr (std::is_same_v<T, float>) stream_fence();
-}
-
 // F[0, M) = elu(x) + 1; for float a whole vector register at a time through softmax_exp (its
 // argument clamped to x <= 0, where elu takes the exponential; NaN stays NaN, -inf gives 0).
 template <class T>
@@ -363,13 +345,13 @@ void save_state(const Work<T>& w, T* to) {
   std::copy(w.state.begin(), w.state.end(), to);
   std::copy(w.z.begin(), w.z.end(), to + w.state.size());
 }
-// save_state past the caches (store_rows), for the causal forward's state before each chunk: written
+// save_state past the caches (stream_rows_to), for the causal forward's state before each chunk: written
 // once, read only by the backward (34 MB at B = 1, H = 8, D = 64, T = 16384). Causal, time before ÷
 // after (median of 5 alternating runs): forward 1.04 / 1.03 at T = 4K / 16K, fwd+bwd 1.02-1.03.
 template <class T>
 void stream_state(const Work<T>& w, T* to) {
-  store_rows(w.state.data(), 1, int64_t(w.state.size()), to, 0);
-  store_rows(w.z.data(), 1, int64_t(w.z.size()), to + w.state.size(), 0);
+  stream_rows_to(w.state.data(), 1, int64_t(w.state.size()), to, 0);
+  stream_rows_to(w.z.data(), 1, int64_t(w.z.size()), to + w.state.size(), 0);
 }
 template <class T>
 void load_state(const T* from, Work<T>& w) {
