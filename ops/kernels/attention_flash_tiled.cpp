@@ -160,15 +160,19 @@ struct TiledGrad {
       for_key_tiles_to_pair(b, h, i, qts[size_t(i - i0)], s,
                             [&](int64_t j, bool partial) { todo[size_t(i - i0)].emplace_back(j, partial); });
     bool q_written[kQueryGroup] = {};
-    std::vector<int64_t> key_tiles;  // the group's key tiles, in the order it takes them
-    for (const auto& listed : todo)
-      for (const auto& [j, partial] : listed) key_tiles.push_back(j);
-    std::sort(key_tiles.begin(), key_tiles.end());
-    key_tiles.erase(std::unique(key_tiles.begin(), key_tiles.end()), key_tiles.end());
+    // A block layout's key tiles in the order the group takes them: each one's first pair asks
+    // for the next one's rows (plan_next_tile).
+    std::vector<int64_t> key_tiles;
+    if (f.blocks) {
+      for (const auto& listed : todo)
+        for (const auto& [j, partial] : listed) key_tiles.push_back(j);
+      std::sort(key_tiles.begin(), key_tiles.end());
+      key_tiles.erase(std::unique(key_tiles.begin(), key_tiles.end()), key_tiles.end());
+    }
     int64_t current = -1;
     size_t at = 0;  // key_tiles[at] == current
     for_pairs_by_key_tile(todo, todo.size(), [&](size_t x, int64_t j, bool partial) {
-      if (f.blocks && j != current) {  // a new key tile: the next one's rows asked for during its first pair
+      if (!key_tiles.empty() && j != current) {
         current = j;
         while (key_tiles[at] != j) ++at;
         s.next_tile.clear();
@@ -186,11 +190,12 @@ struct TiledGrad {
   // block layout's query groups only (query_group_pairs): a sparse layout's random key tiles are
   // read by no other group, so they come from memory, and a head's rows lie H·D floats apart, too
   // far apart for the hardware prefetcher. Sparse (BigBird) fwd+bwd, 2 threads, time before ÷
-  // after (median of 5 alternating runs), bidirectional: D = 16 1.11 / 1.14 / 1.23 at T = 4096 /
-  // 8192 / 16384 (0.98 at 2048), D = 32 1.00 / 1.04, D = 64 1.10 / 1.05 at T = 2048 / 16384,
-  // D = 128 1.05 / 1.06 / 1.02 / 1.03 at T = 2048 / 4096 / 8192 / 16384; causal 1.03-1.11 at
-  // T >= 8192 and D <= 64, 0.98-1.02 below that and at D = 128. A sliding window's key tiles
-  // (a band, each shared by the group's neighbouring tiles) gained nothing: 0.95-1.05.
+  // after (median of 5 alternating runs), bidirectional: D = 16 1.11 / 1.14 / 1.23 at
+  // T = 4096 / 8192 / 16384 (0.98 at 2048); D = 32 1.00 / 1.04 at T = 4096 / 8192; D = 64
+  // 1.10 / 1.05 at T = 2048 / 16384; D = 128 1.05 / 1.06 / 1.02 / 1.03 at T = 2048 / 4096 /
+  // 8192 / 16384. Causal: 1.03-1.11 at T >= 8192 and D <= 64, 0.98-1.02 below that and at
+  // D = 128. A sliding window's key tiles (a band, each shared by the group's neighbouring
+  // tiles) gained nothing: 0.95-1.05.
   void plan_next_tile(int64_t b, int64_t h, int64_t j, PairScratch& s) const {
     const AttnDims& d = f.d;
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);

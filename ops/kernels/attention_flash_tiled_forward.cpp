@@ -88,7 +88,7 @@ struct ForwardScratch {
   }
 };
 
-// The calls of s.ahead.step() in a pair (forward_pair): before and after its two products.
+// The calls of s.step_prefetches() in a pair (forward_pair): before and after its two products.
 constexpr int64_t kPrefetchSteps = 4;
 
 // One tile pair of the forward: query tile q with key tile j, one online-softmax step.
