@@ -160,10 +160,10 @@ struct TiledGrad {
       for_key_tiles_to_pair(b, h, i, qts[size_t(i - i0)], s,
                             [&](int64_t j, bool partial) { todo[size_t(i - i0)].emplace_back(j, partial); });
     bool q_written[kQueryGroup] = {};
-    // A block layout's key tiles in the order the group takes them: each one's first pair asks
-    // for the next one's rows (plan_next_tile).
+    // A narrow block layout's key tiles in the order the group takes them: each one's first pair
+    // asks for the next one's rows (plan_next_tile).
     std::vector<int64_t> key_tiles;
-    if (f.blocks) {
+    if (f.blocks && f.narrow_band()) {
       for (const auto& listed : todo)
         for (const auto& [j, partial] : listed) key_tiles.push_back(j);
       std::sort(key_tiles.begin(), key_tiles.end());
@@ -187,7 +187,7 @@ struct TiledGrad {
   }
 
   // Key tile j's K, V, dK and dV rows into s.next_tile, spread over one pair's products. For a
-  // block layout's query groups only (query_group_pairs): a sparse layout's random key tiles are
+  // narrow block layout's query groups only (query_group_pairs): a sparse layout's random key tiles are
   // read by no other group, so they come from memory, and a head's rows lie H·D floats apart, too
   // far apart for the hardware prefetcher. Sparse (BigBird) fwd+bwd, 2 threads, time before ÷
   // after (median of 5 alternating runs), bidirectional: D = 16 1.11 / 1.14 / 1.23 at

@@ -194,11 +194,11 @@ void forward_query_group(const TiledFlash& f, int64_t b, int64_t h, int64_t i0, 
     pairs += int64_t(s.todo[x].size());
   }
   s.ahead.spread_over(kPrefetchSteps * pairs);
-  // A lone query tile that reaches more keys than a narrow band holds (a sparse layout's global
-  // rows: every key tile at T = 16384 after seven other heads' did the same) reads them from
-  // memory: each of its pairs asks for the next pair's key tile.
+  // In a narrow band's tasks, a query tile that reaches more keys than the band holds (a sparse
+  // layout's global rows: every key tile at T = 16384 after seven other heads' did the same)
+  // reads them from memory: each of its pairs asks for the next pair's key tile.
   const std::vector<std::pair<int64_t, bool>>& listed = s.todo[0];
-  const bool long_task = n == 1 && int64_t(listed.size()) * kCols > kNarrowBand;
+  const bool long_task = n == 1 && int64_t(listed.size()) * kCols > kNarrowBand && f.narrow_band();
   size_t next = 0;
   for_pairs_by_key_tile(s.todo, n, [&](size_t x, int64_t j, bool partial) {
     s.next_tile.clear();
