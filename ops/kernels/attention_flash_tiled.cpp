@@ -175,7 +175,6 @@ struct TiledGrad {
       if (!key_tiles.empty() && j != current) {
         current = j;
         while (key_tiles[at] != j) ++at;
-        s.next_tile.clear();
         if (at + 1 < key_tiles.size()) plan_next_tile(b, h, key_tiles[at + 1], s);
       }
       bool kv = kv_written[size_t(j)];
@@ -199,8 +198,8 @@ struct TiledGrad {
   void plan_next_tile(int64_t b, int64_t h, int64_t j, PairScratch& s) const {
     const AttnDims& d = f.d;
     const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
-    s.next_tile.add(f.kh(b, h, s0), cols, f.ldk, d.D, false);
-    s.next_tile.add(f.vh(b, h, s0), cols, f.ldv, d.Dv, false);
+    s.next_tile.clear();
+    f.add_key_tile(s.next_tile, b, h, j);
     if (dk) s.next_tile.add(dk_rows(b, h, s0), cols, f.ldk, d.D, true);
     if (dv) s.next_tile.add(dv_rows(b, h, s0), cols, f.ldv, d.Dv, true);
     s.next_tile.spread_over(kPrefetchSteps);

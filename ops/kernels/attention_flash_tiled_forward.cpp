@@ -163,9 +163,7 @@ void plan_prefetch(const TiledFlash& f, int64_t b, int64_t h, int64_t i, float* 
   f.for_key_tiles(b, h, i, [&](int64_t j, bool) {
     if (fresh == kMostFreshTiles || std::find(earlier.begin(), earlier.end(), j) != earlier.end()) return;
     ++fresh;
-    const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
-    s.ahead.add(f.kh(b, h, s0), cols, f.ldk, d.D, false);
-    s.ahead.add(f.vh(b, h, s0), cols, f.ldv, d.Dv, false);
+    f.add_key_tile(s.ahead, b, h, j);
   });
 }
 
@@ -175,9 +173,8 @@ void plan_prefetch(const TiledFlash& f, int64_t b, int64_t h, int64_t i, float* 
 // 1.02 / 1.05, D = 128 1.02 / 0.99 / 1.01. For every task with more than kMostFreshTiles key
 // tiles instead, sliding window 256 (10 tiles, all but one in cache) lost 10% at D = 16.
 void plan_next_tile(const TiledFlash& f, int64_t b, int64_t h, int64_t j, ForwardScratch& s) {
-  const int64_t s0 = j * kCols, cols = std::min(kCols, f.d.S - s0);
-  s.next_tile.add(f.kh(b, h, s0), cols, f.ldk, f.d.D, false);
-  s.next_tile.add(f.vh(b, h, s0), cols, f.ldv, f.d.Dv, false);
+  s.next_tile.clear();
+  f.add_key_tile(s.next_tile, b, h, j);
   s.next_tile.spread_over(kPrefetchSteps);
 }
 
@@ -201,7 +198,6 @@ void forward_query_group(const TiledFlash& f, int64_t b, int64_t h, int64_t i0, 
   const bool long_task = n == 1 && int64_t(listed.size()) * kCols > kNarrowBand && f.narrow_band();
   size_t next = 0;
   for_pairs_by_key_tile(s.todo, n, [&](size_t x, int64_t j, bool partial) {
-    s.next_tile.clear();
     if (long_task && ++next < listed.size()) plan_next_tile(f, b, h, listed[next].first, s);
     forward_pair(f, b, h, s.tiles[x], j, partial, s);
   });

@@ -12,6 +12,7 @@
 #include "ops/kernels/attention_flash_tiled.h"
 #include "ops/kernels/attention_tile.h"
 #include "ops/kernels/attention_tile_span.h"
+#include "ops/kernels/row_prefetch.h"
 
 namespace tg::kernels::flash_tiles {
 
@@ -57,6 +58,12 @@ struct TiledFlash {
   // Query head h reads kv head d.kv_head(h) (grouped-query attention: the group's heads share it).
   const float* kh(int64_t b, int64_t h, int64_t s) const { return k + (b * d.S + s) * ldk + d.kv_head(h) * d.D; }
   const float* vh(int64_t b, int64_t h, int64_t s) const { return v + (b * d.S + s) * ldv + d.kv_head(h) * d.Dv; }
+  // Key tile j's K and V rows of head (b, h), for reading, into a prefetch queue.
+  void add_key_tile(RowPrefetch& ahead, int64_t b, int64_t h, int64_t j) const {
+    const int64_t s0 = j * kCols, cols = std::min(kCols, d.S - s0);
+    ahead.add(kh(b, h, s0), cols, ldk, d.D, false);
+    ahead.add(vh(b, h, s0), cols, ldv, d.Dv, false);
+  }
   int64_t orow(int64_t b, int64_t h, int64_t t) const { return (b * d.T + t) * ldo + h * d.Dv; }
 
   // fn(j, partial) for the key tiles j that query tile i of head (b, h) reaches, in order;
