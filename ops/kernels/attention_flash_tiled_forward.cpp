@@ -137,8 +137,9 @@ void softmax_step(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int
 
 // One tile pair of the forward: query tile q with key tile j, one online-softmax step. A plain
 // tile's scores become weights block by block in registers (tile_softmax_weights), other tiles'
-// in a pass over the stored scores (softmax_step). The fused path, causal forward, 2 threads,
-// time before ÷ after (median of 5 alternating runs), T = 4096 / 16384: flash 1.08 / 1.09 at
+// in a pass over the stored scores (softmax_step). The fused path and the base-2 softmax_exp
+// together against the kernels before both, causal forward, 2 threads, time before ÷ after
+// (median of 5 alternating runs), T = 4096 / 16384: flash 1.08 / 1.09 at
 // D = 16, 1.02-1.05 at D ≥ 64; sliding window 256 1.07 / 1.08 at D = 16, 1.00-1.02 at D ≥ 64;
 // sparse 1.05 / 1.11 at D = 16. Band-edge tiles through it as well (their scores masked in
 // registers) gained nothing (0.94-1.03), so they keep softmax_step.
