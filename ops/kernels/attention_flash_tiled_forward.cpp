@@ -37,6 +37,12 @@ struct ForwardTile {
     std::fill_n(l, kRows, 0.0f);
   }
 
+  // The lanes [r, r + kLanes) of oT times a (the online softmax's rescale when their maximum moved).
+  void rescale(int64_t r, TileVec a, int64_t Dv) {
+    float* const o = oT.get();
+    for (int64_t e = 0; e < Dv; ++e) store_lanes(o + e * kRows + r, load_lanes(o + e * kRows + r) * a);
+  }
+
   // out rows = oT / l, lane by lane, then transposed into `stage` [kRows, Dv] and copied into
   // place row by row, and the rows' lse; a row whose every key is masked gets zeros, as dense, and
   // lse -inf. Transposed straight into the rows of out, H·Dv floats apart, the finish took twice
@@ -106,7 +112,7 @@ bool plain_tile(const TiledFlash& f, int64_t b, int64_t s0, int64_t cols, bool p
 // its normaliser, and its output accumulator rescaled where its maximum moved.
 void softmax_step(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int64_t s0, int64_t cols,
                   const TileSpan& sp, ForwardScratch& s) {
-  float *const sT = s.sT.data(), *const oT = q.oT.get(), *const m = q.m, *const l = q.l;
+  float *const sT = s.sT.data(), *const m = q.m, *const l = q.l;
   const bool drop = f.dropout.active();
   if (drop) f.dropout_scales(b, h, q.t0, q.rows, s0, cols, s.keepT.data());
   for (int64_t r = 0; r < kRows; r += kLanes) {
@@ -131,7 +137,7 @@ void softmax_step(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int
     // alpha is exactly 1 (or 0 on a lane whose oT is still 0) where no lane's maximum moved:
     // then the rescale changes nothing, and past the first few key tiles it is the rule.
     if (std::memcmp(&mx, &m_old, sizeof mx) == 0) continue;
-    for (int64_t e = 0; e < f.d.Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * alpha);
+    q.rescale(r, alpha, f.d.Dv);
   }
 }
 
@@ -157,11 +163,8 @@ void forward_pair(const TiledFlash& f, int64_t b, int64_t h, ForwardTile& q, int
     alignas(64) float alpha[kRows];
     const uint32_t moved = tile_softmax_weights(d.D, f.kh(b, h, s0), f.ldk, q.qT.get(), sT, q.m, q.l, alpha);
     s.step_prefetches();
-    for (int64_t r = 0; r < kRows; r += kLanes) {
-      if (!(moved >> (r / kLanes) & 1)) continue;
-      const TileVec a = load_lanes(alpha + r);
-      for (int64_t e = 0; e < Dv; ++e) store_lanes(oT + e * kRows + r, load_lanes(oT + e * kRows + r) * a);
-    }
+    for (int64_t r = 0; r < kRows; r += kLanes)
+      if (moved >> (r / kLanes) & 1) q.rescale(r, load_lanes(alpha + r), Dv);
   } else {
     if (f.all_padding(b, s0, cols) || !f.scores(b, h, t0, rows, s0, cols, partial, sp, q.qT.get(), sT)) return;
     s.step_prefetches();

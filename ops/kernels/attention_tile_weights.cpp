@@ -4,7 +4,7 @@
 
 #include <limits>
 
-#include "ops/kernels/unroll.h"
+#include "ops/kernels/attention_tile_block.h"
 
 namespace tg::kernels {
 namespace {
@@ -45,24 +45,13 @@ uint32_t group_weights(int64_t D, const float* k, int64_t ldk, const float* qT, 
   }
   for (int64_t c0 = 0; c0 < kCols; c0 += kKeys) {
     TileVec acc[kKeys][kVectors];
-    const float* kr[kKeys];
     TG_UNROLL_WHOLE
-    for (int r = 0; r < kKeys; ++r) {
-      kr[r] = k + (c0 + r) * ldk;
+    for (int r = 0; r < kKeys; ++r)
       TG_UNROLL_WHOLE
       for (int v = 0; v < kVectors; ++v) acc[r][v] = TileVec{};
-    }
-    for (int64_t e = 0; e < D; ++e) {
-      TileVec bv[kVectors];
-      TG_UNROLL_WHOLE
-      for (int v = 0; v < kVectors; ++v) bv[v] = load_lanes(qT + e * kRows + g0 + v * kLanes);
-      TG_UNROLL_WHOLE
-      for (int r = 0; r < kKeys; ++r) {
-        const TileVec x = splat_value(kr[r][e]);
-        TG_UNROLL_WHOLE
-        for (int v = 0; v < kVectors; ++v) acc[r][v] = fma_lanes(x, bv[v], acc[r][v]);
-      }
-    }
+    // The scores of keys c0.. (K's rows) for the group's lanes, summed as tile_gemm sums them.
+    tile_blocks::block_accumulate<TileVec, kKeys, kVectors, tile_blocks::AStep::kRowsContiguous>(
+        D, k + c0 * ldk, ldk, 1, qT + g0, kRows, acc);
     TG_UNROLL_WHOLE
     for (int v = 0; v < kVectors; ++v) {
       float* const p0 = pT + g0 + v * kLanes;
